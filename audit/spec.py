@@ -1,0 +1,881 @@
+"""The audit spec: what to audit, with what data, and how to judge it.
+
+An audit of an automated decision system is only worth something if someone
+else can repeat it. The *audit spec* is the complete, declarative description
+of one audit: which population of cases to use (synthetic, a file, a database
+query or a published aggregated table), which sensitive features define the
+groups to compare, which engine makes the decisions and what it may see, what
+counts as the correct decision (the law's baseline or a recorded truth), which
+outcomes are favourable, which data-quality suites guard each step, which
+statistics to use and which thresholds turn a disparity into a finding.
+
+The spec is a tree of pydantic models; YAML is its serialised form. Every key
+is checked: a key that is not known, a value of the wrong type or a reference
+to a column that is not declared is refused with a message that names the
+file, the key path and what was expected, e.g.::
+
+    examples/demo.yaml: engine.kind must be one of python, sklearn, rules,
+    http, subprocess, recorded, reference. Got 'rpa'.
+
+Relative paths in a spec resolve against the folder of the spec file. A path
+under ``datasets/``, ``checks/`` or ``examples/`` that does not exist there
+falls back to the defaults that ship with Insyn, so that an installed
+``insyn`` works outside a clone of the project.
+
+``Audit`` is the root model. Following scikit-learn, it only stores its
+configuration; :meth:`Audit.run` does the work and returns a frozen
+:class:`audit.result.AuditResult`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from audit.exceptions import SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.result import AuditResult
+
+__all__ = [
+    "ENGINE_KINDS",
+    "AggregatedCells",
+    "Audit",
+    "CheckStep",
+    "ChecksSpec",
+    "CounterfactualSpec",
+    "DeriveSpec",
+    "EngineSpec",
+    "LineageSpec",
+    "MonitorSpec",
+    "OutcomesSpec",
+    "PopulationSpec",
+    "QuantileBins",
+    "ReportSpec",
+    "ReviewSpec",
+    "SelectionSpec",
+    "StatisticsSpec",
+    "Threshold",
+    "TruthSpec",
+    "load_spec",
+    "resolve_path",
+]
+
+ENGINE_KINDS: tuple[str, ...] = (
+    "python",
+    "sklearn",
+    "rules",
+    "http",
+    "subprocess",
+    "recorded",
+    "reference",
+)
+"""The engine adapters, in the order error messages list them."""
+
+_COMMON_ENGINE_KEYS = frozenset(
+    {"kind", "name", "sees_sensitive", "features", "error_budget", "batch_size", "workers"}
+)
+_ENGINE_KEYS: dict[str, frozenset[str]] = {
+    "python": frozenset({"target", "options"}),
+    "sklearn": frozenset({"path", "threshold", "labels", "method", "score"}),
+    "rules": frozenset({"path", "options"}),
+    "http": frozenset(
+        {"url", "timeout_s", "retries", "concurrency", "protocol", "mapping", "headers", "decision"}
+    ),
+    "subprocess": frozenset({"command", "format", "timeout_s"}),
+    "recorded": frozenset({"outcome", "amount", "reasons", "score", "path"}),
+    "reference": frozenset({"options"}),
+}
+_ENGINE_REQUIRED: dict[str, tuple[str, ...]] = {
+    "python": ("target",),
+    "sklearn": ("path",),
+    "rules": ("path",),
+    "http": ("url",),
+    "subprocess": ("command",),
+    "recorded": ("outcome",),
+    "reference": (),
+}
+
+_DEFAULTS_ROOTS = ("datasets", "checks", "examples")
+
+
+def _defaults_dir() -> Path | None:
+    """Return the folder that holds the shipped ``datasets/``, ``checks/`` and ``examples/``.
+
+    In a clone this is the repository root; in an installed wheel it is
+    ``audit/_defaults``.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_defaults", here.parent):
+        if (candidate / "datasets").is_dir() and (candidate / "checks").is_dir():
+            return candidate
+    return None
+
+
+def resolve_path(path: str | Path, base_dir: str | Path | None) -> Path:
+    """Resolve a path written in a spec.
+
+    Parameters
+    ----------
+    path : str or Path
+        The path as written. Absolute paths are returned unchanged.
+    base_dir : str or Path, optional
+        The folder of the spec file; the current folder when None.
+
+    Returns
+    -------
+    Path
+        The path relative to ``base_dir`` when it exists there; otherwise, for
+        a path under ``datasets/``, ``checks/`` or ``examples/``, the shipped
+        default when that exists; otherwise the path relative to ``base_dir``
+        (which the caller reports as missing).
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    local = (base / p).resolve()
+    if local.exists():
+        return local
+    parts = p.parts
+    if parts and parts[0] in _DEFAULTS_ROOTS:
+        root = _defaults_dir()
+        if root is not None and (root / p).exists():
+            return (root / p).resolve()
+    cwd_candidate = (Path.cwd() / p).resolve()
+    if cwd_candidate.exists() and parts and parts[0] in _DEFAULTS_ROOTS:
+        return cwd_candidate
+    return local
+
+
+class _Model(BaseModel):
+    """Base of every spec model: unknown keys are errors; values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------
+# population
+
+
+class QuantileBins(_Model):
+    """Bin a numeric column at its quantiles (``pandas.qcut``)."""
+
+    column: str
+    q: list[float] = Field(min_length=2)
+    labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> QuantileBins:
+        if any(b < 0 or b > 1 for b in self.q) or self.q != sorted(self.q):
+            raise ValueError(f"q must be increasing quantiles between 0 and 1. Got {self.q}.")
+        if self.labels is not None and len(self.labels) != len(self.q) - 1:
+            raise ValueError(
+                f"labels must have one label per bin ({len(self.q) - 1}). Got {len(self.labels)}."
+            )
+        return self
+
+
+class FixedBins(_Model):
+    """Bin a numeric column at fixed edges (``pandas.cut``, right-closed)."""
+
+    column: str
+    edges: list[float] = Field(min_length=2)
+    labels: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> FixedBins:
+        if self.edges != sorted(self.edges):
+            raise ValueError(f"edges must be increasing. Got {self.edges}.")
+        if self.labels is not None and len(self.labels) != len(self.edges) - 1:
+            raise ValueError(
+                f"labels must have one label per bin ({len(self.edges) - 1}). Got {len(self.labels)}."
+            )
+        return self
+
+
+class DeriveSpec(_Model):
+    """How to derive one new column; exactly one method is given."""
+
+    quantile_bins: QuantileBins | None = None
+    bins: FixedBins | None = None
+    count_items: str | None = Field(
+        default=None, description="count the ';'-separated items of a column, e.g. child_ages"
+    )
+    equals: dict[str, Any] | None = Field(
+        default=None, description="{column: value}: True where the column equals the value"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> DeriveSpec:
+        given = [k for k in ("quantile_bins", "bins", "count_items", "equals") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "must name exactly one method of quantile_bins, bins, count_items, equals. "
+                f"Got {', '.join(given) if given else 'none'}."
+            )
+        return self
+
+
+class AggregatedCells(_Model):
+    """Columns of an aggregated table that hold the confusion cells."""
+
+    tp: str
+    fp: str
+    fn: str
+    tn: str
+
+
+class PopulationSpec(_Model):
+    """Where the cases come from: exactly one of synthetic, file, sql, aggregated."""
+
+    synthetic: str | None = None
+    n: int | None = Field(default=None, ge=1)
+    bias: dict[str, Any] | None = None
+    file: str | None = None
+    sheet: str | int | None = None
+    sql: str | None = None
+    url: str | None = None
+    aggregated: str | None = None
+    where: dict[str, Any] | None = None
+    attribute: str | None = None
+    group: str | None = None
+    cells: AggregatedCells | None = None
+    units: Literal["count", "percent"] = "count"
+    group_size: str | None = None
+    case_id: str = "case_id"
+    rename: dict[str, str] = Field(default_factory=dict)
+    recode: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    derive: dict[str, DeriveSpec] = Field(default_factory=dict)
+    provenance: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def source_kind(self) -> str:
+        """The kind of source: ``synthetic``, ``file``, ``sql`` or ``aggregated``."""
+        for k in ("synthetic", "file", "sql", "aggregated"):
+            if getattr(self, k) is not None:
+                return k
+        raise AssertionError("validated population has a source")  # pragma: no cover
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PopulationSpec:
+        given = [k for k in ("synthetic", "file", "sql", "aggregated") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "must name exactly one source of synthetic, file, sql, aggregated. "
+                f"Got {', '.join(given) if given else 'none'}."
+            )
+        kind = given[0]
+        own = {
+            "synthetic": {"n", "bias"},
+            "file": {"sheet"},
+            "sql": {"url"},
+            "aggregated": {"where", "attribute", "group", "cells", "units", "group_size"},
+        }
+        for k, keys in own.items():
+            if k == kind:
+                continue
+            stray = sorted(key for key in keys if key in self.model_fields_set)
+            if stray:
+                raise ValueError(f"{stray[0]} belongs to a {k} source, but this population is {kind}.")
+        if kind == "synthetic" and self.n is None:
+            raise ValueError("n (the number of cases to generate) is required for a synthetic source.")
+        if kind == "sql" and self.url is None:
+            raise ValueError("url (e.g. duckdb:///path.duckdb) is required for a sql source.")
+        if kind == "aggregated":
+            missing = [k for k in ("attribute", "group", "cells") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"{missing[0]} is required for an aggregated source.")
+            if self.units == "percent" and self.group_size is None:
+                raise ValueError("group_size is required when units is percent.")
+        return self
+
+
+# --------------------------------------------------------------------------
+# engine
+
+
+class EngineSpec(_Model):
+    """The engine under audit (or, under ``compare:``, the one it is compared with).
+
+    Keys depend on ``kind``; a key that belongs to another kind is an error.
+    """
+
+    kind: Literal["python", "sklearn", "rules", "http", "subprocess", "recorded", "reference"]
+    name: str | None = None
+    sees_sensitive: bool = False
+    features: list[str] | None = None
+    error_budget: float = Field(default=0.01, ge=0, le=1)
+    batch_size: int | None = Field(default=None, ge=1)
+    workers: int = Field(default=1, ge=1)
+    # python
+    target: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    # sklearn
+    path: str | None = None
+    threshold: float = Field(default=0.5, ge=0, le=1)
+    labels: dict[int | str, str] | None = None
+    method: Literal["predict", "predict_proba"] | None = None
+    # http
+    url: str | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    concurrency: int = Field(default=4, ge=1)
+    protocol: Literal["insyn", "dmn"] = "insyn"
+    mapping: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    decision: str | None = None
+    # subprocess
+    command: list[str] | None = None
+    format: Literal["csv", "jsonl"] = "jsonl"
+    # recorded
+    outcome: str | None = None
+    amount: str | None = None
+    reasons: str | None = None
+    score: str | None = None
+
+    @field_validator("target")
+    @classmethod
+    def _target_form(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", v):
+            raise ValueError(f"target must have the form 'package.module:attr'. Got {v!r}.")
+        return v
+
+    @model_validator(mode="after")
+    def _keys_for_kind(self) -> EngineSpec:
+        allowed = _COMMON_ENGINE_KEYS | _ENGINE_KEYS[self.kind]
+        stray = sorted(k for k in self.model_fields_set if k not in allowed)
+        if stray:
+            raise ValueError(
+                f"{stray[0]} is not a key of engine kind {self.kind!r}. "
+                f"Keys for {self.kind!r}: {', '.join(sorted(allowed))}."
+            )
+        for k in _ENGINE_REQUIRED[self.kind]:
+            if getattr(self, k) is None:
+                raise ValueError(f"{k} is required when kind is {self.kind!r}.")
+        return self
+
+
+# --------------------------------------------------------------------------
+# truth, outcomes, review, compare
+
+
+class TruthSpec(_Model):
+    """What counts as the correct decision."""
+
+    reference: bool = False
+    column: str | None = None
+    amount: str | None = None
+    positive: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> TruthSpec:
+        if self.reference and self.column is not None:
+            raise ValueError("give either reference: true or column, not both.")
+        return self
+
+
+class OutcomesSpec(_Model):
+    """Outcome labels and what they mean."""
+
+    labels: list[str] = Field(default_factory=lambda: ["grant", "partial", "deny", "refer"])
+    favourable: list[str] = Field(default_factory=lambda: ["grant", "partial"])
+    review: list[str] = Field(default_factory=lambda: ["refer"])
+    positive: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _subsets(self) -> OutcomesSpec:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be unique. Got {self.labels}.")
+        if "error" in self.labels:
+            raise ValueError("'error' is reserved for cases the engine could not decide; use another label.")
+        for key in ("favourable", "review", "positive"):
+            values = getattr(self, key) or []
+            unknown = [v for v in values if v not in self.labels]
+            if unknown:
+                raise ValueError(
+                    f"{key} must name outcome labels ({', '.join(self.labels)}). Got {unknown[0]!r}."
+                )
+        return self
+
+
+class ReviewModel(_Model):
+    """A caseworker model for synthetic studies."""
+
+    kind: Literal["python"] = "python"
+    target: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReviewSpec(_Model):
+    """How referred cases are resolved by a human in the loop."""
+
+    recorded: str | None = None
+    amount: str | None = None
+    model: ReviewModel | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ReviewSpec:
+        if (self.recorded is None) == (self.model is None):
+            raise ValueError("must name exactly one of recorded (a column) or model.")
+        return self
+
+
+class CounterfactualSpec(_Model):
+    """Counterfactual twins and paired personas."""
+
+    attributes: list[str] = Field(min_length=1)
+    personas: str | None = None
+    examples: int = Field(default=10, ge=0)
+
+
+class SelectionSpec(_Model):
+    """A selection audit: cases picked by a model next to a random control sample."""
+
+    column: str
+    random: str = "random"
+    selected: str | None = None
+    population_size: int = Field(ge=1)
+
+
+# --------------------------------------------------------------------------
+# checks, statistics, thresholds, report, monitor, lineage
+
+
+class CheckStep(_Model):
+    """Suites to run on one step's input and what to do when they fail."""
+
+    suites: list[str] = Field(min_length=1)
+    policy: Literal["fail", "warn", "quarantine"] = "warn"
+
+
+class ChecksSpec(_Model):
+    """Data-quality suites per step of a run."""
+
+    intake: CheckStep | None = None
+    engine_input: CheckStep | None = None
+    decisions: CheckStep | None = None
+    final: CheckStep | None = None
+
+
+class StatisticsSpec(_Model):
+    """Statistical options of the measurement step."""
+
+    min_group_size: int = Field(default=10, ge=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    correction: Literal["holm", "bh", "bonferroni", "none"] = "holm"
+    bootstrap: int = Field(default=2000, ge=0)
+
+
+class Threshold(_Model):
+    """A rule that turns a measured disparity into a finding."""
+
+    metric: str
+    attributes: list[str] | None = None
+    ratio_min: float | None = None
+    ratio_max: float | None = None
+    difference_min: float | None = None
+    difference_max: float | None = None
+    value_min: float | None = None
+    value_max: float | None = None
+    severity: Literal["fail", "warn"] = "fail"
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Threshold:
+        bounds = ("ratio_min", "ratio_max", "difference_min", "difference_max", "value_min", "value_max")
+        if all(getattr(self, b) is None for b in bounds):
+            raise ValueError(f"a threshold needs at least one bound of {', '.join(bounds)}.")
+        return self
+
+
+class ReportSpec(_Model):
+    """Which report formats to write and in which language."""
+
+    formats: list[Literal["html", "md", "json"]] = Field(default_factory=lambda: ["html", "md", "json"])
+    language: Literal["en", "sv"] = "en"
+
+
+class MonitorSpec(_Model):
+    """How a periodic monitoring job chooses its baseline."""
+
+    baseline: str = "trailing"
+    periods: int = Field(default=6, ge=1)
+    metrics: list[str] | None = None
+
+
+class LineageSpec(_Model):
+    """Where OpenLineage events go besides ``lineage.jsonl``."""
+
+    url: str | None = None
+    namespace: str = "insyn"
+    timeout_s: float = Field(default=2.0, gt=0)
+    api_key: str | None = None
+
+
+# --------------------------------------------------------------------------
+# the root
+
+
+class Audit(_Model):
+    """One audit: configuration only; :meth:`run` does the work.
+
+    Parameters are the keys of the YAML spec (see DESIGN.md); all are
+    keyword-only. Build one from YAML with :meth:`from_yaml` or
+    :func:`load_spec`, or from a dict with :meth:`from_dict`.
+
+    Examples
+    --------
+    >>> from audit import Audit
+    >>> audit = Audit.from_yaml("examples/demo.yaml")  # doctest: +SKIP
+    >>> result = audit.run()                            # doctest: +SKIP
+    >>> result.findings                                 # doctest: +SKIP
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    description: str | None = None
+    seed: int = Field(default=0, ge=0)
+    population: PopulationSpec
+    sensitive_features: list[str] = Field(min_length=1)
+    intersections: list[list[str]] = Field(default_factory=list)
+    reference_groups: dict[str, str] = Field(default_factory=dict)
+    engine: EngineSpec | None = None
+    truth: TruthSpec = Field(default_factory=TruthSpec)
+    outcomes: OutcomesSpec = Field(default_factory=OutcomesSpec)
+    review: ReviewSpec | None = None
+    compare: EngineSpec | None = None
+    counterfactual: CounterfactualSpec | None = None
+    selection: SelectionSpec | None = None
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    statistics: StatisticsSpec = Field(default_factory=StatisticsSpec)
+    thresholds: list[Threshold] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+    monitor: MonitorSpec | None = None
+    lineage: LineageSpec = Field(default_factory=LineageSpec)
+
+    _base_dir: Path | None = PrivateAttr(default=None)
+    _source: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Audit:
+        sens = self.sensitive_features
+        if len(set(sens)) != len(sens):
+            raise ValueError(f"sensitive_features must be unique. Got {sens}.")
+        for i, inter in enumerate(self.intersections):
+            if len(inter) < 2:
+                raise ValueError(f"intersections[{i}] must name at least two sensitive features. Got {inter}.")
+            unknown = [a for a in inter if a not in sens]
+            if unknown:
+                raise ValueError(
+                    f"intersections[{i}] must name sensitive features ({', '.join(sens)}). Got {unknown[0]!r}."
+                )
+        for attr in self.reference_groups:
+            if attr not in sens:
+                raise ValueError(
+                    f"reference_groups must be keyed by sensitive features ({', '.join(sens)}). Got {attr!r}."
+                )
+        is_aggregated = self.population.aggregated is not None
+        if self.engine is None and not is_aggregated:
+            raise ValueError("engine is required unless the population is aggregated.")
+        if self.engine is not None and is_aggregated:
+            raise ValueError("an aggregated population holds counts, not cases, so it takes no engine.")
+        if self.engine is not None and self.engine.features is not None:
+            overlap = [f for f in self.engine.features if f in sens]
+            if overlap and not self.engine.sees_sensitive:
+                raise ValueError(
+                    f"engine.features names the sensitive feature {overlap[0]!r}; "
+                    "set engine.sees_sensitive: true to pass sensitive features to the engine."
+                )
+        return self
+
+    # ------------------------------------------------------------------ I/O
+    @property
+    def base_dir(self) -> Path:
+        """The folder that relative paths in this spec resolve against."""
+        return self._base_dir if self._base_dir is not None else Path.cwd()
+
+    @property
+    def source(self) -> str | None:
+        """The file this spec was read from, if any."""
+        return self._source
+
+    def resolve(self, path: str | Path) -> Path:
+        """Resolve a path written in this spec (see :func:`resolve_path`)."""
+        return resolve_path(path, self.base_dir)
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], *, base_dir: str | Path | None = None, source: str | None = None
+    ) -> Audit:
+        """Build an audit from a plain dict (the parsed YAML).
+
+        Parameters
+        ----------
+        data : dict
+            The spec.
+        base_dir : str or Path, optional
+            Folder that relative paths resolve against (default: the current folder).
+        source : str, optional
+            Name of the file the dict came from, used in error messages.
+
+        Raises
+        ------
+        SpecError
+            When a key is unknown, missing or has a value of the wrong kind.
+        """
+        if not isinstance(data, dict):
+            raise SpecError(
+                f"{source or '<spec>'}: the spec must be a mapping of keys to values. Got {type(data).__name__}."
+            )
+        try:
+            audit = cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(format_validation_error(exc, source or "<spec>", data)) from None
+        audit._base_dir = Path(base_dir).resolve() if base_dir is not None else None
+        audit._source = source
+        return audit
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Audit:
+        """Read an audit spec from a YAML file (see :func:`load_spec`)."""
+        return load_spec(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as a plain dict that :meth:`from_dict` reads back.
+
+        Keys left at their defaults are omitted, so the dict is what the
+        author wrote, in canonical form.
+        """
+        return self.model_dump(mode="json", exclude_unset=True)
+
+    def to_yaml(self) -> str:
+        """Return the spec as YAML."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def with_options(self, **changes: Any) -> Audit:
+        """Return a copy with top-level keys replaced (e.g. ``seed``), validated again."""
+        data = self.to_dict()
+        data.update(changes)
+        return Audit.from_dict(data, base_dir=self._base_dir, source=self._source)
+
+    def run(
+        self,
+        *,
+        out: str | Path | None = None,
+        run_id: str | None = None,
+        progress: Any = None,
+        write: bool = True,
+    ) -> AuditResult:
+        """Run the audit and return its frozen result.
+
+        Parameters
+        ----------
+        out : str or Path, optional
+            Folder that receives ``<name>/<run_id>/`` (default ``reports/``
+            in the current folder).
+        run_id : str, optional
+            Name of the run folder (default: a timestamp plus a short hash).
+        progress : callable, optional
+            Called as ``progress(step, state)`` when a step starts and ends.
+        write : bool, default True
+            Write the run folder. With False the result is only returned.
+
+        Returns
+        -------
+        AuditResult
+        """
+        from audit.runner import run_audit
+
+        return run_audit(self, out=out, run_id=run_id, progress=progress, write=write)
+
+
+# --------------------------------------------------------------------------
+# loading and error messages
+
+
+def load_spec(path: str | Path) -> Audit:
+    """Read an audit spec from a YAML file with ``yaml.safe_load``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file. Relative paths inside it resolve against its folder.
+
+    Returns
+    -------
+    Audit
+
+    Raises
+    ------
+    SpecError
+        When the file is missing, is not valid YAML, or the spec is invalid;
+        the message names the file, the key path and what was expected.
+    """
+    p = Path(path)
+    shown = str(path)
+    if not p.is_file():
+        raise SpecError(f"{shown}: no such spec file. Expected a YAML audit spec.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{shown}: the spec must be UTF-8 text. Got a byte 0x{text_byte(exc)} at {exc.start}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{shown}: not valid YAML{where}: {problem}.") from None
+    if data is None:
+        raise SpecError(f"{shown}: the spec is empty. Expected a mapping with at least name, population and engine.")
+    return Audit.from_dict(data, base_dir=p.parent, source=shown)
+
+
+def text_byte(exc: UnicodeDecodeError) -> str:
+    """Return the offending byte of a decode error as two hex digits."""
+    return f"{exc.object[exc.start]:02x}"
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _value_at(data: Any, loc: tuple[Any, ...]) -> Any:
+    cur = data
+    for part in loc:
+        try:
+            cur = cur[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def _got(value: Any) -> str:
+    return f"Got {value!r}." if not isinstance(value, (dict, list)) else f"Got {type(value).__name__} {value!r}."
+
+
+def format_validation_error(exc: ValidationError, source: str, data: Any) -> str:
+    """Turn a pydantic error into one readable line per problem.
+
+    Parameters
+    ----------
+    exc : pydantic.ValidationError
+        The error raised while validating ``data``.
+    source : str
+        The file name shown first on each line.
+    data : Any
+        The raw input, used to report the value given.
+
+    Returns
+    -------
+    str
+        ``"<file>: <key path> <what was expected>. Got <value>."``, one line
+        per error (the first line is the most specific).
+    """
+    lines: list[str] = []
+    seen: set[str] = set()
+    for err in exc.errors(include_url=False):
+        loc = tuple(err.get("loc", ()))
+        typ = err.get("type", "")
+        # pydantic adds the name of a union member or tagged variant; drop non-keys
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p in {"function-after", "str", "int", "list[str]"}))
+        path = _key_path(loc)
+        given = err.get("input", _value_at(data, loc))
+        ctx = err.get("ctx", {}) or {}
+        if typ == "extra_forbidden":
+            parent = _key_path(loc[:-1])
+            model_keys = _known_keys(loc[:-1], data)
+            hint = f" Known keys{' of ' + parent if parent else ''}: {', '.join(model_keys)}." if model_keys else ""
+            msg = f"{path} is not a known key.{hint}"
+        elif typ == "missing":
+            msg = f"{path} is required."
+        elif typ == "literal_error":
+            expected = ctx.get("expected", "")
+            choices = [c.strip().strip("'\"") for c in re.split(r",| or ", str(expected)) if c.strip()]
+            msg = f"{path} must be one of {', '.join(choices)}. {_got(given)}"
+        elif typ in {"int_type", "int_parsing", "int_from_float"}:
+            msg = f"{path} must be an integer. {_got(given)}"
+        elif typ in {"float_type", "float_parsing"}:
+            msg = f"{path} must be a number. {_got(given)}"
+        elif typ in {"bool_type", "bool_parsing"}:
+            msg = f"{path} must be true or false. {_got(given)}"
+        elif typ in {"string_type"}:
+            msg = f"{path} must be a string. {_got(given)}"
+        elif typ in {"list_type"}:
+            msg = f"{path} must be a list. {_got(given)}"
+        elif typ in {"dict_type", "model_type", "model_attributes_type"}:
+            msg = f"{path} must be a mapping of keys to values. {_got(given)}"
+        elif typ == "greater_than_equal":
+            msg = f"{path} must be {'an integer' if isinstance(given, int) else 'a number'} >= {ctx.get('ge')}. {_got(given)}"
+        elif typ == "greater_than":
+            msg = f"{path} must be a number > {ctx.get('gt')}. {_got(given)}"
+        elif typ == "less_than_equal":
+            msg = f"{path} must be a number <= {ctx.get('le')}. {_got(given)}"
+        elif typ == "less_than":
+            msg = f"{path} must be a number < {ctx.get('lt')}. {_got(given)}"
+        elif typ == "too_short":
+            msg = f"{path} must have at least {ctx.get('min_length')} item(s). {_got(given)}"
+        elif typ == "string_pattern_mismatch":
+            msg = (
+                f"{path} must start with a letter or digit and hold only letters, digits, '_', '.' "
+                f"and '-' (it names a folder). {_got(given)}"
+            )
+        elif typ == "value_error":
+            text = str(err.get("msg", "")).removeprefix("Value error, ")
+            msg = f"{path}: {text}" if path else text
+        else:
+            msg = f"{path}: {err.get('msg', 'invalid value')}. {_got(given)}"
+        if msg not in seen:
+            seen.add(msg)
+            lines.append(f"{source}: {msg}")
+    return "\n".join(lines)
+
+
+def _known_keys(loc: tuple[Any, ...], data: Any) -> list[str]:
+    """Return the keys that the model at ``loc`` accepts, for a hint."""
+    model: Any = Audit
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        model = _inner_model(ann)
+        if model is None:
+            return []
+    fields = getattr(model, "model_fields", None)
+    if model is EngineSpec:
+        kind = _value_at(data, tuple(loc) + ("kind",))
+        if kind in _ENGINE_KEYS:
+            return sorted(_COMMON_ENGINE_KEYS | _ENGINE_KEYS[kind])
+    return sorted(fields) if fields else []
+
+
+def _inner_model(ann: Any) -> Any:
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None

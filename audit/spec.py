@@ -180,10 +180,10 @@ class QuantileBins(_Model):
     @model_validator(mode="after")
     def _check(self) -> QuantileBins:
         if any(b < 0 or b > 1 for b in self.q) or self.q != sorted(self.q):
-            raise ValueError(f"q must be increasing quantiles between 0 and 1. Got {self.q}.")
+            raise ValueError(f"@q must be increasing quantiles between 0 and 1. Got {self.q}.")
         if self.labels is not None and len(self.labels) != len(self.q) - 1:
             raise ValueError(
-                f"labels must have one label per bin ({len(self.q) - 1}). Got {len(self.labels)}."
+                f"@labels must have one label per bin ({len(self.q) - 1}). Got {len(self.labels)}."
             )
         return self
 
@@ -198,10 +198,10 @@ class FixedBins(_Model):
     @model_validator(mode="after")
     def _check(self) -> FixedBins:
         if self.edges != sorted(self.edges):
-            raise ValueError(f"edges must be increasing. Got {self.edges}.")
+            raise ValueError(f"@edges must be increasing. Got {self.edges}.")
         if self.labels is not None and len(self.labels) != len(self.edges) - 1:
             raise ValueError(
-                f"labels must have one label per bin ({len(self.edges) - 1}). Got {len(self.labels)}."
+                f"@labels must have one label per bin ({len(self.edges) - 1}). Got {len(self.labels)}."
             )
         return self
 
@@ -289,17 +289,17 @@ class PopulationSpec(_Model):
                 continue
             stray = sorted(key for key in keys if key in self.model_fields_set)
             if stray:
-                raise ValueError(f"{stray[0]} belongs to a {k} source, but this population is {kind}.")
+                raise ValueError(f"@{stray[0]} belongs to a {k} source, but this population is {kind}.")
         if kind == "synthetic" and self.n is None:
-            raise ValueError("n (the number of cases to generate) is required for a synthetic source.")
+            raise ValueError("@n (the number of cases to generate) is required for a synthetic source.")
         if kind == "sql" and self.url is None:
-            raise ValueError("url (e.g. duckdb:///path.duckdb) is required for a sql source.")
+            raise ValueError("@url (e.g. duckdb:///path.duckdb) is required for a sql source.")
         if kind == "aggregated":
             missing = [k for k in ("attribute", "group", "cells") if getattr(self, k) is None]
             if missing:
-                raise ValueError(f"{missing[0]} is required for an aggregated source.")
+                raise ValueError(f"@{missing[0]} is required for an aggregated source.")
             if self.units == "percent" and self.group_size is None:
-                raise ValueError("group_size is required when units is percent.")
+                raise ValueError("@group_size is required when units is percent.")
         return self
 
 
@@ -350,7 +350,7 @@ class EngineSpec(_Model):
     @classmethod
     def _target_form(cls, v: str | None) -> str | None:
         if v is not None and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", v):
-            raise ValueError(f"target must have the form 'package.module:attr'. Got {v!r}.")
+            raise ValueError(f"must have the form 'package.module:attr'. Got {v!r}.")
         return v
 
     @model_validator(mode="after")
@@ -359,12 +359,12 @@ class EngineSpec(_Model):
         stray = sorted(k for k in self.model_fields_set if k not in allowed)
         if stray:
             raise ValueError(
-                f"{stray[0]} is not a key of engine kind {self.kind!r}. "
+                f"@{stray[0]} is not a key of engine kind {self.kind!r}. "
                 f"Keys for {self.kind!r}: {', '.join(sorted(allowed))}."
             )
         for k in _ENGINE_REQUIRED[self.kind]:
             if getattr(self, k) is None:
-                raise ValueError(f"{k} is required when kind is {self.kind!r}.")
+                raise ValueError(f"@{k} is required when kind is {self.kind!r}.")
         return self
 
 
@@ -398,15 +398,15 @@ class OutcomesSpec(_Model):
     @model_validator(mode="after")
     def _subsets(self) -> OutcomesSpec:
         if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"labels must be unique. Got {self.labels}.")
+            raise ValueError(f"@labels must be unique. Got {self.labels}.")
         if "error" in self.labels:
-            raise ValueError("'error' is reserved for cases the engine could not decide; use another label.")
+            raise ValueError("@labels: 'error' is reserved for cases the engine could not decide; use another label.")
         for key in ("favourable", "review", "positive"):
             values = getattr(self, key) or []
             unknown = [v for v in values if v not in self.labels]
             if unknown:
                 raise ValueError(
-                    f"{key} must name outcome labels ({', '.join(self.labels)}). Got {unknown[0]!r}."
+                    f"@{key} must name outcome labels ({', '.join(self.labels)}). Got {unknown[0]!r}."
                 )
         return self
 
@@ -571,33 +571,44 @@ class Audit(_Model):
     def _cross_checks(self) -> Audit:
         sens = self.sensitive_features
         if len(set(sens)) != len(sens):
-            raise ValueError(f"sensitive_features must be unique. Got {sens}.")
+            raise ValueError(f"@sensitive_features must be unique. Got {sens}.")
         for i, inter in enumerate(self.intersections):
             if len(inter) < 2:
-                raise ValueError(f"intersections[{i}] must name at least two sensitive features. Got {inter}.")
+                raise ValueError(f"@intersections[{i}] must name at least two sensitive features. Got {inter}.")
             unknown = [a for a in inter if a not in sens]
             if unknown:
                 raise ValueError(
-                    f"intersections[{i}] must name sensitive features ({', '.join(sens)}). Got {unknown[0]!r}."
+                    f"@intersections[{i}] must name sensitive features ({', '.join(sens)}). Got {unknown[0]!r}."
                 )
         for attr in self.reference_groups:
             if attr not in sens:
                 raise ValueError(
-                    f"reference_groups must be keyed by sensitive features ({', '.join(sens)}). Got {attr!r}."
+                    f"@reference_groups must be keyed by sensitive features ({', '.join(sens)}). Got {attr!r}."
                 )
         is_aggregated = self.population.aggregated is not None
         if self.engine is None and not is_aggregated:
-            raise ValueError("engine is required unless the population is aggregated.")
+            raise ValueError("@engine is required unless the population is aggregated.")
         if self.engine is not None and is_aggregated:
             raise ValueError("an aggregated population holds counts, not cases, so it takes no engine.")
         if self.engine is not None and self.engine.features is not None:
             overlap = [f for f in self.engine.features if f in sens]
             if overlap and not self.engine.sees_sensitive:
                 raise ValueError(
-                    f"engine.features names the sensitive feature {overlap[0]!r}; "
+                    f"@engine.features names the sensitive feature {overlap[0]!r}; "
                     "set engine.sees_sensitive: true to pass sensitive features to the engine."
                 )
         return self
+
+    def __eq__(self, other: object) -> bool:
+        """Two audits are equal when their configuration is; where they were read from does not count."""
+        if not isinstance(other, Audit):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    def __hash__(self) -> int:
+        import json as _json
+
+        return hash(_json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
     # ------------------------------------------------------------------ I/O
     @property
@@ -823,15 +834,16 @@ def format_validation_error(exc: ValidationError, source: str, data: Any) -> str
         elif typ in {"dict_type", "model_type", "model_attributes_type"}:
             msg = f"{path} must be a mapping of keys to values. {_got(given)}"
         elif typ == "greater_than_equal":
-            msg = f"{path} must be {'an integer' if isinstance(given, int) else 'a number'} >= {ctx.get('ge')}. {_got(given)}"
+            msg = f"{path} must be {'an integer' if isinstance(given, int) else 'a number'} >= {ctx.get('ge'):g}. {_got(given)}"
         elif typ == "greater_than":
-            msg = f"{path} must be a number > {ctx.get('gt')}. {_got(given)}"
+            msg = f"{path} must be a number > {ctx.get('gt'):g}. {_got(given)}"
         elif typ == "less_than_equal":
-            msg = f"{path} must be a number <= {ctx.get('le')}. {_got(given)}"
+            msg = f"{path} must be a number <= {ctx.get('le'):g}. {_got(given)}"
         elif typ == "less_than":
-            msg = f"{path} must be a number < {ctx.get('lt')}. {_got(given)}"
+            msg = f"{path} must be a number < {ctx.get('lt'):g}. {_got(given)}"
         elif typ == "too_short":
-            msg = f"{path} must have at least {ctx.get('min_length')} item(s). {_got(given)}"
+            n_min = ctx.get("min_length")
+            msg = f"{path} must list at least {n_min} item{'s' if n_min != 1 else ''}. Got {given!r}."
         elif typ == "string_pattern_mismatch":
             msg = (
                 f"{path} must start with a letter or digit and hold only letters, digits, '_', '.' "
@@ -839,7 +851,15 @@ def format_validation_error(exc: ValidationError, source: str, data: Any) -> str
             )
         elif typ == "value_error":
             text = str(err.get("msg", "")).removeprefix("Value error, ")
-            msg = f"{path}: {text}" if path else text
+            if text.startswith("@"):
+                key, _, rest = text[1:].partition(" ")
+                sep = "" if key.startswith("[") or key.endswith(":") else " "
+                full = f"{path}.{key}" if path else key
+                msg = f"{full.rstrip(':')}{':' if key.endswith(':') else ''}{sep}{rest}"
+            elif text.startswith("must "):
+                msg = f"{path} {text}" if path else text
+            else:
+                msg = f"{path}: {text}" if path else text
         else:
             msg = f"{path}: {err.get('msg', 'invalid value')}. {_got(given)}"
         if msg not in seen:

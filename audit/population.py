@@ -1,0 +1,643 @@
+"""Populations of cases: the case frame, its column roles, and where it comes from.
+
+An audit needs cases. A *population* is the set of applications that the
+engine under audit decides (or decided): one row per application, a
+household's application for one benefit month, in the **case frame** of
+DESIGN.md. Columns have roles declared in the audit spec: ``sensitive``
+(forms groups; withheld from the engine unless the spec says otherwise),
+``features`` (what the engine sees), ``truth`` (the correct decision),
+``recorded`` (a decision that was actually made) and ``selection`` (how a case
+was picked).
+
+Cases come from one of four sources:
+
+``synthetic``
+    a seeded population generated from a population spec (:mod:`audit.synth`);
+``file``
+    a CSV, Parquet or Excel export of past applications or decisions;
+``sql``
+    a query against a DuckDB file or any SQLAlchemy URL;
+``aggregated``
+    a published table of per-group confusion counts or percentages (no
+    cases; only group-level metrics can be computed).
+
+Every source goes through the same mapping onto case-frame names: ``rename``
+(source name -> case frame name), ``recode`` (per column, source value ->
+value, with ``"*"`` for every other value), ``derive`` (new columns, e.g.
+quantile bins) and ``case_id`` (a column, or ``row_number`` to number rows
+from 1). Cells that are blank or a lone space are missing values. A
+``case_id`` that looks like a Swedish personal identity number is replaced
+by a pseudonym before anything else sees it (:mod:`audit._privacy`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from audit._columns import (
+    ALLOWED_VALUES,
+    ASSISTANCE_COLUMNS,
+    COST_COLUMNS,
+    INCOME_COLUMNS,
+    TRUTH_AMOUNT,
+    TRUTH_OUTCOME,
+    TRUTH_REASONS,
+)
+from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
+from audit.exceptions import DataError, SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.spec import Audit, PopulationSpec
+
+__all__ = [
+    "ALLOWED_VALUES",
+    "ASSISTANCE_COLUMNS",
+    "COST_COLUMNS",
+    "INCOME_COLUMNS",
+    "TRUTH_AMOUNT",
+    "TRUTH_OUTCOME",
+    "TRUTH_REASONS",
+    "Population",
+    "apply_mapping",
+    "load_population",
+    "read_table",
+    "sha256_file",
+]
+
+_MISSING_TOKENS = ("", " ")
+
+
+@dataclass(frozen=True)
+class Population:
+    """A loaded population.
+
+    Attributes
+    ----------
+    kind : str
+        ``synthetic``, ``file``, ``sql`` or ``aggregated``.
+    frame : pandas.DataFrame or None
+        The case frame (None for an aggregated source).
+    aggregated : pandas.DataFrame or None
+        For an aggregated source: one row per (attribute, group) with the
+        columns ``attribute``, ``group``, ``tp``, ``fp``, ``fn``, ``tn`` (counts;
+        NaN where the source suppressed a cell) and ``group_size``.
+    source : dict
+        A JSON-safe description: kind, path, sheet, rows read, columns, ...
+    provenance : dict
+        Column -> actor (``applicant``, ``caseworker``, ``system`` or
+        ``registry:<name>``).
+    inputs : tuple of Path
+        Files that were read (hashed into the manifest).
+    notes : tuple of str
+        Things the loader changed that an auditor should know (e.g. masked
+        personnummer).
+    bias : dict
+        Ground truth of injected biases for a synthetic population.
+    """
+
+    kind: str
+    frame: pd.DataFrame | None
+    aggregated: pd.DataFrame | None
+    source: dict[str, Any]
+    provenance: dict[str, str] = field(default_factory=dict)
+    inputs: tuple[Path, ...] = ()
+    notes: tuple[str, ...] = ()
+    bias: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of cases (for an aggregated source: the sum of group sizes of one attribute)."""
+        if self.frame is not None:
+            return len(self.frame)
+        assert self.aggregated is not None
+        first = self.aggregated["attribute"].iloc[0] if len(self.aggregated) else None
+        return int(self.aggregated.loc[self.aggregated["attribute"] == first, "group_size"].sum())
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the SHA-256 hex digest of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# reading files
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise DataError(f"{path}: cannot decode the file as UTF-8 or cp1252. Expected a text CSV export.")
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    raw = path.read_bytes()
+    text, encoding = _decode(raw, path)
+    sample = text[:65536]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    # Swedish exports use ';' as separator and ',' as decimal mark.
+    decimal = "," if delimiter == ";" else "."
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=delimiter,
+            decimal=decimal,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=False,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: cannot parse as CSV with delimiter {delimiter!r}: {exc}") from None
+    frame = _infer_types(frame, decimal=decimal)
+    return frame, {"encoding": encoding, "delimiter": delimiter, "decimal": decimal}
+
+
+def _infer_types(frame: pd.DataFrame, *, decimal: str) -> pd.DataFrame:
+    """Turn blank cells into missing values and numeric-looking columns into numbers."""
+    out = {}
+    for col in frame.columns:
+        s = frame[col].astype("str")
+        missing = s.isin(_MISSING_TOKENS) | s.str.fullmatch(r"\s*")
+        s = s.where(~missing)
+        nonmissing = s.dropna()
+        candidate = nonmissing.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+        if decimal == ",":
+            candidate = candidate.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        numeric = pd.to_numeric(candidate, errors="coerce")
+        if len(nonmissing) and numeric.notna().all() and not _looks_like_codes(nonmissing):
+            full = pd.Series(np.nan, index=s.index, dtype="float64")
+            full.loc[numeric.index] = numeric.astype("float64")
+            if (full.dropna() % 1 == 0).all() and not missing.any():
+                full = full.astype("int64")
+            out[col] = full
+        else:
+            lowered = nonmissing.str.lower()
+            if len(nonmissing) and lowered.isin(["true", "false"]).all() and not missing.any():
+                out[col] = s.str.lower().eq("true")
+            else:
+                out[col] = s.astype("str")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _looks_like_codes(values: pd.Series) -> bool:
+    """Identifiers with leading zeros (municipality codes, case numbers) stay text."""
+    return bool(values.str.match(r"^0\d").any())
+
+
+def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a CSV, Parquet or Excel file into a frame.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file; the format follows its suffix (``.csv``, ``.txt``, ``.tsv``,
+        ``.parquet``, ``.pq``, ``.xlsx``, ``.xlsm``).
+    sheet : str or int, optional
+        Excel only: the sheet to read (default: the first).
+
+    Returns
+    -------
+    (frame, info)
+        The frame, with blank cells as missing values, and a dict describing
+        how it was read (encoding, delimiter, sheet).
+
+    Raises
+    ------
+    DataError
+        When the file is missing, has an unknown suffix, or cannot be parsed;
+        for Excel, when the sheet does not exist (the message lists the sheets).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file. Expected a CSV, Parquet or Excel file.")
+    suffix = p.suffix.lower()
+    if suffix in {".csv", ".txt", ".tsv"}:
+        return _read_csv(p)
+    if suffix in {".parquet", ".pq"}:
+        try:
+            frame = pd.read_parquet(p)
+        except Exception as exc:  # pyarrow raises several types
+            raise DataError(f"{p}: cannot read as Parquet: {exc}") from None
+        return _blank_to_missing(frame), {}
+    if suffix in {".xlsx", ".xlsm"}:
+        try:
+            book = pd.ExcelFile(p, engine="openpyxl")
+        except Exception as exc:
+            raise DataError(f"{p}: cannot open as an Excel workbook: {exc}") from None
+        names = list(book.sheet_names)
+        if sheet is None:
+            chosen: str | int = names[0]
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(names):
+                raise DataError(
+                    f"{p}: sheet index {sheet} does not exist. Expected 0..{len(names) - 1} (sheets: {', '.join(names)})."
+                )
+            chosen = names[sheet]
+        else:
+            if sheet not in names:
+                raise DataError(f"{p}: no sheet named {sheet!r}. Sheets: {', '.join(repr(n) for n in names)}.")
+            chosen = sheet
+        frame = book.parse(chosen, dtype=str, keep_default_na=False)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        return _infer_types(frame, decimal="."), {"sheet": chosen}
+    raise DataError(
+        f"{p}: unknown file type {suffix!r}. Expected .csv, .tsv, .txt, .parquet, .pq, .xlsx or .xlsm."
+    )
+
+
+def _blank_to_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_string_dtype(s) or s.dtype == object:
+            blank = s.astype("str").str.fullmatch(r"\s*") & s.notna()
+            if blank.any():
+                if out is frame:
+                    out = frame.copy()
+                out[col] = s.where(~blank)
+    return out
+
+
+def _read_sql(query: str, url: str, base_dir: Path) -> tuple[pd.DataFrame, dict[str, Any], list[Path]]:
+    inputs: list[Path] = []
+    if url.startswith("duckdb:///"):
+        import duckdb
+
+        raw = url.removeprefix("duckdb:///")
+        db = Path(raw) if Path(raw).is_absolute() else (base_dir / raw)
+        if not db.is_file():
+            raise DataError(f"{url}: no such DuckDB file ({db}).")
+        try:
+            con = duckdb.connect(str(db), read_only=True)
+        except Exception as exc:
+            raise DataError(f"{db}: cannot open the DuckDB file read-only: {exc}") from None
+        try:
+            frame = con.execute(query).to_arrow_table().to_pandas()
+        except Exception as exc:
+            raise DataError(f"{db}: the query failed: {exc}. Query: {query}") from None
+        finally:
+            con.close()
+        inputs.append(db)
+    else:
+        import sqlalchemy as sa
+
+        try:
+            engine = sa.create_engine(url)
+            with engine.connect() as con:
+                frame = pd.read_sql_query(sa.text(query), con)
+        except Exception as exc:
+            raise DataError(f"{url}: the query failed: {exc}. Query: {query}") from None
+    return _blank_to_missing(frame), {"query": query}, inputs
+
+
+# ---------------------------------------------------------------------------
+# mapping onto the case frame
+
+
+def apply_mapping(
+    frame: pd.DataFrame, spec: PopulationSpec, *, source: str, scrub: bool = True
+) -> tuple[pd.DataFrame, list[str]]:
+    """Apply ``rename``, ``recode``, ``derive`` and ``case_id`` from the spec.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The frame as read.
+    spec : PopulationSpec
+        The population section of the audit spec.
+    source : str
+        The file or URL, named in error messages.
+    scrub : bool, default True
+        Look for personal identity numbers (skipped for generated data,
+        which cannot hold any).
+
+    Returns
+    -------
+    (frame, notes)
+
+    Raises
+    ------
+    DataError
+        When a mapped column is missing, a value has no recode, or case ids
+        are missing or duplicated; every problem is collected first.
+    """
+    notes: list[str] = []
+    problems: list[dict[str, Any]] = []
+    missing = [c for c in spec.rename if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{source}: population.rename names the column {missing[0]!r}, which is not in the data. "
+            f"Columns: {', '.join(map(str, frame.columns))}."
+        )
+    out = frame.rename(columns=spec.rename)
+    for col, mapping in spec.recode.items():
+        if col not in out.columns:
+            raise DataError(
+                f"{source}: population.recode names the column {col!r}, which is not in the data "
+                f"(after rename). Columns: {', '.join(map(str, out.columns))}."
+            )
+        s = out[col]
+        keys = {str(k): v for k, v in mapping.items() if k != "*"}
+        as_text = s.astype("str").where(s.notna())
+        mapped = as_text.map(keys)
+        unmapped = s.notna() & mapped.isna() & ~as_text.isin(list(keys))
+        if "*" in mapping:
+            mapped = mapped.where(~unmapped, mapping["*"])
+        elif unmapped.any():
+            bad = pd.unique(as_text[unmapped])
+            for value in bad[:20]:
+                problems.append(
+                    {
+                        "check": "recode",
+                        "column": col,
+                        "value": value,
+                        "case_id": None,
+                        "reason": f"no recode for this value; known: {', '.join(keys)}",
+                    }
+                )
+            continue
+        values = list(mapped.dropna().unique())
+        if values and all(isinstance(v, bool) for v in values):
+            out[col] = mapped.astype("boolean")
+            if not mapped.isna().any():
+                out[col] = mapped.astype(bool)
+        else:
+            out[col] = mapped.astype("str").where(mapped.notna()) if values and all(
+                isinstance(v, str) for v in values
+            ) else mapped
+    if problems:
+        first = problems[0]
+        raise DataError(
+            f"{source}: column {first['column']!r} has the value {first['value']!r}, which population.recode "
+            f"does not map ({first['reason']}). Add it to recode or use '*' for every other value."
+            + (f" ({len(problems)} unmapped values in all.)" if len(problems) > 1 else ""),
+            failures=pd.DataFrame(problems),
+        )
+    # case_id
+    if spec.case_id == "row_number":
+        out = out.copy()
+        out.insert(0, "case_id", pd.Series(np.arange(1, len(out) + 1), index=out.index).astype("str"))
+    else:
+        if spec.case_id not in out.columns:
+            raise DataError(
+                f"{source}: population.case_id names the column {spec.case_id!r}, which is not in the data. "
+                f"Columns: {', '.join(map(str, out.columns))}. Use case_id: row_number to number rows."
+            )
+        ids = out[spec.case_id]
+        if ids.isna().any():
+            pos = int(np.flatnonzero(ids.isna().to_numpy())[0])
+            raise DataError(
+                f"{source}: column {spec.case_id!r} (case_id) is empty in row {pos + 1}. Every case needs an id."
+            )
+        ids = ids.astype("str")
+        dup = ids.duplicated(keep=False)
+        if dup.any():
+            values = pd.unique(ids[dup])
+            shown = ", ".join(repr(v) if not looks_like_personnummer(pd.Series([v])).iloc[0] else "'<personnummer>'" for v in values[:5])
+            raise DataError(
+                f"{source}: column {spec.case_id!r} (case_id) has {int(dup.sum())} rows with duplicated values "
+                f"({len(values)} distinct), e.g. {shown}. Expected one row per case.",
+                failures=pd.DataFrame(
+                    {"check": "unique", "column": spec.case_id, "value": None, "case_id": None,
+                     "reason": "duplicated case_id"}, index=[0]
+                ),
+            )
+        out = out.drop(columns=[spec.case_id]) if spec.case_id != "case_id" else out.drop(columns=["case_id"])
+        out.insert(0, "case_id", ids.to_numpy())
+        out["case_id"] = out["case_id"].astype("str")
+    pnr = looks_like_personnummer(out["case_id"]) if scrub else pd.Series(False, index=out.index)
+    if pnr.any():
+        out["case_id"] = pseudonymise(out["case_id"], key=f"insyn|{source}")
+        notes.append(
+            f"case_id held personal identity numbers in {int(pnr.sum())} rows; they were replaced by pseudonyms."
+        )
+    out, masked = mask_text_columns(out, skip=("case_id",)) if scrub else (out, [])
+    if masked:
+        notes.append(f"personal identity numbers were masked in column(s): {', '.join(masked)}.")
+    # derive
+    for name, d in spec.derive.items():
+        out[name] = _derive(out, name, d, source)
+    return out.reset_index(drop=True), notes
+
+
+def _derive(frame: pd.DataFrame, name: str, d: Any, source: str) -> pd.Series:
+    def need(col: str) -> pd.Series:
+        if col not in frame.columns:
+            raise DataError(
+                f"{source}: population.derive.{name} uses the column {col!r}, which is not in the data. "
+                f"Columns: {', '.join(map(str, frame.columns))}."
+            )
+        return frame[col]
+
+    if d.quantile_bins is not None:
+        qb = d.quantile_bins
+        s = pd.to_numeric(need(qb.column), errors="coerce")
+        try:
+            binned = pd.qcut(s, q=qb.q, labels=qb.labels, duplicates="raise")
+        except ValueError as exc:
+            raise DataError(
+                f"{source}: population.derive.{name}: cannot cut {qb.column!r} at quantiles {qb.q}: {exc}."
+            ) from None
+        return binned.astype("str").where(binned.notna())
+    if d.bins is not None:
+        b = d.bins
+        s = pd.to_numeric(need(b.column), errors="coerce")
+        binned = pd.cut(s, bins=b.edges, labels=b.labels, include_lowest=True)
+        return binned.astype("str").where(binned.notna())
+    if d.count_items is not None:
+        s = need(d.count_items).astype("str").where(need(d.count_items).notna(), "")
+        return s.str.split(";").map(lambda items: sum(1 for i in items if i.strip())).astype("int64")
+    assert d.equals is not None
+    ((col, value),) = d.equals.items() if len(d.equals) == 1 else (_raise_equals(name, source),)
+    return need(col).astype("str").eq(str(value))
+
+
+def _raise_equals(name: str, source: str) -> Any:
+    raise SpecError(f"{source}: population.derive.{name}.equals must name exactly one column and value.")
+
+
+# ---------------------------------------------------------------------------
+# aggregated tables
+
+
+def _load_aggregated(spec: PopulationSpec, path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    frame, info = read_table(path)
+    source = str(path)
+    assert spec.cells is not None and spec.attribute and spec.group
+    for key, value in (spec.where or {}).items():
+        if key not in frame.columns:
+            raise DataError(
+                f"{source}: population.where names the column {key!r}, which is not in the table. "
+                f"Columns: {', '.join(map(str, frame.columns))}."
+            )
+        frame = frame[frame[key].astype("str") == str(value)]
+    if frame.empty:
+        raise DataError(f"{source}: no rows are left after population.where {spec.where}.")
+    needed = {"attribute": spec.attribute, "group": spec.group, **spec.cells.model_dump()}
+    if spec.group_size:
+        needed["group_size"] = spec.group_size
+    for role, col in needed.items():
+        if col not in frame.columns:
+            raise DataError(
+                f"{source}: population.{'cells.' + role if role in ('tp', 'fp', 'fn', 'tn') else role} names the "
+                f"column {col!r}, which is not in the table. Columns: {', '.join(map(str, frame.columns))}."
+            )
+    out = pd.DataFrame(
+        {
+            "attribute": frame[spec.attribute].astype("str").to_numpy(),
+            "group": frame[spec.group].astype("str").to_numpy(),
+        }
+    )
+    for cell in ("tp", "fp", "fn", "tn"):
+        col = getattr(spec.cells, cell)
+        raw = frame[col]
+        num = pd.to_numeric(raw.astype("str").str.replace(",", ".", regex=False).where(raw.notna()), errors="coerce")
+        bad = raw.notna() & num.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(
+                f"{source}: column {col!r} (cells.{cell}) has the non-numeric value {raw.iloc[i]!r} for "
+                f"{out['attribute'].iloc[i]}={out['group'].iloc[i]}. Expected a count, a percentage or a blank "
+                "cell for a suppressed value."
+            )
+        if (num.dropna() < 0).any():
+            i = int(np.flatnonzero((num < 0).to_numpy())[0])
+            raise DataError(f"{source}: column {col!r} (cells.{cell}) has the negative value {raw.iloc[i]!r}.")
+        out[cell] = num.to_numpy(dtype="float64")
+    if spec.units == "percent":
+        assert spec.group_size
+        size = pd.to_numeric(frame[spec.group_size], errors="coerce").to_numpy(dtype="float64")
+        if np.isnan(size).any():
+            i = int(np.flatnonzero(np.isnan(size))[0])
+            raise DataError(
+                f"{source}: column {spec.group_size!r} (group_size) has the non-numeric value "
+                f"{frame[spec.group_size].iloc[i]!r}. Expected a count of cases."
+            )
+        cells = out[["tp", "fp", "fn", "tn"]].to_numpy()
+        total = np.nansum(cells, axis=1)
+        complete = ~np.isnan(cells).any(axis=1)
+        off = complete & (np.abs(total - 100.0) > 0.5)
+        over = ~complete & (total > 100.5)
+        if (off | over).any():
+            i = int(np.flatnonzero(off | over)[0])
+            raise DataError(
+                f"{source}: the percentages for {out['attribute'].iloc[i]}={out['group'].iloc[i]} add up to "
+                f"{total[i]:g}. Expected 100 (within rounding) for a row with every cell given."
+            )
+        out[["tp", "fp", "fn", "tn"]] = np.round(cells / 100.0 * size[:, None])
+        out["group_size"] = size
+    else:
+        cells = out[["tp", "fp", "fn", "tn"]].to_numpy()
+        out["group_size"] = (
+            pd.to_numeric(frame[spec.group_size], errors="coerce").to_numpy(dtype="float64")
+            if spec.group_size
+            else np.where(np.isnan(cells).any(axis=1), np.nan, np.nansum(cells, axis=1))
+        )
+    return out, info
+
+
+# ---------------------------------------------------------------------------
+# dispatch
+
+
+def load_population(audit: Audit) -> Population:
+    """Load the population that an audit spec names.
+
+    Parameters
+    ----------
+    audit : Audit
+        The audit; ``audit.population`` names the source and the mapping, and
+        relative paths resolve against the spec's folder.
+
+    Returns
+    -------
+    Population
+
+    Raises
+    ------
+    DataError
+        When the data cannot be read or mapped onto the case frame.
+    """
+    spec = audit.population
+    kind = spec.source_kind
+    if kind == "synthetic":
+        from audit.synth import generate, load_population_spec
+
+        path = audit.resolve(spec.synthetic)  # type: ignore[arg-type]
+        if not path.is_file():
+            raise SpecError(f"{audit.source or '<spec>'}: population.synthetic names {spec.synthetic!r}, which does not exist ({path}).")
+        model = load_population_spec(path)
+        frame = generate(model, n=int(spec.n or 0), seed=audit.seed, bias=spec.bias)
+        bias = dict(frame.attrs.get("insyn_bias", {}))
+        frame.attrs = {}
+        if spec.rename or spec.recode or spec.derive:
+            frame, _ = apply_mapping(frame, spec, source=str(spec.synthetic), scrub=False)
+        provenance = dict(model.provenance)
+        provenance.update({name: "system" for name in spec.derive})
+        provenance.update(spec.provenance)
+        return Population(
+            kind=kind,
+            frame=frame,
+            aggregated=None,
+            source={"kind": kind, "path": spec.synthetic, "n": int(spec.n or 0), "seed": audit.seed,
+                    "rows": len(frame), "columns": list(frame.columns)},
+            provenance=provenance,
+            inputs=(path,),
+            bias=bias,
+        )
+    if kind == "aggregated":
+        path = audit.resolve(spec.aggregated)  # type: ignore[arg-type]
+        table, info = _load_aggregated(spec, path)
+        return Population(
+            kind=kind,
+            frame=None,
+            aggregated=table,
+            source={"kind": kind, "path": spec.aggregated, "rows": len(table), **_jsonable(info),
+                    "where": spec.where or {}, "units": spec.units},
+            inputs=(path,),
+        )
+    if kind == "file":
+        path = audit.resolve(spec.file)  # type: ignore[arg-type]
+        raw, info = read_table(path, sheet=spec.sheet)
+        shown = f"{spec.file}" + (f" (sheet {info['sheet']!r})" if "sheet" in info else "")
+        inputs: list[Path] = [path]
+    else:
+        raw, info, extra = _read_sql(spec.sql or "", spec.url or "", audit.base_dir)
+        shown = spec.url or "<sql>"
+        inputs = extra
+    rows_read = len(raw)
+    frame, notes = apply_mapping(raw, spec, source=shown)
+    provenance = {c: "system" for c in frame.columns}
+    provenance.update(spec.provenance)
+    return Population(
+        kind=kind,
+        frame=frame,
+        aggregated=None,
+        source={"kind": kind, "path": spec.file if kind == "file" else None, "url": spec.url,
+                "rows": rows_read, "columns": list(map(str, frame.columns)), **_jsonable(info)},
+        provenance=provenance,
+        inputs=tuple(inputs),
+        notes=tuple(notes),
+    )
+
+
+def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in info.items()}

@@ -1,0 +1,273 @@
+"""The result of one audit run, frozen.
+
+An audit result is evidence: once a run has finished, nothing may change it.
+:class:`AuditResult` therefore holds plain, immutable data (tuples of
+JSON-safe dicts), hands out copies of its tables, and serialises to the
+``results.json`` contract of DESIGN.md::
+
+    {insyn_version, schema_version, run_id, generated_at, spec, population,
+     engine, checks, journey, metrics, findings}
+
+``metrics`` is the tidy table of every measured value (one row per metric,
+attributes and group); ``findings`` are the thresholds of the spec evaluated
+against it (PASS, FAIL, WARN or ERROR). The exit status of ``insyn run``
+follows the findings: 1 when any is FAIL or ERROR, else 0.
+
+Run metadata (the run id, timestamps and durations) is the only part of
+``results.json`` that differs between two runs of the same spec and seed;
+:func:`strip_run_metadata` removes it for comparisons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._version import __version__
+
+__all__ = [
+    "RUN_METADATA_KEYS",
+    "SCHEMA_VERSION",
+    "AuditResult",
+    "jsonable",
+    "strip_run_metadata",
+]
+
+SCHEMA_VERSION = "1.0"
+"""Version of the results.json schema (audit/schemas/results.schema.json)."""
+
+RUN_METADATA_KEYS = frozenset(
+    {"run_id", "generated_at", "duration_s", "started_at", "ended_at", "cases_per_s", "run_dir", "runId"}
+)
+"""Keys whose values legitimately differ between two runs of the same spec and seed."""
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "metric",
+    "attributes",
+    "group",
+    "n",
+    "value",
+    "ci_low",
+    "ci_high",
+    "reference_group",
+    "reference_value",
+    "difference",
+    "ratio",
+    "p_value",
+    "p_adjusted",
+    "suppressed",
+)
+"""The columns of a metrics row that DESIGN.md fixes, in order."""
+
+
+def jsonable(obj: Any) -> Any:
+    """Convert numpy, pandas and path values to JSON-safe Python values.
+
+    NaN and infinities become ``None`` (JSON has no NaN); a reason for an
+    undefined value travels in the row's ``reason`` field.
+    """
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
+        return [jsonable(v) for v in items]
+    if isinstance(obj, MappingProxyType):
+        return jsonable(dict(obj))
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if (math.isnan(f) or math.isinf(f)) else f
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (pd.Timestamp, datetime, date)):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    return obj
+
+
+def strip_run_metadata(data: Any) -> Any:
+    """Return a copy of a results dict without run metadata (see ``RUN_METADATA_KEYS``)."""
+    if isinstance(data, dict):
+        return {k: strip_run_metadata(v) for k, v in data.items() if k not in RUN_METADATA_KEYS}
+    if isinstance(data, list):
+        return [strip_run_metadata(v) for v in data]
+    return data
+
+
+def _freeze(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in obj.items()})
+    if isinstance(obj, list):
+        return tuple(_freeze(v) for v in obj)
+    return obj
+
+
+def _thaw(obj: Any) -> Any:
+    if isinstance(obj, MappingProxyType):
+        return {k: _thaw(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return [_thaw(v) for v in obj]
+    return obj
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The frozen result of one audit run.
+
+    Attributes
+    ----------
+    run_id : str
+        Name of the run folder.
+    generated_at : str
+        ISO 8601 UTC time at which the run finished.
+    spec : Mapping
+        The audit spec as run.
+    population, engine, journey : Mapping
+        Descriptions of the population, the engine and the data journey.
+    checks : tuple of Mapping
+        One report per checked step.
+    metrics : tuple of Mapping
+        The tidy metrics table (see :meth:`metrics_frame`).
+    findings : tuple of Mapping
+        The spec's thresholds evaluated against the metrics.
+    run_dir : Path or None
+        The run folder, when the run was written.
+    """
+
+    run_id: str
+    generated_at: str
+    spec: Any
+    population: Any
+    engine: Any
+    checks: Any
+    journey: Any
+    metrics: Any
+    findings: Any
+    extras: Any = field(default_factory=lambda: MappingProxyType({}))
+    run_dir: Path | None = None
+    insyn_version: str = __version__
+    schema_version: str = SCHEMA_VERSION
+    _decisions: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def build(cls, *, decisions: pd.DataFrame | None = None, run_dir: Path | None = None, **parts: Any) -> AuditResult:
+        """Build a result from plain (mutable) parts, converting them to frozen JSON-safe data."""
+        frozen = {k: _freeze(jsonable(v)) for k, v in parts.items()}
+        return cls(**frozen, run_dir=run_dir, _decisions=decisions)
+
+    # -------------------------------------------------------------- access
+    @property
+    def exit_code(self) -> int:
+        """1 when a finding is FAIL or ERROR, else 0 (the CLI's exit status)."""
+        return 1 if any(f["status"] in ("FAIL", "ERROR") for f in self.findings) else 0
+
+    @property
+    def decisions(self) -> pd.DataFrame | None:
+        """A copy of the per-case decisions (as in ``decisions.parquet``)."""
+        return None if self._decisions is None else self._decisions.copy()
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Return the metrics table as a new DataFrame (NaN where JSON has null)."""
+        rows = [_thaw(r) for r in self.metrics]
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return pd.DataFrame(columns=list(METRIC_COLUMNS))
+        for col in ("value", "ci_low", "ci_high", "reference_value", "difference", "ratio", "p_value", "p_adjusted"):
+            if col in frame.columns:
+                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        return frame
+
+    def findings_frame(self) -> pd.DataFrame:
+        """Return the findings as a new DataFrame."""
+        return pd.DataFrame([_thaw(f) for f in self.findings])
+
+    def largest_disparities(self, k: int = 5) -> pd.DataFrame:
+        """The ``k`` group comparisons with the strongest evidence of a disparity.
+
+        Rows compare a group with its reference group; suppressed groups and
+        rows without a test are left out. Ordered by adjusted p-value, then by
+        the distance of the ratio from 1 on the log scale.
+        """
+        m = self.metrics_frame()
+        if m.empty or "reference_group" not in m.columns:
+            return m.head(0)
+        attrs = m["attributes"].map(lambda a: len(a) > 0)
+        keep = attrs & ~m["suppressed"].astype(bool) & m["p_adjusted"].notna()
+        keep &= m["group"] != m["reference_group"]
+        sub = m[keep].copy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sub["_dist"] = np.abs(np.log(sub["ratio"].astype("float64")))
+        sub["_dist"] = sub["_dist"].fillna(0.0)
+        sub = sub.sort_values(["p_adjusted", "_dist"], ascending=[True, False], kind="mergesort")
+        return sub.drop(columns="_dist").head(k).reset_index(drop=True)
+
+    # -------------------------------------------------------------- serialise
+    def to_dict(self) -> dict[str, Any]:
+        """Return the ``results.json`` content as plain Python data."""
+        return {
+            "insyn_version": self.insyn_version,
+            "schema_version": self.schema_version,
+            "run_id": self.run_id,
+            "generated_at": self.generated_at,
+            "spec": _thaw(self.spec),
+            "population": _thaw(self.population),
+            "engine": _thaw(self.engine),
+            "checks": _thaw(self.checks),
+            "journey": _thaw(self.journey),
+            "metrics": _thaw(self.metrics),
+            "findings": _thaw(self.findings),
+            **({"extras": _thaw(self.extras)} if self.extras else {}),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Return ``results.json`` as text (NaN-free, UTF-8 safe)."""
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, run_dir: Path | None = None) -> AuditResult:
+        """Rebuild a result from the dict that :meth:`to_dict` returned."""
+        parts = {k: data.get(k) for k in ("run_id", "generated_at", "spec", "population", "engine",
+                                          "checks", "journey", "metrics", "findings")}
+        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, **parts)
+        object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
+        object.__setattr__(res, "schema_version", data.get("schema_version", SCHEMA_VERSION))
+        return res
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> AuditResult:
+        """Read a result back from a run folder (``results.json``; decisions if present)."""
+        folder = Path(run_dir)
+        path = folder / "results.json"
+        if not path.is_file():
+            from audit.exceptions import DataError
+
+            raise DataError(f"{folder}: no results.json. Expected a run folder written by insyn run.")
+        res = cls.from_dict(json.loads(path.read_text(encoding="utf-8")), run_dir=folder)
+        dec = folder / "decisions.parquet"
+        if dec.is_file():
+            object.__setattr__(res, "_decisions", pd.read_parquet(dec))
+        return res
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for f in self.findings:
+            counts[f["status"]] = counts.get(f["status"], 0) + 1
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
+        return (
+            f"AuditResult(run_id={self.run_id!r}, metrics={len(self.metrics)}, findings: {shown}, "
+            f"run_dir={str(self.run_dir) if self.run_dir else None!r})"
+        )

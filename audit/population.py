@@ -255,7 +255,7 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
             if sheet not in names:
                 raise DataError(f"{p}: no sheet named {sheet!r}. Sheets: {', '.join(repr(n) for n in names)}.")
             chosen = sheet
-        frame = book.parse(chosen, dtype=str, keep_default_na=False)
+        frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False)
         frame.columns = [str(c).strip() for c in frame.columns]
         return _infer_types(frame, decimal="."), {"sheet": chosen}
     raise DataError(
@@ -290,7 +290,7 @@ def _read_sql(query: str, url: str, base_dir: Path) -> tuple[pd.DataFrame, dict[
         except Exception as exc:
             raise DataError(f"{db}: cannot open the DuckDB file read-only: {exc}") from None
         try:
-            frame = con.execute(query).to_arrow_table().to_pandas()
+            frame = con.sql(query).to_arrow_table().to_pandas()
         except Exception as exc:
             raise DataError(f"{db}: the query failed: {exc}. Query: {query}") from None
         finally:

@@ -1,0 +1,35 @@
+"""Shared fixtures: the demo run (made once per session) and paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+OPENLINEAGE_SPEC = SHARED / "openlineage-spec"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """The demo audit (20,000 synthetic cases), run once into a temporary folder."""
+    from audit import load_spec
+
+    out = tmp_path_factory.mktemp("reports")
+    audit = load_spec(ROOT / "examples" / "demo.yaml")
+    return audit.run(out=out)
+
+
+@pytest.fixture(scope="session")
+def openlineage_spec() -> Path:
+    """The OpenLineage JSON schemas in ../shared, or skip with the reason."""
+    if not (OPENLINEAGE_SPEC / "OpenLineage.json").is_file():
+        pytest.skip(f"OpenLineage schemas not found at {OPENLINEAGE_SPEC} (a clone outside CI)")
+    return OPENLINEAGE_SPEC

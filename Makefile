@@ -20,6 +20,7 @@ demo: venv
 	$(BIN)/insyn demo
 
 test: venv
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: venv

@@ -2,10 +2,12 @@
 
 from audit._version import __version__
 from audit.exceptions import CheckFailedError, DataError, EngineError, InsynError, SpecError
+from audit.result import AuditResult
 from audit.spec import Audit, load_spec
 
 __all__ = [
     "Audit",
+    "AuditResult",
     "CheckFailedError",
     "DataError",
     "EngineError",

@@ -1,0 +1,318 @@
+"""The ``insyn`` command line: a thin layer over the Python API.
+
+Exit codes, for scripts and cron jobs:
+
+0
+    the run completed and no finding is over the spec's thresholds;
+1
+    the run completed with findings (a threshold FAIL or an ERROR, i.e. a
+    threshold that could not be evaluated), or ``insyn check`` found a failed
+    expectation, or ``insyn monitor`` raised an alert;
+2
+    a spec, usage or data error: a message, never a traceback;
+3
+    an internal error (a bug in Insyn; set ``INSYN_DEBUG=1`` for the traceback).
+
+No command holds logic of its own: each one parses its options, calls the
+API and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from audit._version import __version__
+from audit.exceptions import InsynError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="insyn",
+    help="Audit automated decisions on social assistance for bias and unfairness.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_MAX_FINDINGS_SHOWN = 8
+_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False)
+
+
+class _Progress:
+    """Shows a spinner for a step only once it has run for more than a second."""
+
+    def __init__(self, console: Console, *, enabled: bool) -> None:
+        self.console = console
+        self.enabled = enabled
+        self._timer: threading.Timer | None = None
+        self._status: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, step: str, state: str) -> None:
+        if not self.enabled:
+            return
+        if state == "start":
+            self._stop()
+            self._timer = threading.Timer(1.0, self._show, args=(step,))
+            self._timer.daemon = True
+            self._timer.start()
+        else:
+            self._stop()
+
+    def _show(self, step: str) -> None:
+        with self._lock:
+            self._status = self.console.status(f"[bold]{step}[/bold] …")
+            self._status.start()
+
+    def _stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        with self._lock:
+            if self._status is not None:
+                self._status.stop()
+                self._status = None
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        _out.print(f"insyn {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Insyn audits automated decisions on Swedish social assistance."""
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _summary_table(result: Any, k: int = 5) -> Table:
+    table = Table(title="Largest disparities (adjusted for multiple testing)", show_lines=False)
+    for col in ("metric", "group", "value [95% CI]", "reference", "ratio [95% CI]", "p adj."):
+        table.add_column(col)
+    for r in result.largest_disparities(k).to_dict(orient="records"):
+        table.add_row(
+            str(r["metric"]),
+            str(r["group"]),
+            f"{_fmt(r['value'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
+            f"{r['reference_group']}: {_fmt(r['reference_value'])}",
+            f"{_fmt(r['ratio'])} [{_fmt(r.get('ratio_ci_low'))}, {_fmt(r.get('ratio_ci_high'))}]",
+            _fmt(r["p_adjusted"], 4),
+        )
+    return table
+
+
+def _print_result(result: Any, *, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        summary = {
+            "run_id": result.run_id,
+            "run_dir": str(result.run_dir) if result.run_dir else None,
+            "exit_code": result.exit_code,
+            "findings": [dict(f) | {"attributes": list(f["attributes"])} if "attributes" in f else dict(f)
+                         for f in result.to_dict()["findings"]],
+            "largest_disparities": json.loads(result.largest_disparities(5).to_json(orient="records")),
+        }
+        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        return
+    if quiet:
+        return
+    _out.print(_summary_table(result))
+    counts: dict[str, int] = {}
+    for f in result.findings:
+        counts[f["status"]] = counts.get(f["status"], 0) + 1
+    if counts:
+        _out.print("Findings: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    flagged = [f for f in result.findings if f["status"] in ("FAIL", "ERROR", "WARN")]
+    for f in flagged[:_MAX_FINDINGS_SHOWN]:
+        _out.print(f"  {f['status']}: {f['name']}")
+    if len(flagged) > _MAX_FINDINGS_SHOWN:
+        _out.print(f"  … and {len(flagged) - _MAX_FINDINGS_SHOWN} more (see the report)")
+    if result.run_dir:
+        _out.print(f"Report: {Path(result.run_dir) / 'report.html'}")
+
+
+def _guard(fn: Any) -> Any:
+    """Run a command body, mapping errors to exit codes 2 and 3."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except InsynError as exc:
+        _err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        failures = getattr(exc, "failures", None)
+        if failures is not None and len(failures):
+            _err.print(failures.head(20).to_string(index=False), markup=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        _err.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # an internal error: a bug
+        _err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        if os.environ.get("INSYN_DEBUG"):
+            _err.print(traceback.format_exc(), markup=False)
+        else:
+            _err.print("This is a bug in Insyn. Set INSYN_DEBUG=1 to see the traceback.", markup=False)
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="The audit spec (YAML).")],
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for run output (default: ./reports).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the spec's seed.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+) -> None:
+    """Run an audit and write its run folder."""
+    from audit.spec import load_spec
+
+    def body() -> int:
+        audit = load_spec(spec)
+        if seed is not None:
+            audit = audit.with_options(seed=seed)
+        progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
+        try:
+            result = audit.run(out=out, progress=progress)
+        finally:
+            progress("", "end")
+        _print_result(result, quiet=quiet, as_json=as_json)
+        return result.exit_code
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for run output (default: ./reports).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+) -> None:
+    """Audit the bundled municipal RPA rule set on 20,000 synthetic applications."""
+    from audit.spec import load_spec, resolve_path
+
+    def body() -> int:
+        path = resolve_path("examples/demo.yaml", Path.cwd())
+        audit = load_spec(path)
+        if not quiet:
+            _out.print(f"Insyn demo: auditing [bold]{audit.engine.kind if audit.engine else ''}[/bold] engine "
+                       f"on {audit.population.n:,} synthetic applications (seed {audit.seed}).")
+        progress = _Progress(_err, enabled=not quiet and _err.is_terminal)
+        try:
+            result = audit.run(out=out, progress=progress)
+        finally:
+            progress("", "end")
+        _print_result(result, quiet=quiet, as_json=False)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def generate(
+    spec: Annotated[Path, typer.Argument(help="A population spec, e.g. datasets/sweden/population-2026.yaml.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of cases.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (.parquet or .csv).")] = Path(
+        "population.parquet"
+    ),
+    bias: Annotated[
+        list[str] | None, typer.Option("--bias", help="Switch on a bias knob: NAME=STRENGTH (repeatable).")
+    ] = None,
+) -> None:
+    """Generate a synthetic population for use outside an audit."""
+    from audit.exceptions import SpecError
+    from audit.synth import generate as _generate
+    from audit.synth import write_population
+
+    def body() -> int:
+        knobs: dict[str, float] = {}
+        for item in bias or []:
+            name, sep, value = item.partition("=")
+            try:
+                knobs[name.strip()] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not name.strip():
+                raise SpecError(f"--bias must have the form NAME=STRENGTH with a number. Got {item!r}.")
+        frame = _generate(spec, n=n, seed=seed, bias=knobs or None)
+        write_population(frame, output)
+        _out.print(f"Wrote {len(frame):,} cases to {output}")
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="A case file (CSV or Parquet).")],
+    suite: Annotated[list[Path], typer.Option("--suite", help="An expectation suite (YAML); repeatable.")],
+    groups: Annotated[str | None, typer.Option("--groups", help="Column that forms groups for fairness checks.")] = None,
+    id_column: Annotated[str, typer.Option("--id-column", help="Column with case ids.")] = "case_id",
+) -> None:
+    """Run expectation suites on a data file; exit 1 when an expectation fails."""
+    from audit.checks import check_file
+
+    def body() -> int:
+        report = check_file(data, suite, groups=[groups] if groups else None, id_column=id_column)
+        table = report.failures_table()
+        if report.success:
+            _out.print(f"All {len(report.results)} expectations passed.")
+            return 0
+        t = Table(title=f"Failed expectations in {data}")
+        for col in ("expectation", "column", "unexpected", "sample case_ids"):
+            t.add_column(col)
+        for r in table.itertuples():
+            t.add_row(str(r.expectation), str(r.column), str(r.unexpected_count),
+                      ", ".join(map(str, list(r.sample_case_ids)[:5])))
+        _out.print(t)
+        return 1
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def trace(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    case_id: Annotated[str, typer.Argument(help="The case to trace.")],
+) -> None:
+    """Print one case's data journey as a timeline."""
+    from audit.journey import trace as _trace
+
+    def body() -> int:
+        _out.print(_trace(run_dir, case_id), markup=False, highlight=False)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+def main() -> None:
+    """Entry point of the ``insyn`` console script."""
+    try:
+        app()
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

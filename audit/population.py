@@ -28,6 +28,20 @@ quantile bins) and ``case_id`` (a column, or ``row_number`` to number rows
 from 1). Cells that are blank or a lone space are missing values. A
 ``case_id`` that looks like a Swedish personal identity number is replaced
 by a pseudonym before anything else sees it (:mod:`audit._privacy`).
+
+An aggregated table has no cases, so ``rename``, ``derive`` and ``case_id``
+do not apply to it; ``where`` picks its rows and ``recode`` maps its labels
+(e.g. ``Feature_EN: {Gender: sex}``, ``Feature_Value_EN: {Women: female}``)
+onto the names of ``sensitive_features``. A blank cell is a cell suppressed
+at the source and stays missing: it is never filled in from the other cells
+of its row, which would undo the suppression.
+
+Bad input is refused with a message that names the file (and the sheet),
+the column, the value, the row and what was expected, e.g.::
+
+    decisions.xlsx (sheet 'Beslut 2025'): column 'sex' has the value 'Okänd',
+    which population.recode does not map (no recode for this value; known:
+    Kvinna, Man; source column 'Kön', first in data row 3). ...
 """
 
 from __future__ import annotations
@@ -62,10 +76,10 @@ __all__ = [
     "ASSISTANCE_COLUMNS",
     "COST_COLUMNS",
     "INCOME_COLUMNS",
+    "Population",
     "TRUTH_AMOUNT",
     "TRUTH_OUTCOME",
     "TRUTH_REASONS",
-    "Population",
     "apply_mapping",
     "load_population",
     "read_table",
@@ -340,7 +354,6 @@ def apply_mapping(
         are missing or duplicated; every problem is collected first.
     """
     notes: list[str] = []
-    problems: list[dict[str, Any]] = []
     missing = [c for c in spec.rename if c not in frame.columns]
     if missing:
         raise DataError(
@@ -348,49 +361,9 @@ def apply_mapping(
             f"Columns: {', '.join(map(str, frame.columns))}."
         )
     out = frame.rename(columns=spec.rename)
-    for col, mapping in spec.recode.items():
-        if col not in out.columns:
-            raise DataError(
-                f"{source}: population.recode names the column {col!r}, which is not in the data "
-                f"(after rename). Columns: {', '.join(map(str, out.columns))}."
-            )
-        s = out[col]
-        keys = {str(k): v for k, v in mapping.items() if k != "*"}
-        as_text = s.astype("str").where(s.notna())
-        mapped = as_text.map(keys)
-        unmapped = s.notna() & mapped.isna() & ~as_text.isin(list(keys))
-        if "*" in mapping:
-            mapped = mapped.where(~unmapped, mapping["*"])
-        elif unmapped.any():
-            bad = pd.unique(as_text[unmapped])
-            for value in bad[:20]:
-                problems.append(
-                    {
-                        "check": "recode",
-                        "column": col,
-                        "value": value,
-                        "case_id": None,
-                        "reason": f"no recode for this value; known: {', '.join(keys)}",
-                    }
-                )
-            continue
-        values = list(mapped.dropna().unique())
-        if values and all(isinstance(v, bool) for v in values):
-            out[col] = mapped.astype("boolean")
-            if not mapped.isna().any():
-                out[col] = mapped.astype(bool)
-        else:
-            out[col] = mapped.astype("str").where(mapped.notna()) if values and all(
-                isinstance(v, str) for v in values
-            ) else mapped
+    out, problems = _recode(out, spec.recode, rename=spec.rename, source=source)
     if problems:
-        first = problems[0]
-        raise DataError(
-            f"{source}: column {first['column']!r} has the value {first['value']!r}, which population.recode "
-            f"does not map ({first['reason']}). Add it to recode or use '*' for every other value."
-            + (f" ({len(problems)} unmapped values in all.)" if len(problems) > 1 else ""),
-            failures=pd.DataFrame(problems),
-        )
+        raise _recode_error(source, problems)
     # case_id
     if spec.case_id == "row_number":
         out = out.copy()
@@ -438,6 +411,72 @@ def apply_mapping(
     return out.reset_index(drop=True), notes
 
 
+def _recode(
+    frame: pd.DataFrame, recode: dict[str, dict[str, Any]], *, rename: dict[str, str], source: str = ""
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Apply ``population.recode`` column by column; collect every unmapped value.
+
+    Returns the recoded frame and one problem record per (column, value) that
+    has no recode and no ``"*"`` fallback (at most 20 per column), with the
+    1-based data row where it first occurs (the header is not counted).
+    """
+    problems: list[dict[str, Any]] = []
+    origin = {new: old for old, new in rename.items()}
+    out = frame
+    for col, mapping in recode.items():
+        if col not in out.columns:
+            raise DataError(
+                f"{source}: population.recode names the column {col!r}, which is not in the data "
+                f"(after rename). Columns: {', '.join(map(str, out.columns))}."
+            )
+        s = out[col]
+        keys = {str(k): v for k, v in mapping.items() if k != "*"}
+        as_text = s.astype("str").where(s.notna())
+        mapped = as_text.map(keys)
+        unmapped = (s.notna() & ~as_text.isin(list(keys))).to_numpy()
+        if "*" in mapping:
+            mapped = mapped.where(~unmapped, mapping["*"])
+        elif unmapped.any():
+            positions = np.flatnonzero(unmapped)
+            first_rows = pd.Series(positions, index=as_text.to_numpy()[positions]).groupby(level=0, sort=False).min()
+            for value, pos in list(first_rows.items())[:20]:
+                problems.append(
+                    {
+                        "check": "recode",
+                        "column": col,
+                        "value": value,
+                        "case_id": None,
+                        "row": int(pos) + 1,
+                        "source_column": origin.get(col, col),
+                        "reason": f"no recode for this value; known: {', '.join(keys)}",
+                    }
+                )
+            continue
+        if out is frame:
+            out = frame.copy()
+        values = list(mapped.dropna().unique())
+        if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+            out[col] = mapped.astype(bool) if not mapped.isna().any() else mapped.astype("boolean")
+        elif values and all(isinstance(v, str) for v in values):
+            out[col] = mapped.astype("str").where(mapped.notna())
+        else:
+            out[col] = mapped
+    return out, problems
+
+
+def _recode_error(source: str, problems: list[dict[str, Any]]) -> DataError:
+    first = problems[0]
+    where = f"first in data row {first['row']}"
+    if first["source_column"] != first["column"]:
+        where = f"source column {first['source_column']!r}, {where}"
+    return DataError(
+        f"{source}: column {first['column']!r} has the value {first['value']!r}, which population.recode "
+        f"does not map ({first['reason']}; {where}). Add it to recode or use '*' for every other value."
+        + (f" ({len(problems)} unmapped values in all.)" if len(problems) > 1 else ""),
+        failures=pd.DataFrame(problems),
+    )
+
+
 def _derive(frame: pd.DataFrame, name: str, d: Any, source: str) -> pd.Series:
     def need(col: str) -> pd.Series:
         if col not in frame.columns:
@@ -478,9 +517,30 @@ def _raise_equals(name: str, source: str) -> Any:
 # aggregated tables
 
 
-def _load_aggregated(spec: PopulationSpec, path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    frame, info = read_table(path)
-    source = str(path)
+def _load_aggregated(
+    spec: PopulationSpec, path: Path, *, shown: str, spec_source: str
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read a published per-group confusion table into counts.
+
+    Every problem is reported with the file (and sheet), the column, the value
+    and the group it belongs to. Blank cells are suppressed cells and stay
+    NaN: they are never filled in from the other cells, which would undo the
+    suppression.
+    """
+    for key in ("rename", "derive"):
+        if getattr(spec, key):
+            raise SpecError(
+                f"{spec_source}: population.{key} does not apply to an aggregated source (a table of counts, "
+                "not cases). Name the table's columns in attribute, group, cells and group_size, and map "
+                "labels with recode."
+            )
+    if spec.case_id != "case_id":
+        raise SpecError(
+            f"{spec_source}: population.case_id does not apply to an aggregated source (a table of counts, "
+            f"not cases). Got {spec.case_id!r}."
+        )
+    frame, info = read_table(path, sheet=spec.sheet)
+    source = shown + (f" (sheet {info['sheet']!r})" if "sheet" in info else "")
     assert spec.cells is not None and spec.attribute and spec.group
     for key, value in (spec.where or {}).items():
         if key not in frame.columns:
@@ -488,9 +548,18 @@ def _load_aggregated(spec: PopulationSpec, path: Path) -> tuple[pd.DataFrame, di
                 f"{source}: population.where names the column {key!r}, which is not in the table. "
                 f"Columns: {', '.join(map(str, frame.columns))}."
             )
-        frame = frame[frame[key].astype("str") == str(value)]
-    if frame.empty:
-        raise DataError(f"{source}: no rows are left after population.where {spec.where}.")
+    keep = pd.Series(True, index=frame.index)
+    for key, value in (spec.where or {}).items():
+        keep &= frame[key].astype("str").eq(str(value)).to_numpy()
+    if not keep.any():
+        seen = "; ".join(
+            f"{key}: {', '.join(repr(v) for v in pd.unique(frame[key].dropna().astype('str'))[:10])}"
+            for key in (spec.where or {})
+        )
+        raise DataError(
+            f"{source}: no rows are left after population.where {spec.where}. Values in the table: {seen}."
+        )
+    frame = frame.loc[keep.to_numpy()]
     needed = {"attribute": spec.attribute, "group": spec.group, **spec.cells.model_dump()}
     if spec.group_size:
         needed["group_size"] = spec.group_size
@@ -500,58 +569,133 @@ def _load_aggregated(spec: PopulationSpec, path: Path) -> tuple[pd.DataFrame, di
                 f"{source}: population.{'cells.' + role if role in ('tp', 'fp', 'fn', 'tn') else role} names the "
                 f"column {col!r}, which is not in the table. Columns: {', '.join(map(str, frame.columns))}."
             )
+    raw_labels = frame[[spec.attribute, spec.group]].astype("str").to_numpy()
+    rows = frame.index.to_numpy() + 1  # data rows, header not counted
+
+    def label(i: int) -> str:
+        return f"{raw_labels[i, 0]}={raw_labels[i, 1]}"
+
+    def where_(i: int) -> str:
+        return f"{label(i)} (data row {rows[i]})"
+
+    for role, col in (("attribute", spec.attribute), ("group", spec.group)):
+        blank = frame[col].isna().to_numpy()
+        if blank.any():
+            i = int(np.flatnonzero(blank)[0])
+            raise DataError(
+                f"{source}: column {col!r} (population.{role}) is blank in data row {rows[i]}. "
+                f"Expected the name of the {'sensitive attribute' if role == 'attribute' else 'group'}."
+            )
+    if spec.recode:
+        frame, problems = _recode(frame, spec.recode, rename={}, source=source)
+        if problems:
+            for prob in problems:  # rows are positions among the kept rows; report file rows
+                prob["row"] = int(rows[prob["row"] - 1])
+            raise _recode_error(source, problems)
     out = pd.DataFrame(
         {
             "attribute": frame[spec.attribute].astype("str").to_numpy(),
             "group": frame[spec.group].astype("str").to_numpy(),
         }
     )
-    for cell in ("tp", "fp", "fn", "tn"):
-        col = getattr(spec.cells, cell)
+    dup = out.duplicated(["attribute", "group"], keep="first").to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        raise DataError(
+            f"{source}: the group {where_(i)} appears more than once"
+            + (f" after population.where {spec.where}" if spec.where else "")
+            + ". Expected one row per attribute and group; narrow the rows with population.where."
+        )
+
+    def numeric(col: str, what: str) -> np.ndarray:
         raw = frame[col]
-        num = pd.to_numeric(raw.astype("str").str.replace(",", ".", regex=False).where(raw.notna()), errors="coerce")
-        bad = raw.notna() & num.isna()
+        text = raw.astype("str").str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+        text = text.str.replace(",", ".", regex=False).where(raw.notna())
+        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
+        bad = raw.notna().to_numpy() & np.isnan(num)
         if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
+            i = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{source}: column {col!r} (cells.{cell}) has the non-numeric value {raw.iloc[i]!r} for "
-                f"{out['attribute'].iloc[i]}={out['group'].iloc[i]}. Expected a count, a percentage or a blank "
-                "cell for a suppressed value."
+                f"{source}: column {col!r} ({what}) has the non-numeric value {raw.iloc[i]!r} for {where_(i)}. "
+                + ("Expected a count of cases." if what == "group_size" else
+                   "Expected a count, a percentage or a blank cell for a suppressed value.")
             )
-        if (num.dropna() < 0).any():
-            i = int(np.flatnonzero((num < 0).to_numpy())[0])
-            raise DataError(f"{source}: column {col!r} (cells.{cell}) has the negative value {raw.iloc[i]!r}.")
-        out[cell] = num.to_numpy(dtype="float64")
+        neg = num < 0
+        if neg.any():
+            i = int(np.flatnonzero(neg)[0])
+            raise DataError(
+                f"{source}: column {col!r} ({what}) has the negative value {num[i]:g} for {where_(i)}. "
+                "Expected a number >= 0."
+            )
+        return num
+
+    cells = np.column_stack([numeric(getattr(spec.cells, c), f"cells.{c}") for c in _CELLS])
+    names = [getattr(spec.cells, c) for c in _CELLS]
+
+    def spell(i: int) -> str:
+        return " + ".join(
+            f"{n} {'blank' if np.isnan(v) else format(v, 'g')}" for n, v in zip(names, cells[i], strict=True)
+        )
+
+    size: np.ndarray | None = None
+    if spec.group_size:
+        size = numeric(spec.group_size, "group_size")
+        blank = np.isnan(size)
+        if blank.any():
+            i = int(np.flatnonzero(blank)[0])
+            raise DataError(
+                f"{source}: column {spec.group_size!r} (group_size) is blank for {where_(i)}. "
+                "Expected a count of cases for every group."
+            )
+        frac = size != np.round(size)
+        if frac.any():
+            i = int(np.flatnonzero(frac)[0])
+            raise DataError(
+                f"{source}: column {spec.group_size!r} (group_size) has the value {size[i]:g} for {where_(i)}. "
+                "Expected a whole number of cases."
+            )
+    total = np.nansum(cells, axis=1)
+    complete = ~np.isnan(cells).any(axis=1)
     if spec.units == "percent":
-        assert spec.group_size
-        size = pd.to_numeric(frame[spec.group_size], errors="coerce").to_numpy(dtype="float64")
-        if np.isnan(size).any():
-            i = int(np.flatnonzero(np.isnan(size))[0])
-            raise DataError(
-                f"{source}: column {spec.group_size!r} (group_size) has the non-numeric value "
-                f"{frame[spec.group_size].iloc[i]!r}. Expected a count of cases."
-            )
-        cells = out[["tp", "fp", "fn", "tn"]].to_numpy()
-        total = np.nansum(cells, axis=1)
-        complete = ~np.isnan(cells).any(axis=1)
+        assert size is not None
         off = complete & (np.abs(total - 100.0) > 0.5)
         over = ~complete & (total > 100.5)
         if (off | over).any():
             i = int(np.flatnonzero(off | over)[0])
             raise DataError(
-                f"{source}: the percentages for {out['attribute'].iloc[i]}={out['group'].iloc[i]} add up to "
-                f"{total[i]:g}. Expected 100 (within rounding) for a row with every cell given."
+                f"{source}: the percentages for {label(i)} add up to {total[i]:g}. "
+                + ("Expected 100 (within rounding) for a row with every cell given"
+                   if off[i] else "Expected at most 100 for a row with suppressed (blank) cells")
+                + f"; got {spell(i)} in data row {rows[i]}."
             )
-        out[["tp", "fp", "fn", "tn"]] = np.round(cells / 100.0 * size[:, None])
+        out[list(_CELLS)] = np.round(cells / 100.0 * size[:, None])
         out["group_size"] = size
     else:
-        cells = out[["tp", "fp", "fn", "tn"]].to_numpy()
-        out["group_size"] = (
-            pd.to_numeric(frame[spec.group_size], errors="coerce").to_numpy(dtype="float64")
-            if spec.group_size
-            else np.where(np.isnan(cells).any(axis=1), np.nan, np.nansum(cells, axis=1))
-        )
+        frac = ~np.isnan(cells) & (cells != np.round(cells))
+        if frac.any():
+            i, j = (int(v[0]) for v in np.nonzero(frac))
+            raise DataError(
+                f"{source}: column {names[j]!r} (cells.{_CELLS[j]}) has the value {cells[i, j]:g} for {where_(i)}. "
+                "Expected a whole number of cases with units: count (use units: percent for percentages)."
+            )
+        if size is not None:
+            off = (complete & (np.abs(total - size) > 0.5)) | (~complete & (total > size + 0.5))
+            if off.any():
+                i = int(np.flatnonzero(off)[0])
+                raise DataError(
+                    f"{source}: the counts for {label(i)} add up to {total[i]:g}, but column {spec.group_size!r} "
+                    f"(group_size) is {size[i]:g}. Expected the cells to add up to the group size"
+                    + (" (at most, with suppressed cells)" if not complete[i] else "")
+                    + f"; got {spell(i)} in data row {rows[i]}."
+                )
+        out[list(_CELLS)] = cells
+        out["group_size"] = size if size is not None else np.where(complete, total, np.nan)
+    info = {**info, "rows_in_file": int(len(keep)), "rows_kept": int(len(out)),
+            "suppressed_cells": int(np.isnan(cells).sum())}
     return out, info
+
+
+_CELLS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
 
 
 # ---------------------------------------------------------------------------
@@ -605,7 +749,8 @@ def load_population(audit: Audit) -> Population:
         )
     if kind == "aggregated":
         path = audit.resolve(spec.aggregated)  # type: ignore[arg-type]
-        table, info = _load_aggregated(spec, path)
+        table, info = _load_aggregated(spec, path, shown=str(spec.aggregated),
+                                       spec_source=audit.source or "<spec>")
         return Population(
             kind=kind,
             frame=None,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import Audit, DataError
+from audit import Audit, DataError, SpecError
 from audit._privacy import looks_like_personnummer
 from audit.population import load_population, read_table
 
@@ -165,3 +165,119 @@ def test_aggregated_bad_input(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_text("a,g,TP,FP,FN,TN,size\nsex,f,10,20,30,30,10\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"the percentages for sex=f add up to 90. Expected 100"):
         load_population(_audit(tmp_path, {**base, "units": "percent", "group_size": "size"}, sensitive=["sex"]))
+
+
+# ---------------------------------------------------------------------------
+# issue 7: aggregated recode and the bad-input messages (file, sheet, column, value)
+
+_AGG = {"aggregated": "c.csv", "attribute": "Feature_EN", "group": "Feature_Value_EN",
+        "cells": {"tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN"}}
+
+
+def test_aggregated_recode_maps_attribute_and_group_labels(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text(
+        "Feature_EN,Feature_Value_EN,TP,FP,FN,TN\nGender,Women,1,2,3,4\nGender,Men,5,,7,8\n", encoding="utf-8")
+    recode = {"Feature_EN": {"Gender": "sex"}, "Feature_Value_EN": {"Women": "female", "Men": "male"}}
+    pop = load_population(_audit(tmp_path, {**_AGG, "recode": recode}, sensitive=["sex"]))
+    t = pop.aggregated
+    assert t["attribute"].tolist() == ["sex", "sex"] and t["group"].tolist() == ["female", "male"]
+    assert t["group_size"].tolist()[0] == 10 and np.isnan(t["group_size"].iloc[1])  # 1+2+3+4; unknown if suppressed
+    assert np.isnan(t["fp"].iloc[1])
+    bad = {"Feature_EN": {"Gender": "sex"}, "Feature_Value_EN": {"Women": "female"}}
+    with pytest.raises(DataError) as info:
+        load_population(_audit(tmp_path, {**_AGG, "recode": bad}, sensitive=["sex"]))
+    assert str(info.value).startswith(
+        "c.csv: column 'Feature_Value_EN' has the value 'Men', which population.recode does not map "
+        "(no recode for this value; known: Women; first in data row 2)."
+    )
+
+
+def test_aggregated_source_refuses_case_keys(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text("Feature_EN,Feature_Value_EN,TP,FP,FN,TN\nsex,f,1,2,3,4\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=r"^t.yaml: population.rename does not apply to an aggregated source"):
+        load_population(_audit(tmp_path, {**_AGG, "rename": {"TP": "tp"}}, sensitive=["sex"]))
+    with pytest.raises(SpecError, match=r"^t.yaml: population.derive does not apply to an aggregated source"):
+        load_population(_audit(tmp_path, {**_AGG, "derive": {"x": {"count_items": "TP"}}}, sensitive=["sex"]))
+
+
+@pytest.mark.parametrize(
+    ("body", "options", "message"),
+    [
+        ("sex,f,1,2,3,4\nsex,f,1,2,3,4\n", {},
+         r"c.csv: the group sex=f \(data row 2\) appears more than once. Expected one row per attribute and group"),
+        ("sex,f,1.5,2,3,4\n", {},
+         r"c.csv: column 'TP' \(cells.tp\) has the value 1.5 for sex=f \(data row 1\). Expected a whole number of "
+         r"cases with units: count"),
+        ("sex,f,1,-2,3,4\n", {},
+         r"c.csv: column 'FP' \(cells.fp\) has the negative value -2 for sex=f \(data row 1\)"),
+        ("sex,f,1,2,3,4,11\n", {"group_size": "n"},
+         r"c.csv: the counts for sex=f add up to 10, but column 'n' \(group_size\) is 11. Expected the cells to add "
+         r"up to the group size; got TP 1 \+ FP 2 \+ FN 3 \+ TN 4 in data row 1."),
+        ("sex,f,1,2,3,4,\n", {"group_size": "n"},
+         r"c.csv: column 'n' \(group_size\) is blank for sex=f \(data row 1\)"),
+        ("sex,f,1,2,3,4,many\n", {"group_size": "n"},
+         r"c.csv: column 'n' \(group_size\) has the non-numeric value 'many' for sex=f \(data row 1\). "
+         r"Expected a count of cases."),
+        ("sex,f,60.0,,50.0,,10\n", {"group_size": "n", "units": "percent"},
+         r"c.csv: the percentages for sex=f add up to 110. Expected at most 100 for a row with suppressed \(blank\) "
+         r"cells; got TP 60 \+ FP blank \+ FN 50 \+ TN blank in data row 1."),
+    ],
+)
+def test_aggregated_bad_rows(tmp_path: Path, body: str, options: dict, message: str) -> None:
+    header = "Feature_EN,Feature_Value_EN,TP,FP,FN,TN" + (",n" if "group_size" in options else "") + "\n"
+    (tmp_path / "c.csv").write_text(header + body, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_population(_audit(tmp_path, {**_AGG, **options}, sensitive=["sex"]))
+
+
+def test_aggregated_where_without_rows_lists_the_values(tmp_path: Path) -> None:
+    (tmp_path / "c.csv").write_text(
+        "Dataset,Feature_EN,Feature_Value_EN,TP,FP,FN,TN\nPilot,sex,f,1,2,3,4\nPrepilot,sex,f,1,2,3,4\n",
+        encoding="utf-8")
+    with pytest.raises(DataError, match=r"c.csv: no rows are left after population.where \{'Dataset': 'Pilott'\}. "
+                                        r"Values in the table: Dataset: 'Pilot', 'Prepilot'."):
+        load_population(_audit(tmp_path, {**_AGG, "where": {"Dataset": "Pilott"}}, sensitive=["sex"]))
+
+
+def test_excel_errors_name_the_file_sheet_column_value_and_row(tmp_path: Path) -> None:
+    path = tmp_path / "log.xlsx"
+    with pd.ExcelWriter(path) as xw:
+        pd.DataFrame({"Läs mig": ["notes"]}).to_excel(xw, sheet_name="Info", index=False)
+        pd.DataFrame({"Ärende": ["A1", "A2", "A3"], "Kön": ["Kvinna", "Man", "Okänd"]}).to_excel(
+            xw, sheet_name="Beslut", index=False)
+    base = {"file": "log.xlsx", "sheet": "Beslut", "case_id": "Ärende", "rename": {"Kön": "sex"}}
+    with pytest.raises(DataError) as info:
+        load_population(_audit(tmp_path, {**base, "recode": {"sex": {"Kvinna": "female", "Man": "male"}}}))
+    assert str(info.value) == (
+        "log.xlsx (sheet 'Beslut'): column 'sex' has the value 'Okänd', which population.recode does not map "
+        "(no recode for this value; known: Kvinna, Man; source column 'Kön', first in data row 3). Add it to "
+        "recode or use '*' for every other value."
+    )
+    assert info.value.failures[["column", "value", "row", "source_column"]].to_dict("records") == [
+        {"column": "sex", "value": "Okänd", "row": 3, "source_column": "Kön"}]
+    with pytest.raises(DataError, match=r"^log.xlsx \(sheet 'Beslut'\): population.rename names the column 'Gender', "
+                                        r"which is not in the data. Columns: Ärende, Kön."):
+        load_population(_audit(tmp_path, {**base, "rename": {"Gender": "sex"}}))
+    with pytest.raises(DataError, match=r"^log.xlsx \(sheet 'Beslut'\): population.case_id names the column 'Id'"):
+        load_population(_audit(tmp_path, {**base, "case_id": "Id"}))
+    with pytest.raises(DataError, match=r"log.xlsx: no sheet named 'Beslut 2025'. Sheets: 'Info', 'Beslut'."):
+        load_population(_audit(tmp_path, {**base, "sheet": "Beslut 2025"}))
+
+
+def test_sqlalchemy_url_and_blank_cells_in_parquet(tmp_path: Path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "log.sqlite")
+    con.execute("CREATE TABLE beslut (arende TEXT, kon TEXT, belopp REAL)")
+    con.executemany("INSERT INTO beslut VALUES (?, ?, ?)", [("A1", "K", 100.5), ("A2", " ", None), ("A3", "M", 7.0)])
+    con.commit()
+    con.close()
+    pop = load_population(_audit(tmp_path, {
+        "sql": "SELECT * FROM beslut ORDER BY arende", "url": f"sqlite:///{tmp_path / 'log.sqlite'}",
+        "case_id": "arende", "rename": {"kon": "sex"}, "recode": {"sex": {"K": "female", "M": "male"}}}))
+    assert pop.frame["case_id"].tolist() == ["A1", "A2", "A3"]
+    assert pop.frame["sex"].tolist()[0::2] == ["female", "male"] and pd.isna(pop.frame["sex"].iloc[1])
+    assert pop.frame["belopp"].iloc[0] == 100.5 and np.isnan(pop.frame["belopp"].iloc[1])
+    pd.DataFrame({"case_id": ["x", "y"], "sex": ["female", " "]}).to_parquet(tmp_path / "c.parquet")
+    frame = load_population(_audit(tmp_path, {"file": "c.parquet"})).frame
+    assert frame["sex"].isna().tolist() == [False, True]

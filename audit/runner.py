@@ -462,6 +462,15 @@ def run_audit(
             st.note(**{k: v for k, v in compare_info.items() if isinstance(v, (int, float, str))})
         steps.end("compare", t0)
 
+    # ---------------------------------------------------------------- counterfactual
+    cf_result = None
+    if audit.counterfactual is not None:
+        t0 = steps.start("counterfactual")
+        with journey.step("counterfactual", actor="system", inputs=["cases"], outputs=["twins"]) as st:
+            cf_result = _counterfactual(audit, engine, live, features, dec)
+            st.account(rows_in=len(live), rows_out=len(live))
+        steps.end("counterfactual", t0)
+
     # ---------------------------------------------------------------- measure
     t0 = steps.start("measurement")
     from audit.metrics import evaluate_thresholds, measure
@@ -472,6 +481,8 @@ def run_audit(
             tables.append(_measure_selection(audit, cases, final))
         if compare_frame is not None:
             tables.append(_measure_comparison(audit, final, compare_frame))
+        if cf_result is not None:
+            tables.append(cf_result.metrics)
         metrics = _adjust_all(audit, tables)
         findings = evaluate_thresholds(metrics, audit.thresholds)
         st.account(rows_in=len(final), rows_out=len(final))
@@ -493,6 +504,7 @@ def run_audit(
         "review": review_info,
         "truth": truth_info,
         **({"compare": compare_info} if compare_info else {}),
+        **({"counterfactual": _cf_summary(cf_result)} if cf_result is not None else {}),
     }
     population_info = _population_info(population, final)
     result = AuditResult.build(
@@ -622,6 +634,34 @@ def _compare(
     return frame, info
 
 
+def _counterfactual(audit: Audit, engine: Any, live: pd.DataFrame, features: list[str], dec: pd.DataFrame) -> Any:
+    """Decide counterfactual twins and paired personas with the same engine."""
+    from audit.counterfactual import run_counterfactual
+
+    assert audit.counterfactual is not None
+    return run_counterfactual(
+        live,
+        spec=audit.counterfactual,
+        engine=engine,
+        features=features,
+        labels=audit.outcomes.labels,
+        favourable=audit.outcomes.favourable,
+        sensitive_features=audit.sensitive_features,
+        statistics=audit.statistics,
+        seed=audit.seed,
+        base_decisions=dec,
+        base_dir=audit.base_dir,
+        source=audit.source or "<spec>",
+    )
+
+
+def _cf_summary(cf: Any) -> dict[str, Any]:
+    """The part of a counterfactual result that goes into results.json besides its metric rows."""
+    data = dict(cf.to_dict())
+    data.pop("metrics", None)
+    return data
+
+
 def _measure_comparison(audit: Audit, final: pd.DataFrame, compare_frame: pd.DataFrame) -> pd.DataFrame:
     from audit.compare import compare_decisions
 
@@ -637,6 +677,7 @@ def _measure_comparison(audit: Audit, final: pd.DataFrame, compare_frame: pd.Dat
         sensitive_features=audit.sensitive_features,
         intersections=audit.intersections,
         favourable=audit.outcomes.favourable,
+        reference_groups=audit.reference_groups,
         statistics=audit.statistics,
         seed=audit.seed,
     )
@@ -660,6 +701,7 @@ def _measure_selection(audit: Audit, cases: pd.DataFrame, final: pd.DataFrame) -
         selection=sel,
         sensitive_features=audit.sensitive_features,
         intersections=audit.intersections,
+        reference_groups=audit.reference_groups,
         truth_column=TRUTH_OUTCOME if TRUTH_OUTCOME in frame.columns else None,
         truth_positive=truth_positive,
         statistics=audit.statistics,
@@ -714,18 +756,31 @@ def _run_aggregated(
     write: bool,
 ) -> AuditResult:
     """Measure an aggregated table: group-level binary metrics only."""
-    from audit.metrics import evaluate_thresholds, measure_confusion
+    from audit.metrics import GroupStatistics, evaluate_thresholds, measure_statistics
 
     t0 = steps.start("measurement")
     table = population.aggregated
     assert table is not None
     with journey.step("measurement", actor="system", inputs=["cases"], outputs=["metrics"]) as st:
-        metrics = measure_confusion(
-            table,
+        source = str(audit.population.aggregated)
+        stats = {
+            attribute: GroupStatistics.from_confusion(
+                part.rename(columns={"group": attribute}), sensitive_features=[attribute], source=source
+            )
+            for attribute, part in table.groupby("attribute", sort=False)
+        }
+        unknown = [a for a in audit.sensitive_features if a not in stats]
+        if unknown:
+            raise DataError(
+                f"{source}: sensitive_features names {unknown[0]!r}, which is not an attribute of the table. "
+                f"Attributes: {', '.join(map(str, stats))}."
+            )
+        metrics = measure_statistics(
+            stats,
+            sensitive_features=audit.sensitive_features,
             reference_groups=audit.reference_groups,
             statistics=audit.statistics,
             seed=audit.seed,
-            sensitive_features=audit.sensitive_features,
         )
         findings = evaluate_thresholds(metrics, audit.thresholds)
         st.account(rows_in=len(table), rows_out=len(table))

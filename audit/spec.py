@@ -282,12 +282,13 @@ class PopulationSpec(_Model):
             "synthetic": {"n", "bias"},
             "file": {"sheet"},
             "sql": {"url"},
-            "aggregated": {"where", "attribute", "group", "cells", "units", "group_size"},
+            "aggregated": {"where", "attribute", "group", "cells", "units", "group_size", "sheet"},
         }
+        mine = own[kind]
         for k, keys in own.items():
             if k == kind:
                 continue
-            stray = sorted(key for key in keys if key in self.model_fields_set)
+            stray = sorted(key for key in keys - mine if key in self.model_fields_set)
             if stray:
                 raise ValueError(f"@{stray[0]} belongs to a {k} source, but this population is {kind}.")
         if kind == "synthetic" and self.n is None:

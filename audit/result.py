@@ -45,7 +45,18 @@ SCHEMA_VERSION = "1.0"
 """Version of the results.json schema (audit/schemas/results.schema.json)."""
 
 RUN_METADATA_KEYS = frozenset(
-    {"run_id", "generated_at", "duration_s", "started_at", "ended_at", "cases_per_s", "run_dir", "runId"}
+    {
+        "run_id",
+        "generated_at",
+        "duration_s",
+        "started_at",
+        "ended_at",
+        "cases_per_s",
+        "run_dir",
+        "runId",
+        "run_uuid",
+        "timings",
+    }
 )
 """Keys whose values legitimately differ between two runs of the same spec and seed."""
 
@@ -271,3 +282,9 @@ class AuditResult:
             f"AuditResult(run_id={self.run_id!r}, metrics={len(self.metrics)}, findings: {shown}, "
             f"run_dir={str(self.run_dir) if self.run_dir else None!r})"
         )
+
+    def _repr_html_(self) -> str:
+        """The summary of the run for a notebook: verdict, key figures, findings, largest disparities."""
+        from audit.report import render_summary_html
+
+        return render_summary_html(self)

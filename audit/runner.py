@@ -828,7 +828,7 @@ def _write_run(
     out: str | Path | None,
     steps: _Steps,
 ) -> AuditResult:
-    from audit.report import render_html, render_markdown
+    from audit.report import render_html, render_markdown, render_metrics_csv
 
     root = Path(out) if out is not None else Path.cwd() / "reports"
     parent = root / audit.name
@@ -840,7 +840,7 @@ def _write_run(
     t0 = steps.start("record")
     try:
         (tmp / "results.json").write_text(result.to_json(), encoding="utf-8")
-        result.metrics_frame().to_csv(tmp / "metrics.csv", index=False)
+        (tmp / "metrics.csv").write_text(render_metrics_csv(result), encoding="utf-8")
         if final is None:
             final = pd.DataFrame({"case_id": pd.Series(dtype="str"), "status": pd.Series(dtype="str")})
         final.to_parquet(tmp / "decisions.parquet", index=False)

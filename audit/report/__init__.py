@@ -1,0 +1,250 @@
+"""Reports of an audit run: one self-contained page for a council, a union and a researcher.
+
+The report is what an audit is judged by. A politician must be able to read
+the findings in a minute, an analyst must be able to check every number, and
+the page must work offline, on paper and on a phone. Insyn writes
+
+``report.html``
+    one self-contained file: styles and charts inline (charts are hand-drawn
+    SVG, see :mod:`audit.report._charts`), no JavaScript, no fonts, no
+    requests (a Content-Security-Policy of ``default-src 'none'`` makes the
+    browser refuse any), a print stylesheet whose first page is the summary,
+    a layout that reflows on a narrow screen, headings that nest, table
+    headers with scopes, and a title and text alternative for every chart;
+``report.md``
+    the same findings as Markdown, for wikis and pull requests;
+``metrics.csv``
+    the tidy metrics table (:func:`render_metrics_csv`);
+``results.json``
+    the machine-readable result (:func:`render_json`).
+
+Sections, in order: the summary in plain language; every finding; who is
+affected; routing to caseworkers and automation; amounts and shortfalls; the
+engine against the law's baseline; further metrics; data quality; the data
+journey and its lineage; method; a public-values scorecard; reproducibility.
+A section whose data is absent says why instead of disappearing.
+
+Every label comes from a message catalogue (``messages/en.yaml``,
+``messages/sv.yaml``; ``report.language`` in the spec chooses). Every string
+that comes from data is escaped (HTML: Jinja's autoescaping; Markdown: an
+escaping ``finalize``), and personnummer-shaped text is masked, so a group
+named ``<script>alert(1)</script>`` is shown as text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Mapping
+from functools import cache, lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from audit._privacy import MASK as _PNR_MASK
+from audit._privacy import PNR_PATTERN as _PNR_PATTERN
+from audit._version import __version__
+from audit.report._context import SECTION_IDS, build_context
+from audit.report._messages import LANGUAGES, load_catalogue
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.result import AuditResult
+
+__all__ = [
+    "LANGUAGES",
+    "SECTION_IDS",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "render_metrics_csv",
+    "render_summary_html",
+]
+
+_MD_SPECIAL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "`": "\\`",
+        "*": "\\*",
+        "_": "\\_",
+        "[": "\\[",
+        "]": "\\]",
+        "|": "\\|",
+        "#": "\\#",
+        ">": "&gt;",
+        "\n": " ",
+        "\r": " ",
+    }
+)
+
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def _mask(text: str) -> str:
+    return _PNR_PATTERN.sub(_PNR_MASK, text)
+
+
+def _finalize_html(value: Any) -> Any:
+    """Mask personnummer-shaped text in every value from the view model (escaping follows)."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return _mask(value)
+
+
+def _md_escape(value: Any) -> str:
+    """Escape text for Markdown: no emphasis, links, code, HTML, entities or table breaks."""
+    text = _MD_ENTITY.sub("&amp;", _mask(str(value)))
+    return _MD_TAG.sub("&lt;", text.translate(_MD_SPECIAL))
+
+
+def _finalize_md(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return str(value)
+    if value is None:
+        return ""
+    return _md_escape(value)
+
+
+@cache
+def _environment(kind: str) -> Environment:
+    if kind == "html":
+        return Environment(
+            loader=PackageLoader("audit.report", "templates"),
+            autoescape=True,
+            undefined=StrictUndefined,
+            finalize=_finalize_html,
+            trim_blocks=False,
+            lstrip_blocks=False,
+        )
+    return Environment(
+        loader=PackageLoader("audit.report", "templates"),
+        autoescape=False,
+        undefined=StrictUndefined,
+        finalize=_finalize_md,
+        keep_trailing_newline=True,
+    )
+
+
+@lru_cache(maxsize=1)
+def _css() -> Markup:
+    return Markup(resources.files("audit.report").joinpath("templates", "style.css").read_text(encoding="utf-8"))
+
+
+def _language(result: AuditResult, language: str | None) -> str:
+    if language is not None:
+        return language
+    report = (result.spec or {}).get("report") if isinstance(result.spec, Mapping) else None
+    chosen = (report or {}).get("language") if isinstance(report, Mapping) else None
+    return str(chosen) if chosen else "en"
+
+
+def _render(result: AuditResult, template: str, kind: str, language: str | None, *, charts: bool = True) -> str:
+    lang = _language(result, language)
+    messages = load_catalogue(lang)
+    context = build_context(result, messages=messages, charts=charts)
+    env = _environment(kind)
+    return env.get_template(template).render(
+        **context,
+        t=messages,
+        css=_css(),
+        insyn_version=__version__,
+        run_dir=str(result.run_dir) if result.run_dir else "",
+    )
+
+
+def render_html(result: AuditResult, *, language: str | None = None) -> str:
+    """Render the self-contained HTML report of a run (``report.html``).
+
+    Parameters
+    ----------
+    result : AuditResult
+        The run.
+    language : {"en", "sv"}, optional
+        The report's language; default: the spec's ``report.language``, else
+        English.
+
+    Returns
+    -------
+    str
+        A complete HTML document that makes no network requests.
+
+    Raises
+    ------
+    audit.exceptions.SpecError
+        When the language is not one of :data:`LANGUAGES`.
+    """
+    return _render(result, "report.html.j2", "html", language)
+
+
+def render_markdown(result: AuditResult, *, language: str | None = None) -> str:
+    """Render the Markdown report of a run (``report.md``): the same findings as the HTML report.
+
+    Parameters
+    ----------
+    result : AuditResult
+        The run.
+    language : {"en", "sv"}, optional
+        As for :func:`render_html`.
+
+    Returns
+    -------
+    str
+        CommonMark with GitHub-style tables.
+    """
+    text = _render(result, "report.md.j2", "md", language, charts=False)
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line == "" and out and out[-1] == "":
+            continue
+        out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+def render_summary_html(result: AuditResult, *, language: str | None = None) -> str:
+    """Render the summary of a run as an HTML fragment (for notebooks).
+
+    Parameters
+    ----------
+    result : AuditResult
+        The run.
+    language : {"en", "sv"}, optional
+        As for :func:`render_html`.
+
+    Returns
+    -------
+    str
+        A ``<div>`` with scoped styles: the verdict, key figures, findings
+        that need attention and the largest disparities.
+    """
+    return _render(result, "summary.html.j2", "html", language, charts=False)
+
+
+def render_json(result: AuditResult) -> str:
+    """Render ``results.json``: the result as JSON text (see :meth:`AuditResult.to_json`)."""
+    return result.to_json()
+
+
+def render_metrics_csv(result: AuditResult) -> str:
+    """Render ``metrics.csv``: one row per metric, attributes and group.
+
+    ``attributes`` is written as the attribute names joined with ``" & "``
+    (empty for overall rows), undefined values as empty cells, so that the
+    file opens cleanly in a spreadsheet; every column of the metrics table is
+    kept.
+
+    Returns
+    -------
+    str
+        CSV text with a header row.
+    """
+    frame = result.metrics_frame()
+    if "attributes" in frame.columns:
+        frame["attributes"] = frame["attributes"].map(
+            lambda a: " & ".join(map(str, a)) if isinstance(a, list | tuple) else ("" if a is None else str(a))
+        )
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n")
+    return buffer.getvalue()

@@ -1,0 +1,320 @@
+"""HTTP engines: a decision service that the municipality runs.
+
+Modern municipal case systems call their rules as a service: Sundsvall's
+open-source case management evaluates its "regelverk" as DMN decision tables
+on an Operaton (Camunda 7) engine; vendors expose REST endpoints. The
+``http`` adapter audits such a service as it runs, over HTTP, without access
+to its code.
+
+Two protocols are built in:
+
+``insyn`` (default)
+    ``POST url`` with ``{"cases": [{...}, ...]}`` (``batch_size`` cases per
+    request) and an answer ``{"decisions": [{"case_id", "outcome",
+    "amount", "reasons"}, ...]}``.
+``dmn``
+    The Camunda/Operaton REST call ``POST
+    {url}/decision-definition/key/{decision}/evaluate`` with one case per
+    request as typed variables (``{"variables": {"rent": {"value": 5000,
+    "type": "Double"}}}``) and a result list (``[{"outcome": {"value":
+    "grant", "type": "String"}, ...}]``, one entry per matched rule).
+
+``mapping`` renames the fields of either protocol: keys are the contract's
+names (``cases``, ``decisions``, ``case_id``, ``outcome``, ``amount``,
+``score``, ``reasons``, ``error``), values the service's. Requests that time
+out, fail to connect or get a 5xx answer are retried ``retries`` times with
+exponential backoff; at most ``concurrency`` requests are in flight. A
+request that still fails marks its cases as errors with the reason, and the
+other requests go on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from audit.engine._protocol import _short
+from audit.exceptions import SpecError
+
+__all__ = ["HttpEngine"]
+
+_MAPPING_KEYS = ("cases", "decisions", "case_id", "outcome", "amount", "score", "reasons", "error")
+_DECISION_FIELDS = ("case_id", "outcome", "amount", "score", "reasons", "error")
+_INT32 = 2**31 - 1
+
+
+class _RequestFailed(Exception):
+    """A request failed for good (after retries, or with a 4xx answer)."""
+
+
+class HttpEngine:
+    """A decision service reached over HTTP.
+
+    Parameters
+    ----------
+    url : str
+        ``insyn``: the endpoint that takes the POST. ``dmn``: the REST base
+        (``http://host:8080/engine-rest``) or the full ``.../evaluate`` URL.
+    batch_size : int, default 500
+        Cases per request (``insyn``; a DMN request holds one case).
+    timeout_s : float, default 10
+        Seconds allowed per request (connect, write, read).
+    retries : int, default 3
+        Further attempts after a timeout, connection error or 5xx answer.
+    concurrency : int, default 4
+        Requests in flight at the same time.
+    protocol : {"insyn", "dmn"}, default "insyn"
+    mapping : mapping, optional
+        Contract name -> field name of the service (see module docstring).
+    headers : mapping, optional
+        Extra request headers (e.g. an API key).
+    decision : str, optional
+        The DMN decision key (required for ``dmn`` unless ``url`` ends in
+        ``/evaluate``).
+    backoff_s : float, default 0.5
+        Wait before the first retry; doubled before each further one.
+    name, version : str, optional
+        Shown in reports (default name: the service's host and path).
+    """
+
+    batches_itself = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = 500,
+        timeout_s: float = 10.0,
+        retries: int = 3,
+        concurrency: int = 4,
+        protocol: str = "insyn",
+        mapping: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        decision: str | None = None,
+        backoff_s: float = 0.5,
+        name: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise SpecError(f"engine.url must be an http:// or https:// URL. Got {_short(url)}.")
+        for key, value, lo in (("batch_size", batch_size, 1), ("retries", retries, 0), ("concurrency", concurrency, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise SpecError(f"engine.{key} must be an integer >= {lo}. Got {_short(value)}.")
+        for key, value, strict in (("timeout_s", timeout_s, True), ("backoff_s", backoff_s, False)):
+            number = not isinstance(value, bool) and isinstance(value, (int, float))
+            if not number or value < 0 or (strict and value == 0):
+                raise SpecError(f"engine.{key} must be a number {'>' if strict else '>='} 0. Got {_short(value)}.")
+        if protocol not in {"insyn", "dmn"}:
+            raise SpecError(f"engine.protocol must be one of insyn, dmn. Got {_short(protocol)}.")
+        mapping = dict(mapping or {})
+        for key in mapping:
+            if key not in _MAPPING_KEYS:
+                raise SpecError(f"engine.mapping.{key} is not a known key. Known keys: {', '.join(_MAPPING_KEYS)}.")
+        if protocol == "dmn":
+            if url.rstrip("/").endswith("/evaluate"):
+                self.endpoint = url
+            elif decision:
+                self.endpoint = f"{url.rstrip('/')}/decision-definition/key/{quote(decision, safe='')}/evaluate"
+            else:
+                raise SpecError("engine.decision (the DMN decision key) is required when engine.protocol is dmn.")
+        else:
+            self.endpoint = url
+        self.url = url
+        self.batch_size = batch_size
+        self.timeout_s = float(timeout_s)
+        self.retries = retries
+        self.concurrency = concurrency
+        self.protocol = protocol
+        self.decision = decision
+        self.backoff_s = float(backoff_s)
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json", **dict(headers or {})}
+        self._map = {k: mapping.get(k, k) for k in _MAPPING_KEYS}
+        self.name: str = name or f"{parts.netloc}{parts.path}"
+        self.version: str = version or "unversioned"
+        self.definition_hash: str | None = None
+        self.requests_made = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"HttpEngine(url={self.url!r}, protocol={self.protocol!r}, batch_size={self.batch_size})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # locks do not pickle; a worker process gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ calls
+    def decide(self, cases: pd.DataFrame) -> pd.DataFrame:
+        """Send the cases to the service and collect its decisions.
+
+        Cases whose request failed for good get an ``error`` with the reason
+        (e.g. ``HTTP 503 ... after 4 attempts``).
+        """
+        import httpx
+
+        n = len(cases)
+        if n == 0:
+            return _frame([])
+        ids = cases["case_id"].astype("str").to_numpy(dtype=object)
+        if self.protocol == "dmn":
+            records = cases.to_dict("records")
+            types = {c: _dmn_type(cases[c]) for c in cases.columns}
+            jobs = [(i, i + 1, _dmn_body(rec, types)) for i, rec in enumerate(records)]
+        else:
+            jobs = []
+            for a in range(0, n, self.batch_size):
+                b = min(a + self.batch_size, n)
+                records_json = cases.iloc[a:b].to_json(orient="records", double_precision=15, date_format="iso")
+                jobs.append((a, b, f'{{{json.dumps(self._map["cases"])}: {records_json}}}'))
+        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        with httpx.Client(timeout=httpx.Timeout(self.timeout_s), limits=limits, headers=self.headers) as client:
+            workers = min(self.concurrency, len(jobs))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="insyn-http") as pool:
+                parts = list(pool.map(lambda job: self._run_job(client, ids, job), jobs))
+        return _frame([row for part in parts for row in part])
+
+    def _run_job(self, client: Any, ids: np.ndarray, job: tuple[int, int, str]) -> list[dict[str, Any]]:
+        a, b, body = job
+        try:
+            payload = self._post(client, body)
+            if self.protocol == "dmn":
+                return self._read_dmn(payload, ids[a])
+            return self._read_insyn(payload)
+        except _RequestFailed as exc:
+            reason = str(exc)
+            return [
+                {"case_id": cid, "outcome": None, "amount": None, "reasons": "", "error": reason} for cid in ids[a:b]
+            ]
+
+    def _post(self, client: Any, body: str) -> Any:
+        import httpx
+
+        attempts = self.retries + 1
+        last = ""
+        for attempt in range(attempts):
+            with self._lock:
+                self.requests_made += 1
+            try:
+                resp = client.post(self.endpoint, content=body.encode("utf-8"))
+            except httpx.TimeoutException:
+                last = f"timeout: no answer from {self.endpoint} within {self.timeout_s:g} s"
+            except httpx.TransportError as exc:
+                last = f"cannot reach {self.endpoint}: {type(exc).__name__}: {exc}"
+            else:
+                if resp.status_code >= 500:
+                    last = f"HTTP {resp.status_code} from {self.endpoint}: {_excerpt(resp.text)}"
+                elif resp.status_code >= 400:
+                    raise _RequestFailed(f"HTTP {resp.status_code} from {self.endpoint}: {_excerpt(resp.text)}")
+                else:
+                    try:
+                        return resp.json()
+                    except ValueError:
+                        raise _RequestFailed(
+                            f"the answer from {self.endpoint} is not JSON: {_excerpt(resp.text)}"
+                        ) from None
+            if attempt < attempts - 1:
+                time.sleep(self.backoff_s * 2**attempt)
+        raise _RequestFailed(f"{last} (after {attempts} attempt{'s' if attempts > 1 else ''})")
+
+    # ------------------------------------------------------------------ answers
+    def _read_insyn(self, payload: Any) -> list[dict[str, Any]]:
+        key = self._map["decisions"]
+        if not isinstance(payload, Mapping) or not isinstance(payload.get(key), list):
+            got = f"keys {', '.join(map(str, payload))}" if isinstance(payload, Mapping) else type(payload).__name__
+            raise _RequestFailed(f"the answer has no {key!r} list (got {got})")
+        rows = []
+        back = {v: k for k, v in self._map.items() if k in _DECISION_FIELDS}
+        for item in payload[key]:
+            if not isinstance(item, Mapping):
+                continue  # no case_id to attach it to: the case shows up as unanswered
+            rows.append({back.get(k, k): v for k, v in item.items()})
+        return rows
+
+    def _read_dmn(self, payload: Any, case_id: str) -> list[dict[str, Any]]:
+        if not isinstance(payload, list):
+            raise _RequestFailed(f"the DMN answer must be a list of rule results. Got {type(payload).__name__}")
+        if not payload:
+            raise _RequestFailed(f"no rule of decision {self.decision or self.endpoint!r} matched this case")
+        if len(payload) > 1:
+            raise _RequestFailed(
+                f"decision {self.decision or self.endpoint!r} returned {len(payload)} results; expected one "
+                "(use hit policy UNIQUE or FIRST)"
+            )
+        back = {v: k for k, v in self._map.items() if k in _DECISION_FIELDS}
+        row: dict[str, Any] = {}
+        result = payload[0]
+        if not isinstance(result, Mapping):
+            raise _RequestFailed(f"a DMN result must be a mapping of outputs. Got {type(result).__name__}")
+        for out, typed in result.items():
+            value = typed.get("value") if isinstance(typed, Mapping) else typed
+            row[back.get(out, out)] = value
+        row["case_id"] = case_id
+        return [row]
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Build a decision frame from answer rows; lists of reason codes are joined with ';'."""
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame({"case_id": pd.Series([], dtype="str")})
+    for col in ("outcome", "reasons", "error"):
+        if col not in frame.columns:
+            frame[col] = pd.Series([None] * len(frame), dtype="str") if col != "reasons" else ""
+    if "amount" not in frame.columns:
+        frame["amount"] = np.nan
+    if len(frame) and frame["reasons"].dtype == object:
+        frame["reasons"] = frame["reasons"].map(
+            lambda r: ";".join(map(str, r)) if isinstance(r, (list, tuple)) else ("" if r is None else r)
+        )
+    if "case_id" in frame.columns and len(frame) and frame["case_id"].dtype == object:
+        frame["case_id"] = frame["case_id"].map(lambda v: v if v is None else str(v))
+    return frame
+
+
+def _dmn_type(col: pd.Series) -> str:
+    dtype = col.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "Boolean"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "Long" if len(col) and col.abs().max() > _INT32 else "Integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "Double"
+    return "String"
+
+
+def _dmn_body(record: Mapping[str, Any], types: Mapping[str, str]) -> str:
+    variables: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            variables[str(key)] = {"value": None, "type": "Null"}
+            continue
+        kind = types[key]
+        if isinstance(value, np.generic):
+            value = value.item()
+        if kind in {"Integer", "Long"}:
+            value = int(value)
+        elif kind == "Double":
+            value = float(value)
+        elif kind == "Boolean":
+            value = bool(value)
+        else:
+            value = str(value)
+        variables[str(key)] = {"value": value, "type": kind}
+    return json.dumps({"variables": variables})

@@ -1,0 +1,150 @@
+"""How an engine is called: in this process, under a time limit, or on worker processes.
+
+Most engines are vectorised and decide 100,000 cases in one call. Some are not:
+an engine written as "look at one case, decide it" (a caseworker model, a
+wrapped legacy routine) spends milliseconds per case, and an audit of a large
+synthetic population then takes minutes. Such an engine can run on N local
+worker processes: :func:`audit.engine.run_engine` cuts the cases into batches
+and hands them to a pool.
+
+This module hides the three ways of calling ``engine.decide(batch)`` behind
+one small interface, :class:`_Caller`, so that the contract checks in
+:mod:`audit.engine._contract` are the same whichever way the call was made.
+
+Worker processes are started with ``fork`` where the platform offers it
+(Linux), so that the engine object is inherited rather than pickled and an
+engine loaded from a file works as it is; elsewhere with ``spawn``, which
+needs an engine that can be pickled.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+    from audit.engine._protocol import Engine
+
+__all__: list[str] = []
+
+_WORKER_ENGINE: Any = None
+
+
+def _pool_init(engine: Any) -> None:
+    """Store the engine in a worker process (the pool's initializer)."""
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = engine
+
+
+def _pool_decide(batch: pd.DataFrame) -> Any:
+    """Call the worker's engine on one batch."""
+    return _WORKER_ENGINE.decide(batch)
+
+
+def _start_method() -> str:
+    """Return ``fork`` on Linux, ``spawn`` elsewhere (``fork`` is unsafe on macOS)."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and sys.platform.startswith("linux"):
+        return "fork"
+    return "spawn"
+
+
+class _Timeout(TimeoutError):
+    """The engine did not answer a batch within the time limit."""
+
+
+class _Pending:
+    """A call that has been handed out (or, without workers, is still to be made)."""
+
+    __slots__ = ("async_result", "batch")
+
+    def __init__(self, batch: pd.DataFrame, async_result: Any = None) -> None:
+        self.batch = batch
+        self.async_result = async_result
+
+
+class _Caller:
+    """Call ``engine.decide`` on batches, with an optional time limit and worker pool.
+
+    Parameters
+    ----------
+    engine : Engine
+        The engine to call.
+    workers : int
+        1 calls the engine in this process; more starts a pool of that many
+        worker processes when the caller is entered.
+    timeout_s : float or None
+        Seconds allowed per batch. Without workers the call runs in a daemon
+        thread that is abandoned when it overruns (Python cannot stop a
+        thread); with workers the pool is terminated at the end, which stops
+        an overrunning worker.
+    """
+
+    def __init__(self, engine: Engine, *, workers: int, timeout_s: float | None) -> None:
+        self.engine = engine
+        self.workers = workers
+        self.timeout_s = timeout_s
+        self._pool: Any = None
+
+    def __enter__(self) -> _Caller:
+        if self.workers > 1:
+            ctx = multiprocessing.get_context(_start_method())
+            self._pool = ctx.Pool(processes=self.workers, initializer=_pool_init, initargs=(self.engine,))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            # terminate(), not close(): a worker stuck past its time limit must not
+            # keep the audit waiting.
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def submit(self, batch: pd.DataFrame) -> _Pending:
+        """Hand a batch out; with workers it starts at once, otherwise on :meth:`result`."""
+        if self._pool is not None:
+            return _Pending(batch, self._pool.apply_async(_pool_decide, (batch,)))
+        return _Pending(batch)
+
+    def result(self, pending: _Pending) -> Any:
+        """Return the engine's answer for a batch, or raise what the engine raised.
+
+        Raises
+        ------
+        _Timeout
+            When the answer did not come within ``timeout_s``.
+        """
+        if pending.async_result is not None:
+            try:
+                return pending.async_result.get(self.timeout_s)
+            except multiprocessing.TimeoutError:
+                raise _Timeout(f"no answer within {self.timeout_s:g} s") from None
+        if self.timeout_s is None:
+            return self.engine.decide(pending.batch)
+        return self._call_with_timeout(pending.batch)
+
+    def call(self, batch: pd.DataFrame) -> Any:
+        """Submit a batch and wait for its answer."""
+        return self.result(self.submit(batch))
+
+    def _call_with_timeout(self, batch: pd.DataFrame) -> Any:
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["answer"] = self.engine.decide(batch)
+            except BaseException as exc:  # handed back to the caller below
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="insyn-engine-call", daemon=True)
+        thread.start()
+        thread.join(self.timeout_s)
+        if thread.is_alive():
+            raise _Timeout(f"no answer within {self.timeout_s:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["answer"]

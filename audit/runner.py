@@ -407,6 +407,7 @@ def run_audit(
             batch_size=audit.engine.batch_size,
             workers=audit.engine.workers,
             error_budget=audit.engine.error_budget,
+            timeout_s=audit.engine.batch_timeout_s,
         )
         dec = erun.decisions
         errored = dec.loc[dec["status"] == STATUS_ERROR]
@@ -614,7 +615,7 @@ def _compare(
     shadow = audit.model_copy(update={"engine": spec})
     features, withheld = _engine_columns(shadow, cases, required)
     erun = run_engine(engine, live[features], labels=audit.outcomes.labels, batch_size=spec.batch_size,
-                      workers=spec.workers, error_budget=spec.error_budget)
+                      workers=spec.workers, error_budget=spec.error_budget, timeout_s=spec.batch_timeout_s)
     d = erun.decisions.set_index("case_id").reindex(final["case_id"])
     frame = pd.DataFrame({
         "case_id": final["case_id"].to_numpy(),

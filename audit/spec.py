@@ -85,7 +85,7 @@ ENGINE_KINDS: tuple[str, ...] = (
 """The engine adapters, in the order error messages list them."""
 
 _COMMON_ENGINE_KEYS = frozenset(
-    {"kind", "name", "sees_sensitive", "features", "error_budget", "batch_size", "workers"}
+    {"kind", "name", "sees_sensitive", "features", "error_budget", "batch_size", "workers", "batch_timeout_s"}
 )
 _ENGINE_KEYS: dict[str, frozenset[str]] = {
     "python": frozenset({"target", "options"}),
@@ -321,6 +321,7 @@ class EngineSpec(_Model):
     error_budget: float = Field(default=0.01, ge=0, le=1)
     batch_size: int | None = Field(default=None, ge=1)
     workers: int = Field(default=1, ge=1)
+    batch_timeout_s: float | None = Field(default=None, gt=0)
     # python
     target: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)

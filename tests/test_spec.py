@@ -51,8 +51,8 @@ INVALID = [
     (
         "engine.command",
         ["java", "-jar", "x.jar"],
-        "engine.command is not a key of engine kind 'rules'. Keys for 'rules': batch_size, error_budget, "
-        "features, kind, name, options, path, sees_sensitive, workers.",
+        "engine.command is not a key of engine kind 'rules'. Keys for 'rules': batch_size, batch_timeout_s, "
+        "error_budget, features, kind, name, options, path, sees_sensitive, workers.",
     ),
     ("statistics.min_group_size", 0, "statistics.min_group_size must be an integer >= 1. Got 0."),
     ("statistics.alpha", 2, "statistics.alpha must be a number < 1. Got 2."),

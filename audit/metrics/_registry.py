@@ -1,0 +1,481 @@
+"""The metric registry: every metric is a plain function of group statistics.
+
+A disparity audit asks the same few questions of every group: how often is
+the application granted, refused, routed to a caseworker or left to the robot;
+how often is someone refused although entitled, or paid less than the law
+says; and, for a binary view of the engine, how its positive predictions
+(default: refusals) line up with the correct outcome. Each metric below is a
+plain function of the per-group counts and sums of
+:class:`~audit.metrics.GroupStatistics`; its docstring states the exact
+numerator and denominator. Names follow fairlearn where fairlearn has the
+metric (``selection_rate``, ``true_positive_rate``, ...).
+
+Conventions:
+
+* "ok cases" are cases whose ``status`` is ``ok``; engine errors and
+  quarantined cases are only counted by ``n``, ``share`` and ``error_rate``.
+* ``refer_rate`` and ``automation_rate`` use ``outcome`` (the engine's
+  routing); every other decision metric uses ``final_outcome`` and
+  ``final_amount`` (after caseworker review).
+* A *denied* case is an ok case whose final outcome is neither favourable nor
+  a review label; an *unresolved* case is still in review (final outcome is a
+  review label).
+* A *usable truth* is a ``truth_outcome`` that is present and is not ``error``
+  or a review label; cases without one are left out of truth metrics and
+  counted in the ``reason`` column.
+* ``y_true`` is "truth outcome in ``truth_positive``", ``y_pred`` is "final
+  outcome in ``pred_positive``" (default: both ``deny``).
+* A rate whose denominator is 0 is NaN with a reason, never 0.
+
+``METRICS`` maps each name to a :class:`MetricInfo` that the report uses to
+describe the metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "Auc",
+    "Count",
+    "METRICS",
+    "Mean",
+    "MetricInfo",
+    "Proportion",
+    "RatioOfSums",
+    "Share",
+]
+
+Stats = Mapping[str, Any]
+
+
+# --------------------------------------------------------------------------
+# estimator shapes
+
+
+@dataclass(frozen=True)
+class Count:
+    """A number of cases (no interval, no comparison)."""
+
+    n: np.ndarray
+
+
+@dataclass(frozen=True)
+class Share:
+    """A group's share of all cases: ``count / n`` with ``n`` the run's total."""
+
+    count: np.ndarray
+    n: np.ndarray
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """A binomial rate ``count / n``."""
+
+    count: np.ndarray
+    n: np.ndarray
+
+
+@dataclass(frozen=True)
+class Mean:
+    """A mean from exact integer sums: ``total / n / scale``."""
+
+    n: np.ndarray
+    total: np.ndarray
+    total_sq: np.ndarray
+    scale: float
+
+
+@dataclass(frozen=True)
+class RatioOfSums:
+    """A ratio of sums ``sum(x) / sum(y)`` over the same ``n`` cases."""
+
+    n: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+    sxx: np.ndarray
+    syy: np.ndarray
+    sxy: np.ndarray
+
+
+@dataclass(frozen=True)
+class Auc:
+    """Score histograms of negatives and positives, ``(groups, bins)``."""
+
+    negatives: np.ndarray
+    positives: np.ndarray
+
+
+Estimate = Count | Share | Proportion | Mean | RatioOfSums | Auc
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric is, for computing it and for describing it in a report.
+
+    Attributes
+    ----------
+    name : str
+        The metric's name (fairlearn's where fairlearn has the metric).
+    kind : {"count", "rate", "binary", "amount", "score"}
+        Assistance counts and rates, binary-classification rates, amounts in
+        SEK, or score metrics.
+    needs : tuple of str
+        Families of statistics the metric needs (see ``FAMILIES``); a
+        family missing from the data means the metric is not computed.
+    needs_truth : bool
+        Whether the metric needs ``truth_outcome`` or ``truth_amount``.
+    description : str
+        One sentence for readers of the report.
+    numerator, denominator : str
+        Exact definitions.
+    unit : str
+        ``cases``, ``share``, ``SEK``, ``ratio`` or ``AUC``.
+    favourable : bool or None
+        True when a higher value is better for the applicant; the four-fifths
+        flag is only set for rates with ``favourable=True``.
+    compare : bool
+        Whether groups are compared with the reference group (difference,
+        ratio, test).
+    ratio_meaningful : bool
+        False for signed quantities, whose ratio is not reported.
+    excluded : callable or None
+        Cases of the group that the metric leaves out, reported in ``reason``.
+    excluded_text : str
+        What those cases are.
+    function : callable
+        The metric: statistics -> estimate.
+    """
+
+    name: str
+    kind: Literal["count", "rate", "binary", "amount", "score"]
+    needs: tuple[str, ...]
+    description: str
+    numerator: str
+    denominator: str
+    unit: str
+    favourable: bool | None
+    compare: bool
+    function: Callable[[Stats], Estimate] = field(repr=False)
+    needs_truth: bool = False
+    ratio_meaningful: bool = True
+    excluded: Callable[[Stats], np.ndarray] | None = field(default=None, repr=False)
+    excluded_text: str = ""
+
+
+# --------------------------------------------------------------------------
+# assistance: counts and rates over ok cases
+
+
+def n(s: Stats) -> Count:
+    """Number of cases in the group, whatever their status.
+
+    numerator: none; denominator (``n``): every case of the group.
+    """
+    return Count(s["rows"])
+
+
+def share(s: Stats) -> Share:
+    """The group's share of all cases of the run.
+
+    numerator: cases of the group; denominator: every case of the run.
+    """
+    return Share(s["rows"], s["total_rows"])
+
+
+def error_rate(s: Stats) -> Proportion:
+    """Share of cases the engine could not decide.
+
+    numerator: cases with status ``error``; denominator: every case of the
+    group (ok, error and quarantined).
+    """
+    return Proportion(s["error"], s["rows"])
+
+
+def grant_rate(s: Stats) -> Proportion:
+    """Share of ok cases with a favourable final outcome.
+
+    numerator: ok cases whose ``final_outcome`` is favourable (default
+    ``grant``, ``partial``); denominator: ok cases.
+    """
+    return Proportion(s["fav"], s["ok"])
+
+
+def deny_rate(s: Stats) -> Proportion:
+    """Share of ok cases that were denied.
+
+    numerator: ok cases whose ``final_outcome`` is neither favourable nor a
+    review label; denominator: ok cases.
+    """
+    return Proportion(s["deny"], s["ok"])
+
+
+def refer_rate(s: Stats) -> Proportion:
+    """Share of ok cases the engine routed to a caseworker.
+
+    numerator: ok cases whose ``outcome`` (the engine's) is a review label
+    (default ``refer``); denominator: ok cases.
+    """
+    return Proportion(s["refer"], s["ok"])
+
+
+def automation_rate(s: Stats) -> Proportion:
+    """Share of ok cases the engine decided without a caseworker.
+
+    numerator: ok cases whose ``outcome`` is not a review label;
+    denominator: ok cases. Equals ``1 - refer_rate``.
+    """
+    return Proportion(s["ok"] - s["refer"], s["ok"])
+
+
+def mean_amount(s: Stats) -> Mean:
+    """Mean amount granted (SEK/month) to cases with a favourable final outcome.
+
+    numerator: sum of ``final_amount`` over ok cases with a favourable final
+    outcome and an amount; denominator: those cases. Favourable cases without
+    an amount are left out and counted in ``reason``.
+    """
+    return Mean(s["paid"], s["sum_paid"], s["sum_paid_sq"], 100.0)
+
+
+# --------------------------------------------------------------------------
+# assistance against the truth
+
+
+def wrongful_denial_rate(s: Stats) -> Proportion:
+    """Share of entitled cases that were denied ("denied though entitled").
+
+    numerator: ok cases with a usable truth whose ``truth_outcome`` is
+    favourable and whose ``final_outcome`` is a denial; denominator: ok cases
+    whose ``truth_outcome`` is favourable.
+    """
+    return Proportion(s["wrong_deny"], s["entitled"])
+
+
+def wrongful_grant_rate(s: Stats) -> Proportion:
+    """Share of cases not entitled that were granted.
+
+    numerator: ok cases with a usable truth that is not favourable and a
+    favourable ``final_outcome``; denominator: ok cases with a usable truth
+    that is not favourable.
+    """
+    return Proportion(s["wrong_grant"], s["not_entitled"])
+
+
+def underpayment_rate(s: Stats) -> Proportion:
+    """Share of cases owed money that were paid too little.
+
+    numerator: owed cases granted more than ``amount_tolerance`` SEK less than
+    ``truth_amount`` (``final_amount`` missing counts as 0 granted);
+    denominator: *owed* cases: ok, decided (not still in review) and
+    ``truth_amount > 0``.
+    """
+    return Proportion(s["underpaid"], s["owed"])
+
+
+def mean_shortfall(s: Stats) -> Mean:
+    """Mean shortfall in SEK/month of cases owed money.
+
+    numerator: sum over owed cases of ``max(truth_amount - final_amount, 0)``
+    (missing ``final_amount`` counts as 0); denominator: owed cases (see
+    ``underpayment_rate``).
+    """
+    return Mean(s["owed"], s["sum_shortfall"], s["sum_shortfall_sq"], 100.0)
+
+
+def amount_ratio(s: Stats) -> RatioOfSums:
+    """Money granted per krona owed: ``sum(granted) / sum(correct)``.
+
+    numerator: sum of ``final_amount`` (missing = 0) over owed cases;
+    denominator: sum of ``truth_amount`` over the same cases. 1 means paid in
+    full on average; below 1, underpaid.
+    """
+    return RatioOfSums(s["owed"], s["sum_granted"], s["sum_correct"], s["sum_granted_sq"],
+                       s["sum_correct_sq"], s["sum_granted_correct"])
+
+
+# --------------------------------------------------------------------------
+# binary classification (fairlearn's names)
+
+
+def selection_rate(s: Stats) -> Proportion:
+    """Share of ok cases with a positive prediction (fairlearn's ``selection_rate``).
+
+    numerator: ok cases whose ``final_outcome`` is in ``pred_positive``;
+    denominator: ok cases (no truth needed). Equals fairlearn's value when every
+    ok case has a usable truth.
+    """
+    return Proportion(s["ypred"], s["ok"])
+
+
+def true_positive_rate(s: Stats) -> Proportion:
+    """Recall: ``tp / (tp + fn)`` over ok cases with a usable truth."""
+    return Proportion(s["tp"], s["tp"] + s["fn"])
+
+
+def false_positive_rate(s: Stats) -> Proportion:
+    """``fp / (fp + tn)`` over ok cases with a usable truth."""
+    return Proportion(s["fp"], s["fp"] + s["tn"])
+
+
+def false_negative_rate(s: Stats) -> Proportion:
+    """``fn / (tp + fn)`` over ok cases with a usable truth."""
+    return Proportion(s["fn"], s["tp"] + s["fn"])
+
+
+def true_negative_rate(s: Stats) -> Proportion:
+    """Specificity: ``tn / (fp + tn)`` over ok cases with a usable truth."""
+    return Proportion(s["tn"], s["fp"] + s["tn"])
+
+
+def precision(s: Stats) -> Proportion:
+    """Positive predictive value: ``tp / (tp + fp)`` over ok cases with a usable truth."""
+    return Proportion(s["tp"], s["tp"] + s["fp"])
+
+
+def negative_predictive_value(s: Stats) -> Proportion:
+    """``tn / (tn + fn)`` over ok cases with a usable truth."""
+    return Proportion(s["tn"], s["tn"] + s["fn"])
+
+
+def accuracy(s: Stats) -> Proportion:
+    """``(tp + tn) / (tp + fp + fn + tn)`` over ok cases with a usable truth."""
+    return Proportion(s["tp"] + s["tn"], s["tp"] + s["fp"] + s["fn"] + s["tn"])
+
+
+# --------------------------------------------------------------------------
+# scores
+
+
+def roc_auc(s: Stats) -> Auc:
+    """Area under the ROC curve of ``score`` for ``y_true`` (sklearn's ``roc_auc_score``).
+
+    Over ok cases with a usable truth and a score. Computed from the score
+    histogram: ``P(score_pos > score_neg) + P(same bin) / 2``; exact when
+    scores take at most one value per bin (bins of width ``1 / score_bins``).
+    Needs at least one positive and one negative case.
+    """
+    return Auc(s["hist"][..., 0, :], s["hist"][..., 1, :])
+
+
+def calibration_gap(s: Stats) -> Mean:
+    """Calibration-in-the-large: mean ``score`` minus the observed positive rate.
+
+    numerator: sum over scored cases of ``score - y_true``; denominator: ok
+    cases with a usable truth and a score. Positive: the score overstates the
+    risk of a positive outcome in this group; negative: understates it.
+    """
+    unit = 1_000_000
+    total = s["sum_score"] - unit * s["scored_pos"]
+    total_sq = s["sum_score_sq"] - 2 * unit * s["sum_score_pos"] + unit * unit * s["scored_pos"]
+    return Mean(s["scored"], total, total_sq, float(unit))
+
+
+def _unusable_truth(s: Stats) -> np.ndarray:
+    return s["ok"] - s["truth"]
+
+
+def _unpaid_favourable(s: Stats) -> np.ndarray:
+    return s["fav_no_amount"]
+
+
+def _unpriced(s: Stats) -> np.ndarray:
+    return s["unpriced"]
+
+
+def _unscored(s: Stats) -> np.ndarray:
+    return s["truth"] - s["scored"]
+
+
+_TRUTH_TEXT = "ok cases without a usable truth_outcome excluded"
+_AMOUNT_TEXT = "decided ok cases without a truth_amount excluded"
+
+_BINARY_DEFS = {
+    "true_positive_rate": ("tp", "tp + fn (truth positive)", "share of true positives that were predicted positive"),
+    "false_positive_rate": ("fp", "fp + tn (truth negative)", "share of true negatives that were predicted positive"),
+    "false_negative_rate": ("fn", "tp + fn (truth positive)", "share of true positives that were predicted negative"),
+    "true_negative_rate": ("tn", "fp + tn (truth negative)", "share of true negatives that were predicted negative"),
+    "precision": ("tp", "tp + fp (predicted positive)", "share of positive predictions that were right"),
+    "negative_predictive_value": ("tn", "tn + fn (predicted negative)", "share of negative predictions that were right"),
+    "accuracy": ("tp + tn", "tp + fp + fn + tn (usable truth)", "share of predictions that were right"),
+}
+
+
+def _build() -> dict[str, MetricInfo]:
+    ok_rate = "ok cases of the group"
+    items = [
+        MetricInfo("n", "count", ("rows",), "Number of cases in the group.", "", "every case of the group",
+                   "cases", None, False, n),
+        MetricInfo("share", "rate", ("rows",), "The group's share of all cases.", "cases of the group",
+                   "every case of the run", "share", None, False, share),
+        MetricInfo("error_rate", "rate", ("status",), "Share of cases the engine failed to decide.",
+                   "cases with status error", "every case of the group", "share", False, True, error_rate),
+        MetricInfo("grant_rate", "rate", ("decision",), "Share of cases granted (fully or partly).",
+                   "ok cases with a favourable final outcome", ok_rate, "share", True, True, grant_rate),
+        MetricInfo("deny_rate", "rate", ("decision",), "Share of cases refused.",
+                   "ok cases whose final outcome is neither favourable nor in review", ok_rate, "share",
+                   False, True, deny_rate),
+        MetricInfo("refer_rate", "rate", ("routing",), "Share of cases the engine routed to a caseworker.",
+                   "ok cases whose engine outcome is a review label", ok_rate, "share", None, True, refer_rate),
+        MetricInfo("automation_rate", "rate", ("routing",), "Share of cases the engine decided on its own.",
+                   "ok cases whose engine outcome is not a review label", ok_rate, "share", True, True,
+                   automation_rate),
+        MetricInfo("mean_amount", "amount", ("decision", "amount"), "Mean amount granted, SEK/month.",
+                   "sum of final_amount over favourable ok cases with an amount", "those cases", "SEK",
+                   True, True, mean_amount, excluded=_unpaid_favourable,
+                   excluded_text="favourable cases without a final_amount excluded"),
+        MetricInfo("wrongful_denial_rate", "rate", ("decision", "entitlement"),
+                   "Share of entitled cases that were refused.",
+                   "entitled ok cases (favourable truth) that were denied", "entitled ok cases", "share",
+                   False, True, wrongful_denial_rate, needs_truth=True, excluded=_unusable_truth,
+                   excluded_text=_TRUTH_TEXT),
+        MetricInfo("wrongful_grant_rate", "rate", ("decision", "entitlement"),
+                   "Share of cases not entitled that were granted.",
+                   "ok cases with a non-favourable truth that were granted",
+                   "ok cases with a usable, non-favourable truth", "share", None, True, wrongful_grant_rate,
+                   needs_truth=True, excluded=_unusable_truth, excluded_text=_TRUTH_TEXT),
+        MetricInfo("underpayment_rate", "rate", ("decision", "truth_amount"),
+                   "Share of cases owed money that were paid too little.",
+                   "owed cases granted more than amount_tolerance SEK below truth_amount",
+                   "ok, decided cases with truth_amount > 0", "share", False, True, underpayment_rate,
+                   needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
+        MetricInfo("mean_shortfall", "amount", ("decision", "truth_amount"),
+                   "Mean shortfall of cases owed money, SEK/month.",
+                   "sum of max(truth_amount - final_amount, 0) over owed cases",
+                   "ok, decided cases with truth_amount > 0", "SEK", False, True, mean_shortfall,
+                   needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
+        MetricInfo("amount_ratio", "amount", ("decision", "truth_amount"),
+                   "Money granted per krona owed.", "sum of final_amount over owed cases",
+                   "sum of truth_amount over the same cases", "ratio", True, True, amount_ratio,
+                   needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
+        MetricInfo("selection_rate", "binary", ("prediction",),
+                   "Share of cases predicted positive (fairlearn's selection_rate).",
+                   "ok cases whose final outcome is in pred_positive", ok_rate, "share", None, True,
+                   selection_rate),
+    ]
+    for name, (num, den, desc) in _BINARY_DEFS.items():
+        items.append(
+            MetricInfo(name, "binary", ("truth",), desc[0].upper() + desc[1:] + ".", num, den, "share", None,
+                       True, globals()[name], needs_truth=True, excluded=_unusable_truth,
+                       excluded_text=_TRUTH_TEXT)
+        )
+    items += [
+        MetricInfo("roc_auc", "score", ("score",), "Area under the ROC curve of the score.",
+                   "P(score of a truth-positive case > score of a truth-negative case)",
+                   "pairs of truth-positive and truth-negative scored cases", "AUC", None, True, roc_auc,
+                   needs_truth=True, excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
+        MetricInfo("calibration_gap", "score", ("score",),
+                   "Mean score minus the observed positive rate (calibration-in-the-large).",
+                   "sum of score - y_true over scored cases", "ok cases with a usable truth and a score",
+                   "share", None, True, calibration_gap, needs_truth=True, ratio_meaningful=False,
+                   excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
+    ]
+    return {m.name: m for m in items}
+
+
+METRICS: dict[str, MetricInfo] = _build()
+"""Every metric Insyn computes, by name, in report order."""

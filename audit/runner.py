@@ -719,10 +719,25 @@ def _adjust_all(audit: Audit, tables: list[pd.DataFrame]) -> pd.DataFrame:
     """
     from audit.metrics import adjust_pvalues
 
+    from audit.metrics._significance import z_power_sum
+
     tables = [t for t in tables if t is not None and len(t)]
     if not tables:
         return pd.DataFrame()
-    metrics = pd.concat(tables, ignore_index=True, sort=False) if len(tables) > 1 else tables[0].copy()
+    alpha = audit.statistics.alpha
+    corrected = audit.statistics.correction != "none"
+    m_total = sum(int(t["p_value"].notna().sum()) for t in tables if "p_value" in t.columns)
+    scaled = []
+    for t in tables:
+        t = t.copy()
+        m_table = int(t["p_value"].notna().sum()) if "p_value" in t.columns else 0
+        if corrected and "mdd" in t.columns and m_table and m_total != m_table:
+            # each module sized its detectable differences for its own tests (alpha / m_table);
+            # the run's family is every test, so rescale to alpha / m_total
+            factor = float(z_power_sum(alpha / m_total) / z_power_sum(alpha / m_table))
+            t["mdd"] = t["mdd"].astype("float64") * factor
+        scaled.append(t)
+    metrics = pd.concat(scaled, ignore_index=True, sort=False) if len(scaled) > 1 else scaled[0]
     if "p_value" in metrics.columns:
         p = metrics["p_value"].to_numpy(dtype="float64")
         metrics["p_adjusted"] = adjust_pvalues(p, method=audit.statistics.correction)

@@ -108,3 +108,17 @@ def test_bad_input() -> None:
     with pytest.raises(DataError, match="metrics table: missing column"):
         evaluate_thresholds(pd.DataFrame({"metric": []}), [{"metric": "refer_rate", "ratio_min": 0.8}])
     assert exit_status([]) == 0
+
+
+def test_metrics_of_other_modules_are_evaluated_like_any_row(table: pd.DataFrame) -> None:
+    """A metric outside the registry (e.g. a selection audit's equal_burden) is judged from its rows:
+    the refer_rate rows relabelled equal_burden keep their ratios (eu 1.5, outside_eu 0.75)."""
+    other = table[table["metric"] == "refer_rate"].assign(metric="equal_burden")
+    both = pd.concat([table, other], ignore_index=True)
+    got = by_group(evaluate_thresholds(both, [Threshold(metric="equal_burden", ratio_max=1.25)]))
+    assert got["eu"]["status"] == "FAIL" and got["eu"]["observed"] == pytest.approx(1.5)
+    assert got["outside_eu"]["status"] == "PASS"
+    unknown = evaluate_thresholds(both, [Threshold(metric="no_such_metric", ratio_max=1.25)])
+    assert [f["status"] for f in unknown] == ["ERROR"]
+    assert "unknown metric 'no_such_metric'" in unknown[0]["message"]
+    assert "equal_burden" in unknown[0]["message"]

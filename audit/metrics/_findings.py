@@ -171,10 +171,13 @@ def _error(t: Threshold, stat: str, lo: float | None, hi: float | None, who: str
 
 def _evaluate(metrics: pd.DataFrame, t: Threshold, stat: str, lo: float | None, hi: float | None) -> list[dict]:
     target = "the listed groups" if not t.attributes else GROUP_SEPARATOR.join(t.attributes)
-    if t.metric not in METRICS:
+    rows = metrics[metrics["metric"] == t.metric] if "metric" in metrics.columns else metrics.iloc[0:0]
+    if t.metric not in METRICS and rows.empty:
+        # metrics of other modules (selection audits, comparisons, counterfactuals)
+        # are not in the registry but are evaluated like any other row
+        known = sorted(set(METRICS) | set(metrics["metric"].unique() if "metric" in metrics.columns else []))
         return [_error(t, stat, lo, hi, target,
-                       f"unknown metric {t.metric!r}; known metrics: {', '.join(METRICS)}.")]
-    rows = metrics[metrics["metric"] == t.metric]
+                       f"unknown metric {t.metric!r}; known metrics: {', '.join(known)}.")]
     if rows.empty:
         return [_error(t, stat, lo, hi, target,
                        f"{t.metric} was not measured in this run (the data lacks what it needs).")]

@@ -1,0 +1,85 @@
+"""Data-quality expectations on every input of an audit, including fairness-aware ones.
+
+A biased decision often starts with biased data. Along the *data journey* of
+an application for ekonomiskt bistånd (applicant, caseworker, registries via
+SSBTEK, the robot) values go missing, lookups fail and proxies creep in, and
+they do not do so evenly: income missing more often for newly arrived
+residents, registry reads failing more for some groups, an interpreter flag
+standing in for country of birth. Before anything is measured, Insyn runs
+great-expectations suites on the input of every step of a run, and adds the
+fairness-aware expectations that no standard suite has (see
+:mod:`audit.checks._expectations`): group representation, differential
+missingness, differential registry failure and proxy strength.
+
+This package is the only part of Insyn that imports great-expectations.
+
+Suites are YAML files in ``checks/`` (one per stage contract), loaded
+strictly by :func:`load_suite`. The shipped ones:
+
+``application``
+    The assistance case frame (``audit._columns``) as it enters an audit:
+    every column present with its type, ranges, allowed values, a unique
+    ``case_id``, the formats of ``benefit_month``, ``municipality_code`` and
+    ``child_ages``, and conditional rules (``children_preschool_lunch`` at
+    most the number of children aged 0-6, ``years_in_sweden`` at most
+    ``applicant_age``, a renewal follows at least one month of assistance,
+    childcare costs only with children); plus, at severity ``warning``, the
+    fairness-aware checks across the audit's sensitive features.
+``engine_input``
+    What an engine may receive: no personnummer-shaped values in any text
+    column and no sensitive column (``sex``, ``birth_region``) unless the
+    audit spec lets the engine see them (then leave this suite out).
+``decisions``
+    The decision contract: unique ``case_id``, ``outcome`` in ``grant``,
+    ``partial``, ``deny``, ``refer``, ``error``, ``amount`` >= 0 or missing,
+    ``reasons`` a ``;``-separated list of upper-case codes.
+``decision_log``
+    A historical decision log handed over by a municipality (see the suite
+    file for its columns).
+
+:func:`validate` runs every suite of a step in one great-expectations call
+and returns a frozen :class:`CheckReport`; :func:`check_file` does the same
+for a CSV or Parquet file (``insyn check DATA --suite checks/application.yaml
+[--groups COL]``, exit code 1 when the report's ``success`` is False).
+
+Policies
+--------
+Each step of an audit spec names its suites and a policy; the runner applies
+it to the report (only failed ``critical`` expectations count; ``warning``
+and ``info`` ones are always just recorded):
+
+``fail``
+    When ``report.success`` is False the run stops with
+    :class:`audit.exceptions.CheckFailedError`, whose message lists the failed
+    expectations and whose ``failures`` is ``report.failures_table()``.
+``warn``
+    The report goes to ``checks.json``, the journey, the OpenLineage facet
+    (:meth:`CheckReport.to_openlineage_assertions`) and the report; the run
+    goes on with every case.
+``quarantine``
+    The cases in ``report.failed_case_ids`` (those unexpected in a failed
+    critical row-level expectation) are kept out of the decisions, accounted
+    for with status ``quarantined`` and listed with their reasons
+    (:meth:`CheckReport.failed_cases`). A failure that points at no cases
+    (``report.quarantinable`` is False: a missing column, a wrong dtype, a
+    table-level check) cannot be quarantined and should stop the run as under
+    ``fail``.
+"""
+
+from __future__ import annotations
+
+from audit.checks._expectations import CUSTOM_EXPECTATIONS
+from audit.checks._suite import SEVERITIES, Suite, SuiteExpectation, known_expectation_types, load_suite
+from audit.checks._validate import CheckReport, check_file, validate
+
+__all__ = [
+    "CUSTOM_EXPECTATIONS",
+    "CheckReport",
+    "SEVERITIES",
+    "Suite",
+    "SuiteExpectation",
+    "check_file",
+    "known_expectation_types",
+    "load_suite",
+    "validate",
+]

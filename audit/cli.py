@@ -275,17 +275,15 @@ def check(
 
     def body() -> int:
         report = check_file(data, suite, groups=[groups] if groups else None, id_column=id_column)
-        table = report.failures_table()
-        if report.success:
+        failed = [r for r in report.results if not r["success"]]
+        if not failed:
             _out.print(f"All {len(report.results)} expectations passed.")
             return 0
-        t = Table(title=f"Failed expectations in {data}")
-        for col in ("expectation", "column", "unexpected", "sample case_ids"):
-            t.add_column(col)
-        for r in table.itertuples():
-            t.add_row(str(r.expectation), str(r.column), str(r.unexpected_count),
-                      ", ".join(map(str, list(r.sample_case_ids)[:5])))
-        _out.print(t)
+        _out.print(report.to_text(), markup=False, highlight=False)
+        if report.success:
+            _out.print(f"{len(failed)} expectation(s) with severity warning or info failed; "
+                       "no critical expectation failed.")
+            return 0
         return 1
 
     raise typer.Exit(_guard(body))
@@ -301,6 +299,93 @@ def trace(
 
     def body() -> int:
         _out.print(_trace(run_dir, case_id), markup=False, highlight=False)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def monitor(
+    spec: Annotated[Path, typer.Argument(help="The monitoring spec: an audit spec, usually with a monitor: section.")],
+    history: Annotated[Path, typer.Option("--history", help="The history folder (one Parquet file per run).")],
+    period: Annotated[
+        str | None, typer.Option("--period", help="The month to audit, YYYY-MM (default: the previous month).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for run output (default: ./reports).")] = None,
+    arl: Annotated[
+        float | None,
+        typer.Option("--arl", help="In-control average run length of the whole monitor, in periods (default 1000)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the alert lines (for cron mail).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the alerts as a JSON list.")] = False,
+) -> None:
+    """Audit one period, add it to the history and alert when disparities move (exit 1 on an alert)."""
+    from audit.monitor import run_monitor
+
+    def body() -> int:
+        progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
+        options: dict[str, Any] = {} if arl is None else {"arl": arl}
+        try:
+            result = run_monitor(spec, history=history, period=period, out=out, progress=progress, **options)
+        finally:
+            progress("", "end")
+        if as_json:
+            sys.stdout.write(result.alerts_json() + "\n")
+            return result.exit_code
+        for line in result.lines():  # plain text, one line each, never wrapped
+            sys.stdout.write(line + "\n")
+        if not quiet:
+            for note in result.notes:
+                sys.stdout.write(f"NOTE {result.audit} {result.period}: {note}\n")
+            fails = sum(a.severity == "fail" for a in result.alerts)
+            state = f"{fails} alert(s)" if fails else "no alerts"
+            where = f"; report {Path(result.run.run_dir) / 'report.html'}" if result.run.run_dir else ""
+            sys.stdout.write(f"{'ALERTS' if fails else 'OK'} {result.audit} {result.period}: {state}; "
+                             f"{result.streams} stream(s) against {result.baseline}{where}\n")
+        return result.exit_code
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def history(
+    directory: Annotated[Path, typer.Argument(help="A history folder written by insyn monitor.")],
+    metric: Annotated[
+        list[str] | None, typer.Option("--metric", help="A metric to show (repeatable; default: the monitored ones).")
+    ] = None,
+    attribute: Annotated[
+        str | None, typer.Option("--attribute", help="One grouping, e.g. birth_region, or overall for all cases.")
+    ] = None,
+    audit_name: Annotated[
+        str | None, typer.Option("--audit", help="The audit to show when the history holds several.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write a self-contained HTML page here.")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Write the trend as CSV here.")] = None,
+) -> None:
+    """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
+    from audit.monitor import trend, write_trend
+
+    def body() -> int:
+        frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name)
+        for (name, attrs), panel in frame.groupby(["metric", "attributes"], sort=False):
+            groups = list(dict.fromkeys(panel["group"]))
+            table = Table(title=f"{name} by {attrs or 'all cases'} ({panel['audit'].iloc[0]})")
+            table.add_column("period")
+            for g in groups:
+                table.add_column(str(g) or "all cases", justify="right")
+            cells = {(p, g): (v, a) for p, g, v, a in zip(panel["period"], panel["group"], panel["value"],
+                                                          panel["alert"])}
+            for p in sorted(set(panel["period"])):
+                row = [str(p)]
+                for g in groups:
+                    v, a = cells.get((p, g), (None, ""))
+                    text = "–" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}")
+                    row.append(text + (" !" if a else ""))
+                table.add_row(*row)
+            _out.print(table)
+        _out.print("! marks a period with an alert.")
+        for path in write_trend(frame, html_path=out, csv_path=csv):
+            _out.print(f"Wrote {path}")
         return 0
 
     raise typer.Exit(_guard(body))

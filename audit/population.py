@@ -405,6 +405,11 @@ def apply_mapping(
     out, masked = mask_text_columns(out, skip=("case_id",)) if scrub else (out, [])
     if masked:
         notes.append(f"personal identity numbers were masked in column(s): {', '.join(masked)}.")
+    # In the case frame "" in child_ages means "no children"; a file can only
+    # write that as a blank cell, which the readers turned into a missing value.
+    if "child_ages" in out.columns and out["child_ages"].isna().any():
+        out["child_ages"] = out["child_ages"].astype("str").where(out["child_ages"].notna(), "")
+        notes.append("blank child_ages cells were read as '' (no children), the case frame's convention.")
     # derive
     for name, d in spec.derive.items():
         out[name] = _derive(out, name, d, source)

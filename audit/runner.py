@@ -148,11 +148,16 @@ def _engine_columns(audit: Audit, frame: pd.DataFrame, required: tuple[str, ...]
 
 def _check_step(
     audit: Audit, step: str, frame: pd.DataFrame, checks_out: list[dict[str, Any]]
-) -> tuple[Any, set[str]]:
-    """Run a step's suites; return (report or None, case_ids to quarantine)."""
+) -> tuple[Any, dict[str, str]]:
+    """Run a step's suites; return (report or None, {case_id: reason} to quarantine).
+
+    With policy ``quarantine`` a failure that points at no case (a missing
+    column, a wrong type, a table-level check) cannot be quarantined, so it
+    stops the run as under ``fail``.
+    """
     cfg = getattr(audit.checks, step)
     if cfg is None:
-        return None, set()
+        return None, {}
     from audit.checks import validate
 
     suites = [audit.resolve(s) for s in cfg.suites]
@@ -163,21 +168,19 @@ def _check_step(
     entry = {"step": step, "policy": cfg.policy, **report.to_dict()}
     checks_out.append(entry)
     if report.success:
-        return report, set()
-    if cfg.policy == "fail":
-        table = report.failures_table()
-        lines = [
-            f"  {r.expectation} on {r.column}: {r.unexpected_count} unexpected"
-            + (f" (e.g. {', '.join(map(str, list(r.sample_case_ids)[:3]))})" if len(r.sample_case_ids) else "")
-            for r in table.itertuples()
-        ]
+        return report, {}
+    if cfg.policy == "fail" or (cfg.policy == "quarantine" and not report.quarantinable):
+        why = "policy fail" if cfg.policy == "fail" else "policy quarantine, but a failure points at no case"
         raise CheckFailedError(
-            f"checks.{step} failed with policy fail ({len(table)} expectation(s) not met):\n" + "\n".join(lines),
-            failures=table,
+            f"checks.{step} failed with {why}:\n{report.to_text(max_rows=20)}",
+            failures=report.failures_table(),
         )
     if cfg.policy == "quarantine":
-        return report, set(map(str, report.failed_case_ids))
-    return report, set()
+        failed = report.failed_cases()
+        return report, {
+            str(c): f"quarantined at {step}: {r}" for c, r in zip(failed["case_id"], failed["reasons"], strict=True)
+        }
+    return report, {}
 
 
 def _truth(audit: Audit, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, dict[str, Any]]:
@@ -343,15 +346,16 @@ def run_audit(
         report, quarantine = _check_step(audit, "intake", cases, checks_out)
         if report is not None:
             st.checks(report.to_openlineage_assertions())
-        q_mask = cases["case_id"].isin(quarantine)
-        rejected = pd.Series("quarantined: failed intake checks", index=cases.loc[q_mask, "case_id"])
+        q_mask = cases["case_id"].isin(list(quarantine))
+        rejected = cases.loc[q_mask, "case_id"].map(quarantine)
+        rejected.index = cases.loc[q_mask, "case_id"].to_numpy()
         st.account(rows_in=n_cases, rows_out=int((~q_mask).sum()), rejected=rejected if len(rejected) else None)
         st.frames(cases, cases.loc[~q_mask], status="ok")
     steps.end("intake", t0)
     status = pd.Series(STATUS_OK, index=cases.index, dtype="str")
     status[q_mask] = STATUS_QUARANTINED
     status_reason = pd.Series("", index=cases.index, dtype="str")
-    status_reason[q_mask] = "quarantined: failed intake checks"
+    status_reason[q_mask] = cases.loc[q_mask, "case_id"].map(quarantine)
     live = cases.loc[~q_mask].reset_index(drop=True)
 
     # ---------------------------------------------------------------- truth
@@ -379,15 +383,16 @@ def run_audit(
         report, quarantine2 = _check_step(audit, "engine_input", engine_input, checks_out)
         if report is not None:
             st.checks(report.to_openlineage_assertions())
-        q2 = engine_input["case_id"].isin(quarantine2)
-        rejected = pd.Series("quarantined: failed engine_input checks", index=engine_input.loc[q2, "case_id"])
+        q2 = engine_input["case_id"].isin(list(quarantine2))
+        rejected = engine_input.loc[q2, "case_id"].map(quarantine2)
+        rejected.index = engine_input.loc[q2, "case_id"].to_numpy()
         st.account(rows_in=len(engine_input), rows_out=int((~q2).sum()), rejected=rejected if len(rejected) else None)
         st.frames(live, engine_input.loc[~q2])
         st.note(features=[c for c in features if c != "case_id"], withheld=withheld)
     if q2.any():
-        mask = cases["case_id"].isin(set(engine_input.loc[q2, "case_id"]))
+        mask = cases["case_id"].isin(list(quarantine2))
         status[mask] = STATUS_QUARANTINED
-        status_reason[mask] = "quarantined: failed engine_input checks"
+        status_reason[mask] = cases.loc[mask, "case_id"].map(quarantine2)
         engine_input = engine_input.loc[~q2].reset_index(drop=True)
     steps.end("engine_input", t0)
 
@@ -543,7 +548,7 @@ def _final_frame(
     dec: pd.DataFrame,
     rev: pd.DataFrame,
     truth: pd.DataFrame | None,
-    quarantined_decisions: set[str],
+    quarantined_decisions: dict[str, str],
 ) -> pd.DataFrame:
     """One row per case of the population, in population order (decisions.parquet)."""
     final = cases[["case_id", *audit.sensitive_features]].copy()
@@ -574,9 +579,9 @@ def _final_frame(
     st[is_err] = STATUS_ERROR
     reason[is_err] = derr[is_err]
     if quarantined_decisions:
-        qd = final["case_id"].isin(quarantined_decisions).to_numpy() & (st.to_numpy() == STATUS_OK)
+        qd = final["case_id"].isin(list(quarantined_decisions)).to_numpy() & (st.to_numpy() == STATUS_OK)
         st[qd] = STATUS_QUARANTINED
-        reason[qd] = "quarantined: failed decision checks"
+        reason[qd] = final.loc[qd, "case_id"].map(quarantined_decisions).to_numpy()
     final["status"] = st.to_numpy()
     final["status_reason"] = reason.to_numpy()
     final.loc[final["status"] == STATUS_QUARANTINED, ["outcome", "final_outcome"]] = np.nan
@@ -653,6 +658,10 @@ def _counterfactual(audit: Audit, engine: Any, live: pd.DataFrame, features: lis
         base_decisions=dec,
         base_dir=audit.base_dir,
         source=audit.source or "<spec>",
+        reference_groups=audit.reference_groups,
+        population=audit.resolve(audit.population.synthetic) if audit.population.synthetic else None,
+        batch_size=audit.engine.batch_size if audit.engine else None,
+        workers=audit.engine.workers if audit.engine else 1,
     )
 
 

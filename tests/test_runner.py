@@ -120,3 +120,93 @@ def test_write_false_returns_result_without_folder(tmp_path: Path) -> None:
 def test_load_spec_demo_is_the_demo() -> None:
     audit = load_spec(ROOT / "examples" / "demo.yaml")
     assert audit.population.n == 20_000 and audit.engine.kind == "rules"
+
+
+def _broken_population(tmp_path: Path) -> tuple[Path, list[str]]:
+    from audit.synth import generate
+
+    frame = generate(ROOT / "datasets/sweden/population-2026.yaml", n=300, seed=5)
+    broken = frame["case_id"].iloc[[3, 50, 299]].tolist()
+    frame.loc[frame["case_id"].isin(broken), "rent"] = -5.0
+    path = tmp_path / "cases.parquet"
+    frame.to_parquet(path)
+    return path, broken
+
+
+def _checked_audit(tmp_path: Path, policy: str) -> Audit:
+    path, _ = _broken_population(tmp_path)
+    return Audit.from_dict(
+        {
+            "name": "quarantine",
+            "population": {"file": str(path)},
+            "sensitive_features": ["sex"],
+            "engine": {"kind": "reference"},
+            "checks": {"intake": {"suites": [str(ROOT / "checks/application.yaml")], "policy": policy}},
+            "statistics": {"bootstrap": 100},
+        },
+        base_dir=tmp_path,
+    )
+
+
+def test_quarantine_keeps_offending_cases_out_and_accounts_for_them(tmp_path: Path) -> None:
+    _, broken = _broken_population(tmp_path)
+    res = _checked_audit(tmp_path, "quarantine").run(out=tmp_path / "out")
+    dec = pd.read_parquet(res.run_dir / "decisions.parquet")
+    assert len(dec) == 300
+    q = dec[dec["status"] == "quarantined"]
+    assert sorted(q["case_id"]) == sorted(broken)
+    assert q["outcome"].isna().all()
+    assert q["status_reason"].str.startswith("quarantined at intake: ").all()
+    assert q["status_reason"].str.contains("rent").all()
+    intake = next(s for s in res.journey["steps"] if s["name"] == "intake")
+    assert (intake["rows_in"], intake["rows_out"], intake["rows_rejected"]) == (300, 297, 3)
+    # the quarantined cases are not in any rate's denominator
+    n_all = next(r for r in res.metrics if r["metric"] == "grant_rate" and r["group"] == "all")["n"]
+    assert n_all == 297
+
+
+def test_fail_policy_stops_with_a_clear_report(tmp_path: Path) -> None:
+    from audit import CheckFailedError
+
+    with pytest.raises(CheckFailedError) as info:
+        _checked_audit(tmp_path, "fail").run(out=tmp_path / "out")
+    assert str(info.value).startswith("checks.intake failed with policy fail:")
+    assert "rent" in str(info.value)
+    assert not (tmp_path / "out" / "quarantine").exists() or not list((tmp_path / "out" / "quarantine").iterdir())
+
+
+def test_warn_policy_decides_every_case(tmp_path: Path) -> None:
+    res = _checked_audit(tmp_path, "warn").run(write=False)
+    # nothing is held back; the reference engine itself refuses the three negative rents as error rows
+    assert res.population["status_counts"] == {"ok": 297, "error": 3, "quarantined": 0}
+    errs = res.decisions.query("status == 'error'")
+    assert errs["status_reason"].str.contains("rent: -5.0 is negative").all()
+    intake = next(c for c in res.checks if c["step"] == "intake")
+    assert intake["success"] is False and intake["policy"] == "warn"
+
+
+def test_engine_sees_only_its_features(tmp_path: Path) -> None:
+    """A python engine records the columns it was given: sensitive ones are withheld."""
+    seen: list[list[str]] = []
+    import sys
+    import types
+
+    mod = types.ModuleType("insyn_test_seen_engine")
+
+    def decide(cases: pd.DataFrame) -> pd.DataFrame:
+        seen.append(list(cases.columns))
+        return pd.DataFrame({"case_id": cases["case_id"], "outcome": "grant", "amount": 100.0, "reasons": ""})
+
+    mod.decide = decide
+    sys.modules[mod.__name__] = mod
+    try:
+        data = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"))
+        data["population"]["n"] = 200
+        data["engine"] = {"kind": "python", "target": "insyn_test_seen_engine:decide"}
+        data["checks"] = {}
+        Audit.from_dict(data, base_dir=ROOT / "examples").run(write=False)
+    finally:
+        del sys.modules[mod.__name__]
+    cols = set().union(*map(set, seen))
+    assert "rent" in cols and "case_id" in cols
+    assert not cols & {"sex", "birth_region", "age_band", "truth_outcome", "truth_amount"}

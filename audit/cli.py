@@ -298,7 +298,8 @@ def trace(
     from audit.journey import trace as _trace
 
     def body() -> int:
-        _out.print(_trace(run_dir, case_id), markup=False, highlight=False)
+        text = _trace(run_dir, case_id)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
 
     raise typer.Exit(_guard(body))

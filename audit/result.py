@@ -34,9 +34,9 @@ import pandas as pd
 from audit._version import __version__
 
 __all__ = [
+    "AuditResult",
     "RUN_METADATA_KEYS",
     "SCHEMA_VERSION",
-    "AuditResult",
     "jsonable",
     "strip_run_metadata",
 ]

@@ -350,7 +350,9 @@ def run_audit(
         rejected = cases.loc[q_mask, "case_id"].map(quarantine)
         rejected.index = cases.loc[q_mask, "case_id"].to_numpy()
         st.account(rows_in=n_cases, rows_out=int((~q_mask).sum()), rejected=rejected if len(rejected) else None)
-        st.frames(cases, cases.loc[~q_mask], status="ok")
+        st.frames(cases, cases.loc[~q_mask],
+                  status=pd.Series(STATUS_QUARANTINED, index=rejected.index) if len(rejected) else "ok",
+                  reason=rejected if len(rejected) else None)
     steps.end("intake", t0)
     status = pd.Series(STATUS_OK, index=cases.index, dtype="str")
     status[q_mask] = STATUS_QUARANTINED
@@ -387,7 +389,9 @@ def run_audit(
         rejected = engine_input.loc[q2, "case_id"].map(quarantine2)
         rejected.index = engine_input.loc[q2, "case_id"].to_numpy()
         st.account(rows_in=len(engine_input), rows_out=int((~q2).sum()), rejected=rejected if len(rejected) else None)
-        st.frames(live, engine_input.loc[~q2])
+        st.frames(live, engine_input.loc[~q2],
+                  status=pd.Series(STATUS_QUARANTINED, index=rejected.index) if len(rejected) else "ok",
+                  reason=rejected if len(rejected) else None)
         st.note(features=[c for c in features if c != "case_id"], withheld=withheld)
     if q2.any():
         mask = cases["case_id"].isin(list(quarantine2))
@@ -420,9 +424,7 @@ def run_audit(
         st.account(rows_in=len(engine_input), rows_out=int((dec["status"] == STATUS_OK).sum()),
                    errored=err_series if len(err_series) else None)
         st.frames(engine_input, dec, status=dec["status"], reason=dec["error_reason"])
-        report, quarantine3 = _check_step(audit, "decisions", dec, checks_out)
-        if report is not None:
-            st.checks(report.to_openlineage_assertions())
+        decision_report, quarantine3 = _check_step(audit, "decisions", dec, checks_out)
         extra = getattr(erun, "extra", None)
         st.note(errors=int(erun.n_errors), extra_rows=0 if extra is None else len(extra))
     steps.end("decision", t0)
@@ -434,9 +436,15 @@ def run_audit(
         rev, review_info = _review(audit, cases, dec)
         st.account(rows_in=len(dec), rows_out=len(dec))
         if review_info.get("overrides") or review_info.get("resolved"):
+            why = np.where(
+                rev["override"].to_numpy(),
+                "caseworker decision recorded against the engine's automatic outcome",
+                "referred by the engine: " + dec["reasons"].astype("str").to_numpy(),
+            )
             changed = dec[["case_id"]].assign(outcome=dec["outcome"], final_outcome=rev["final_outcome"],
-                                              override=rev["override"], by=rev["override_by"])
-            journey.record_overrides(changed.loc[rev["decided_by"] == "caseworker"])
+                                              override=rev["override"], by=rev["override_by"], why=why)
+            journey.record_overrides(changed.loc[rev["decided_by"] == "caseworker"],
+                                     review_labels=audit.outcomes.review)
         st.note(**review_info)
     steps.end("review", t0)
 
@@ -454,6 +462,8 @@ def run_audit(
             if len(errored) else None,
         )
         st.frames(None, final, status=final["status"], reason=final["status_reason"])
+        if decision_report is not None:  # the decision suites check this step's input
+            st.checks(decision_report.to_openlineage_assertions(), dataset="decisions")
         report, _ = _check_step(audit, "final", final, checks_out)
         if report is not None:
             st.checks(report.to_openlineage_assertions())
@@ -869,7 +879,7 @@ def _write_run(
         if final is None:
             final = pd.DataFrame({"case_id": pd.Series(dtype="str"), "status": pd.Series(dtype="str")})
         final.to_parquet(tmp / "decisions.parquet", index=False)
-        journey.cases_frame().to_parquet(tmp / "journey.parquet", index=False)
+        journey.write_cases(tmp / "journey.parquet")
         journey.write_lineage(tmp / "lineage.jsonl")
         if audit.lineage.url:
             journey.emit(audit.lineage.url, timeout_s=audit.lineage.timeout_s, api_key=audit.lineage.api_key)

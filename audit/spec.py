@@ -50,13 +50,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from audit.result import AuditResult
 
 __all__ = [
-    "ENGINE_KINDS",
     "AggregatedCells",
     "Audit",
     "CheckStep",
     "ChecksSpec",
     "CounterfactualSpec",
     "DeriveSpec",
+    "ENGINE_KINDS",
     "EngineSpec",
     "LineageSpec",
     "MonitorSpec",
@@ -524,6 +524,13 @@ class LineageSpec(_Model):
     namespace: str = "insyn"
     timeout_s: float = Field(default=2.0, gt=0)
     api_key: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+            raise ValueError(f"must be an http:// or https:// URL of an OpenLineage endpoint. Got {v!r}.")
+        return v
 
 
 # --------------------------------------------------------------------------

@@ -126,3 +126,22 @@ def test_generate_command(tmp_path: Path) -> None:
     import pandas as pd
 
     assert len(pd.read_csv(out)) == 50
+
+
+def test_trace_prints_a_case_timeline_and_rejects_unknown_cases(demo_run) -> None:
+    import pandas as pd
+
+    dec = pd.read_parquet(demo_run.run_dir / "decisions.parquet")
+    case = dec[dec["outcome"] == "refer"].iloc[0]
+    res = runner.invoke(app, ["trace", str(demo_run.run_dir), case["case_id"]])
+    assert res.exit_code == 0, res.output
+    text = res.stdout
+    assert case["case_id"] in text
+    for step in ("source", "intake", "decision", "final"):
+        assert step in text
+    for code in case["reasons"].split(";"):
+        assert code in text  # the routing codes of the decision
+    assert str(case["truth_outcome"]) in text  # what the law's baseline said
+    bad = runner.invoke(app, ["trace", str(demo_run.run_dir), "no-such-case"])
+    assert bad.exit_code == 2
+    assert "no-such-case" in bad.stderr

@@ -210,3 +210,25 @@ def test_engine_sees_only_its_features(tmp_path: Path) -> None:
     cols = set().union(*map(set, seen))
     assert "rent" in cols and "case_id" in cols
     assert not cols & {"sex", "birth_region", "age_band", "truth_outcome", "truth_amount"}
+
+
+def test_lineage_events_reach_the_spec_endpoint_and_a_dead_one_never_fails(tmp_path: Path) -> None:
+    import sys
+    import time
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from lineage_receiver import LineageReceiver, closed_port
+
+    with LineageReceiver() as receiver:
+        res = _small(tmp_path, lineage={"url": receiver.url}).run(out=tmp_path / "a")
+    written = [json.loads(line) for line in (res.run_dir / "lineage.jsonl").read_text().splitlines()]
+    assert receiver.events == written
+    assert {e["eventType"] for e in written} == {"START", "COMPLETE"}
+    assert all(r.path == "/api/v1/lineage" for r in receiver.requests)
+
+    t0 = time.perf_counter()
+    with pytest.warns(Warning, match="lineage"):
+        res = _small(tmp_path, lineage={"url": f"http://127.0.0.1:{closed_port()}", "timeout_s": 1}).run(
+            out=tmp_path / "b")
+    assert res.run_dir is not None and (res.run_dir / "lineage.jsonl").is_file()
+    assert time.perf_counter() - t0 < 60

@@ -108,6 +108,11 @@ INVALID = [
         "population.n (the number of cases to generate) is required for a synthetic source.",
     ),
     (
+        "lineage",
+        {"url": "marquez:5000"},
+        "lineage.url must be an http:// or https:// URL of an OpenLineage endpoint. Got 'marquez:5000'.",
+    ),
+    (
         "engine.features",
         ["rent", "sex"],
         "engine.features names the sensitive feature 'sex'; set engine.sees_sensitive: true to pass sensitive "

@@ -79,6 +79,10 @@ METRIC_COLUMNS: tuple[str, ...] = (
 """The columns of a metrics row that DESIGN.md fixes, in order."""
 
 
+_COMPLEMENTS = {"automation_rate": "refer_rate"}
+"""Metrics that are one minus another (the first is left out of summaries when the second is there)."""
+
+
 def jsonable(obj: Any) -> Any:
     """Convert numpy, pandas and path values to JSON-safe Python values.
 
@@ -224,6 +228,15 @@ class AuditResult:
             sub["_dist"] = np.abs(np.log(sub["ratio"].astype("float64")))
         sub["_dist"] = sub["_dist"].fillna(0.0)
         sub = sub.sort_values(["p_adjusted", "_dist"], ascending=[True, False], kind="mergesort")
+        # a metric that is the complement of another shown one says nothing new
+        # (automation_rate = 1 - refer_rate), nor does a second metric with the
+        # very same values for the same comparison (grant_rate = automation_rate
+        # for an engine that never refuses)
+        present = set(sub["metric"])
+        sub = sub[~sub["metric"].map(lambda m: _COMPLEMENTS.get(m) in present)]
+        key = sub["group"].astype(str) + "|" + sub["reference_group"].astype(str) + "|" + \
+            sub["value"].round(12).astype(str) + "|" + sub["reference_value"].round(12).astype(str)
+        sub = sub[~key.duplicated()]
         return sub.drop(columns="_dist").head(k).reset_index(drop=True)
 
     # -------------------------------------------------------------- serialise

@@ -38,6 +38,7 @@ __all__ = [
     "RUN_METADATA_KEYS",
     "SCHEMA_VERSION",
     "jsonable",
+    "largest_disparity_rows",
     "strip_run_metadata",
 ]
 
@@ -81,6 +82,60 @@ METRIC_COLUMNS: tuple[str, ...] = (
 
 _COMPLEMENTS = {"automation_rate": "refer_rate"}
 """Metrics that are one minus another (the first is left out of summaries when the second is there)."""
+
+
+def _number(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+def largest_disparity_rows(rows: list[dict[str, Any]], k: int = 5) -> list[dict[str, Any]]:
+    """Choose the ``k`` metric rows with the strongest evidence of a disparity.
+
+    A candidate compares a group with its reference group (not the reference
+    itself), is not suppressed and has an adjusted p-value. Candidates are
+    ordered by adjusted p-value, then by the distance of the ratio from 1 on
+    the log scale (largest first), then by table order. A metric that is the
+    complement of another candidate metric (``automation_rate`` is one minus
+    ``refer_rate``) is left out, and so is a second metric with the very same
+    values for the same comparison (for an engine that never refuses,
+    ``grant_rate`` equals ``automation_rate``): neither says anything new.
+    The report and the command line both show this selection.
+    """
+    candidates = []
+    for index, r in enumerate(rows):
+        p = _number(r.get("p_adjusted"))
+        if not r.get("attributes") or r.get("suppressed") or p is None:
+            continue
+        if r.get("reference_group") is not None and str(r.get("group")) == str(r.get("reference_group")):
+            continue
+        ratio = _number(r.get("ratio"))
+        distance = abs(math.log(ratio)) if ratio is not None and ratio > 0 else 0.0
+        candidates.append((p, -distance, index, r))
+    candidates.sort(key=lambda c: c[:3])
+    present = {c[3]["metric"] for c in candidates}
+    chosen: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for *_, r in candidates:
+        if _COMPLEMENTS.get(r["metric"]) in present:
+            continue
+        key = (str(r.get("group")), str(r.get("reference_group")),
+               _round(r.get("value")), _round(r.get("reference_value")))
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen.append(r)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def _round(value: Any) -> float | None:
+    f = _number(value)
+    return None if f is None else round(f, 12)
 
 
 def jsonable(obj: Any) -> Any:
@@ -213,31 +268,16 @@ class AuditResult:
     def largest_disparities(self, k: int = 5) -> pd.DataFrame:
         """The ``k`` group comparisons with the strongest evidence of a disparity.
 
-        Rows compare a group with its reference group; suppressed groups and
-        rows without a test are left out. Ordered by adjusted p-value, then by
-        the distance of the ratio from 1 on the log scale.
+        See :func:`largest_disparity_rows`; returned as a DataFrame.
         """
-        m = self.metrics_frame()
-        if m.empty or "reference_group" not in m.columns:
-            return m.head(0)
-        attrs = m["attributes"].map(lambda a: len(a) > 0)
-        keep = attrs & ~m["suppressed"].astype(bool) & m["p_adjusted"].notna()
-        keep &= m["group"] != m["reference_group"]
-        sub = m[keep].copy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            sub["_dist"] = np.abs(np.log(sub["ratio"].astype("float64")))
-        sub["_dist"] = sub["_dist"].fillna(0.0)
-        sub = sub.sort_values(["p_adjusted", "_dist"], ascending=[True, False], kind="mergesort")
-        # a metric that is the complement of another shown one says nothing new
-        # (automation_rate = 1 - refer_rate), nor does a second metric with the
-        # very same values for the same comparison (grant_rate = automation_rate
-        # for an engine that never refuses)
-        present = set(sub["metric"])
-        sub = sub[~sub["metric"].map(lambda m: _COMPLEMENTS.get(m) in present)]
-        key = sub["group"].astype(str) + "|" + sub["reference_group"].astype(str) + "|" + \
-            sub["value"].round(12).astype(str) + "|" + sub["reference_value"].round(12).astype(str)
-        sub = sub[~key.duplicated()]
-        return sub.drop(columns="_dist").head(k).reset_index(drop=True)
+        rows = largest_disparity_rows([_thaw(r) for r in self.metrics], k)
+        if not rows:
+            return self.metrics_frame().head(0)
+        frame = pd.DataFrame(rows)
+        for col in ("value", "ci_low", "ci_high", "reference_value", "difference", "ratio", "p_value", "p_adjusted"):
+            if col in frame.columns:
+                frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+        return frame
 
     # -------------------------------------------------------------- serialise
     def to_dict(self) -> dict[str, Any]:

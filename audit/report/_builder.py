@@ -859,24 +859,12 @@ class Builder:
     def top_disparities(self, k: int) -> list[Mapping[str, Any]]:
         """The ``k`` comparisons with the strongest evidence of a disparity.
 
-        The same choice as :meth:`AuditResult.largest_disparities`: group rows
-        that are compared with another (reference) group, not suppressed and
-        tested; ordered by adjusted p-value, then by ``|log ratio|``
-        (largest first), then by table order. Computed here from the rows so
-        that a metrics table without some optional column still works.
+        The same choice as :meth:`AuditResult.largest_disparities` and the
+        command line (:func:`audit.result.largest_disparity_rows`).
         """
-        candidates = []
-        for index, r in enumerate(self.metric_rows):
-            p = as_float(r.get("p_adjusted"))
-            if not attributes_of(r) or r.get("suppressed") or p is None:
-                continue
-            if r.get("reference_group") is not None and str(r.get("group")) == str(r.get("reference_group")):
-                continue
-            ratio = as_float(r.get("ratio"))
-            distance = abs(math.log(ratio)) if ratio is not None and ratio > 0 else 0.0
-            candidates.append((p, -distance, index, r))
-        candidates.sort(key=lambda c: c[:3])
-        return [c[3] for c in candidates[:k]]
+        from audit.result import largest_disparity_rows
+
+        return largest_disparity_rows(list(self.metric_rows), k)
 
     def routing_notes(self) -> list[str]:
         review = (self.d.get("engine") or {}).get("review") or {}

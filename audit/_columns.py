@@ -84,3 +84,21 @@ STATUS_ERROR = "error"
 STATUS_QUARANTINED = "quarantined"
 STATUS_VALUES: tuple[str, ...] = (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)
 """Status of a case at the end of a run."""
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "metric",
+    "attributes",
+    "group",
+    "n",
+    "value",
+    "ci_low",
+    "ci_high",
+    "reference_group",
+    "reference_value",
+    "difference",
+    "ratio",
+    "p_value",
+    "p_adjusted",
+    "suppressed",
+)
+"""The columns of a metrics row that DESIGN.md fixes, in order."""

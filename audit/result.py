@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._columns import METRIC_COLUMNS
 from audit._version import __version__
 
 __all__ = [
@@ -61,23 +62,6 @@ RUN_METADATA_KEYS = frozenset(
 )
 """Keys whose values legitimately differ between two runs of the same spec and seed."""
 
-METRIC_COLUMNS: tuple[str, ...] = (
-    "metric",
-    "attributes",
-    "group",
-    "n",
-    "value",
-    "ci_low",
-    "ci_high",
-    "reference_group",
-    "reference_value",
-    "difference",
-    "ratio",
-    "p_value",
-    "p_adjusted",
-    "suppressed",
-)
-"""The columns of a metrics row that DESIGN.md fixes, in order."""
 
 
 _COMPLEMENTS = {"automation_rate": "refer_rate"}

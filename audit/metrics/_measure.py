@@ -57,6 +57,7 @@ from audit.metrics._cells import CHANNELS, FAMILIES, channel_matrix, masked_matm
 from audit.metrics._compare import SOURCE_SUPPRESSED, block
 from audit.metrics._groups import Bootstrap, Grouping, is_bootstrapped
 from audit.metrics._intervals import clopper_pearson_interval, wilson_interval
+from audit._columns import METRIC_COLUMNS
 from audit.metrics._registry import METRICS
 from audit.metrics._significance import adjust_pvalues, z_power_sum
 from audit.metrics._statistics import GROUP_SEPARATOR, GroupStatistics
@@ -65,20 +66,7 @@ from audit.spec import StatisticsSpec
 __all__ = ["COLUMNS", "binary_metrics_from_counts", "measure", "measure_statistics"]
 
 COLUMNS: tuple[str, ...] = (
-    "metric",
-    "attributes",
-    "group",
-    "n",
-    "value",
-    "ci_low",
-    "ci_high",
-    "reference_group",
-    "reference_value",
-    "difference",
-    "ratio",
-    "p_value",
-    "p_adjusted",
-    "suppressed",
+    *METRIC_COLUMNS,
     "count",
     "diff_ci_low",
     "diff_ci_high",

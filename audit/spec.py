@@ -318,7 +318,7 @@ class EngineSpec(_Model):
     name: str | None = None
     sees_sensitive: bool = False
     features: list[str] | None = None
-    error_budget: float = Field(default=0.01, ge=0, le=1)
+    error_budget: float = Field(default=0.01, ge=0.0, le=1.0)
     batch_size: int | None = Field(default=None, ge=1)
     workers: int = Field(default=1, ge=1)
     batch_timeout_s: float | None = Field(default=None, gt=0)
@@ -327,7 +327,7 @@ class EngineSpec(_Model):
     options: dict[str, Any] = Field(default_factory=dict)
     # sklearn
     path: str | None = None
-    threshold: float = Field(default=0.5, ge=0, le=1)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     labels: dict[int | str, str] | None = None
     method: Literal["predict", "predict_proba"] | None = None
     # http
@@ -510,11 +510,21 @@ class ReportSpec(_Model):
 
 
 class MonitorSpec(_Model):
-    """How a periodic monitoring job chooses its baseline."""
+    """How a periodic monitoring job chooses its baseline and controls false alarms.
+
+    ``arl`` is the in-control average run length of the whole monitor, in
+    periods (about one false alarm in ``arl`` months over every monitored
+    stream together); ``k`` the CUSUM reference value in standard errors;
+    ``min_periods`` the earlier periods a stream needs before it is scored.
+    See :mod:`audit.monitor`.
+    """
 
     baseline: str = "trailing"
     periods: int = Field(default=6, ge=1)
     metrics: list[str] | None = None
+    arl: float = Field(default=1000.0, ge=2.0, le=1e12)
+    k: float = Field(default=0.5, ge=0.0, le=10.0)
+    min_periods: int = Field(default=3, ge=1)
 
 
 class LineageSpec(_Model):
@@ -843,7 +853,9 @@ def format_validation_error(exc: ValidationError, source: str, data: Any) -> str
         elif typ in {"dict_type", "model_type", "model_attributes_type"}:
             msg = f"{path} must be a mapping of keys to values. {_got(given)}"
         elif typ == "greater_than_equal":
-            msg = f"{path} must be {'an integer' if isinstance(given, int) else 'a number'} >= {ctx.get('ge'):g}. {_got(given)}"
+            bound = ctx.get("ge")
+            kind = "an integer" if isinstance(bound, int) and not isinstance(bound, bool) else "a number"
+            msg = f"{path} must be {kind} >= {bound:g}. {_got(given)}"
         elif typ == "greater_than":
             msg = f"{path} must be a number > {ctx.get('gt'):g}. {_got(given)}"
         elif typ == "less_than_equal":

@@ -568,3 +568,27 @@ def test_cli_monitor_and_history(tmp_path: Path) -> None:
     assert several.exit_code == 2 and "several audits" in several.output
     empty = runner.invoke(app, ["history", str(tmp_path / "nowhere")])
     assert empty.exit_code == 2 and "no such history folder" in empty.output
+
+
+
+def test_false_alarm_options_come_from_the_spec_and_arguments_override(tmp_path: Path) -> None:
+    """monitor.arl/k/min_periods in the spec set the CUSUM limit h = cusum_limit(4 m A, k) for m scored
+    streams; an argument wins over the spec; a bad value is a spec error naming the key."""
+    import yaml
+
+    from audit import Audit, SpecError
+    from audit.monitor import cusum_limit, run_monitor
+
+    data = yaml.safe_load((ROOT / "examples" / "monitor.yaml").read_text(encoding="utf-8"))
+    data["population"]["n"] = 400
+    data["monitor"] = {**(data.get("monitor") or {}), "arl": 50, "k": 0.75, "min_periods": 1}
+    audit = Audit.from_dict(data, base_dir=ROOT / "examples")
+    hist = tmp_path / "h"
+    run_monitor(audit, history=hist, period="2026-01", write=False)
+    res = run_monitor(audit, history=hist, period="2026-02", write=False)
+    assert res.streams > 0
+    assert res.cusum_limit == pytest.approx(cusum_limit(4.0 * res.streams * 50, k=0.75))
+    over = run_monitor(audit, history=hist, period="2026-03", write=False, arl=1e6, k=0.5)
+    assert over.cusum_limit == pytest.approx(cusum_limit(4.0 * over.streams * 1e6, k=0.5))
+    with pytest.raises(SpecError, match=r"m.yaml: monitor.arl must be a number >= 2. Got 1."):
+        Audit.from_dict({**data, "monitor": {"arl": 1}}, base_dir=ROOT / "examples", source="m.yaml")

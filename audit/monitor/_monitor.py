@@ -47,16 +47,16 @@ __all__ = [
     "run_monitor",
 ]
 
-DEFAULT_ARL = 1000.0
+DEFAULT_ARL: float = MonitorSpec.model_fields["arl"].default
 """In-control average run length of the whole monitor, in periods (see the package docstring)."""
 
 DEFAULT_METRICS: tuple[str, ...] = ("grant_rate", "refer_rate", "deny_rate")
 """Metrics monitored when neither ``monitor.metrics`` nor a threshold names any."""
 
-DEFAULT_K = 0.5
+DEFAULT_K: float = MonitorSpec.model_fields["k"].default
 """CUSUM reference value: tuned to a shift of one standard error per period."""
 
-DEFAULT_MIN_PERIODS = 3
+DEFAULT_MIN_PERIODS: int = MonitorSpec.model_fields["min_periods"].default
 """Earlier periods a stream needs before it is scored."""
 
 DISPERSION_PERIODS = 24
@@ -594,9 +594,9 @@ def run_monitor(
     period: str | None = None,
     out: str | Path | None = None,
     write: bool = True,
-    arl: float = DEFAULT_ARL,
-    k: float = DEFAULT_K,
-    min_periods: int = DEFAULT_MIN_PERIODS,
+    arl: float | None = None,
+    k: float | None = None,
+    min_periods: int | None = None,
     run_id: str | None = None,
     progress: Callable[[str, str], None] | None = None,
 ) -> MonitorResult:
@@ -617,13 +617,15 @@ def run_monitor(
     write : bool, default True
         Write the run folder (and ``alerts.json`` in it). The history file is
         always written.
-    arl : float, default 1000
+    arl : float, optional
         In-control average run length of the whole monitor in periods: on
         average one false alarm in ``arl`` periods over all streams together.
-    k : float, default 0.5
-        CUSUM reference value in standard errors.
-    min_periods : int, default 3
-        Earlier periods a stream needs before it is scored.
+        Default: the spec's ``monitor.arl`` (1000).
+    k : float, optional
+        CUSUM reference value in standard errors (default: ``monitor.k``, 0.5).
+    min_periods : int, optional
+        Earlier periods a stream needs before it is scored (default:
+        ``monitor.min_periods``, 3).
     run_id : str, optional
         Run id (default: time, spec hash and a random suffix, unique even for
         two jobs started in the same millisecond).
@@ -643,10 +645,14 @@ def run_monitor(
         When the data or the history cannot be read.
     """
     audit = _as_audit(spec)
-    arl_, k_, min_periods_ = _check_options(arl, k, min_periods)
+    mon = audit.monitor or MonitorSpec()
+    arl_, k_, min_periods_ = _check_options(
+        mon.arl if arl is None else arl,
+        mon.k if k is None else k,
+        mon.min_periods if min_periods is None else min_periods,
+    )
     period = _check_period(period, where="period") if period is not None else _previous_month()
     hist_dir = _check_dir(history, create=True)
-    mon = audit.monitor or MonitorSpec()
     names = _monitored_metrics(audit, mon)
 
     from audit.runner import make_run_id

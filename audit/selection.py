@@ -135,9 +135,7 @@ from scipy import stats as _stats
 
 from audit.exceptions import DataError, SpecError
 from audit.metrics import (
-    COLUMNS,
     MISSING_LABEL,
-    adjust_pvalues,
     katz_ratio_interval,
     mdd_means,
     mdd_proportions,
@@ -457,56 +455,16 @@ def _block(
     return b
 
 
-_OBJECT_COLUMNS = frozenset({"metric", "group", "reference_group", "test", "four_fifths", "suppressed"})
-
-
 def _assemble(blocks: list[dict[str, Any]], statistics: StatisticsSpec) -> pd.DataFrame:
     """Concatenate blocks into the tidy table; adjust the p-values of the table together.
 
-    The minimum detectable difference is for a two-sided test with 80 %
-    power at level ``alpha / m`` (``m`` the number of tests in the table), as
-    in :func:`audit.metrics.measure`.
+    The same assembly as :func:`audit.metrics.measure` (one implementation):
+    the minimum detectable difference is for a two-sided test with 80 % power
+    at level ``alpha / m`` (``m`` the number of tests in the table).
     """
-    if not blocks:
-        return pd.DataFrame({c: [] for c in COLUMNS})
+    from audit.metrics._measure import _assemble as assemble_metric_table
 
-    def cat(col: str) -> np.ndarray:
-        return np.concatenate([np.asarray(b[col], dtype=object if col in _OBJECT_COLUMNS else float)
-                               for b in blocks])
-
-    p_value = cat("p_value").astype(float)
-    m = int(np.isfinite(p_value).sum())
-    alpha_eff = statistics.alpha if statistics.correction == "none" or m == 0 else statistics.alpha / m
-    table = pd.DataFrame(
-        {
-            "metric": pd.Series(cat("metric"), dtype="str"),
-            "attributes": pd.Series([a for b in blocks for a in b["attributes"]], dtype=object),
-            "group": pd.Series(cat("group"), dtype="str"),
-            "n": cat("n").astype(float),
-            "value": cat("value").astype(float),
-            "ci_low": cat("ci_low").astype(float),
-            "ci_high": cat("ci_high").astype(float),
-            "reference_group": pd.Series(cat("reference_group"), dtype=object),
-            "reference_value": cat("reference_value").astype(float),
-            "difference": cat("difference").astype(float),
-            "ratio": cat("ratio").astype(float),
-            "p_value": p_value,
-            "p_adjusted": adjust_pvalues(p_value, statistics.correction),
-            "suppressed": cat("suppressed").astype(bool),
-            "count": cat("count").astype(float),
-            "diff_ci_low": cat("diff_ci_low").astype(float),
-            "diff_ci_high": cat("diff_ci_high").astype(float),
-            "ratio_ci_low": cat("ratio_ci_low").astype(float),
-            "ratio_ci_high": cat("ratio_ci_high").astype(float),
-            "mdd": mdd_means(cat("mdd_se").astype(float), alpha=alpha_eff),
-            "test": pd.Series(cat("test"), dtype="str"),
-            "four_fifths": pd.Series(cat("four_fifths"), dtype=object),
-            "max_min_gap": cat("max_min_gap").astype(float),
-            "min_max_ratio": cat("min_max_ratio").astype(float),
-            "reason": pd.Series(["; ".join(r) for b in blocks for r in b["reasons"]], dtype="str"),
-        }
-    )
-    return table[list(COLUMNS)]
+    return assemble_metric_table(blocks, statistics)
 
 
 def _order(blocks: list[tuple[str, int, dict[str, Any]]], metrics: Sequence[str]) -> list[dict[str, Any]]:

@@ -543,10 +543,11 @@ def run_audit(
 def _check_columns(audit: Audit, cases: pd.DataFrame) -> None:
     missing = [c for c in audit.sensitive_features if c not in cases.columns]
     if missing:
+        p = audit.population
+        where = p.file or p.synthetic or p.url
         raise DataError(
-            f"sensitive_features names {missing[0]!r}, which is not a column of the case frame"
-            f"{' from ' + str(audit.population.file or audit.population.synthetic or audit.population.url) if True else ''}. "
-            f"Columns: {', '.join(map(str, cases.columns))}."
+            f"{audit.source or '<spec>'}: sensitive_features names {missing[0]!r}, which is not a column of the "
+            f"case frame from {where}. Columns: {', '.join(map(str, cases.columns))}."
         )
 
 

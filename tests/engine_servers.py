@@ -75,6 +75,24 @@ def expected_screen(cases: Any) -> Any:
                          "reasons": reasons})
 
 
+def assert_screened(decisions: Any, cases: Any, *, every_branch: bool = False, blank_reasons: bool = False) -> None:
+    """The decisions equal the screen computed column-wise with pandas (:func:`expected_screen`).
+
+    ``blank_reasons`` reads missing reasons as ``""``; ``every_branch``
+    also requires the data to exercise grant, deny and refer.
+    """
+    import numpy as np
+
+    exp = expected_screen(cases)
+    assert decisions["case_id"].tolist() == exp["case_id"].tolist()
+    assert decisions["outcome"].tolist() == exp["outcome"].tolist()
+    np.testing.assert_array_equal(decisions["amount"].to_numpy(dtype=float), exp["amount"].to_numpy())
+    reasons = decisions["reasons"].fillna("") if blank_reasons else decisions["reasons"]
+    assert reasons.tolist() == exp["reasons"].tolist()
+    if every_branch:
+        assert set(exp["outcome"]) == {"grant", "deny", "refer"}  # the data exercise every branch
+
+
 class _Server:
     """Common machinery: start/stop, request log, faults, concurrency counter."""
 

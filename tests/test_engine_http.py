@@ -15,7 +15,7 @@ from audit.spec import EngineSpec
 from audit.testing import check_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_servers import DmnServer, InsynServer, expected_screen  # noqa: E402
+from engine_servers import DmnServer, InsynServer, assert_screened  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ("grant", "partial", "deny", "refer")
@@ -29,12 +29,6 @@ def cases() -> pd.DataFrame:
         columns=["sex", "birth_region"])
 
 
-def assert_screened(decisions: pd.DataFrame, cases: pd.DataFrame) -> None:
-    exp = expected_screen(cases)
-    assert decisions["case_id"].tolist() == exp["case_id"].tolist()
-    assert decisions["outcome"].tolist() == exp["outcome"].tolist()
-    np.testing.assert_array_equal(decisions["amount"].to_numpy(dtype=float), exp["amount"].to_numpy())
-    assert decisions["reasons"].tolist() == exp["reasons"].tolist()
 
 
 def test_batches_of_the_configured_size_from_a_spec(cases: pd.DataFrame) -> None:

@@ -160,6 +160,19 @@ class _ColumnGroupCounts(ColumnAggregateMetricProvider):
         }
 
 
+def _rates_by_group(execution_engine, metric_domain_kwargs, metric_value_kwargs, *, count_missing: bool):
+    """Per-group rate of a column (missing values, or True values) for the two group-rate metrics."""
+    df, _, acc = execution_engine.get_compute_domain(metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN)
+    group_column = metric_value_kwargs["group_column"]
+    _require_column(df, group_column)
+    return group_rates(
+        df[acc["column"]],
+        df[group_column],
+        min_group_size=metric_value_kwargs["min_group_size"],
+        count_missing=count_missing,
+    )
+
+
 class _ColumnMissingRateByGroup(ColumnAggregateMetricProvider):
     """Share of missing values of a column per group."""
 
@@ -168,15 +181,7 @@ class _ColumnMissingRateByGroup(ColumnAggregateMetricProvider):
 
     @metric_value(engine=PandasExecutionEngine)
     def _pandas(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):
-        df, _, acc = execution_engine.get_compute_domain(metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN)
-        group_column = metric_value_kwargs["group_column"]
-        _require_column(df, group_column)
-        return group_rates(
-            df[acc["column"]],
-            df[group_column],
-            min_group_size=metric_value_kwargs["min_group_size"],
-            count_missing=True,
-        )
+        return _rates_by_group(execution_engine, metric_domain_kwargs, metric_value_kwargs, count_missing=True)
 
 
 class _ColumnTrueRateByGroup(ColumnAggregateMetricProvider):
@@ -187,15 +192,7 @@ class _ColumnTrueRateByGroup(ColumnAggregateMetricProvider):
 
     @metric_value(engine=PandasExecutionEngine)
     def _pandas(cls, execution_engine, metric_domain_kwargs, metric_value_kwargs, metrics, runtime_configuration):
-        df, _, acc = execution_engine.get_compute_domain(metric_domain_kwargs, domain_type=MetricDomainTypes.COLUMN)
-        group_column = metric_value_kwargs["group_column"]
-        _require_column(df, group_column)
-        return group_rates(
-            df[acc["column"]],
-            df[group_column],
-            min_group_size=metric_value_kwargs["min_group_size"],
-            count_missing=False,
-        )
+        return _rates_by_group(execution_engine, metric_domain_kwargs, metric_value_kwargs, count_missing=False)
 
 
 class _ColumnCramersV(ColumnAggregateMetricProvider):

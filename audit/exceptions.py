@@ -14,18 +14,26 @@ expected and what was given.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+import numpy as np
+import pandas as pd
 
 __all__ = [
+    "FAILURE_COLUMNS",
+    "CheckCode",
     "CheckFailedError",
     "DataError",
     "EngineError",
+    "FailureCollector",
     "InsynError",
     "SpecError",
 ]
+
+FAILURE_COLUMNS: tuple[str, ...] = ("check", "column", "value", "case_id", "reason")
+"""Columns of every failure table (pandera's ``failure_cases`` in Insyn's words)."""
 
 
 class InsynError(Exception):
@@ -66,3 +74,173 @@ class EngineError(InsynError, RuntimeError):
 
 class CheckFailedError(InsynError):
     """A data-quality check with policy ``fail`` did not pass."""
+
+
+class CheckCode(StrEnum):
+    """Why a value, column or case failed: the ``check`` column of a failure table.
+
+    A small, closed vocabulary in the spirit of pandera's ``SchemaErrorReason``,
+    shared by the population loaders, the selection audit, the law's baseline,
+    the engine contract and the metrics, so that one failure table can be
+    filtered and counted the same way whichever step raised it.
+    """
+
+    MISSING_COLUMN = "missing_column"
+    """A column the step needs is absent."""
+    DTYPE = "dtype"
+    """A column holds values of the wrong kind (text where numbers are expected)."""
+    NOT_NULL = "not_null"
+    """A value is missing where one is required."""
+    IN_SET = "in_set"
+    """A value is not one of the allowed labels."""
+    IN_RANGE = "in_range"
+    """A number lies outside its allowed range."""
+    UNIQUE = "unique"
+    """A value that must be unique repeats."""
+    UNMAPPED = "unmapped"
+    """A value that a recode or mapping does not cover."""
+    CONTRACT = "contract"
+    """An engine's answer breaks the decision contract (a row missing, extra, or malformed)."""
+    CONSISTENCY = "consistency"
+    """Values that contradict each other (a count above its total, a share above 100 %)."""
+
+
+class FailureCollector:
+    """Collect every failure first, then raise one error with one tidy table.
+
+    Modelled on pandera's lazy validation (``ErrorHandler``): a step records
+    each problem it finds instead of stopping at the first, then raises one
+    :class:`InsynError` whose message lists every problem (where, what was
+    expected, what was given) and whose ``failures`` attribute is a DataFrame
+    with the columns of :data:`FAILURE_COLUMNS`.
+
+    Parameters
+    ----------
+    source : str
+        Where the data came from (a file name or ``<spec>``); starts every message.
+    what : str
+        What was checked, for the message's first line ("the measurement frame").
+    error : type of InsynError
+        The error to raise; :class:`DataError` by default.
+
+    Examples
+    --------
+    >>> fc = FailureCollector("cases.csv", what="the case frame")
+    >>> fc.add(CheckCode.MISSING_COLUMN, column="rent", reason="is required by the law's baseline")
+    >>> len(fc)
+    1
+    """
+
+    CAP = 10_000
+    """At most this many rows of one vectorised failure go into the table."""
+
+    def __init__(self, source: str, *, what: str = "the data", error: type[InsynError] | None = None) -> None:
+        self.source = source
+        self.what = what
+        self.error = error or DataError
+        self.lines: list[str] = []
+        self._rows: list[pd.DataFrame] = []
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+    def add(
+        self,
+        check: CheckCode | str,
+        *,
+        column: str = "",
+        value: Any = None,
+        case_id: Any = None,
+        reason: str,
+        line: str | None = None,
+    ) -> None:
+        """Record one failure.
+
+        ``line`` is the message line for it (a complete sentence); by default
+        ``column 'x' <reason>. Got <value>.``
+        """
+        shown = "missing" if _is_missing(value) else repr(value)
+        self.lines.append(line or f"column {column!r} {reason}. Got {shown}.")
+        self._rows.append(
+            pd.DataFrame(
+                {
+                    "check": [str(check)],
+                    "column": [str(column)],
+                    "value": [None if _is_missing(value) else str(value)],
+                    "case_id": [None if case_id is None else str(case_id)],
+                    "reason": [reason],
+                }
+            )
+        )
+
+    def add_mask(
+        self,
+        check: CheckCode | str,
+        *,
+        column: str,
+        mask: np.ndarray,
+        values: Any,
+        case_ids: pd.Series | Sequence[Any],
+        reason: str,
+    ) -> None:
+        """Record the failing rows of a vectorised check (``mask`` True where failing).
+
+        One message line names the column, the reason, the first failing
+        value, how many cases fail and the first failing case id; the table
+        keeps up to :attr:`CAP` rows.
+        """
+        idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+        if idx.size == 0:
+            return
+        if isinstance(values, pd.Series):
+            vals = values.iloc[idx].astype(object).to_numpy()
+        else:
+            vals = np.asarray(values, dtype=object)[idx]
+        ids = case_ids if isinstance(case_ids, pd.Series) else pd.Series(list(case_ids))
+        first = vals[0]
+        shown = "missing" if _is_missing(first) else repr(first)
+        cid = ids.iloc[idx[0]]
+        self.lines.append(f"column {column!r} {reason}. Got {shown} for {idx.size} case(s) (first case_id {cid!r}).")
+        keep = idx[: self.CAP]
+        self._rows.append(
+            pd.DataFrame(
+                {
+                    "check": str(check),
+                    "column": column,
+                    "value": pd.Series([str(v) for v in vals[: self.CAP]], dtype="str"),
+                    "case_id": pd.Series(ids.iloc[keep].astype(str).to_numpy(), dtype="str"),
+                    "reason": reason,
+                }
+            )
+        )
+
+    def table(self) -> pd.DataFrame:
+        """Every failure recorded so far, one row each (columns :data:`FAILURE_COLUMNS`)."""
+        if not self._rows:
+            return pd.DataFrame({c: pd.Series(dtype="str") for c in FAILURE_COLUMNS})
+        return pd.concat(self._rows, ignore_index=True)[list(FAILURE_COLUMNS)]
+
+    def message(self, head: str | None = None) -> str:
+        """The error message: a first line, then one indented line per failure.
+
+        A single failure recorded with its own ``line`` and no ``head`` is
+        that line alone.
+        """
+        if head is None and len(self.lines) == 1 and self.lines[0].startswith(self.source):
+            return self.lines[0]
+        head = head or f"{self.source}: {len(self.lines)} problem(s) in {self.what}:"
+        return "\n".join([head, *("  " + line for line in self.lines)])
+
+    def raise_if_any(self, head: str | None = None) -> None:
+        """Raise :attr:`error` with every failure, or return when there is none."""
+        if self.lines:
+            raise self.error(self.message(head), failures=self.table())
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and value != value

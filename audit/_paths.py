@@ -1,0 +1,99 @@
+"""Where a path written in a spec points, and what a file's bytes hash to.
+
+An audit spec names files relative to the spec's own folder: the population
+card, the engine's rule file, the expectation suites. A spec that names a
+shipped default (``datasets/...``, ``checks/...``, ``examples/...``) must work
+both in a clone of the repository and from an installed wheel, where the
+defaults live in ``audit/_defaults``. The manifest of a run records the
+SHA-256 of every input and artifact so that a third party can check them.
+
+This is the one home of path resolution and file hashing; every module that
+needs either imports it from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+__all__ = ["DEFAULTS_ROOTS", "defaults_dir", "display_path", "resolve_path", "sha256_file", "sha256_files"]
+
+DEFAULTS_ROOTS: tuple[str, ...] = ("datasets", "checks", "examples")
+"""Top-level folders whose files ship inside the wheel as defaults."""
+
+
+def defaults_dir() -> Path | None:
+    """Return the folder that holds the shipped ``datasets/``, ``checks/`` and ``examples/``.
+
+    In a clone this is the repository root; in an installed wheel it is
+    ``audit/_defaults``.
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_defaults", here.parent):
+        if (candidate / "datasets").is_dir() and (candidate / "checks").is_dir():
+            return candidate
+    return None
+
+
+def resolve_path(path: str | Path, base_dir: str | Path | None) -> Path:
+    """Resolve a path written in a spec.
+
+    Parameters
+    ----------
+    path : str or Path
+        The path as written. Absolute paths are returned unchanged.
+    base_dir : str or Path, optional
+        The folder of the spec file; the current folder when None.
+
+    Returns
+    -------
+    Path
+        The path relative to ``base_dir`` when it exists there; otherwise, for
+        a path under ``datasets/``, ``checks/`` or ``examples/``, the shipped
+        default when that exists; otherwise the path relative to ``base_dir``
+        (which the caller reports as missing).
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    local = (base / p).resolve()
+    if local.exists():
+        return local
+    parts = p.parts
+    if parts and parts[0] in DEFAULTS_ROOTS:
+        root = defaults_dir()
+        if root is not None and (root / p).exists():
+            return (root / p).resolve()
+    cwd_candidate = (Path.cwd() / p).resolve()
+    if cwd_candidate.exists() and parts and parts[0] in DEFAULTS_ROOTS:
+        return cwd_candidate
+    return local
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> str:
+    """Return one SHA-256 over several files: each file's name and hash, in order."""
+    digest = hashlib.sha256()
+    for p in paths:
+        digest.update(Path(p).name.encode("utf-8") + b"\0" + sha256_file(p).encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
+def display_path(path: str | os.PathLike[str]) -> str:
+    """Show a path relative to the current folder when it lies below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)

@@ -58,6 +58,7 @@ __all__ = [
     "DeriveSpec",
     "ENGINE_KINDS",
     "EngineSpec",
+    "EvidenceSpec",
     "LineageSpec",
     "MonitorSpec",
     "OutcomesSpec",
@@ -525,6 +526,40 @@ class MonitorSpec(_Model):
     arl: float = Field(default=1000.0, ge=2.0, le=1e12)
     k: float = Field(default=0.5, ge=0.0, le=10.0)
     min_periods: int = Field(default=3, ge=1)
+    retention_days: int | None = Field(default=184, ge=184)
+    """Days a run folder's log (journey.parquet, lineage.jsonl) is kept before insyn monitor prunes it.
+
+    At least 184, the longest six calendar months: deployers keep the logs of
+    a high-risk system for at least six months (AI Act Art. 26(6)). ``null``
+    keeps them for ever. See :func:`audit.evidence.prune_logs`.
+    """
+
+
+class EvidenceSpec(_Model):
+    """What an evidence bundle (``insyn bundle``) may carry besides the run folder, spec, engine and suites.
+
+    ``include_data`` puts the input data files in the bundle; otherwise only
+    their SHA-256 is recorded. Data that holds personal data stays out even
+    then, hash only, unless ``include_personal_data`` is true; that also
+    keeps the case-level artifacts (``decisions.parquet``,
+    ``journey.parquet``) out. ``personal_data`` says whether the input data
+    holds personal data; by default a decision log (a ``file`` or ``sql``
+    source) does, a synthetic population or a published aggregated table
+    does not.
+    """
+
+    include_data: bool = False
+    personal_data: bool | None = None
+    include_personal_data: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvidenceSpec:
+        if self.include_personal_data and not self.include_data:
+            raise ValueError(
+                "@include_personal_data needs include_data: true as well (personal data goes into a bundle only "
+                "with the other input data). Got include_data: false."
+            )
+        return self
 
 
 class LineageSpec(_Model):
@@ -582,6 +617,7 @@ class Audit(_Model):
     report: ReportSpec = Field(default_factory=ReportSpec)
     monitor: MonitorSpec | None = None
     lineage: LineageSpec = Field(default_factory=LineageSpec)
+    evidence: EvidenceSpec = Field(default_factory=EvidenceSpec)
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)

@@ -34,7 +34,6 @@ named ``<script>alert(1)</script>`` is shown as text.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
 from importlib import resources
@@ -43,10 +42,9 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from audit._privacy import MASK as _PNR_MASK
-from audit._privacy import PNR_PATTERN as _PNR_PATTERN
 from audit._version import __version__
 from audit.report._context import SECTION_IDS, build_context
+from audit.report._escape import finalize_html, finalize_md
 from audit.report._messages import LANGUAGES, load_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,50 +60,6 @@ __all__ = [
     "render_summary_html",
 ]
 
-_MD_SPECIAL = str.maketrans(
-    {
-        "\\": "\\\\",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-        "[": "\\[",
-        "]": "\\]",
-        "|": "\\|",
-        "#": "\\#",
-        ">": "&gt;",
-        "\n": " ",
-        "\r": " ",
-    }
-)
-
-_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
-
-
-def _mask(text: str) -> str:
-    return _PNR_PATTERN.sub(_PNR_MASK, text)
-
-
-def _finalize_html(value: Any) -> Any:
-    """Mask personnummer-shaped text in every value from the view model (escaping follows)."""
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    return _mask(value)
-
-
-def _md_escape(value: Any) -> str:
-    """Escape text for Markdown: no emphasis, links, code, HTML, entities or table breaks."""
-    text = _MD_ENTITY.sub("&amp;", _mask(str(value)))
-    return _MD_TAG.sub("&lt;", text.translate(_MD_SPECIAL))
-
-
-def _finalize_md(value: Any) -> Any:
-    if isinstance(value, Markup):
-        return str(value)
-    if value is None:
-        return ""
-    return _md_escape(value)
-
 
 @cache
 def _environment(kind: str) -> Environment:
@@ -114,7 +68,7 @@ def _environment(kind: str) -> Environment:
             loader=PackageLoader("audit.report", "templates"),
             autoescape=True,
             undefined=StrictUndefined,
-            finalize=_finalize_html,
+            finalize=finalize_html,
             trim_blocks=False,
             lstrip_blocks=False,
         )
@@ -122,7 +76,7 @@ def _environment(kind: str) -> Environment:
         loader=PackageLoader("audit.report", "templates"),
         autoescape=False,
         undefined=StrictUndefined,
-        finalize=_finalize_md,
+        finalize=finalize_md,
         keep_trailing_newline=True,
     )
 

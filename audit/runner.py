@@ -69,6 +69,8 @@ __all__ = ["ARTIFACTS", "Progress", "make_run_id", "run_audit"]
 ARTIFACTS: tuple[str, ...] = (
     "report.html",
     "report.md",
+    "dossier.html",
+    "dossier.md",
     "results.json",
     "metrics.csv",
     "decisions.parquet",
@@ -864,7 +866,7 @@ def _write_run(
     out: str | Path | None,
     steps: _Steps,
 ) -> AuditResult:
-    from audit.report import render_html, render_markdown, render_metrics_csv
+    from audit.report import render_dossier_html, render_dossier_md, render_html, render_markdown, render_metrics_csv
 
     root = Path(out) if out is not None else Path.cwd() / "reports"
     parent = root / audit.name
@@ -890,6 +892,8 @@ def _write_run(
         language = audit.report.language
         (tmp / "report.html").write_text(render_html(result, language=language), encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(result, language=language), encoding="utf-8")
+        (tmp / "dossier.html").write_text(render_dossier_html(result), encoding="utf-8")
+        (tmp / "dossier.md").write_text(render_dossier_md(result), encoding="utf-8")
         inputs: dict[str, str] = {}
         if audit.source and Path(audit.source).is_file():
             inputs[str(audit.source)] = sha256_file(audit.source)
@@ -909,6 +913,8 @@ def _write_run(
             "audit": audit.name,
             "seed": audit.seed,
             "spec": audit.to_dict(),
+            "spec_file": str(Path(audit.source).resolve()) if audit.source else None,
+            "base_dir": str(audit.base_dir),
             "versions": _versions(),
             "platform": {"system": platform.system(), "machine": platform.machine()},
             "inputs": inputs,

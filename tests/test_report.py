@@ -1191,6 +1191,8 @@ def test_public_surface_is_sorted() -> None:
     assert set(report_pkg.__all__) == {
         "LANGUAGES",
         "SECTION_IDS",
+        "render_dossier_html",
+        "render_dossier_md",
         "render_html",
         "render_json",
         "render_markdown",

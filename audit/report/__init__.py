@@ -44,6 +44,7 @@ from markupsafe import Markup
 
 from audit._version import __version__
 from audit.report._context import SECTION_IDS, build_context
+from audit.report._dossier import render_dossier_html, render_dossier_md
 from audit.report._escape import finalize_html, finalize_md
 from audit.report._messages import LANGUAGES, load_catalogue
 
@@ -53,6 +54,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LANGUAGES",
     "SECTION_IDS",
+    "render_dossier_html",
+    "render_dossier_md",
     "render_html",
     "render_json",
     "render_markdown",

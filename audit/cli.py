@@ -7,9 +7,11 @@ Exit codes, for scripts and cron jobs:
 1
     the run completed with findings (a threshold FAIL or an ERROR, i.e. a
     threshold that could not be evaluated), or ``insyn check`` found a failed
-    expectation, or ``insyn monitor`` raised an alert;
+    expectation, or ``insyn monitor`` raised an alert, or ``insyn verify
+    --rerun`` found metric rows that differ from the recorded run;
 2
-    a spec, usage or data error: a message, never a traceback;
+    a spec, usage or data error: a message, never a traceback; for ``insyn
+    verify``, evidence that is incomplete or was changed (each file named);
 3
     an internal error (a bug in Insyn; set ``INSYN_DEBUG=1`` for the traceback).
 
@@ -317,7 +319,10 @@ def monitor(
         float | None,
         typer.Option("--arl", help="In-control average run length of the whole monitor, in periods (default 1000)."),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the alert lines (for cron mail).")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only the alert lines and what the retention rule pruned (for cron)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the alerts as a JSON list.")] = False,
 ) -> None:
     """Audit one period, add it to the history and alert when disparities move (exit 1 on an alert)."""
@@ -335,6 +340,8 @@ def monitor(
             return result.exit_code
         for line in result.lines():  # plain text, one line each, never wrapped
             sys.stdout.write(line + "\n")
+        for run in result.pruned:  # what the retention rule removed (monitor.retention_days)
+            sys.stdout.write(run.line(result.audit, result.retention_days or 0) + "\n")
         if not quiet:
             for note in result.notes:
                 sys.stdout.write(f"NOTE {result.audit} {result.period}: {note}\n")
@@ -387,6 +394,73 @@ def history(
         _out.print("! marks a period with an alert.")
         for path in write_trend(frame, html_path=out, csv_path=csv):
             _out.print(f"Wrote {path}")
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="A run folder or a bundle (.zip) made by insyn bundle.")],
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="Run the audit again from the manifest and compare every metric row.")
+    ] = False,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="A trusted public key (.pub of insyn keygen); the bundle must be signed with it."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Check a run folder or bundle: hashes, results schema, signature (exit 0 ok, 1 re-run differs, 2 tampered)."""
+    from audit.evidence import verify as _verify
+
+    def body() -> int:
+        outcome = _verify(path, rerun=rerun, key=key)
+        if as_json:
+            sys.stdout.write(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        else:
+            for line in outcome.lines():
+                sys.stdout.write(line + "\n")
+        return outcome.exit_code
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def bundle(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The zip file to write (must not exist).")],
+    sign: Annotated[
+        Path | None, typer.Option("--sign", help="Sign the bundle with this private key (from insyn keygen).")
+    ] = None,
+) -> None:
+    """Pack a verified run folder with its spec, rule file, suites and allowed data into one zip file."""
+    from audit.evidence import write_bundle
+
+    def body() -> int:
+        info = write_bundle(run_dir, output, sign_with=sign)
+        signed = f", signed by key {info.key_id}" if info.key_id else ", not signed"
+        sys.stdout.write(f"Wrote {info.path} (run {info.run_id}): {info.files} files{signed}.\n")
+        for item in info.withheld:
+            sys.stdout.write(f"  left out, SHA-256 only: {item}\n")
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def keygen(
+    key: Annotated[Path, typer.Argument(help="The private key file to create; the public key goes to KEY.pub.")] = Path(
+        "insyn.key"
+    ),
+) -> None:
+    """Make an Ed25519 key pair for signing bundles (private key file mode 0600)."""
+    from audit.evidence import keygen as _keygen
+
+    def body() -> int:
+        private, public, kid = _keygen(key)
+        sys.stdout.write(f"Wrote the private key {private} (mode 0600; keep it secret) and the public key {public}.\n")
+        sys.stdout.write(f"Key id: {kid}\n")
         return 0
 
     raise typer.Exit(_guard(body))

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from audit.evidence import PrunedRun, amend_manifest, prune_logs
 from audit.exceptions import SpecError
 from audit.monitor._history import HISTORY_COLUMNS, _check_dir, _conform, latest_runs, read_runs, write_history
 from audit.monitor._sequential import (
@@ -222,6 +223,10 @@ class MonitorResult:
         ``alerts.json`` in the run folder, when the run was written.
     notes : tuple of str
         What an operator should know (first periods, engine changes, ...).
+    pruned : tuple of PrunedRun
+        Logs of earlier runs of this audit pruned after ``monitor.retention_days``.
+    retention_days : int or None
+        Days a run's log is kept (None: for ever).
     """
 
     audit: str
@@ -237,6 +242,8 @@ class MonitorResult:
     history_file: Path
     alerts_file: Path | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    pruned: tuple[PrunedRun, ...] = field(default_factory=tuple)
+    retention_days: int | None = None
 
     @property
     def run_id(self) -> str:
@@ -273,6 +280,8 @@ class MonitorResult:
                 "history_file": self.history_file,
                 "alerts_file": self.alerts_file,
                 "notes": list(self.notes),
+                "retention_days": self.retention_days,
+                "pruned": [r.to_dict() for r in self.pruned],
                 "exit_code": self.exit_code,
                 "alerts": [a.to_dict() for a in self.alerts],
             }
@@ -715,6 +724,11 @@ def run_monitor(
     history_file = write_history(hist_dir, _history_frame(rows, monitored, extra, base.description),
                                  run_id=result.run_id)
     alerts_file = _write_alerts(result.run_dir, alerts) if result.run_dir is not None else None
+    if alerts_file is not None:  # the manifest covers alerts.json too, so insyn verify checks it
+        amend_manifest(result.run_dir, by="insyn monitor", reason="alerts of this period", added=["alerts.json"])
+    runs_dir = Path(result.run_dir).parent if result.run_dir is not None else (
+        Path(out) if out is not None else Path.cwd() / "reports") / audit.name
+    pruned = prune_logs(runs_dir, audit=audit.name, retention_days=mon.retention_days, keep=(result.run_id,))
     return MonitorResult(
         audit=audit.name,
         period=period,
@@ -729,6 +743,8 @@ def run_monitor(
         history_file=history_file,
         alerts_file=alerts_file,
         notes=tuple(notes),
+        pruned=pruned,
+        retention_days=mon.retention_days,
     )
 
 

@@ -338,6 +338,22 @@ def test_rerun_of_a_run_folder_and_of_its_bundle_is_identical(demo_dir: Path, si
     assert outcome.rerun and outcome.differences.empty
 
 
+def test_a_rerun_needs_the_spec_folder_and_a_folder_has_no_signature(demo_dir: Path, tmp_path: Path,
+                                                                    keys: tuple[Path, Path, str]) -> None:
+    run = _copy(demo_dir, tmp_path)
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["base_dir"] = str(tmp_path / "gone")
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert verify(run).exit_code == 0  # base_dir is not an artifact: the evidence itself is intact
+    outcome = verify(run, rerun=True)
+    assert outcome.exit_code == 2 and not outcome.rerun
+    assert outcome.problems[0].line() == (f"{run / 'manifest.json'}: names the spec's folder {tmp_path / 'gone'}, "
+                                          "which does not exist here, so the run cannot be repeated; verify a "
+                                          "bundle of it (insyn bundle) instead")
+    outcome = verify(demo_dir, key=keys[1])
+    assert outcome.exit_code == 2 and "a run folder is not signed" in outcome.problems[0].reason
+
+
 def test_rerun_finds_a_metric_row_that_was_changed_and_lists_it(demo_dir: Path, tmp_path: Path) -> None:
     run = _copy(demo_dir, tmp_path)
     results = json.loads((run / "results.json").read_text(encoding="utf-8"))

@@ -144,6 +144,8 @@ def _safe_member(name: str) -> bool:
 
 def _verify_folder(path: Path, rerun: bool, key: Any) -> Verification:
     manifest, problems, notes, checked = check_run(FolderSource(path))
+    notes.append("a run folder is not signed: its hashes show that the files match manifest.json, not who made it "
+                 "(insyn bundle --sign)")
     if key is not None:
         problems.append(Problem(str(path), "a trusted key was given, but a run folder is not signed; verify a "
                                            "signed bundle (insyn bundle --sign) instead"))
@@ -154,6 +156,10 @@ def _verify_folder(path: Path, rerun: bool, key: Any) -> Verification:
         if not isinstance(base, str):
             problems.append(Problem(str(path / "manifest.json"), "has no base_dir (made by an older Insyn), so the "
                                                                  "run cannot be repeated"))
+        elif not Path(base).is_dir():
+            problems.append(Problem(str(path / "manifest.json"), f"names the spec's folder {base}, which does not "
+                                                                 "exist here, so the run cannot be repeated; verify "
+                                                                 "a bundle of it (insyn bundle) instead"))
         else:
             notes += _input_notes(manifest)
             notes += version_notes(manifest)
@@ -244,7 +250,8 @@ def _verify_bundle(path: Path, rerun: bool, key: Any) -> Verification:
             mkey = entry.get("manifest_key")
             if mkey and recorded_inputs.get(mkey) not in (None, entry.get("sha256")):
                 where = entry.get("path") or entry.get("original")
-                problems.append(Problem(f"{path}:{where}", "its SHA-256 differs from the manifest's record of the input"))
+                problems.append(Problem(f"{path}:{where}",
+                                        "its SHA-256 differs from the manifest's record of the input"))
             if entry.get("withheld"):
                 notes.append(f"input {entry.get('original')}: {entry.get('withheld')}")
         run_id = str(manifest.get("run_id")) if manifest else None

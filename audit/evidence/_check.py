@@ -121,8 +121,9 @@ def check_run(
         if name in withheld:
             recorded = str(withheld[name].get("sha256") or "")
             if recorded != digest:
-                problems.append(Problem(src.where(name), "withheld from the bundle, but the bundle's SHA-256 "
-                                                         f"{recorded[:12]}… differs from the manifest's {digest[:12]}…"))
+                problems.append(Problem(src.where(name), f"withheld from the bundle, but the bundle's SHA-256 "
+                                                         f"{recorded[:12]}… differs from the manifest's "
+                                                         f"{str(digest)[:12]}…"))
             else:
                 notes.append(f"{src.where(name)}: withheld from the bundle ({withheld[name].get('reason')}); "
                              f"SHA-256 {digest[:12]}… recorded")

@@ -118,9 +118,13 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(p.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
-        raise DataError(f"{p}: not an unencrypted PEM private key ({exc}). Expected a key made with insyn keygen.") from None
+        raise DataError(
+            f"{p}: not an unencrypted PEM private key ({exc}). Expected a key made with insyn keygen."
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise DataError(f"{p}: a {type(key).__name__}, not an Ed25519 private key. Expected a key made with insyn keygen.")
+        raise DataError(
+            f"{p}: a {type(key).__name__}, not an Ed25519 private key. Expected a key made with insyn keygen."
+        )
     return key
 
 
@@ -205,7 +209,8 @@ def check_signature(data: bytes, document: bytes, *, trusted: Ed25519PublicKey |
     try:
         doc = json.loads(document)
         if not isinstance(doc, Mapping) or doc.get("algorithm") != "Ed25519":
-            raise ValueError(f"expected algorithm Ed25519, got {doc.get('algorithm') if isinstance(doc, Mapping) else doc!r}")
+            got = doc.get("algorithm") if isinstance(doc, Mapping) else doc
+            raise ValueError(f"expected algorithm Ed25519, got {got!r}")
         raw = base64.b64decode(str(doc["public_key"]), validate=True)
         signature = base64.b64decode(str(doc["signature"]), validate=True)
         public = Ed25519PublicKey.from_public_bytes(raw)

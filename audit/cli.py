@@ -209,7 +209,8 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Audit the bundled municipal RPA rule set on 20,000 synthetic applications."""
-    from audit.spec import load_spec, resolve_path
+    from audit._paths import resolve_path
+    from audit.spec import load_spec
 
     def body() -> int:
         path = resolve_path("examples/demo.yaml", Path.cwd())

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "FAILURE_COLUMNS",
     "CheckCode",
     "CheckFailedError",
     "DataError",
     "EngineError",
+    "FAILURE_COLUMNS",
     "FailureCollector",
     "InsynError",
     "SpecError",

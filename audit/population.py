@@ -51,7 +51,7 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,9 +67,7 @@ from audit._columns import (
 )
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
 from audit.exceptions import DataError, SpecError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.spec import Audit, PopulationSpec
+from audit.spec import AuditSpec, PopulationSpec
 
 __all__ = [
     "ALLOWED_VALUES",
@@ -707,12 +705,12 @@ _CELLS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
 # dispatch
 
 
-def load_population(audit: Audit) -> Population:
+def load_population(audit: AuditSpec) -> Population:
     """Load the population that an audit spec names.
 
     Parameters
     ----------
-    audit : Audit
+    audit : AuditSpec
         The audit; ``audit.population`` names the source and the mapping, and
         relative paths resolve against the spec's folder.
 

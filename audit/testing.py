@@ -136,7 +136,7 @@ class ConformanceReport:
 
 
 def _default_cases(n: int, seed: int) -> pd.DataFrame:
-    from audit.spec import resolve_path
+    from audit._paths import resolve_path
     from audit.synth import generate
 
     return generate(resolve_path(_DEFAULT_POPULATION, None), n=n, seed=seed)

@@ -226,11 +226,10 @@ class _NullJourney:
 def real_run(n: int, repeat: int) -> None:
     """Time ``insyn run`` of examples/demo.yaml on ``n`` cases with and without the journey."""
     import audit.journey as journey_module
-    from audit import load_spec
-    from audit.spec import Audit
+    from audit import Audit
 
     root = Path(__file__).resolve().parents[1]
-    spec = load_spec(root / "examples" / "demo.yaml")
+    spec = Audit.from_yaml(root / "examples" / "demo.yaml")
     def sized(cases: int) -> Audit:
         data = spec.to_dict()
         data["population"]["n"] = cases

@@ -234,7 +234,7 @@ def load_suite(path: str | Path) -> Suite:
         message names the file, the entry index and type, and what was
         expected.
     """
-    from audit.spec import resolve_path
+    from audit._paths import resolve_path
 
     shown = str(path)
     resolved = resolve_path(path, None)

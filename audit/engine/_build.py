@@ -55,7 +55,7 @@ def build_engine(spec: EngineSpec, *, base_dir: str | Path) -> Engine:
     SpecError
         When a file is missing or a key does not fit the engine.
     """
-    from audit.spec import resolve_path
+    from audit._paths import resolve_path
 
     base = Path(base_dir)
     kind = spec.kind

@@ -86,7 +86,7 @@ def _import_target(target: str, base_dir: Path | None) -> Any:
 
 
 def _import_from_file(module_name: str, base_dir: Path | None) -> Any:
-    from audit.spec import resolve_path
+    from audit._paths import resolve_path
 
     rel = Path(*module_name.split(".")).with_suffix(".py")
     path = resolve_path(rel, base_dir)

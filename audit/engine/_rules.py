@@ -202,7 +202,7 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
         if g is not None:
             if not isinstance(g, str):
                 raise ld.fail("norms.guideline", f"must be a path. Got {_short(g)}.")
-            from audit.spec import resolve_path
+            from audit._paths import resolve_path
 
             guideline = resolve_path(g, base_dir)
             if not guideline.is_file():

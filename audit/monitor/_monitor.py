@@ -35,7 +35,7 @@ from audit.monitor._sequential import (
     t_to_normal,
 )
 from audit.result import AuditResult, jsonable
-from audit.spec import Audit, MonitorSpec, load_spec
+from audit.spec import AuditSpec as Audit, MonitorSpec, load_spec
 
 __all__ = [
     "Alert",

@@ -27,7 +27,7 @@ from audit.exceptions import DataError, SpecError
 from audit.norms._inputs import _GUIDELINE_COLUMNS, _prepare
 from audit.norms._rules import _MONTH
 from audit.norms._tables import NORM_YEARS, _mapping, _number, _provenance, _read_yaml, _shown_path, _unknown
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 __all__ = ["MunicipalGuideline"]
 

@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from audit.exceptions import DataError, SpecError
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 __all__ = ["AGE_BANDS", "NORM_YEARS", "NormTable", "PROVENANCE_STATUSES", "load_norm_table"]
 

@@ -39,7 +39,7 @@ from pydantic import (
 
 from audit._columns import ALLOWED_VALUES, ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.exceptions import SpecError
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 __all__ = [
     "ApplicantAge",

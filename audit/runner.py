@@ -61,7 +61,8 @@ from audit._columns import (
 from audit._version import __version__
 from audit.exceptions import CheckFailedError, DataError, SpecError
 from audit.population import Population, load_population, sha256_file
-from audit.result import AuditResult, jsonable
+from audit._json import jsonable
+from audit.result import AuditResult
 from audit.spec import AuditSpec as Audit
 
 __all__ = ["ARTIFACTS", "Progress", "make_run_id", "run_audit"]

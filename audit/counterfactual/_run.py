@@ -23,7 +23,7 @@ from audit.counterfactual._personas import decide_personas
 from audit.counterfactual._statistics import FLIP_METRICS, code_changes, empty_codes, metric_rows, metric_table
 from audit.engine import RecordedEngine
 from audit.exceptions import DataError, SpecError
-from audit.result import jsonable
+from audit._json import jsonable
 from audit.spec import CounterfactualSpec, StatisticsSpec
 from audit.synth import TIED_FIELDS, PopulationModel, make_twins
 

@@ -34,7 +34,8 @@ from audit.monitor._sequential import (
     proportion_scores,
     t_to_normal,
 )
-from audit.result import AuditResult, jsonable
+from audit._json import jsonable
+from audit.result import AuditResult
 from audit.spec import AuditSpec as Audit, MonitorSpec, load_spec
 
 __all__ = [

@@ -1182,7 +1182,7 @@ def test_render_json_is_results_json(fixture_result: AuditResult) -> None:
 def test_public_surface_is_sorted() -> None:
     import importlib
 
-    for name in ("_builder", "_charts", "_context", "_format", "_messages", "_sections"):
+    for name in ("_builder", "_charts", "_context", "_format", "_messages", "_render", "_sections", "_trend"):
         module = importlib.import_module(f"audit.report.{name}")
         assert list(module.__all__) == sorted(module.__all__), name
         assert module.__doc__ and len(module.__doc__) > 200, name
@@ -1196,6 +1196,8 @@ def test_public_surface_is_sorted() -> None:
         "render_markdown",
         "render_metrics_csv",
         "render_summary_html",
+        "render_trend_html",
+        "write_trend",
     }
 
 
@@ -1276,3 +1278,130 @@ def test_largest_disparities_agree_with_the_result(fixture_result: AuditResult, 
         ("deny_rate", "female & outside_eu"),
         ("flip_rate", "outside_eu"),
     ]
+
+
+# --------------------------------------------------------------------------
+# the trend page of a monitoring history (insyn history --out)
+
+
+def _trend_frame() -> pd.DataFrame:
+    """Three months of refer_rate for two groups (an alert in March) and one overall amount."""
+    rows = []
+    base = {"audit": "t", "n": 100.0, "suppressed": False, "monitored": True, "z": float("nan")}
+    for period, a, b, flag in (
+        ("2025-01", 0.5, 0.7, ""),
+        ("2025-02", 0.52, 0.71, ""),
+        ("2025-03", 0.51, 0.93, "change"),
+    ):
+        for group, value, alert in (("no children", a, ""), (SCRIPT, b, flag)):
+            rows.append(
+                {**base, "period": period, "run_id": f"r{period}", "metric": "refer_rate",
+                 "attributes": "family_size", "group": group, "value": value, "alert": alert}
+            )
+    for period, value in (("2025-01", 1234.0), ("2025-02", 1300.0), ("2025-03", float("nan"))):
+        rows.append(
+            {**base, "period": period, "run_id": f"r{period}", "metric": "mean_amount", "attributes": "",
+             "group": "", "value": value, "alert": ""}
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            {
+                "h1": "Trend of t",
+                "h2": ["refer_rate by family_size", "mean_amount by all cases"],
+                "summary": "Values",
+                "numbers": ["0.930", "1,234", "1,300"],
+                "desc": "Line chart of refer_rate per period for 2 group(s) of family_size.",
+                "alert": "alert: change",
+            },
+        ),
+        (
+            "sv",
+            {
+                "h1": "Utveckling för t",
+                "h2": ["refer_rate efter family_size", "mean_amount efter alla ärenden"],
+                "summary": "Värden",
+                "numbers": ["0,930", "1\u00a0234", "1\u00a0300"],
+                "desc": "Linjediagram över refer_rate per period för 2 grupp(er) inom family_size.",
+                "alert": "larm: change",
+            },
+        ),
+    ],
+)
+def test_trend_page_speaks_the_language_of_its_catalogue(language: str, expected: dict[str, Any]) -> None:
+    html = report_pkg.render_trend_html(_trend_frame(), language=language)
+    m = load_catalogue(language)
+    page = _page(html)
+    h1 = [text for level, text in page.headings if level == 1]
+    h2 = [text for level, text in page.headings if level == 2]
+    # the headings, by hand and from the catalogue
+    assert h1 == [expected["h1"]] == [m("trend.title", audit="t")]
+    assert h2 == expected["h2"]
+    assert h2[0] == m("trend.heading", metric="refer_rate", attribute="family_size")
+    assert f'<html lang="{language}">' in html
+    assert f"<summary>{expected['summary']}</summary>" in html
+    for number in expected["numbers"]:
+        assert number in html, number
+    assert expected["desc"] in html and expected["alert"] in html
+    # no word of the other language's page
+    other = load_catalogue("sv" if language == "en" else "en")
+    for key in ("trend.values", "trend.desc_no_alerts"):
+        assert f">{other(key)}<" not in html and other(key) not in html, key
+    assert other("trend.title", audit="t") not in html
+    # the table is the chart's text alternative: a caption and scoped headers; the undefined March amount is a dash
+    tables = [t for t in page.tables]
+    assert len(tables) == 2 and all(t["caption"] for t in tables)
+    assert all(th.get("scope") in ("col", "row") for t in tables for th in t["th"])
+    spaced = [n.replace("\u00a0", " ") for n in expected["numbers"]]  # the reader splits cells on any space
+    assert tables[1]["rows"][1:] == [["2025-01", spaced[1]], ["2025-02", spaced[2]], ["2025-03", "–"]]
+    # self-contained and escaped, in both languages
+    assert SCRIPT not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "default-src 'none'" in html and "<script" not in html and "<link" not in html
+    assert len(page.svgs) == 2 and all(svg["title"] and svg["desc"] for svg in page.svgs)
+
+
+def test_trend_page_checks_its_frame_and_language(tmp_path: Path) -> None:
+    from audit.exceptions import DataError
+
+    with pytest.raises(DataError, match="the trend is empty"):
+        report_pkg.render_trend_html(_trend_frame().iloc[0:0])
+    with pytest.raises(DataError, match=r"lacks the column\(s\) alert\. Expected the frame of audit\.monitor\.trend"):
+        report_pkg.render_trend_html(_trend_frame().drop(columns=["alert"]))
+    with pytest.raises(SpecError, match=r"must be one of en, sv\. Got 'de'\."):
+        report_pkg.render_trend_html(_trend_frame(), language="de")
+    files = report_pkg.write_trend(_trend_frame(), html_path=tmp_path / "t.html", csv_path=tmp_path / "t.csv",
+                                   language="sv")
+    assert [p.name for p in files] == ["t.html", "t.csv"]
+    assert '<html lang="sv">' in files[0].read_text(encoding="utf-8")
+    back = pd.read_csv(files[1], keep_default_na=False, na_values=[""])
+    assert back["value"].tolist()[:6] == [0.5, 0.7, 0.52, 0.71, 0.51, 0.93]
+
+
+def test_report_imports_only_lower_layers_at_module_level() -> None:
+    """report is in the results layer: no runner, monitor, cli or audit.audit; no function-level audit imports."""
+    import ast
+
+    forbidden = ("audit.runner", "audit.monitor", "audit.cli", "audit.audit", "audit.record")
+    for module in sorted(REPORT_DIR.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not any(name == f or name.startswith(f + ".") for f in forbidden), (module.name, name)
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "audit":
+                        raise AssertionError(f"{module.name}: {fn.name} imports {node.module} inside a function")
+                    if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "audit" for a in node.names):
+                        raise AssertionError(f"{module.name}: {fn.name} imports audit inside a function")

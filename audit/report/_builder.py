@@ -27,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from audit.exceptions import DataError
+from audit.metrics import METRICS, MetricInfo
 from audit.report._charts import ChartRow, IntervalPanel, interval_chart
 from audit.report._format import DASH, Formatter, is_missing
 from audit.report._messages import Catalogue
+from audit.result import largest_disparity_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.result import AuditResult
@@ -147,16 +149,6 @@ _MAX_FAILING_IN_SUMMARY = 4
 
 # --------------------------------------------------------------------------
 # small helpers
-
-
-def _metrics_registry() -> Mapping[str, Any]:
-    """``audit.metrics.METRICS`` when that module exists, else an empty mapping."""
-    try:
-        from audit import metrics as _m  # imported late: optional
-    except Exception:  # pragma: no cover - depends on the state of audit.metrics
-        return {}
-    registry = getattr(_m, "METRICS", None)
-    return registry if isinstance(registry, Mapping) else {}
 
 
 def meta_field(meta: Any, name: str) -> Any:
@@ -321,7 +313,7 @@ class Builder:
         self.alpha = float(stats.get("alpha", 0.05)) if not is_missing(stats.get("alpha", 0.05)) else 0.05
         self.min_group_size = stats.get("min_group_size", 10)
         self.level = self.f.number((1 - self.alpha) * 100, digits=0 if ((1 - self.alpha) * 100).is_integer() else 1)
-        self.registry = _metrics_registry()
+        self.registry: Mapping[str, MetricInfo] = METRICS
         self.sensitive = [str(s) for s in (self.spec.get("sensitive_features") or [])]
         self.metric_rows = check_metric_rows(self.d.get("metrics"))
         self.by_metric: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -862,8 +854,6 @@ class Builder:
         The same choice as :meth:`AuditResult.largest_disparities` and the
         command line (:func:`audit.result.largest_disparity_rows`).
         """
-        from audit.result import largest_disparity_rows
-
         return largest_disparity_rows(list(self.metric_rows), k)
 
     def routing_notes(self) -> list[str]:

@@ -257,7 +257,7 @@ def _metrics() -> list[dict[str, Any]]:
             reference_group="sweden",
             reason="no case without entitlement in the group",
         ),
-        # a metric no section knows: shown under "Further metrics"
+        # counterfactual flips: the registry puts them in their own section
         _row("flip_rate", [], "all", 400, 0.04, ci_low=0.025, ci_high=0.064),
         _row(
             "flip_rate",
@@ -287,6 +287,8 @@ def _metrics() -> list[dict[str, Any]]:
             p_adjusted=0.03,
             test="Fisher's exact test",
         ),
+        # a metric the registry does not know: shown under "Further metrics"
+        _row("experimental_rate", [], "all", 400, 0.1, ci_low=0.073, ci_high=0.134),
         _row("n", br, "sweden", 200, 200.0),
         _row("n", br, "outside_eu", 150, 150.0),
         _row("n", br, "nordic", 5, 5.0, suppressed=True),
@@ -649,7 +651,7 @@ def test_every_section_is_present_in_order(fixture_result: AuditResult, language
     md = render_markdown(fixture_result, language=language)
     page = _page(html)
     messages = load_catalogue(language)
-    assert page.sections == list(SECTION_IDS), page.sections  # "other" is present: flip_rate has no section
+    assert page.sections == list(SECTION_IDS), page.sections  # "other" is present: experimental_rate is unregistered
     h2 = [text for level, text in page.headings if level == 2]
     md_h2 = [line[3:] for line in md.splitlines() if line.startswith("## ")]
     for sid in SECTION_IDS:
@@ -994,7 +996,7 @@ def test_every_table_has_a_caption_and_scoped_headers(html_en: str) -> None:
 
 def test_every_chart_has_a_title_and_text_alternative(html_en: str) -> None:
     page = _page(html_en)
-    # charts: deny, refer, mean shortfall, wrongful grants, flip rate (other) and the journey map
+    # charts: deny, refer, mean shortfall, wrongful grants, flip rate (flips) and the journey map
     assert len(page.svgs) == 6
     for svg in page.svgs:
         attrs = svg["attrs"]
@@ -1405,3 +1407,93 @@ def test_report_imports_only_lower_layers_at_module_level() -> None:
                         raise AssertionError(f"{module.name}: {fn.name} imports {node.module} inside a function")
                     if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "audit" for a in node.names):
                         raise AssertionError(f"{module.name}: {fn.name} imports audit inside a function")
+
+
+# --------------------------------------------------------------------------
+# the report reads the metric registry: sections, headline figures, key figures
+
+
+def _section_html(html: str, sid: str) -> str:
+    match = re.search(rf'<section id="{sid}" .*?</section>', html, re.S)
+    assert match, f"no section {sid}"
+    return match.group(0)
+
+
+def test_every_metric_section_has_a_title_intro_and_reason_in_both_languages() -> None:
+    from audit.metrics import SECTIONS
+    from audit.report._builder import METRIC_SECTION_IDS, SAMPLE_SECTION
+
+    assert METRIC_SECTION_IDS == (*(s for s in SECTIONS if s != SAMPLE_SECTION), "other")
+    assert list(SECTION_IDS[2 : 2 + len(METRIC_SECTION_IDS)]) == list(METRIC_SECTION_IDS)
+    for language in LANGUAGES:
+        flat = _flat(language)
+        for sid in METRIC_SECTION_IDS:
+            for key in ("title", "intro", "absent"):
+                assert f"{sid}.{key}" in flat, (language, sid, key)
+    en, sv = load_catalogue("en"), load_catalogue("sv")
+    assert (en("selection.title"), en("comparison.title"), en("flips.title")) == (
+        "Selection for investigation", "Agreement with a second decision-maker", "Decisions that change")
+    assert (sv("selection.title"), sv("comparison.title"), sv("flips.title")) == (
+        "Urval för utredning", "Samstämmighet med en andra beslutsfattare", "Beslut som ändras")
+
+
+def test_each_registered_metric_is_shown_in_its_registry_section() -> None:
+    """One result with every registered metric: each lands in the section the registry names, none in "other"."""
+    from audit.metrics import METRICS
+
+    br = ["birth_region"]
+    rows = []
+    for name in METRICS:
+        rows += [
+            _row(name, [], "all", 400, 0.2, ci_low=0.16, ci_high=0.24),
+            _row(name, br, "sweden", 200, 0.15, reference_group="sweden", reference_value=0.15, ratio=1.0),
+            _row(name, br, "outside_eu", 150, 0.3, reference_group="sweden", reference_value=0.15, ratio=2.0,
+                 p_adjusted=0.001, test="two-proportion z-test"),
+        ]
+    result = AuditResult.build(**_parts(metrics=rows, findings=[]))
+    m = load_catalogue("en")
+    html = render_html(result, language="en")
+    assert '<section id="other"' not in html
+    for name, info in METRICS.items():
+        label = m(f"metric.{name}.label")
+        home = "method" if info.section == "sample" else info.section
+        assert f"<code>{name}</code>" in _section_html(html, "method"), name
+        if home == "method":
+            continue
+        section = _section_html(html, home)
+        assert f'id="{home}-metric-{name}"' in section, (name, home)
+        assert label.replace("'", "&#39;") in section, (name, label)
+        # a headline figure is charted; any other is listed under "More metrics in this section"
+        chart_title = m("chart.interval_title", metric=label).replace("'", "&#39;")
+        assert (f">{chart_title}</title>" in section) == info.headline, (name, info.headline)
+        assert (f'<h4 id="{home}-metric-{name}">' in section) == (not info.headline), name
+
+
+def test_headline_figures_come_first_and_key_figures_fill_the_summary(fixture_result: AuditResult) -> None:
+    from audit.report._builder import Builder
+
+    b = Builder(fixture_result, load_catalogue("en"))
+    # by hand from the registry: refer_rate and automation_rate are headline figures, error_rate is not
+    assert b.section_metrics("routing") == ["refer_rate", "automation_rate"]
+    assert b.key_figures() == [
+        "grant_rate", "deny_rate", "refer_rate", "automation_rate", "underpayment_rate", "error_rate",
+    ]
+    # the fixture measured three of them: the cards of its summary, in that order
+    figures = [f["label"] for f in b.summary(b.findings_section())["figures"]]
+    assert figures == ["Refusal rate", "Routed to a caseworker", "Decided automatically"]
+    assert b.section_metrics("other") == ["experimental_rate"]
+    assert b.section_metrics("flips") == ["flip_rate"]
+
+
+def test_flips_section_says_which_pair_it_compares() -> None:
+    base = _parts()
+    en = load_catalogue("en")
+    twins = AuditResult.build(**_parts(spec={**base["spec"], "counterfactual": {"attributes": ["sex"]}}))
+    engines = AuditResult.build(**_parts(spec={**base["spec"], "compare": {"kind": "recorded", "outcome": "x"}}))
+    neither = AuditResult.build(**base)
+    for result, key in ((twins, "flips.intro_counterfactual"), (engines, "flips.intro_compare"), (neither, "flips.intro")):
+        section = _section_html(render_html(result, language="en"), "flips")
+        assert en(key).replace("'", "&#39;") in section, key
+    bare = AuditResult.build(**_parts(metrics=[], findings=[]))
+    for sid in ("selection", "comparison", "flips"):
+        assert en(f"{sid}.absent") in _section_html(render_html(bare, language="en"), sid)

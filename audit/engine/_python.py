@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _sha256_file, _short
+from audit._paths import sha256_file
+from audit.engine._protocol import _short
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["PythonEngine", "per_case"]
@@ -116,7 +117,7 @@ def _source_hash(obj: Any) -> str | None:
         return None
     if path is None or not Path(path).is_file():
         return None
-    return _sha256_file(path)
+    return sha256_file(path)
 
 
 def _qualname(obj: Any) -> str:

@@ -72,7 +72,8 @@ from audit.engine._expr import (
     parse,
     scalar_kind,
 )
-from audit.engine._protocol import _display_path, _sha256_file, _sha256_files, _short
+from audit._paths import display_path, sha256_file, sha256_files
+from audit.engine._protocol import _short
 from audit.exceptions import SpecError
 
 __all__ = ["RulesEngine"]
@@ -207,7 +208,7 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
             guideline = resolve_path(g, base_dir)
             if not guideline.is_file():
                 raise ld.fail(
-                    "norms.guideline", f"no such guideline file {g!r} (looked in {_display_path(guideline)})."
+                    "norms.guideline", f"no such guideline file {g!r} (looked in {display_path(guideline)})."
                 )
     reserved = set(_STATE_NAMES) | set(ASSISTANCE_COLUMNS) | (set(NEED_COLUMNS) if norms is not None else set())
 
@@ -341,7 +342,7 @@ class RulesEngine:
 
     def __init__(self, path: str | Path, *, options: Mapping[str, Any] | None = None, name: str | None = None) -> None:
         p = Path(path)
-        shown = _display_path(p)
+        shown = display_path(p)
         if not p.is_file():
             raise SpecError(f"{shown}: no such rule file. Expected a YAML rule set.")
         try:
@@ -354,7 +355,7 @@ class RulesEngine:
             raise SpecError(f"{shown}: a rule file must be UTF-8 text. Got a bad byte at {exc.start}.") from None
         ruleset = _load_ruleset(data, source=shown, base_dir=p.parent, options=options)
         files = [p] + ([ruleset.guideline] if ruleset.guideline is not None else [])
-        dhash = _sha256_file(p) if len(files) == 1 else _sha256_files(files)
+        dhash = sha256_file(p) if len(files) == 1 else sha256_files(files)
         self._init(ruleset, dhash, name)
 
     @classmethod
@@ -393,7 +394,7 @@ class RulesEngine:
                 raise
             except Exception as exc:  # a guideline the norms module cannot read
                 raise SpecError(
-                    f"{ruleset.source}: norms.guideline: cannot read {_display_path(ruleset.guideline)}: {exc}"
+                    f"{ruleset.source}: norms.guideline: cannot read {display_path(ruleset.guideline)}: {exc}"
                 ) from None
         used: set[str] = set()
         for _, e in ruleset.derive:

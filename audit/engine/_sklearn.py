@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _display_path, _sha256_file, _short
+from audit._paths import display_path, sha256_file
+from audit.engine._protocol import _short
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["SklearnEngine", "UnsafeModelWarning"]
@@ -152,7 +153,7 @@ class SklearnEngine:
         import joblib
 
         p = Path(path)
-        shown = _display_path(p)
+        shown = display_path(p)
         if not p.is_file():
             raise SpecError(f"{shown}: no such model file. Expected a fitted estimator saved with joblib.dump.")
         warnings.warn(
@@ -160,7 +161,7 @@ class SklearnEngine:
             UnsafeModelWarning,
             stacklevel=2,
         )
-        digest = _sha256_file(p)
+        digest = sha256_file(p)
         try:
             model = joblib.load(p)
         except Exception as exc:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _sha256_files, _short
+from audit._paths import sha256_files
+from audit.engine._protocol import _short
 from audit.exceptions import SpecError
 
 __all__ = ["SubprocessEngine"]
@@ -88,7 +89,7 @@ class SubprocessEngine:
         self.env = dict(env or {})
         base = self.cwd or Path.cwd()
         files = [base / part for part in self.command[1:] if not part.startswith("-") and (base / part).is_file()]
-        self.definition_hash: str | None = _sha256_files(files) if files else None
+        self.definition_hash: str | None = sha256_files(files) if files else None
         shown = files[0].name if files else Path(self.command[0]).name
         self.name: str = name or shown
         default_version = f"sha256:{self.definition_hash[:12]}" if self.definition_hash else "unversioned"

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit._json import jsonable
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
 from audit.journey._frames import FrameLineage, HashCache, constant_strings, frame_lineage
@@ -28,7 +29,6 @@ from audit.journey._step import (
     StepRecorder,
     add_overrides,
     check_names,
-    jsonable,
     utc_now,
 )
 from audit.journey._vocabulary import validate_actor
@@ -489,7 +489,8 @@ class Journey:
                 "notes": r.notes,
                 "error": r.error,
                 "run_uuid": r.run_uuid,
-            }
+            },
+            default=str,
         )
 
     def cases_table(self) -> pa.Table:
@@ -606,7 +607,8 @@ class Journey:
                         "added_by": None if info is None else info["added_by"],
                         "changed_by": changed_by,
                         "dropped_by": [] if info is None else list(info["dropped_by"]),
-                    }
+                    },
+                    default=str,
                 )
             )
         return out

@@ -9,12 +9,10 @@ ends (see :class:`audit.journey.Journey`).
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit._json import jsonable
 from audit.exceptions import DataError
 from audit.journey._frames import is_in, string_array
 from audit.journey._vocabulary import CASE_STATUSES, validate_actor
@@ -53,34 +52,6 @@ _OVERRIDE_COLUMNS = ("case_id", "outcome", "final_outcome", "by")
 def utc_now() -> datetime:
     """The current time in UTC (OpenLineage event times carry the offset)."""
     return datetime.now(UTC)
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert numpy, pandas and path values to JSON-safe Python values (NaN -> None)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (set, frozenset)):
-        return [jsonable(v) for v in sorted(obj, key=str)]
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (pd.Timestamp, datetime, date)):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or obj is pd.NA or obj is pd.NaT:
-        return None
-    if isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 def check_names(values: Sequence[str] | str, *, what: str, step: str) -> tuple[str, ...]:
@@ -423,14 +394,14 @@ class StepRecorder:
             if not isinstance(success, (bool, np.bool_)):
                 raise DataError(f"step {rec.name}: assertions[{i}].success must be true or false. Got {success!r}.")
             clean: dict[str, Any] = {"assertion": raw["assertion"], "success": bool(success)}
-            params = dict(jsonable(raw.get("params") or {}))
+            params = dict(jsonable(raw.get("params") or {}, default=str))
             for key, value in raw.items():
                 if key in ("assertion", "success", "params"):
                     continue
                 if key not in _ASSERTION_FIELDS:
-                    params[str(key)] = jsonable(value)
+                    params[str(key)] = jsonable(value, default=str)
                 elif value is not None:
-                    v = jsonable(value)
+                    v = jsonable(value, default=str)
                     clean[key] = v if isinstance(v, str) else _json_dumps(v)
             clean["params"] = params
             rec.assertions.append((target, clean))
@@ -438,7 +409,7 @@ class StepRecorder:
     def note(self, **info: Any) -> None:
         """Record free-form facts about the step (e.g. engine errors, override counts)."""
         rec = self._open("note")
-        rec.notes.update(jsonable(info))
+        rec.notes.update(jsonable(info, default=str))
 
     def derive(self, columns: Mapping[str, Sequence[str]]) -> None:
         """Declare which input columns each new output column is computed from.

@@ -217,7 +217,7 @@ class MunicipalGuideline:
         """
         prep = _prepare(cases, _GUIDELINE_COLUMNS, NORM_YEARS)
         if prep.bad.any():
-            table = prep.failures()
+            table = prep.failures(f"guideline {self.name}").table()
             raise DataError(
                 f"guideline {self.name}: {int(prep.bad.sum())} case(s) cannot be capped; "
                 f"first: {table['reason'].iloc[0]}.",

@@ -32,10 +32,10 @@ from typing import Any
 import pandas as pd
 
 from audit._version import __version__
-from audit.exceptions import DataError
+from audit.exceptions import DataError, SpecError
 from audit.report._charts import LinePoint, LineSeries, line_chart
 from audit.report._format import DASH, Formatter, is_missing
-from audit.report._messages import Catalogue, load_catalogue
+from audit.report._messages import LANGUAGES, Catalogue, load_catalogue
 from audit.report._render import render_template, stylesheet
 
 __all__ = ["render_trend_html", "trend_context", "write_trend"]
@@ -229,6 +229,8 @@ def render_trend_html(frame: pd.DataFrame, *, language: str = "en", title: str |
     audit.exceptions.SpecError
         When the language is not one of :data:`audit.report.LANGUAGES`.
     """
+    if language not in LANGUAGES:
+        raise SpecError(f"The trend page's language must be one of {', '.join(LANGUAGES)}. Got {language!r}.")
     messages = load_catalogue(language)
     context = trend_context(frame, messages=messages, title=title)
     return render_template("html", "trend.html.j2", **context, t=messages, css=stylesheet("trend.css"))

@@ -363,6 +363,7 @@ def history(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write a self-contained HTML page here.")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the trend as CSV here.")] = None,
+    language: Annotated[str, typer.Option("--language", help="Language of the HTML page: en or sv.")] = "en",
 ) -> None:
     """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
     from audit.monitor import trend, write_trend
@@ -386,7 +387,7 @@ def history(
                 table.add_row(*row)
             _out.print(table)
         _out.print("! marks a period with an alert.")
-        for path in write_trend(frame, html_path=out, csv_path=csv):
+        for path in write_trend(frame, html_path=out, csv_path=csv, language=language):
             _out.print(f"Wrote {path}")
         return 0
 

@@ -18,11 +18,20 @@ the page must work offline, on paper and on a phone. Insyn writes
 ``results.json``
     the machine-readable result (:func:`render_json`).
 
-Sections, in order: the summary in plain language; every finding; who is
-affected; routing to caseworkers and automation; amounts and shortfalls; the
-engine against the law's baseline; further metrics; data quality; the data
-journey and its lineage; method; a public-values scorecard; reproducibility.
-A section whose data is absent says why instead of disappearing.
+Sections, in order: the summary in plain language; every finding; the
+metric sections, in the order and with the members that the metric registry
+gives (:data:`audit.metrics.SECTIONS`: who is affected; routing to
+caseworkers and automation; amounts and shortfalls; the engine against the
+law's baseline; selection for investigation; agreement with a second
+decision-maker; decisions that change between two engines or between a case
+and its counterfactual twin), then further metrics the registry does not
+know; data quality; the data journey and its lineage; method; a
+public-values scorecard; reproducibility. A section whose data is absent
+says why instead of disappearing.
+
+The trend page of a monitoring history (``insyn history --out``) is rendered
+here too, from the same catalogues (:func:`render_trend_html`,
+:func:`write_trend`); :mod:`audit.monitor` computes the trend.
 
 Every label comes from a message catalogue (``messages/en.yaml``,
 ``messages/sv.yaml``; ``report.language`` in the spec chooses). Every string

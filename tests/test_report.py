@@ -1491,7 +1491,8 @@ def test_flips_section_says_which_pair_it_compares() -> None:
     twins = AuditResult.build(**_parts(spec={**base["spec"], "counterfactual": {"attributes": ["sex"]}}))
     engines = AuditResult.build(**_parts(spec={**base["spec"], "compare": {"kind": "recorded", "outcome": "x"}}))
     neither = AuditResult.build(**base)
-    for result, key in ((twins, "flips.intro_counterfactual"), (engines, "flips.intro_compare"), (neither, "flips.intro")):
+    cases = ((twins, "flips.intro_counterfactual"), (engines, "flips.intro_compare"), (neither, "flips.intro"))
+    for result, key in cases:
         section = _section_html(render_html(result, language="en"), "flips")
         assert en(key).replace("'", "&#39;") in section, key
     bare = AuditResult.build(**_parts(metrics=[], findings=[]))

@@ -512,7 +512,9 @@ def line_chart(
         parts.append(
             f'<line x1="{_LLEFT}" x2="{_LLEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{NEUTRALS["grid"]}"/>'
         )
-        parts.append(f'<text x="{_LLEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_txt(tick_label(t))}</text>')
+        parts.append(
+            f'<text x="{_LLEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_txt(tick_label(t))}</text>'
+        )
     if periods:
         every = max(1, math.ceil(len(periods) / 8))
         shown = [i for i in range(len(periods)) if i % every == 0]

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import ERROR_LABEL, STATUS_ERROR, STATUS_OK
-from audit.engine._parallel import _Caller
-from audit.engine._protocol import Engine, _short
+from audit.engine._parallel import Caller
+from audit.engine._protocol import Engine, short_repr
 from audit.exceptions import CheckCode, DataError, EngineError, FailureCollector, SpecError
 
 __all__ = ["EngineRun", "run_engine"]
@@ -115,26 +115,26 @@ def _check_options(
     timeout_s: float | None,
 ) -> tuple[str, ...]:
     if isinstance(labels, str) or not isinstance(labels, Sequence) or not labels:
-        raise SpecError(f"The 'labels' option must be a non-empty list of outcome labels. Got {_short(labels)}.")
+        raise SpecError(f"The 'labels' option must be a non-empty list of outcome labels. Got {short_repr(labels)}.")
     bad = [lab for lab in labels if not isinstance(lab, str) or not lab]
     if bad:
-        raise SpecError(f"The 'labels' option must hold non-empty strings. Got {_short(bad[0])}.")
+        raise SpecError(f"The 'labels' option must hold non-empty strings. Got {short_repr(bad[0])}.")
     if ERROR_LABEL in labels:
         raise SpecError("The 'labels' option must not contain 'error': it marks cases the engine could not decide.")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise SpecError(f"The 'batch_size' option must be an integer >= 1. Got {_short(batch_size)}.")
+        raise SpecError(f"The 'batch_size' option must be an integer >= 1. Got {short_repr(batch_size)}.")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise SpecError(f"The 'workers' option must be an integer >= 1. Got {_short(workers)}.")
+        raise SpecError(f"The 'workers' option must be an integer >= 1. Got {short_repr(workers)}.")
     if (
         isinstance(error_budget, bool)
         or not isinstance(error_budget, (int, float))
         or not 0 <= error_budget <= 1
     ):
-        raise SpecError(f"The 'error_budget' option must be a number between 0 and 1. Got {_short(error_budget)}.")
+        raise SpecError(f"The 'error_budget' option must be a number between 0 and 1. Got {short_repr(error_budget)}.")
     if timeout_s is not None and (
         isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0
     ):
-        raise SpecError(f"The 'timeout_s' option must be a number > 0. Got {_short(timeout_s)}.")
+        raise SpecError(f"The 'timeout_s' option must be a number > 0. Got {short_repr(timeout_s)}.")
     return tuple(labels)
 
 
@@ -375,14 +375,15 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
         flag(
             ~ok_label, CheckCode.IN_SET, "outcome", outcome.to_numpy(dtype=object),
             lambda v: "outcome is missing" if _missing(v)
-            else f"unknown outcome label {_short(v)}; expected one of {shown_labels}",
+            else f"unknown outcome label {short_repr(v)}; expected one of {shown_labels}",
         )
 
     if "amount" in aligned.columns:
         amount, not_num = _numeric(aligned["amount"])
         if not_num.any():
             raw = aligned["amount"].to_numpy(dtype=object)
-            flag(not_num, CheckCode.DTYPE, "amount", raw, lambda v: f"amount must be a number >= 0. Got {_short(v)}")
+            flag(not_num, CheckCode.DTYPE, "amount", raw,
+                 lambda v: f"amount must be a number >= 0. Got {short_repr(v)}")
         with np.errstate(invalid="ignore"):
             neg = amount < 0
             inf = np.isinf(amount)
@@ -396,7 +397,7 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
         score, not_num = _numeric(aligned["score"])
         if not_num.any():
             raw = aligned["score"].to_numpy(dtype=object)
-            flag(not_num, CheckCode.DTYPE, "score", raw, lambda v: f"score must be a number. Got {_short(v)}")
+            flag(not_num, CheckCode.DTYPE, "score", raw, lambda v: f"score must be a number. Got {short_repr(v)}")
     else:
         score = np.full(m, np.nan)
 
@@ -447,7 +448,7 @@ class _Run:
     """State of one :func:`run_engine` call."""
 
     def __init__(
-        self, caller: _Caller, cases: pd.DataFrame, ids: pd.Series, labels: tuple[str, ...], allowed: int
+        self, caller: Caller, cases: pd.DataFrame, ids: pd.Series, labels: tuple[str, ...], allowed: int
     ) -> None:
         self.caller = caller
         self.cases = cases
@@ -562,7 +563,7 @@ def run_engine(
     allowed = math.floor(error_budget * n + 1e-9)
     t0 = time.perf_counter()
     spans = _spans(n, batch_size, workers, engine)
-    with _Caller(engine, workers=workers if n else 1, timeout_s=timeout_s) as caller:
+    with Caller(engine, workers=workers if n else 1, timeout_s=timeout_s) as caller:
         run = _Run(caller, cases, ids, labels, allowed)
         pending = [(a, b, caller.submit(cases.iloc[a:b])) for a, b in spans]
         for a, b, p in pending:

@@ -81,7 +81,7 @@ class Engine(Protocol):
         ...  # pragma: no cover
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short_repr(value: Any, limit: int = 60) -> str:
     """Return ``repr(value)`` cut to ``limit`` characters for messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

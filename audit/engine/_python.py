@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from audit._paths import sha256_file
-from audit.engine._protocol import _short
+from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["PythonEngine", "per_case"]
@@ -174,7 +174,7 @@ class PythonEngine:
         else:
             raise SpecError(
                 f"engine.target must be a function, a class or an object with decide(cases) or "
-                f"decide_case(case). Got {_short(obj)}."
+                f"decide_case(case). Got {short_repr(obj)}."
             )
         if opts and not inspect.isclass(target) and not self._options:
             raise SpecError(f"engine.options are given, but {shown} is an object that takes no options.")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from audit._paths import display_path, sha256_file
-from audit.engine._protocol import _short
+from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["RecordedEngine"]
@@ -87,7 +87,7 @@ class RecordedEngine:
         cols = {"outcome": outcome, "amount": amount, "reasons": reasons, "score": score}
         for key, col in cols.items():
             if col is not None and (not isinstance(col, str) or not col):
-                raise SpecError(f"engine.{key} must name a column. Got {_short(col)}.")
+                raise SpecError(f"engine.{key} must name a column. Got {short_repr(col)}.")
         if outcome is None:
             raise SpecError("engine.outcome (the column of recorded outcomes) is required for a recorded engine.")
         self._cols: dict[str, str] = {k: v for k, v in cols.items() if v is not None}

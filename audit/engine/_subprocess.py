@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from audit._paths import sha256_files
-from audit.engine._protocol import _short
+from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
 
 __all__ = ["SubprocessEngine"]
@@ -73,15 +73,15 @@ class SubprocessEngine:
     ) -> None:
         if isinstance(command, str) or not isinstance(command, Sequence) or not command:
             raise SpecError(
-                f"engine.command must be a non-empty list such as [java, -jar, engine.jar]. Got {_short(command)}."
+                f"engine.command must be a non-empty list such as [java, -jar, engine.jar]. Got {short_repr(command)}."
             )
         if not all(isinstance(part, str) and part for part in command):
-            raise SpecError(f"engine.command must hold non-empty strings. Got {_short(list(command))}.")
+            raise SpecError(f"engine.command must hold non-empty strings. Got {short_repr(list(command))}.")
         if format not in {"jsonl", "csv"}:
-            raise SpecError(f"engine.format must be one of jsonl, csv. Got {_short(format)}.")
+            raise SpecError(f"engine.format must be one of jsonl, csv. Got {short_repr(format)}.")
         number = not isinstance(timeout_s, bool) and isinstance(timeout_s, (int, float))
         if timeout_s is not None and (not number or timeout_s <= 0):
-            raise SpecError(f"engine.timeout_s must be a number > 0. Got {_short(timeout_s)}.")
+            raise SpecError(f"engine.timeout_s must be a number > 0. Got {short_repr(timeout_s)}.")
         self.command: list[str] = [sys.executable if part == "{python}" else part for part in command]
         self.format = format
         self.timeout_s = None if timeout_s is None else float(timeout_s)

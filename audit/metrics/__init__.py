@@ -42,7 +42,7 @@ from audit.metrics._intervals import (
     wilson_interval,
 )
 from audit.metrics._measure import COLUMNS, binary_metrics_from_counts, measure, measure_statistics
-from audit.metrics._registry import METRICS, MetricInfo
+from audit.metrics._registry import KINDS, METRICS, SECTIONS, MetricInfo
 from audit.metrics._significance import (
     CORRECTIONS,
     adjust_pvalues,
@@ -58,9 +58,11 @@ __all__ = [
     "CORRECTIONS",
     "FINDING_STATUSES",
     "GroupStatistics",
+    "KINDS",
     "METRICS",
     "MISSING_LABEL",
     "MetricInfo",
+    "SECTIONS",
     "adjust_pvalues",
     "binary_metrics_from_counts",
     "clopper_pearson_interval",

@@ -82,7 +82,7 @@ class Grouping:
 
 
 def is_bootstrapped(info: MetricInfo) -> bool:
-    return info.compare and info.kind in {"rate", "binary"}
+    return info.compare and info.kind == "rate"
 
 
 class _Recorder(dict):

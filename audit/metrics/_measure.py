@@ -58,7 +58,7 @@ from audit.metrics._compare import SOURCE_SUPPRESSED, block
 from audit.metrics._groups import Bootstrap, Grouping, is_bootstrapped
 from audit.metrics._intervals import clopper_pearson_interval, wilson_interval
 from audit._columns import METRIC_COLUMNS
-from audit.metrics._registry import METRICS
+from audit.metrics._registry import BINARY_METRICS, GROUP_METRICS, METRICS
 from audit.metrics._significance import adjust_pvalues, z_power_sum
 from audit.metrics._statistics import GROUP_SEPARATOR, GroupStatistics
 from audit.spec import StatisticsSpec
@@ -354,7 +354,7 @@ def binary_metrics_from_counts(
     s["ypred"] = s["tp"] + s["fp"]
     ident = [c for c in table.columns if c not in cellmap.values()]
     out = []
-    for name in ("selection_rate", *[m for m, i in METRICS.items() if i.kind == "binary" and m != "selection_rate"]):
+    for name in BINARY_METRICS:
         est = METRICS[name].function(s)
         k, nn = np.asarray(est.count, dtype=float), np.asarray(est.n, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -419,19 +419,24 @@ def _choose_metrics(metrics: Sequence[str] | None, families: frozenset[str], emp
     such a metric is computed and shows NaN with a reason.
     """
     if metrics is None:
-        return [m for m, info in METRICS.items() if set(info.needs) <= families - empty]
+        return [m for m in GROUP_METRICS if set(METRICS[m].needs) <= families - empty]
     if isinstance(metrics, str) or not isinstance(metrics, Iterable):
         raise SpecError(f"metrics must be a list of metric names. Got {metrics!r}.")
     chosen = list(dict.fromkeys(metrics))
     for m in chosen:
+        if m in METRICS and m not in GROUP_METRICS:
+            raise SpecError(
+                f"metrics: {m!r} is a metric of {' and '.join(METRICS[m].analyses)}, not of measure. "
+                f"Expected one of: {', '.join(GROUP_METRICS)}."
+            )
         if m not in METRICS:
-            raise SpecError(f"metrics: unknown metric {m!r}. Known metrics: {', '.join(METRICS)}.")
+            raise SpecError(f"metrics: unknown metric {m!r}. Known metrics: {', '.join(GROUP_METRICS)}.")
         lacking = [f for f in METRICS[m].needs if f not in families]
         if lacking:
             raise DataError(
                 f"metric {m!r} needs {FAMILIES[lacking[0]]}, which the data does not provide."
             )
-    order = list(METRICS)
+    order = list(GROUP_METRICS)
     return sorted(chosen, key=order.index)
 
 

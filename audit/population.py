@@ -68,6 +68,7 @@ from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.spec import AuditSpec, PopulationSpec
+from audit.synth import generate, load_population_spec
 
 __all__ = [
     "ALLOWED_VALUES",
@@ -721,8 +722,6 @@ def load_population(audit: AuditSpec) -> Population:
     spec = audit.population
     kind = spec.source_kind
     if kind == "synthetic":
-        from audit.synth import generate, load_population_spec
-
         path = audit.resolve(spec.synthetic)  # type: ignore[arg-type]
         if not path.is_file():
             raise SpecError(f"{audit.source or '<spec>'}: population.synthetic names {spec.synthetic!r}, which does not exist ({path}).")

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._columns import ASSISTANCE_COLUMNS
 from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
+from audit.checks._statistics import caching
 from audit.checks._suite import GROUPS_PLACEHOLDER, Suite, SuiteExpectation, build_expectation, load_suite
 from audit.exceptions import DataError, SpecError
 
@@ -486,8 +488,6 @@ def _run(data: pd.DataFrame, planned: list[_Planned], *, sample_size: int) -> di
         ProgressBarsConfig,
     )
 
-    from audit.checks._statistics import caching
-
     expectations = {
         p.key: build_expectation(
             p.entry.type,
@@ -702,8 +702,6 @@ def check_file(
 
 
 def _read_frame(path: Path, *, id_column: str) -> pd.DataFrame:
-    from audit._columns import ASSISTANCE_COLUMNS
-
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise DataError(

@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from audit._paths import sha256_file
+from audit._paths import resolve_path, sha256_file
 from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
@@ -87,8 +87,6 @@ def _import_target(target: str, base_dir: Path | None) -> Any:
 
 
 def _import_from_file(module_name: str, base_dir: Path | None) -> Any:
-    from audit._paths import resolve_path
-
     rel = Path(*module_name.split(".")).with_suffix(".py")
     path = resolve_path(rel, base_dir)
     if not path.is_file():

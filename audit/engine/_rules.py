@@ -72,9 +72,10 @@ from audit.engine._expr import (
     parse,
     scalar_kind,
 )
-from audit._paths import display_path, sha256_file, sha256_files
+from audit._paths import display_path, resolve_path, sha256_file, sha256_files
 from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
+from audit.norms import MunicipalGuideline, compute_need
 
 __all__ = ["RulesEngine"]
 
@@ -203,8 +204,6 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
         if g is not None:
             if not isinstance(g, str):
                 raise ld.fail("norms.guideline", f"must be a path. Got {short_repr(g)}.")
-            from audit._paths import resolve_path
-
             guideline = resolve_path(g, base_dir)
             if not guideline.is_file():
                 raise ld.fail(
@@ -390,8 +389,6 @@ class RulesEngine:
         self.version: str = ruleset.version or f"sha256:{dhash[:12]}"
         self._guideline: Any = None
         if ruleset.guideline is not None:
-            from audit.norms import MunicipalGuideline
-
             try:
                 self._guideline = MunicipalGuideline.from_yaml(ruleset.guideline)
             except SpecError:
@@ -572,8 +569,6 @@ class _Env:
         self._columns: dict[str, Val] = {}
 
     def load_norms(self, errors: np.ndarray) -> None:
-        from audit.norms import compute_need
-
         need = compute_need(self.cases, guideline=self.engine._guideline)
         if len(need) != self.n:
             raise SpecError(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,6 @@ from audit._json import jsonable
 from audit.exceptions import DataError
 from audit.journey._frames import is_in, string_array
 from audit.journey._vocabulary import CASE_STATUSES, validate_actor
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.journey._journey import Journey
 
 STEP_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _ASSERTION_FIELDS = (
@@ -166,8 +163,11 @@ class StepRecord:
 class StepRecorder:
     """Records one step of a run; use it as a context manager.
 
-    Made by :meth:`Journey.step`. Entering the ``with`` block starts the
-    step (its clock and its OpenLineage ``START`` event); leaving it cleanly
+    Made by :meth:`Journey.step`, which hands over the record and the two
+    journey callbacks ``start(record)`` and ``finish(record, exc)`` (so that
+    a step does not depend on the journey that collects it). Entering the
+    ``with`` block starts the step (its clock and its OpenLineage ``START``
+    event); leaving it cleanly
     checks the row accounting, computes the per-case lineage and records
     ``COMPLETE``; an exception that escapes records ``FAIL`` with the error
     message and is re-raised.
@@ -184,9 +184,16 @@ class StepRecorder:
     2
     """
 
-    def __init__(self, journey: Journey, record: StepRecord) -> None:
-        self._journey = journey
+    def __init__(
+        self,
+        record: StepRecord,
+        *,
+        start: Callable[[StepRecord], None],
+        finish: Callable[[StepRecord, BaseException | None], None],
+    ) -> None:
         self._record = record
+        self._start = start
+        self._finish = finish
         self._entered = False
 
     # ------------------------------------------------------------ context
@@ -194,7 +201,7 @@ class StepRecorder:
         if self._entered:
             raise RuntimeError(f"step {self._record.name} was already started; make a new one with Journey.step().")
         self._entered = True
-        self._journey._start(self._record)
+        self._start(self._record)
         return self
 
     def __exit__(
@@ -203,7 +210,7 @@ class StepRecorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        self._journey._finish(self._record, exc)
+        self._finish(self._record, exc)
         return False
 
     # ------------------------------------------------------------ info

@@ -9,15 +9,11 @@ facade hands it the report's notebook summary with
 """
 
 from audit._version import __version__
+from audit.audit import Audit, load_spec
 from audit.exceptions import CheckFailedError, DataError, EngineError, InsynError, SpecError
 from audit.report import render_summary_html as _render_summary_html
 from audit.result import AuditResult
 from audit.result import set_html_summary as _set_html_summary
-from audit.spec import load_spec
-
-# PENDING (core redesign, helper C): replace the next line by `from audit.audit import Audit`
-# once audit/audit.py exists. Until then `audit.Audit` is the bare spec model and has no `.run`.
-from audit.spec import AuditSpec as Audit  # noqa: E402  PENDING helper C
 
 _set_html_summary(_render_summary_html)
 

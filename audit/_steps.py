@@ -28,9 +28,15 @@ from audit.checks import CheckReport, validate
 from audit.counterfactual import CounterfactualResult, run_counterfactual
 from audit.engine import build_engine, run_engine
 from audit.exceptions import CheckFailedError, DataError, SpecError
-from audit.compare import compare_decisions
-from audit.metrics import GroupStatistics, evaluate_thresholds, measure, measure_statistics
-from audit.selection import measure_selection
+from audit.metrics import (
+    GroupStatistics,
+    compare_decisions,
+    correct_family,
+    evaluate_thresholds,
+    measure,
+    measure_selection,
+    measure_statistics,
+)
 from audit.norms import ReferenceEngine
 from audit.spec import AuditSpec, EngineSpec
 
@@ -255,7 +261,7 @@ def counterfactual(
         statistics=spec.statistics, seed=spec.seed, base_decisions=decisions, base_dir=spec.base_dir,
         source=spec.source or "<spec>", reference_groups=spec.reference_groups,
         population=spec.resolve(spec.population.synthetic) if spec.population.synthetic else None,
-        batch_size=e.batch_size if e else None, workers=e.workers if e else 1,
+        batch_size=e.batch_size if e else None, workers=e.workers if e else 1, correct=False,
     )
 
 
@@ -268,7 +274,7 @@ def metric_tables(
     t_pos = [spec.truth.positive] if spec.truth.positive else None
     common = {"sensitive_features": spec.sensitive_features, "intersections": spec.intersections,
               "reference_groups": spec.reference_groups, "statistics": spec.statistics, "seed": spec.seed,
-              }  # TEMP-SHIM: "correct": False once helper B's correct= lands
+              "correct": False}
     tables = [measure(final, favourable=o.favourable, review=o.review, pred_positive=o.positive or t_pos or ["deny"],
                       truth_positive=t_pos, **common)]
     if spec.selection is not None:
@@ -287,7 +293,7 @@ def table_metrics(spec: AuditSpec, table: pd.DataFrame) -> pd.DataFrame:
     """Group-level binary metrics of an aggregated table, uncorrected."""
     return measure_statistics(aggregated_statistics(spec, table), sensitive_features=spec.sensitive_features,
                               reference_groups=spec.reference_groups, statistics=spec.statistics, seed=spec.seed,
-                              )  # TEMP-SHIM: correct=False
+                              correct=False)
 
 
 def corrected(spec: AuditSpec, tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -330,27 +336,3 @@ def aggregated_statistics(spec: AuditSpec, table: pd.DataFrame) -> dict[str, Gro
                         f"Attributes: {', '.join(map(str, stats))}.")
     return stats
 
-
-def correct_family(tables: list[pd.DataFrame], statistics: Any) -> pd.DataFrame:  # TEMP-SHIM until helper B
-    """TEMPORARY copy of the old runner._adjust_all (removed once audit.metrics.correct_family exists)."""
-    from audit.metrics import adjust_pvalues
-    from audit.metrics._significance import z_power_sum
-
-    tables = [t for t in tables if t is not None and len(t)]
-    if not tables:
-        return pd.DataFrame()
-    alpha = statistics.alpha
-    corrected = statistics.correction != "none"
-    m_total = sum(int(t["p_value"].notna().sum()) for t in tables if "p_value" in t.columns)
-    scaled = []
-    for t in tables:
-        t = t.copy()
-        m_table = int(t["p_value"].notna().sum()) if "p_value" in t.columns else 0
-        if corrected and "mdd" in t.columns and m_table and m_total != m_table:
-            factor = float(z_power_sum(alpha / m_total) / z_power_sum(alpha / m_table))
-            t["mdd"] = t["mdd"].astype("float64") * factor
-        scaled.append(t)
-    metrics = pd.concat(scaled, ignore_index=True, sort=False) if len(scaled) > 1 else scaled[0]
-    if "p_value" in metrics.columns:
-        metrics["p_adjusted"] = adjust_pvalues(metrics["p_value"].to_numpy(dtype="float64"), method=statistics.correction)
-    return metrics

@@ -48,8 +48,8 @@ from typing import Any
 import pandas as pd
 
 from audit import _steps
-from audit._steps import CaseStatus, assertions, by_case_id, quarantined, seen
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
+from audit._steps import CaseStatus, assertions, by_case_id, quarantined, seen
 from audit.checks import CheckReport
 from audit.counterfactual import CounterfactualResult
 from audit.engine import EngineRun, build_engine, run_engine

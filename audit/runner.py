@@ -58,7 +58,7 @@ from audit.population import Population, load_population
 from audit.review import Review, review
 from audit.spec import AuditSpec
 
-__all__ = ["AGGREGATED_STEPS", "RECORDED_STEPS", "ROW_STEPS", "CaseStatus", "Progress", "Record", "RunState", "Step",
+__all__ = ["AGGREGATED_STEPS", "CaseStatus", "Progress", "RECORDED_STEPS", "ROW_STEPS", "Record", "RunState", "Step",
            "make_run_id", "run", "run_step", "steps_for"]
 
 Progress = Callable[[str, str], None]

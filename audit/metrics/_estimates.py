@@ -27,6 +27,7 @@ from audit.metrics._table import (
     mean_evidence,
     proportion_evidence,
     se_evidence,
+    shown_groups,
 )
 from audit.spec import StatisticsSpec
 
@@ -90,8 +91,9 @@ def metric_block(info: MetricInfo, grouping: Grouping, spec: StatisticsSpec, boo
     ref = grouping.reference
     evidence = None
     if grouping.attributes and ref is not None and info.compare:
+        shown = shown_groups(grouping.rows, den, value, spec, source_missing=source)
         evidence = _evidence(est, info, grouping, boot, ref, alpha, count=count, den=den, value=value, var=var,
-                             se=se)
+                             se=se, shown=shown)
     return compare_groups(
         info.name, grouping.attributes, grouping.labels, reference=ref, rows=grouping.rows, n=den, value=value,
         ci=ci, count=count, statistics=spec, reasons=reasons, source_missing=source, compare=info.compare,
@@ -101,11 +103,13 @@ def metric_block(info: MetricInfo, grouping: Grouping, spec: StatisticsSpec, boo
 
 def _evidence(est: Any, info: MetricInfo, grouping: Grouping, boot: Bootstrap | None, ref: int, alpha: float, *,
               count: np.ndarray, den: np.ndarray, value: np.ndarray, var: np.ndarray, se: np.ndarray,
-              ) -> Evidence | None:
+              shown: np.ndarray) -> Evidence | None:
     """The test and intervals against the reference group, by the estimate's shape."""
     if isinstance(est, Proportion):
+        if not shown[ref] or shown.sum() < 2:
+            return None  # nothing to compare: the reference or every other group is hidden
         draws = boot.proportion(grouping, info) if boot is not None else None
-        return proportion_evidence(count, den, ref, alpha, draws=draws)
+        return proportion_evidence(count, den, ref, alpha, draws=draws, where=shown)
     if isinstance(est, Mean):
         return mean_evidence(value, var, den, ref, alpha)
     if isinstance(est, (RatioOfSums, Auc)):

@@ -77,6 +77,7 @@ __all__ = [
     "percentile_interval",
     "proportion_evidence",
     "se_evidence",
+    "shown_groups",
     "statistics_spec",
 ]
 
@@ -178,7 +179,7 @@ def _at_ref(a: Any, ref: int, size: int) -> np.ndarray:
 
 
 def proportion_evidence(
-    count: Any, n: Any, ref: int, alpha: float, *, draws: np.ndarray | None = None
+    count: Any, n: Any, ref: int, alpha: float, *, draws: np.ndarray | None = None, where: Any = None
 ) -> Evidence:
     """Rates ``count / n`` against the reference group's rate.
 
@@ -186,12 +187,16 @@ def proportion_evidence(
     counts); the MDD's standard error under the null
     (:func:`audit.metrics.mdd_proportions`); percentile intervals from
     ``draws`` when given, else Newcombe's interval of the difference and
-    Katz's of the ratio.
+    Katz's of the ratio. ``where`` (optional, bool per group) limits the
+    work to the groups that will be compared (:func:`shown_groups`), which
+    spares exact tests of suppressed small groups.
     """
     k = np.asarray(count, dtype=float)
     nn = np.asarray(n, dtype=float)
     g = k.size
     k0, n0 = _at_ref(k, ref, g), _at_ref(nn, ref, g)
+    if where is not None:
+        k = np.where(np.asarray(where, dtype=bool), k, np.nan)
     p, test = two_proportion_test(k, nn, k0, n0)
     if draws is not None:
         return Evidence(p, test, proportion_null_se(k0, n0, nn), draws=draws)
@@ -355,6 +360,28 @@ def percentile_interval(draws: np.ndarray, alpha: float) -> tuple[np.ndarray, np
     return out[0], out[1], valid
 
 
+def _suppression(rows: Any, den: np.ndarray, source: np.ndarray, min_n: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which groups are suppressed: too few cases, or a denominator between 1 and ``min_n - 1``."""
+    small_group = np.asarray(rows, dtype=float) < min_n
+    small_den = (den > 0) & (den < min_n)
+    return ~source & (small_group | small_den), small_group, small_den
+
+
+def shown_groups(rows: Any, n: Any, value: Any, statistics: StatisticsSpec, *, den: Any = None,
+                 source_missing: Any = None) -> np.ndarray:
+    """The groups :func:`compare_groups` shows a value for (not suppressed, not source-suppressed, defined).
+
+    Of these, every group but the reference is compared with the reference.
+    """
+    n = np.asarray(n, dtype=float)
+    value = np.asarray(value, dtype=float)
+    source = np.zeros(n.size, dtype=bool) if source_missing is None else np.asarray(source_missing, dtype=bool)
+    suppressed, _, _ = _suppression(rows, n if den is None else np.asarray(den, dtype=float), source,
+                                    statistics.min_group_size)
+    return ~(suppressed | source) & np.isfinite(value)
+
+
 def compare_groups(
     metric: str,
     attributes: Sequence[str],
@@ -432,9 +459,7 @@ def compare_groups(
     den = n if den is None else np.asarray(den, dtype=float)
     rows = np.asarray(rows, dtype=float)
     source = np.zeros(g, dtype=bool) if source_missing is None else np.asarray(source_missing, dtype=bool)
-    small_group = rows < min_n
-    small_den = (den > 0) & (den < min_n)
-    suppressed = ~source & (small_group | small_den)
+    suppressed, small_group, small_den = _suppression(rows, den, source, min_n)
     notes: list[list[str]] = []
     for i in range(g):
         given = [r for r in (reasons[i] if reasons is not None else ()) if r]

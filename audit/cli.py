@@ -33,8 +33,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from audit._paths import resolve_path
 from audit._version import __version__
-from audit.exceptions import InsynError
+from audit.audit import load_spec
+from audit.checks import check_file
+from audit.evidence import keygen as make_keys
+from audit.evidence import verify as verify_evidence
+from audit.evidence import write_bundle
+from audit.exceptions import InsynError, SpecError
+from audit.journey import trace as trace_case
+from audit.monitor import run_monitor, trend
+from audit.report import write_trend
+from audit.synth import generate as generate_population
+from audit.synth import write_population
 
 __all__ = ["app", "main"]
 
@@ -188,7 +199,6 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
 ) -> None:
     """Run an audit and write its run folder."""
-    from audit.spec import load_spec
 
     def body() -> int:
         audit = load_spec(spec)
@@ -211,8 +221,6 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Audit the bundled municipal RPA rule set on 20,000 synthetic applications."""
-    from audit.spec import load_spec, resolve_path
-
     def body() -> int:
         path = resolve_path("examples/demo.yaml", Path.cwd())
         audit = load_spec(path)
@@ -243,9 +251,6 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a synthetic population for use outside an audit."""
-    from audit.exceptions import SpecError
-    from audit.synth import generate as _generate
-    from audit.synth import write_population
 
     def body() -> int:
         knobs: dict[str, float] = {}
@@ -257,7 +262,7 @@ def generate(
                 sep = ""
             if not sep or not name.strip():
                 raise SpecError(f"--bias must have the form NAME=STRENGTH with a number. Got {item!r}.")
-        frame = _generate(spec, n=n, seed=seed, bias=knobs or None)
+        frame = generate_population(spec, n=n, seed=seed, bias=knobs or None)
         write_population(frame, output)
         _out.print(f"Wrote {len(frame):,} cases to {output}")
         return 0
@@ -273,7 +278,6 @@ def check(
     id_column: Annotated[str, typer.Option("--id-column", help="Column with case ids.")] = "case_id",
 ) -> None:
     """Run expectation suites on a data file; exit 1 when an expectation fails."""
-    from audit.checks import check_file
 
     def body() -> int:
         report = check_file(data, suite, groups=[groups] if groups else None, id_column=id_column)
@@ -297,10 +301,9 @@ def trace(
     case_id: Annotated[str, typer.Argument(help="The case to trace.")],
 ) -> None:
     """Print one case's data journey as a timeline."""
-    from audit.journey import trace as _trace
 
     def body() -> int:
-        text = _trace(run_dir, case_id)
+        text = trace_case(run_dir, case_id)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
 
@@ -326,7 +329,6 @@ def monitor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the alerts as a JSON list.")] = False,
 ) -> None:
     """Audit one period, add it to the history and alert when disparities move (exit 1 on an alert)."""
-    from audit.monitor import run_monitor
 
     def body() -> int:
         progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
@@ -369,9 +371,9 @@ def history(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write a self-contained HTML page here.")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the trend as CSV here.")] = None,
+    language: Annotated[str, typer.Option("--language", help="Language of the HTML page: en or sv.")] = "en",
 ) -> None:
     """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
-    from audit.monitor import trend, write_trend
 
     def body() -> int:
         frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name)
@@ -392,7 +394,7 @@ def history(
                 table.add_row(*row)
             _out.print(table)
         _out.print("! marks a period with an alert.")
-        for path in write_trend(frame, html_path=out, csv_path=csv):
+        for path in write_trend(frame, html_path=out, csv_path=csv, language=language):
             _out.print(f"Wrote {path}")
         return 0
 
@@ -412,10 +414,8 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
     """Check a run folder or bundle: hashes, results schema, signature (exit 0 ok, 1 re-run differs, 2 tampered)."""
-    from audit.evidence import verify as _verify
-
     def body() -> int:
-        outcome = _verify(path, rerun=rerun, key=key)
+        outcome = verify_evidence(path, rerun=rerun, key=key)
         if as_json:
             sys.stdout.write(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False) + "\n")
         else:
@@ -435,8 +435,6 @@ def bundle(
     ] = None,
 ) -> None:
     """Pack a verified run folder with its spec, rule file, suites and allowed data into one zip file."""
-    from audit.evidence import write_bundle
-
     def body() -> int:
         info = write_bundle(run_dir, output, sign_with=sign)
         signed = f", signed by key {info.key_id}" if info.key_id else ", not signed"
@@ -455,10 +453,8 @@ def keygen(
     ),
 ) -> None:
     """Make an Ed25519 key pair for signing bundles (private key file mode 0600)."""
-    from audit.evidence import keygen as _keygen
-
     def body() -> int:
-        private, public, kid = _keygen(key)
+        private, public, kid = make_keys(key)
         sys.stdout.write(f"Wrote the private key {private} (mode 0600; keep it secret) and the public key {public}.\n")
         sys.stdout.write(f"Key id: {kid}\n")
         return 0

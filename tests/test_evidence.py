@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from audit import load_spec
+from audit.audit import Audit
 from audit.evidence import (
     BUNDLE_INDEX,
     BUNDLE_SIGNATURE,
@@ -34,8 +35,7 @@ from audit.evidence import (
     write_bundle,
 )
 from audit.exceptions import DataError, SpecError
-from audit.runner import ARTIFACTS
-from audit.spec import Audit
+from audit.record import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo.yaml"

@@ -3,7 +3,7 @@
 A run folder is intact when
 
 * ``manifest.json`` is there and readable, and lists every artifact a run
-  folder has (:data:`audit.runner.ARTIFACTS`);
+  folder has (:data:`audit.record.ARTIFACTS`);
 * every listed file is there with the SHA-256 the manifest records, unless
   an amendment of the manifest pruned it under the retention rule (then it
   is reported as pruned, with when and why), or a bundle withheld it as
@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from audit.evidence._manifest import MANIFEST, pruned_files
 from audit.evidence._source import Source, is_plain_name
-from audit.runner import ARTIFACTS
+from audit.record import ARTIFACTS
 
 __all__ = ["Problem", "check_results_schema", "check_run", "results_schema"]
 

@@ -2,7 +2,8 @@
 
 Same spec and seed, same ``results.json`` (apart from run metadata): that is
 the promise a third party checks with ``insyn verify --rerun``. The spec in
-the manifest is run again (``write=False``, the same run id), with its paths
+the manifest is run again through the same path as ``Audit.run``
+(:func:`audit.audit.run_audit` with ``write=False``, the same run id), with its paths
 resolved against the folder the original spec was read from
 (``manifest["base_dir"]``) or, for a bundle, against the unpacked copies of
 its inputs. Every metric row of the new run is compared with the recorded
@@ -25,9 +26,9 @@ from typing import Any
 import pandas as pd
 
 from audit._version import __version__
+from audit.audit import run_audit
 from audit.exceptions import DataError
-from audit.runner import run_audit
-from audit.spec import Audit
+from audit.spec import AuditSpec
 
 __all__ = ["DIFFERENCE_COLUMNS", "compare_metrics", "rerun_metrics", "version_notes"]
 
@@ -142,8 +143,8 @@ def rerun_metrics(
     data = json.loads(json.dumps(spec))
     for key, value in replace:
         _set(data, key, value)
-    audit = Audit.from_dict(data, base_dir=folder, source=source)
-    result = run_audit(audit, write=False, run_id=str(manifest.get("run_id") or "rerun"))
+    spec = AuditSpec.from_dict(data, base_dir=folder, source=source)
+    result = run_audit(spec, write=False, run_id=str(manifest.get("run_id") or "rerun"))
     return list(json.loads(result.to_json())["metrics"])
 
 

@@ -39,7 +39,8 @@ or foreign reader in English; one file per format keeps the run folder's
 artifacts fixed. The words come from ``messages/dossier.<lang>.yaml`` (same
 keys and placeholders in both, a test guards it); metric, group and unit
 words from the report's own catalogues, so figures read exactly as in the
-report. Every string from data is escaped (:mod:`audit.report._escape`).
+report. Every string from data is escaped and personnummer-shaped text masked
+(:mod:`audit.report._render`, the one home of both).
 """
 
 from __future__ import annotations
@@ -47,21 +48,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from audit._version import __version__
 from audit.exceptions import DataError, SpecError
 from audit.metrics import wilson_interval
 from audit.report._builder import Builder, as_float, attributes_of, section_of
-from audit.report._escape import finalize_html, finalize_md
 from audit.report._format import DASH, is_missing
 from audit.report._messages import LANGUAGES, Catalogue, load_catalogue, placeholders
+from audit.report._render import render_template, stylesheet
 from audit.spec import MonitorSpec, OutcomesSpec
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -549,26 +549,16 @@ def build_dossier(result: AuditResult, *, language: str, made_on: date | None = 
 # rendering
 
 
-@cache
-def _environment(kind: str) -> Environment:
-    if kind == "html":
-        return Environment(loader=PackageLoader("audit.report", "templates"), autoescape=True,
-                           undefined=StrictUndefined, finalize=finalize_html)
-    return Environment(loader=PackageLoader("audit.report", "templates"), autoescape=False,
-                       undefined=StrictUndefined, finalize=finalize_md, keep_trailing_newline=True)
-
-
-@lru_cache(maxsize=1)
 def _css() -> Markup:
-    folder = resources.files("audit.report").joinpath("templates")
-    return Markup(folder.joinpath("style.css").read_text("utf-8") + folder.joinpath("dossier.css").read_text("utf-8"))
+    """The report's stylesheet and the dossier's own rules, inlined."""
+    return stylesheet("style.css") + stylesheet("dossier.css")
 
 
 def _render(result: AuditResult, template: str, kind: str, made_on: date | None,
             languages: Sequence[str] | None) -> str:
     day = made_on or datetime.now(UTC).date()
     views = [_View(result, lang).build(day) for lang in _languages(result, languages)]
-    return _environment(kind).get_template(template).render(views=views, css=_css(), insyn_version=__version__)
+    return render_template(kind, template, views=views, css=_css(), insyn_version=__version__)
 
 
 def render_dossier_html(result: AuditResult, *, made_on: date | None = None,

@@ -27,12 +27,22 @@ Main entry points:
 * :func:`binary_metrics_from_counts`: binary metrics with Wilson and exact
   intervals from a published confusion table;
 * :data:`METRICS`: the registry; each metric's definition for the report;
+* :func:`discover`: subgroup discovery, the groups nobody named, searched
+  on one half of the cases and tested on the other;
 * :func:`wilson_interval`, :func:`clopper_pearson_interval`,
   :func:`multinomial_bootstrap`, :func:`adjust_pvalues`: reusable statistics.
 """
 
 from __future__ import annotations
 
+from audit._columns import DISCOVERED_PREFIX
+from audit.metrics._discovery import (
+    DISCOVERY_OUTCOMES,
+    DiscoveredGroup,
+    DiscoveryResult,
+    discover,
+    discovery_frame,
+)
 from audit.metrics._findings import FINDING_STATUSES, evaluate_thresholds, exit_status
 from audit.metrics._intervals import (
     clopper_pearson_interval,
@@ -52,10 +62,16 @@ from audit.metrics._significance import (
     welch_test,
 )
 from audit.metrics._statistics import MISSING_LABEL, GroupStatistics
+from audit.metrics._subgroups import Condition
 
 __all__ = [
     "COLUMNS",
     "CORRECTIONS",
+    "Condition",
+    "DISCOVERED_PREFIX",
+    "DISCOVERY_OUTCOMES",
+    "DiscoveredGroup",
+    "DiscoveryResult",
     "FINDING_STATUSES",
     "GroupStatistics",
     "METRICS",
@@ -64,6 +80,8 @@ __all__ = [
     "adjust_pvalues",
     "binary_metrics_from_counts",
     "clopper_pearson_interval",
+    "discover",
+    "discovery_frame",
     "evaluate_thresholds",
     "exit_status",
     "katz_ratio_interval",

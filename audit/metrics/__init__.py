@@ -42,6 +42,7 @@ from audit.metrics._discovery import (
     DiscoveryResult,
     discover,
     discovery_frame,
+    split_halves,
 )
 from audit.metrics._findings import FINDING_STATUSES, evaluate_thresholds, exit_status
 from audit.metrics._intervals import (
@@ -91,6 +92,7 @@ __all__ = [
     "measure_statistics",
     "multinomial_bootstrap",
     "newcombe_difference_interval",
+    "split_halves",
     "two_proportion_test",
     "welch_test",
     "wilson_interval",

@@ -489,7 +489,7 @@ def run_audit(
 
     # ---------------------------------------------------------------- measure
     t0 = steps.start("measurement")
-    from audit.metrics import evaluate_thresholds, measure
+    from audit.metrics import discover_in_run, evaluate_thresholds, measure
 
     with journey.step("measurement", actor="system", inputs=["final"], outputs=["metrics"]) as st:
         tables = [_measure(audit, final, measure)]
@@ -499,7 +499,13 @@ def run_audit(
             tables.append(_measure_comparison(audit, final, compare_frame))
         if cf_result is not None:
             tables.append(cf_result.metrics)
+        discovery = discover_in_run(audit, cases, final, features) if audit.discover is not None else None
+        if discovery is not None:  # its tests join the run's family
+            tables.append(discovery.metrics_frame())
         metrics = _adjust_all(audit, tables)
+        if discovery is not None:
+            discovery = discovery.with_run_correction(metrics)
+            st.note(discovered=len(discovery.groups), confirmed=len(discovery.confirmed))
         findings = evaluate_thresholds(metrics, audit.thresholds)
         st.account(rows_in=len(final), rows_out=len(final))
         st.note(metric_rows=len(metrics), findings=len(findings))
@@ -534,6 +540,7 @@ def run_audit(
         journey={"steps": journey.steps, "fields": journey.field_provenance(), "timings": steps.timings},
         metrics=_metric_records(metrics),
         findings=findings,
+        discovered=discovery.to_records() if discovery is not None else None,
     )
     if not write:
         return result

@@ -38,12 +38,12 @@ from __future__ import annotations
 from audit._columns import DISCOVERED_PREFIX
 from audit.metrics._discovery import (
     DISCOVERY_OUTCOMES,
-    DiscoveredGroup,
-    DiscoveryResult,
     discover,
+    discover_in_run,
     discovery_frame,
     split_halves,
 )
+from audit.metrics._discoveryresult import DiscoveredGroup, DiscoveryResult
 from audit.metrics._findings import FINDING_STATUSES, evaluate_thresholds, exit_status
 from audit.metrics._intervals import (
     clopper_pearson_interval,
@@ -82,6 +82,7 @@ __all__ = [
     "binary_metrics_from_counts",
     "clopper_pearson_interval",
     "discover",
+    "discover_in_run",
     "discovery_frame",
     "evaluate_thresholds",
     "exit_status",

@@ -109,32 +109,30 @@ means in the rest of the report.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from audit._columns import DISCOVERED_PREFIX, TRUTH_AMOUNT, TRUTH_OUTCOME, TRUTH_REASONS
+from audit._columns import TRUTH_AMOUNT, TRUTH_OUTCOME, TRUTH_REASONS
 from audit.exceptions import DataError, SpecError
 from audit.metrics._casecells import WRONGFUL_DECISION_RATE, case_rate_parts, case_rates
+from audit.metrics._discoveryresult import DiscoveredGroup, DiscoveryResult, p_or_nan
 from audit.metrics._intervals import katz_ratio_interval, newcombe_difference_interval, wilson_interval
-from audit.metrics._measure import COLUMNS
 from audit.metrics._significance import adjust_pvalues, mdd_proportions, two_proportion_test
 from audit.metrics._statistics import MISSING_LABEL
-from audit.metrics._subgroups import Condition, EncodedFeature, encode_features, subgroup_mask
-from audit.spec import DiscoverSpec, StatisticsSpec
+from audit.metrics._subgroups import EncodedFeature, encode_features, subgroup_mask
+from audit.spec import Audit, DiscoverSpec, StatisticsSpec
 
 __all__ = [
     "BEAM_WIDTH",
     "DISCOVERY_OUTCOMES",
     "MEASUREMENT_COLUMNS",
-    "REST_LABEL",
-    "DiscoveredGroup",
-    "DiscoveryResult",
     "default_features",
     "discover",
+    "discover_in_run",
     "discovery_frame",
     "split_halves",
 ]
@@ -172,9 +170,6 @@ MEASUREMENT_COLUMNS: frozenset[str] = frozenset(
 
 BEAM_WIDTH = 20
 """Conjunctions kept at each level of the beam search (the ``beam`` option)."""
-
-REST_LABEL = "rest"
-"""The reference group of a discovered subgroup: every other case."""
 
 _STREAM = 24
 """Mixed into the seed, so that the split does not share a stream with other draws of a run."""
@@ -238,236 +233,6 @@ def discovery_frame(final: pd.DataFrame, cases: pd.DataFrame, features: Sequence
     for c in add:
         out[c] = by_id[c].reindex(final["case_id"]).to_numpy()
     return out
-
-
-# --------------------------------------------------------------------------
-# results
-
-
-@dataclass(frozen=True)
-class DiscoveredGroup:
-    """One subgroup found on the search half and tested on the test half.
-
-    Attributes
-    ----------
-    rank : int
-        1 for the strongest deviation on the search half.
-    conditions : tuple of Condition
-        The definition: every condition holds.
-    search : Mapping
-        The search half's figures that chose the group (optimistic):
-        ``n`` (cases), ``n_eligible``, ``value``, ``rest_value``, ``z``.
-    test : Mapping
-        The test half: ``n_cases``, the tidy metrics-row fields (``n`` is the
-        rate's denominator), ``diff_ci_*``, ``ratio_ci_*``, ``test``, ``mdd``,
-        ``reason``. Counts are None when ``suppressed``.
-    n_cases : int or None
-        Cases of the whole population in the group (None when suppressed).
-    share : float or None
-        The group's share of all cases.
-    makeup : tuple of Mapping
-        ``{attribute, group, share, population_share, suppressed}`` per
-        group of each sensitive attribute, over all cases.
-    """
-
-    rank: int
-    conditions: tuple[Condition, ...]
-    search: Mapping[str, Any]
-    test: Mapping[str, Any]
-    n_cases: int | None
-    share: float | None
-    makeup: tuple[Mapping[str, Any], ...]
-
-    @property
-    def definition(self) -> str:
-        """The conditions joined with `` & ``: ``channel = paper & interpreter = True``."""
-        return " & ".join(c.text for c in self.conditions)
-
-    @property
-    def attributes(self) -> list[str]:
-        """The columns of the definition, in its order."""
-        return [c.feature for c in self.conditions]
-
-    @property
-    def direction(self) -> str:
-        """``higher`` or ``lower``: the deviation from the rest that the search found."""
-        return "higher" if float(self.search["z"]) > 0 else "lower"
-
-    def confirmed(self, alpha: float) -> bool:
-        """Whether the test half confirms the deviation the search found.
-
-        A discovered group is a directional claim ("refused more often than
-        the rest"). It is confirmed when its corrected two-sided p-value is
-        below ``alpha`` *and* the test half deviates in the same direction; a
-        significant deviation the other way contradicts the search and
-        confirms nothing.
-        """
-        p, diff = self.test.get("p_adjusted"), self.test.get("difference")
-        if _nan(p) or _nan(diff) or float(p) >= alpha:
-            return False
-        return (float(diff) > 0) == (self.direction == "higher")
-
-    def to_dict(self, *, alpha: float = 0.05) -> dict[str, Any]:
-        """The group as a ``discovered`` entry of ``results.json`` (``confirmed`` at level ``alpha``)."""
-        return {
-            "rank": self.rank,
-            "group": self.definition,
-            "attributes": self.attributes,
-            "conditions": [c.to_dict() for c in self.conditions],
-            "direction": self.direction,
-            "confirmed": self.confirmed(alpha),
-            "n_cases": self.n_cases,
-            "share": self.share,
-            **{k: v for k, v in self.test.items()},
-            "search": dict(self.search),
-            "makeup": [dict(m) for m in self.makeup],
-        }
-
-
-@dataclass(frozen=True)
-class DiscoveryResult:
-    """The result of one subgroup discovery.
-
-    Attributes
-    ----------
-    outcome : str
-        The outcome as given (``deny``, ``shortfall``, a metric name ...).
-    metric : str
-        The rate searched (``deny_rate`` ...); its metrics rows are named
-        ``discovered_<metric>``.
-    groups : tuple of DiscoveredGroup
-        The groups found, strongest first (at most ``top``).
-    features : tuple of str
-        The columns searched.
-    settings : Mapping
-        ``max_conditions``, ``min_size``, ``bins``, ``top``, ``beam``,
-        ``seed``, ``alpha``, ``min_group_size``.
-    sizes : Mapping
-        ``cases``, ``search`` and ``test`` (cases of each half),
-        ``conditions`` (single conditions searched), ``candidates``
-        (conjunctions scored).
-    correction : Mapping
-        ``method``, ``family`` (``discovery``: the found groups' tests
-        alone; ``run``: every test of the audit run) and ``m`` (tests in the
-        family).
-    notes : tuple of str
-        Why nothing was found, when nothing was.
-    """
-
-    outcome: str
-    metric: str
-    groups: tuple[DiscoveredGroup, ...]
-    features: tuple[str, ...]
-    settings: Mapping[str, Any]
-    sizes: Mapping[str, int]
-    correction: Mapping[str, Any]
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def row_metric(self) -> str:
-        """The metric name of this discovery's metrics rows: ``discovered_<metric>``."""
-        return DISCOVERED_PREFIX + self.metric
-
-    @property
-    def confirmed(self) -> tuple[DiscoveredGroup, ...]:
-        """Groups the test half confirms at the run's ``alpha`` (see :meth:`DiscoveredGroup.confirmed`)."""
-        alpha = float(self.settings["alpha"])
-        return tuple(g for g in self.groups if g.confirmed(alpha))
-
-    def metrics_frame(self) -> pd.DataFrame:
-        """The tests as tidy metrics rows (``audit.metrics.COLUMNS``), for the run's correction.
-
-        One row per group: ``metric`` is :attr:`row_metric`, ``attributes``
-        the columns of the definition, ``group`` the definition,
-        ``reference_group`` ``"rest"``; ``n`` is the rate's denominator on
-        the test half; ``p_value`` is set and ``p_adjusted`` holds this
-        result's correction (an audit run replaces it with the run's).
-        """
-        rows = []
-        for g in self.groups:
-            t = g.test
-            row = {c: t.get(c) for c in COLUMNS}
-            row.update(metric=self.row_metric, attributes=g.attributes, group=g.definition,
-                       reference_group=REST_LABEL, four_fifths=None, max_min_gap=np.nan, min_max_ratio=np.nan)
-            rows.append(row)
-        frame = pd.DataFrame(rows, columns=list(COLUMNS))
-        for c in frame.columns:
-            if c not in ("metric", "attributes", "group", "reference_group", "test", "four_fifths", "suppressed",
-                         "reason"):
-                frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
-        frame["suppressed"] = frame["suppressed"].astype(bool)
-        return frame
-
-    def with_correction(self, p_adjusted: Sequence[float], *, family: str, m: int) -> DiscoveryResult:
-        """Return a copy whose groups carry ``p_adjusted`` (in group order) from a wider family."""
-        values = [float(p) for p in p_adjusted]
-        if len(values) != len(self.groups):
-            raise ValueError(f"expected {len(self.groups)} adjusted p-values, one per group. Got {len(values)}.")
-        groups = tuple(
-            replace(g, test={**g.test, "p_adjusted": None if _nan(p) else p}) for g, p in zip(self.groups, values)
-        )
-        correction = {**self.correction, "family": family, "m": int(m)}
-        return replace(self, groups=groups, correction=correction)
-
-    def with_run_correction(self, metrics: pd.DataFrame) -> DiscoveryResult:
-        """Take the run-wide corrected p-values of this result's rows from a run's metrics table.
-
-        Parameters
-        ----------
-        metrics : pandas.DataFrame
-            The run's metrics table after the run-wide correction; it holds
-            :meth:`metrics_frame`'s rows.
-        """
-        if not self.groups:
-            m = int(metrics["p_value"].notna().sum()) if "p_value" in metrics.columns else 0
-            return replace(self, correction={**self.correction, "family": "run", "m": m})
-        mine = metrics.loc[metrics["metric"] == self.row_metric].drop_duplicates("group").set_index("group")
-        missing = [g.definition for g in self.groups if g.definition not in mine.index]
-        if missing:
-            raise DataError(f"the run's metrics hold no row {self.row_metric!r} for the group {missing[0]!r}.")
-        p = [float(mine.at[g.definition, "p_adjusted"]) for g in self.groups]
-        return self.with_correction(p, family="run", m=int(metrics["p_value"].notna().sum()))
-
-    def joined_with(self, p_values: Sequence[float], *, method: str) -> DiscoveryResult:
-        """Correct this result's tests together with other tests (``p_values``), e.g. a finished run's."""
-        other = np.asarray(list(p_values), dtype=float)
-        mine = np.asarray([_p(g.test.get("p_value")) for g in self.groups], dtype=float)
-        adjusted = adjust_pvalues(np.concatenate([other, mine]), method=method)  # type: ignore[arg-type]
-        m = int(np.isfinite(other).sum() + np.isfinite(mine).sum())
-        return self.with_correction(list(adjusted[other.size:]), family="run", m=m)
-
-    def to_records(self) -> list[dict[str, Any]]:
-        """The ``discovered`` list of ``results.json``: one entry per group, each with the search's settings."""
-        common = {
-            "outcome": self.outcome,
-            "metric": self.metric,
-            "row_metric": self.row_metric,
-            "reference_group": REST_LABEL,
-            "correction": dict(self.correction),
-        }
-        alpha = float(self.settings["alpha"])
-        return [{**common, **g.to_dict(alpha=alpha)} for g in self.groups]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything: settings, sizes, correction, notes and the groups."""
-        return {
-            "outcome": self.outcome,
-            "metric": self.metric,
-            "features": list(self.features),
-            "settings": dict(self.settings),
-            "sizes": dict(self.sizes),
-            "correction": dict(self.correction),
-            "notes": list(self.notes),
-            "groups": [g.to_dict(alpha=float(self.settings["alpha"])) for g in self.groups],
-        }
-
-
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _p(value: Any) -> float:
-    return math.nan if _nan(value) else float(value)
 
 
 # --------------------------------------------------------------------------
@@ -870,7 +635,7 @@ def discover(
             notes.append(f"no subgroup and its rest both have at least min_size {spec.min_size} cases")
     masks = [subgroup_mask(c.key, encoded) for c in chosen]
     tests = _test(masks, eligible, positive, test_rows, statistics=stats_spec)
-    p = np.asarray([_p(t["p_value"]) for t in tests], dtype=float)
+    p = np.asarray([p_or_nan(t["p_value"]) for t in tests], dtype=float)
     adjusted = adjust_pvalues(p, method=stats_spec.correction) if p.size else p
     sensitive = _sensitive_codes(frame, sensitive_features)
     min_n = stats_spec.min_group_size
@@ -904,4 +669,50 @@ def discover(
                "conditions": sum(len(f.conditions) for f in encoded), "candidates": int(scored)},
         correction={"method": stats_spec.correction, "family": "discovery", "m": int(np.isfinite(p).sum())},
         notes=tuple(notes),
+    )
+
+
+def discover_in_run(
+    audit: Audit, cases: pd.DataFrame, final: pd.DataFrame, engine_features: Sequence[str]
+) -> DiscoveryResult:
+    """Subgroup discovery as an audit run does it (the spec's ``discover:`` section).
+
+    Parameters
+    ----------
+    audit : audit.spec.Audit
+        The spec; ``audit.discover`` must be set. Outcome labels, truth,
+        statistics and seed come from it.
+    cases : pandas.DataFrame
+        The case frame (with ``case_id``).
+    final : pandas.DataFrame
+        The run's final decisions (``decisions.parquet``).
+    engine_features : sequence of str
+        What the engine saw; with the sensitive columns, the default of
+        ``discover.features``.
+
+    Returns
+    -------
+    DiscoveryResult
+        Corrected among the groups found; an audit run then takes the
+        run-wide correction with :meth:`DiscoveryResult.with_run_correction`.
+    """
+    spec = audit.discover
+    if spec is None:
+        raise SpecError(f"{audit.source or '<spec>'}: the spec has no discover: section. Expected one to run discovery.")
+    searched = list(spec.features) if spec.features is not None else list(
+        dict.fromkeys([*(c for c in engine_features if c != "case_id"), *audit.sensitive_features])
+    )
+    o = audit.outcomes
+    return discover(
+        discovery_frame(final, cases, searched),
+        sensitive_features=audit.sensitive_features,
+        spec=spec,
+        features=searched,
+        statistics=audit.statistics,
+        favourable=o.favourable,
+        review=o.review,
+        pred_positive=o.positive or ([audit.truth.positive] if audit.truth.positive else ["deny"]),
+        truth_positive=[audit.truth.positive] if audit.truth.positive else None,
+        seed=audit.seed,
+        source=audit.source or "<spec>",
     )

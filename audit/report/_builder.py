@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
+from audit._columns import DISCOVERED_PREFIX
 from audit.exceptions import DataError
 from audit.report._charts import ChartRow, IntervalPanel, interval_chart
 from audit.report._format import DASH, Formatter, is_missing
@@ -58,6 +59,7 @@ SECTION_IDS: tuple[str, ...] = (
     "amounts",
     "baseline",
     "other",
+    "discovered",
     "quality",
     "journey",
     "method",
@@ -649,7 +651,7 @@ class Builder:
         names = [n for n in FAMILIES.get(section, ()) if n in self.by_metric]
         if section == "other":
             known = {n for names_ in FAMILIES.values() for n in names_}
-            names = sorted(n for n in self.by_metric if n not in known)
+            names = sorted(n for n in self.by_metric if n not in known and not n.startswith(DISCOVERED_PREFIX))
         if not names:
             return {
                 "id": section,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from audit.report import _sections
+from audit.report import _discovery, _sections
 from audit.report._builder import SECTION_IDS, Builder
 from audit.report._messages import Catalogue
 
@@ -80,6 +80,7 @@ def build_context(result: AuditResult, *, messages: Catalogue, charts: bool = Tr
     sections["routing"]["notes"] = b.routing_notes()
     other = b.metric_section("other", m("other.intro"), m("other.absent"))
     sections["other"] = other if other["available"] else None
+    sections["discovered"] = _discovery.discovered(b)
     sections["quality"] = _sections.quality(b)
     sections["journey"] = _sections.journey(b)
     sections["method"] = _sections.method(b)

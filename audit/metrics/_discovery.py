@@ -134,6 +134,7 @@ __all__ = [
     "discover",
     "discover_in_run",
     "discovery_frame",
+    "recorded_columns",
     "split_halves",
 ]
 
@@ -672,6 +673,28 @@ def discover(
     )
 
 
+def recorded_columns(audit: Audit) -> frozenset[str]:
+    """Columns of the case frame that a spec declares as decisions, truths or selections.
+
+    A recorded engine's outcome, amount, reasons and score; the truth column
+    and amount; recorded caseworker decisions; a compared engine's recorded
+    columns; the selection column. They may reach the engine (a recorded
+    engine reads them), but a subgroup defined by one would only find the
+    outcome itself, so discovery never searches them.
+    """
+    columns = set()
+    if audit.engine is not None and audit.engine.kind == "recorded":
+        columns.update((audit.engine.outcome, audit.engine.amount, audit.engine.reasons, audit.engine.score))
+    if audit.compare is not None and audit.compare.kind == "recorded":
+        columns.update((audit.compare.outcome, audit.compare.amount, audit.compare.reasons, audit.compare.score))
+    columns.update((audit.truth.column, audit.truth.amount))
+    if audit.review is not None:
+        columns.update((audit.review.recorded, audit.review.amount))
+    if audit.selection is not None:
+        columns.add(audit.selection.column)
+    return frozenset(c for c in columns if c)
+
+
 def discover_in_run(
     audit: Audit, cases: pd.DataFrame, final: pd.DataFrame, engine_features: Sequence[str]
 ) -> DiscoveryResult:
@@ -687,7 +710,8 @@ def discover_in_run(
     final : pandas.DataFrame
         The run's final decisions (``decisions.parquet``).
     engine_features : sequence of str
-        What the engine saw; with the sensitive columns, the default of
+        What the engine saw; with the sensitive columns, and without the
+        columns of :func:`recorded_columns`, the default of
         ``discover.features``.
 
     Returns
@@ -699,9 +723,20 @@ def discover_in_run(
     spec = audit.discover
     if spec is None:
         raise SpecError(f"{audit.source or '<spec>'}: the spec has no discover: section. Expected one to run discovery.")
-    searched = list(spec.features) if spec.features is not None else list(
-        dict.fromkeys([*(c for c in engine_features if c != "case_id"), *audit.sensitive_features])
-    )
+    outcomes = recorded_columns(audit)
+    if spec.features is not None:
+        named = [f for f in spec.features if f in outcomes]
+        if named:
+            raise SpecError(
+                f"{audit.source or '<spec>'}: discover.features names {named[0]!r}, which holds a recorded decision, "
+                "a truth or a selection; a subgroup defined by it would find the outcome itself. Expected columns "
+                "that describe the case."
+            )
+        searched = list(spec.features)
+    else:
+        searched = list(dict.fromkeys(
+            c for c in [*engine_features, *audit.sensitive_features] if c != "case_id" and c not in outcomes
+        ))
     o = audit.outcomes
     return discover(
         discovery_frame(final, cases, searched),

@@ -79,12 +79,15 @@ class RunFolder:
         The spec as run; relative paths resolve against the spec file's
         folder when the manifest names it and it is unchanged, else against
         the current folder.
+    spec_found : bool
+        Whether the spec file was found (given, or named by the manifest).
     """
 
     path: Path
     manifest: dict[str, Any]
     result: AuditResult
     audit: Audit
+    spec_found: bool = True
 
     @classmethod
     def open(cls, path: str | Path, *, spec: str | Path | None = None) -> RunFolder:
@@ -113,6 +116,7 @@ class RunFolder:
         if not isinstance(ran, dict):
             raise DataError(f"{folder / 'manifest.json'}: spec must be the audit spec as run. Got {ran!r}.")
         source = folder / "manifest.json"
+        found: Path | None = None
         if spec is not None:
             given = load_spec(spec)
             if given.to_dict() != Audit.from_dict(ran).to_dict():
@@ -129,7 +133,8 @@ class RunFolder:
         result = AuditResult.load(folder)
         if result.decisions is None:
             raise DataError(f"{folder}: no decisions.parquet. Expected a run folder written by insyn run.")
-        return cls(path=folder, manifest=manifest, result=result, audit=audit)
+        return cls(path=folder, manifest=manifest, result=result, audit=audit,
+                   spec_found=spec is not None or found is not None)
 
     def decisions(self) -> pd.DataFrame:
         """``decisions.parquet``: one row per case."""
@@ -149,7 +154,15 @@ class RunFolder:
         """
         if self.audit.population.aggregated is not None:
             raise DataError(f"{self.path}: the run read an aggregated table; it has no cases to load again.")
-        population = load_population(self.audit)
+        try:
+            population = load_population(self.audit)
+        except (SpecError, DataError) as exc:
+            if self.spec_found:
+                raise
+            raise type(exc)(
+                f"{exc} The run's spec file was not found from {Path.cwd()}, so its relative paths were read "
+                "from here; name the spec with --spec (insyn discover) or spec= (RunFolder.open)."
+            ) from None
         recorded = self.manifest.get("inputs") or {}
         for p in population.inputs:
             digest = recorded.get(str(p))

@@ -45,16 +45,20 @@ class DiscoveredGroup:
     Attributes
     ----------
     rank : int
-        1 for the strongest deviation on the search half.
+        The order of finding: 1 deviates most on the search half; each later
+        group deviates most once the cases of the groups before it are left
+        out (sequential covering).
     conditions : tuple of Condition
         The definition: every condition holds.
     search : Mapping
         The search half's figures that chose the group (optimistic):
         ``n`` (cases), ``n_eligible``, ``value``, ``rest_value``, ``z``.
     test : Mapping
-        The test half: ``n_cases``, the tidy metrics-row fields (``n`` is the
-        rate's denominator), ``diff_ci_*``, ``ratio_ci_*``, ``test``, ``mdd``,
-        ``reason``. Counts are None when ``suppressed``.
+        The test half: the tidy metrics-row fields (``n`` is the rate's
+        denominator, ``count`` its numerator, ``reference_value`` the rest's
+        rate), ``n_test_cases``, ``rest_n``, ``diff_ci_*``, ``ratio_ci_*``,
+        ``test``, ``mdd`` and ``reason``. Counts and values are None when
+        ``suppressed``.
     n_cases : int or None
         Cases of the whole population in the group (None when suppressed).
     share : float or None

@@ -310,17 +310,20 @@ def discover(
     run_dir: Annotated[Path, typer.Argument(help="A finished run folder (reports/<audit>/<run_id>).")],
     outcome: Annotated[
         str | None,
-        typer.Option("--outcome", help="deny, refer, wrongful, shortfall or a rate metric (default: the spec's, else deny)."),
+        typer.Option("--outcome", help="deny, refer, wrongful, shortfall or a rate metric (default: the spec's or deny)."),
     ] = None,
     features: Annotated[
-        str | None, typer.Option("--features", help="Columns to search, comma-separated (default: the engine's and the sensitive ones).")
+        str | None,
+        typer.Option("--features", help="Columns to search, comma-separated (default: the engine's and sensitive ones)."),
     ] = None,
     max_conditions: Annotated[int | None, typer.Option("--max-conditions", help="Most conditions in a group.")] = None,
     min_size: Annotated[int | None, typer.Option("--min-size", help="Fewest cases in a group and in its rest.")] = None,
     bins: Annotated[int | None, typer.Option("--bins", help="Quantile bins of a numeric column.")] = None,
     top: Annotated[int | None, typer.Option("--top", help="Groups to find and test.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split (default: the run's).")] = None,
-    spec: Annotated[Path | None, typer.Option("--spec", help="The run's spec file, when it is not found from here.")] = None,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="The run's spec file, when it is not found from here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
 ) -> None:
     """Find the groups nobody named in a finished run: search one half of its cases, test them on the other."""
@@ -349,7 +352,8 @@ def discover(
 def _discovery_table(result: Any) -> Table:
     alpha = float(result.settings["alpha"])
     table = Table(title=f"Groups found: {result.metric} against the rest (test half, adjusted for multiple testing)")
-    for col in ("#", "group", "cases", "rate [95% CI]", "rest", "ratio [95% CI]", "p adj.", "status", "over-represented"):
+    columns = ("#", "group", "cases", "rate [95% CI]", "rest", "ratio [95% CI]", "p adj.", "status", "over-represented")
+    for col in columns:
         table.add_column(col)
     for g in result.groups:
         t = g.test

@@ -169,6 +169,7 @@ def test_insyn_discover_refuses_a_run_whose_cases_changed(run: AuditResult, tmp_
 
 def test_insyn_discover_names_a_bad_option_and_a_missing_folder(run: AuditResult, tmp_path: Path) -> None:
     done = _cli("discover", str(run.run_dir), "--outcome", "luck", cwd=tmp_path)
-    assert done.returncode == 2 and "discover.outcome must be one of deny" in done.stderr and "Got 'luck'" in done.stderr
+    assert done.returncode == 2
+    assert "discover.outcome must be one of deny" in done.stderr and "Got 'luck'" in done.stderr
     done = _cli("discover", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert done.returncode == 2 and "no such run folder" in done.stderr

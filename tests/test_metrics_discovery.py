@@ -361,7 +361,8 @@ def test_small_groups_are_suppressed_without_counts() -> None:
         "sex": rng.choice(["female", "male", "x"], n, p=[0.49, 0.49, 0.02]),
     })
     frame["final_outcome"] = frame["outcome"]
-    result = discover(frame, features=["kind"], sensitive_features=["sex"], statistics=StatisticsSpec(min_group_size=30),
+    result = discover(frame, features=["kind"], sensitive_features=["sex"],
+                      statistics=StatisticsSpec(min_group_size=30),
                       spec=DiscoverSpec(min_size=10, top=4, max_conditions=1))
     small = [g for g in result.groups if g.test["suppressed"]]
     assert small, "a group of about 6 cases on the test half must be suppressed"

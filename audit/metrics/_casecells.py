@@ -130,7 +130,8 @@ def case_rate_parts(
         raise SpecError(f"{metric!r} is not a proportion of cases.")
     eligible = np.asarray(est.n, dtype=float)
     positive = np.asarray(est.count, dtype=float)
-    if not (np.isin(eligible, (0.0, 1.0)).all() and np.isin(positive, (0.0, 1.0)).all() and (positive <= eligible).all()):
+    binary = np.isin(eligible, (0.0, 1.0)).all() and np.isin(positive, (0.0, 1.0)).all()
+    if not (binary and (positive <= eligible).all()):
         raise SpecError(  # pragma: no cover - every registered rate counts each case at most once
             f"{metric!r} counts a case more than once in its numerator or denominator; it is not a rate of cases."
         )

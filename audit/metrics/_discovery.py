@@ -722,7 +722,9 @@ def discover_in_run(
     """
     spec = audit.discover
     if spec is None:
-        raise SpecError(f"{audit.source or '<spec>'}: the spec has no discover: section. Expected one to run discovery.")
+        raise SpecError(
+            f"{audit.source or '<spec>'}: the spec has no discover: section. Expected one to run discovery."
+        )
     outcomes = recorded_columns(audit)
     if spec.features is not None:
         named = [f for f in spec.features if f in outcomes]

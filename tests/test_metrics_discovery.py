@@ -399,6 +399,19 @@ def test_features_and_outcome_errors_name_the_key_and_the_value() -> None:
     assert err.value.failures["case_id"].tolist() == ["c3"]
 
 
+def test_a_personnummer_never_becomes_a_condition() -> None:
+    frame = measurement_frame(2000)
+    pnr = "19811218-9876"
+    frame["note"] = np.where(np.arange(len(frame)) % 2 == 0, pnr, "ordinary")  # half the cases share one
+    frame.loc[frame["note"] == pnr, "outcome"] = "deny"
+    frame.loc[frame["note"] == pnr, "final_outcome"] = "deny"
+    result = discover(frame, features=["note", "channel"], sensitive_features=["sex"],
+                      spec=DiscoverSpec(min_size=50, top=3))
+    text = json.dumps(result.to_dict(), ensure_ascii=False)
+    assert pnr not in text and "19811218" not in text
+    assert any(c.feature == "note" for g in result.groups for c in g.conditions)  # "ordinary" is a condition
+
+
 def test_spec_section_is_strict() -> None:
     base = {"name": "d", "population": {"synthetic": str(POPULATION), "n": 10}, "sensitive_features": ["sex"],
             "engine": {"kind": "reference"}}

@@ -24,6 +24,10 @@ matrix). Counting a condition, or every condition of a column within a
 group, is then one ``numpy.bincount`` over the level codes, and a
 conjunction's cases are the AND of one table look-up per condition.
 
+A value that holds a personal identity number (personnummer) names a
+person, not a group: it never becomes a condition, so it cannot reach a
+report, ``results.json`` or the command line through a group's definition.
+
 Levels, cut points and the conditions kept come from the search half alone,
 so that the test half plays no part in defining the groups it tests.
 """
@@ -36,6 +40,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from audit._privacy import looks_like_personnummer
 
 __all__ = ["MAX_LEVELS", "NEGATED_LEVELS", "Condition", "EncodedFeature", "encode_features", "subgroup_mask"]
 
@@ -129,6 +135,9 @@ def _categorical(name: str, values: pd.Series, search: np.ndarray) -> EncodedFea
     codes = np.asarray(codes, dtype=np.int64)
     counts = np.bincount(codes[search] + 1, minlength=len(uniques) + 1)[1:]
     order = [i for i in np.argsort(-counts, kind="stable") if counts[i] > 0][:MAX_LEVELS]
+    if order:  # a value holding a personnummer names a person, not a group: it gets no condition
+        personal = looks_like_personnummer(pd.Series([str(uniques[i]) for i in order])).to_numpy(dtype=bool)
+        order = [i for i, p in zip(order, personal, strict=True) if not p]
     n_levels = len(order)
     lut = np.full(len(uniques) + 1, n_levels, dtype=np.int64)  # unseen or rare: "other"
     lut[np.asarray(order, dtype=np.int64)] = np.arange(n_levels)

@@ -641,6 +641,8 @@ class Audit(_Model):
             raise ValueError("@engine is required unless the population is aggregated.")
         if self.engine is not None and is_aggregated:
             raise ValueError("an aggregated population holds counts, not cases, so it takes no engine.")
+        if self.discover is not None and is_aggregated:
+            raise ValueError("an aggregated population holds counts, not cases, so there are no subgroups to discover.")
         if self.engine is not None and self.engine.features is not None:
             overlap = [f for f in self.engine.features if f in sens]
             if overlap and not self.engine.sees_sensitive:

@@ -418,6 +418,11 @@ def test_spec_section_is_strict() -> None:
     audit = Audit.from_dict({**base, "discover": {"outcome": "shortfall", "max_conditions": 3, "top": 2}})
     assert audit.discover == DiscoverSpec(outcome="shortfall", max_conditions=3, top=2)
     assert Audit.from_dict(base).discover is None
+    aggregated = {**base, "population": {"aggregated": "t.csv", "attribute": "a", "group": "g",
+                                         "cells": {"tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN"}}}
+    del aggregated["engine"]
+    with pytest.raises(SpecError, match="aggregated population holds counts, not cases, so there are no subgroups"):
+        Audit.from_dict({**aggregated, "discover": {}}, source="s.yaml")
     for section, message in [
         ({"depth": 2}, "s.yaml: discover.depth is not a known key. Known keys of discover: bins, features, "
                        "max_conditions, min_size, outcome, top."),

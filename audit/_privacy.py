@@ -19,14 +19,25 @@ import re
 
 import pandas as pd
 
-__all__ = ["PNR_PATTERN", "looks_like_personnummer", "mask_text_columns", "pseudonymise"]
+__all__ = ["MASK", "PNR_PATTERN", "PNR_RE2", "looks_like_personnummer", "mask_text_columns", "pseudonymise"]
 
-PNR_PATTERN = re.compile(
-    r"(?<!\d)(?:19|20)?\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01])[-+]?\d{4}(?!\d)"
-)
-"""A personnummer or samordningsnummer, with or without century and separator."""
+_PNR = r"(?:19|20)?\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01])[-+]?\d{4}"
+"""The one definition of a personnummer's shape: optional century, YYMMDD (day + 60 allowed), separator, 4 digits."""
+
+PNR_PATTERN = re.compile(rf"(?<!\d){_PNR}(?!\d)")
+"""A personnummer or samordningsnummer, with or without century and separator, not inside a longer number."""
+
+PNR_RE2 = rf"(?:^|\D){_PNR}(?:\D|$)"
+""":data:`PNR_PATTERN` without look-around, for RE2 engines (pyarrow's ``match_substring_regex``).
+
+RE2 has no look-behind, so the digit boundaries are matched as characters;
+searched as a substring this finds exactly the texts that hold a
+personnummer. (RE2's ``\\d`` and ``\\D`` are ASCII; Python's also count
+other scripts' digits.)
+"""
 
 MASK = "[personnummer removed]"
+"""What a personnummer is replaced by in text."""
 
 
 def looks_like_personnummer(values: pd.Series) -> pd.Series:

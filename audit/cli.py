@@ -31,8 +31,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from audit._paths import resolve_path
 from audit._version import __version__
-from audit.exceptions import InsynError
+from audit.audit import load_spec
+from audit.checks import check_file
+from audit.exceptions import InsynError, SpecError
+from audit.journey import trace as trace_case
+from audit.metrics import DiscoveryResult
+from audit.monitor import run_monitor, trend
+from audit.report import write_trend
+from audit.runfolder import RunFolder
+from audit.synth import generate as generate_population
+from audit.synth import write_population
 
 __all__ = ["app", "main"]
 
@@ -186,7 +196,6 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
 ) -> None:
     """Run an audit and write its run folder."""
-    from audit.spec import load_spec
 
     def body() -> int:
         audit = load_spec(spec)
@@ -209,8 +218,6 @@ def demo(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
 ) -> None:
     """Audit the bundled municipal RPA rule set on 20,000 synthetic applications."""
-    from audit.spec import load_spec, resolve_path
-
     def body() -> int:
         path = resolve_path("examples/demo.yaml", Path.cwd())
         audit = load_spec(path)
@@ -241,9 +248,6 @@ def generate(
     ] = None,
 ) -> None:
     """Generate a synthetic population for use outside an audit."""
-    from audit.exceptions import SpecError
-    from audit.synth import generate as _generate
-    from audit.synth import write_population
 
     def body() -> int:
         knobs: dict[str, float] = {}
@@ -255,7 +259,7 @@ def generate(
                 sep = ""
             if not sep or not name.strip():
                 raise SpecError(f"--bias must have the form NAME=STRENGTH with a number. Got {item!r}.")
-        frame = _generate(spec, n=n, seed=seed, bias=knobs or None)
+        frame = generate_population(spec, n=n, seed=seed, bias=knobs or None)
         write_population(frame, output)
         _out.print(f"Wrote {len(frame):,} cases to {output}")
         return 0
@@ -271,7 +275,6 @@ def check(
     id_column: Annotated[str, typer.Option("--id-column", help="Column with case ids.")] = "case_id",
 ) -> None:
     """Run expectation suites on a data file; exit 1 when an expectation fails."""
-    from audit.checks import check_file
 
     def body() -> int:
         report = check_file(data, suite, groups=[groups] if groups else None, id_column=id_column)
@@ -295,10 +298,9 @@ def trace(
     case_id: Annotated[str, typer.Argument(help="The case to trace.")],
 ) -> None:
     """Print one case's data journey as a timeline."""
-    from audit.journey import trace as _trace
 
     def body() -> int:
-        text = _trace(run_dir, case_id)
+        text = trace_case(run_dir, case_id)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
 
@@ -327,7 +329,6 @@ def discover(
     as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
 ) -> None:
     """Find the groups nobody named in a finished run: search one half of its cases, test them on the other."""
-    from audit.runfolder import RunFolder
 
     def body() -> int:
         folder = RunFolder.open(run_dir, spec=spec)
@@ -349,7 +350,8 @@ def discover(
     raise typer.Exit(_guard(body))
 
 
-def _discovery_table(result: Any) -> Table:
+def _discovery_table(result: DiscoveryResult) -> Table:
+    """The groups a discovery found, one row each: the test half's figures and the status of each."""
     alpha = float(result.settings["alpha"])
     table = Table(title=f"Groups found: {result.metric} against the rest (test half, adjusted for multiple testing)")
     columns = ("#", "group", "cases", "rate [95% CI]", "rest", "ratio [95% CI]", "p adj.", "status", "over-represented")
@@ -391,7 +393,6 @@ def monitor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the alerts as a JSON list.")] = False,
 ) -> None:
     """Audit one period, add it to the history and alert when disparities move (exit 1 on an alert)."""
-    from audit.monitor import run_monitor
 
     def body() -> int:
         progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
@@ -432,9 +433,9 @@ def history(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Write a self-contained HTML page here.")] = None,
     csv: Annotated[Path | None, typer.Option("--csv", help="Write the trend as CSV here.")] = None,
+    language: Annotated[str, typer.Option("--language", help="Language of the HTML page: en or sv.")] = "en",
 ) -> None:
     """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
-    from audit.monitor import trend, write_trend
 
     def body() -> int:
         frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name)
@@ -455,7 +456,7 @@ def history(
                 table.add_row(*row)
             _out.print(table)
         _out.print("! marks a period with an alert.")
-        for path in write_trend(frame, html_path=out, csv_path=csv):
+        for path in write_trend(frame, html_path=out, csv_path=csv, language=language):
             _out.print(f"Wrote {path}")
         return 0
 

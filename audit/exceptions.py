@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "FAILURE_COLUMNS",
     "CheckCode",
     "CheckFailedError",
     "DataError",
     "EngineError",
+    "FAILURE_COLUMNS",
     "FailureCollector",
     "InsynError",
     "SpecError",
@@ -103,6 +103,17 @@ class CheckCode(StrEnum):
     """An engine's answer breaks the decision contract (a row missing, extra, or malformed)."""
     CONSISTENCY = "consistency"
     """Values that contradict each other (a count above its total, a share above 100 %)."""
+    # the decision contract: how an engine failed a case
+    MISSING_CASE_ID = "missing_case_id"
+    """A case the engine was asked to decide is missing from its answer."""
+    DUPLICATE_CASE_ID = "duplicate_case_id"
+    """The engine answered more than once for one case."""
+    ENGINE_ERROR = "engine_error"
+    """The engine itself reported an error for the case."""
+    EXCEPTION = "exception"
+    """The engine raised an exception for the batch holding the case."""
+    TIMEOUT = "timeout"
+    """The engine did not answer for the batch holding the case in time."""
 
 
 class FailureCollector:
@@ -112,7 +123,9 @@ class FailureCollector:
     each problem it finds instead of stopping at the first, then raises one
     :class:`InsynError` whose message lists every problem (where, what was
     expected, what was given) and whose ``failures`` attribute is a DataFrame
-    with the columns of :data:`FAILURE_COLUMNS`.
+    with the columns of :data:`FAILURE_COLUMNS` (text; a value or case id
+    that is missing is NaN), followed by any extra columns a step gave (such
+    as the data ``row`` of a file).
 
     Parameters
     ----------
@@ -122,6 +135,9 @@ class FailureCollector:
         What was checked, for the message's first line ("the measurement frame").
     error : type of InsynError
         The error to raise; :class:`DataError` by default.
+    cap : int or None
+        At most this many rows of one vectorised failure (:meth:`add_mask`)
+        go into the table; None keeps every row. Default :attr:`CAP`.
 
     Examples
     --------
@@ -129,17 +145,28 @@ class FailureCollector:
     >>> fc.add(CheckCode.MISSING_COLUMN, column="rent", reason="is required by the law's baseline")
     >>> len(fc)
     1
+    >>> print(fc.message())
+    cases.csv: 1 problem(s) in the case frame:
+      column 'rent' is required by the law's baseline. Got missing.
     """
 
     CAP = 10_000
-    """At most this many rows of one vectorised failure go into the table."""
+    """At most this many rows of one vectorised failure go into the table (by default)."""
 
-    def __init__(self, source: str, *, what: str = "the data", error: type[InsynError] | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        *,
+        what: str = "the data",
+        error: type[InsynError] | None = None,
+        cap: int | None = CAP,
+    ) -> None:
         self.source = source
         self.what = what
         self.error = error or DataError
+        self.cap = cap
         self.lines: list[str] = []
-        self._rows: list[pd.DataFrame] = []
+        self._pieces: list[list[dict[str, Any]] | pd.DataFrame] = []
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -156,25 +183,28 @@ class FailureCollector:
         case_id: Any = None,
         reason: str,
         line: str | None = None,
+        **extra: Any,
     ) -> None:
         """Record one failure.
 
         ``line`` is the message line for it (a complete sentence); by default
-        ``column 'x' <reason>. Got <value>.``
+        ``column 'x' <reason>. Got <value>.`` Keyword arguments beyond these
+        become extra columns of the table (e.g. ``row=3``).
         """
-        shown = "missing" if _is_missing(value) else repr(value)
-        self.lines.append(line or f"column {column!r} {reason}. Got {shown}.")
-        self._rows.append(
-            pd.DataFrame(
-                {
-                    "check": [str(check)],
-                    "column": [str(column)],
-                    "value": [None if _is_missing(value) else str(value)],
-                    "case_id": [None if case_id is None else str(case_id)],
-                    "reason": [reason],
-                }
-            )
-        )
+        missing = _is_missing(value)
+        self.lines.append(line or f"column {column!r} {reason}. Got {'missing' if missing else repr(value)}.")
+        row = {
+            "check": str(check),
+            "column": str(column),
+            "value": None if missing else str(value),
+            "case_id": None if case_id is None else str(case_id),
+            "reason": reason,
+            **extra,
+        }
+        if self._pieces and isinstance(self._pieces[-1], list):
+            self._pieces[-1].append(row)
+        else:
+            self._pieces.append([row])
 
     def add_mask(
         self,
@@ -184,13 +214,15 @@ class FailureCollector:
         mask: np.ndarray,
         values: Any,
         case_ids: pd.Series | Sequence[Any],
-        reason: str,
+        reason: str | Sequence[str] | np.ndarray,
     ) -> None:
         """Record the failing rows of a vectorised check (``mask`` True where failing).
 
-        One message line names the column, the reason, the first failing
-        value, how many cases fail and the first failing case id; the table
-        keeps up to :attr:`CAP` rows.
+        ``reason`` is one text for every failing row, or one text per row
+        (aligned with ``values``) when the reason names the row's own value.
+        One message line names the column, the first failing row's reason
+        and value, how many cases fail and the first failing case id; the
+        table keeps up to :attr:`cap` rows.
         """
         idx = np.flatnonzero(np.asarray(mask, dtype=bool))
         if idx.size == 0:
@@ -199,29 +231,46 @@ class FailureCollector:
             vals = values.iloc[idx].astype(object).to_numpy()
         else:
             vals = np.asarray(values, dtype=object)[idx]
-        ids = case_ids if isinstance(case_ids, pd.Series) else pd.Series(list(case_ids))
+        ids = case_ids if isinstance(case_ids, pd.Series) else pd.Series(list(case_ids), dtype=object)
+        per_row = not isinstance(reason, str)
+        reasons = np.asarray(reason, dtype=object)[idx] if per_row else None
         first = vals[0]
         shown = "missing" if _is_missing(first) else repr(first)
         cid = ids.iloc[idx[0]]
-        self.lines.append(f"column {column!r} {reason}. Got {shown} for {idx.size} case(s) (first case_id {cid!r}).")
-        keep = idx[: self.CAP]
-        self._rows.append(
+        head = reasons[0] if reasons is not None else reason
+        self.lines.append(f"column {column!r} {head}. Got {shown} for {idx.size} case(s) (first case_id {cid!r}).")
+        keep = idx if self.cap is None else idx[: self.cap]
+        n = keep.size
+        self._pieces.append(
             pd.DataFrame(
                 {
-                    "check": str(check),
-                    "column": column,
-                    "value": pd.Series([str(v) for v in vals[: self.CAP]], dtype="str"),
-                    "case_id": pd.Series(ids.iloc[keep].astype(str).to_numpy(), dtype="str"),
-                    "reason": reason,
+                    "check": np.full(n, str(check), dtype=object),
+                    "column": np.full(n, column, dtype=object),
+                    "value": np.array([None if _is_missing(v) else str(v) for v in vals[:n]], dtype=object),
+                    "case_id": ids.iloc[keep].astype(str).to_numpy(dtype=object),
+                    "reason": reasons[:n] if reasons is not None else np.full(n, reason, dtype=object),
                 }
             )
         )
 
+    def extend(self, other: FailureCollector) -> None:
+        """Append every failure that ``other`` recorded, in its order (e.g. one collector per batch)."""
+        self.lines.extend(other.lines)
+        for piece in other._pieces:
+            if isinstance(piece, list) and self._pieces and isinstance(self._pieces[-1], list):
+                self._pieces[-1].extend(piece)
+            else:
+                self._pieces.append(list(piece) if isinstance(piece, list) else piece)
+
     def table(self) -> pd.DataFrame:
-        """Every failure recorded so far, one row each (columns :data:`FAILURE_COLUMNS`)."""
-        if not self._rows:
+        """Every failure recorded so far, one row each (columns :data:`FAILURE_COLUMNS`, then extras)."""
+        if not self._pieces:
             return pd.DataFrame({c: pd.Series(dtype="str") for c in FAILURE_COLUMNS})
-        return pd.concat(self._rows, ignore_index=True)[list(FAILURE_COLUMNS)]
+        frames = [pd.DataFrame(p) if isinstance(p, list) else p for p in self._pieces]
+        out = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        extra = [c for c in out.columns if c not in FAILURE_COLUMNS]
+        out = out[[*FAILURE_COLUMNS, *extra]].reset_index(drop=True)
+        return out.astype({c: "str" for c in FAILURE_COLUMNS})
 
     def message(self, head: str | None = None) -> str:
         """The error message: a first line, then one indented line per failure.

@@ -47,11 +47,10 @@ the column, the value, the row and what was expected, e.g.::
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -65,11 +64,11 @@ from audit._columns import (
     TRUTH_OUTCOME,
     TRUTH_REASONS,
 )
+from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
-from audit.exceptions import DataError, SpecError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.spec import Audit, PopulationSpec
+from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
+from audit.spec import AuditSpec, PopulationSpec
+from audit.synth import generate, load_population_spec
 
 __all__ = [
     "ALLOWED_VALUES",
@@ -83,7 +82,6 @@ __all__ = [
     "apply_mapping",
     "load_population",
     "read_table",
-    "sha256_file",
 ]
 
 _MISSING_TOKENS = ("", " ")
@@ -134,15 +132,6 @@ class Population:
         assert self.aggregated is not None
         first = self.aggregated["attribute"].iloc[0] if len(self.aggregated) else None
         return int(self.aggregated.loc[self.aggregated["attribute"] == first, "group_size"].sum())
-
-
-def sha256_file(path: str | Path) -> str:
-    """Return the SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------
@@ -361,9 +350,9 @@ def apply_mapping(
             f"Columns: {', '.join(map(str, frame.columns))}."
         )
     out = frame.rename(columns=spec.rename)
-    out, problems = _recode(out, spec.recode, rename=spec.rename, source=source)
-    if problems:
-        raise _recode_error(source, problems)
+    out, unmapped = _recode(out, spec.recode, rename=spec.rename, source=source)
+    if unmapped:
+        raise _recode_error(source, unmapped)
     # case_id
     if spec.case_id == "row_number":
         out = out.copy()
@@ -385,14 +374,13 @@ def apply_mapping(
         if dup.any():
             values = pd.unique(ids[dup])
             shown = ", ".join(repr(v) if not looks_like_personnummer(pd.Series([v])).iloc[0] else "'<personnummer>'" for v in values[:5])
-            raise DataError(
-                f"{source}: column {spec.case_id!r} (case_id) has {int(dup.sum())} rows with duplicated values "
-                f"({len(values)} distinct), e.g. {shown}. Expected one row per case.",
-                failures=pd.DataFrame(
-                    {"check": "unique", "column": spec.case_id, "value": None, "case_id": None,
-                     "reason": "duplicated case_id"}, index=[0]
-                ),
+            duplicates = FailureCollector(source, what="the case ids")
+            duplicates.add(
+                CheckCode.UNIQUE, column=spec.case_id, reason="duplicated case_id",
+                line=f"{source}: column {spec.case_id!r} (case_id) has {int(dup.sum())} rows with duplicated values "
+                     f"({len(values)} distinct), e.g. {shown}. Expected one row per case.",
             )
+            duplicates.raise_if_any()
         out = out.drop(columns=[spec.case_id]) if spec.case_id != "case_id" else out.drop(columns=["case_id"])
         out.insert(0, "case_id", ids.to_numpy())
         out["case_id"] = out["case_id"].astype("str")
@@ -417,15 +405,23 @@ def apply_mapping(
 
 
 def _recode(
-    frame: pd.DataFrame, recode: dict[str, dict[str, Any]], *, rename: dict[str, str], source: str = ""
-) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    frame: pd.DataFrame,
+    recode: dict[str, dict[str, Any]],
+    *,
+    rename: dict[str, str],
+    source: str = "",
+    rows: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, FailureCollector]:
     """Apply ``population.recode`` column by column; collect every unmapped value.
 
-    Returns the recoded frame and one problem record per (column, value) that
-    has no recode and no ``"*"`` fallback (at most 20 per column), with the
-    1-based data row where it first occurs (the header is not counted).
+    Returns the recoded frame and a collector with one failure per (column,
+    value) that has no recode and no ``"*"`` fallback (at most 20 per
+    column), with the extra columns ``row`` (the 1-based data row where it
+    first occurs, the header not counted; ``rows`` maps positions in
+    ``frame`` to data rows when some rows were left out) and
+    ``source_column``.
     """
-    problems: list[dict[str, Any]] = []
+    unmapped_values = FailureCollector(source, what="population.recode")
     origin = {new: old for old, new in rename.items()}
     out = frame
     for col, mapping in recode.items():
@@ -445,16 +441,13 @@ def _recode(
             positions = np.flatnonzero(unmapped)
             first_rows = pd.Series(positions, index=as_text.to_numpy()[positions]).groupby(level=0, sort=False).min()
             for value, pos in list(first_rows.items())[:20]:
-                problems.append(
-                    {
-                        "check": "recode",
-                        "column": col,
-                        "value": value,
-                        "case_id": None,
-                        "row": int(pos) + 1,
-                        "source_column": origin.get(col, col),
-                        "reason": f"no recode for this value; known: {', '.join(keys)}",
-                    }
+                unmapped_values.add(
+                    CheckCode.UNMAPPED,
+                    column=col,
+                    value=value,
+                    reason=f"no recode for this value; known: {', '.join(keys)}",
+                    row=int(pos) + 1 if rows is None else int(rows[pos]),
+                    source_column=origin.get(col, col),
                 )
             continue
         if out is frame:
@@ -466,19 +459,21 @@ def _recode(
             out[col] = mapped.astype("str").where(mapped.notna())
         else:
             out[col] = mapped
-    return out, problems
+    return out, unmapped_values
 
 
-def _recode_error(source: str, problems: list[dict[str, Any]]) -> DataError:
-    first = problems[0]
+def _recode_error(source: str, unmapped: FailureCollector) -> DataError:
+    """One error for every unmapped value; the message names the first and counts the rest."""
+    table = unmapped.table()
+    first = table.iloc[0]
     where = f"first in data row {first['row']}"
     if first["source_column"] != first["column"]:
         where = f"source column {first['source_column']!r}, {where}"
     return DataError(
         f"{source}: column {first['column']!r} has the value {first['value']!r}, which population.recode "
         f"does not map ({first['reason']}; {where}). Add it to recode or use '*' for every other value."
-        + (f" ({len(problems)} unmapped values in all.)" if len(problems) > 1 else ""),
-        failures=pd.DataFrame(problems),
+        + (f" ({len(table)} unmapped values in all.)" if len(table) > 1 else ""),
+        failures=table,
     )
 
 
@@ -592,11 +587,10 @@ def _load_aggregated(
                 f"Expected the name of the {'sensitive attribute' if role == 'attribute' else 'group'}."
             )
     if spec.recode:
-        frame, problems = _recode(frame, spec.recode, rename={}, source=source)
-        if problems:
-            for prob in problems:  # rows are positions among the kept rows; report file rows
-                prob["row"] = int(rows[prob["row"] - 1])
-            raise _recode_error(source, problems)
+        # positions among the kept rows; report the file's data rows
+        frame, unmapped = _recode(frame, spec.recode, rename={}, source=source, rows=rows)
+        if unmapped:
+            raise _recode_error(source, unmapped)
     out = pd.DataFrame(
         {
             "attribute": frame[spec.attribute].astype("str").to_numpy(),
@@ -707,12 +701,12 @@ _CELLS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
 # dispatch
 
 
-def load_population(audit: Audit) -> Population:
+def load_population(audit: AuditSpec) -> Population:
     """Load the population that an audit spec names.
 
     Parameters
     ----------
-    audit : Audit
+    audit : AuditSpec
         The audit; ``audit.population`` names the source and the mapping, and
         relative paths resolve against the spec's folder.
 
@@ -728,8 +722,6 @@ def load_population(audit: Audit) -> Population:
     spec = audit.population
     kind = spec.source_kind
     if kind == "synthetic":
-        from audit.synth import generate, load_population_spec
-
         path = audit.resolve(spec.synthetic)  # type: ignore[arg-type]
         if not path.is_file():
             raise SpecError(f"{audit.source or '<spec>'}: population.synthetic names {spec.synthetic!r}, which does not exist ({path}).")
@@ -760,7 +752,7 @@ def load_population(audit: Audit) -> Population:
             kind=kind,
             frame=None,
             aggregated=table,
-            source={"kind": kind, "path": spec.aggregated, "rows": len(table), **_jsonable(info),
+            source={"kind": kind, "path": spec.aggregated, "rows": len(table), **jsonable(info, default=str),
                     "where": spec.where or {}, "units": spec.units},
             inputs=(path,),
         )
@@ -782,12 +774,8 @@ def load_population(audit: Audit) -> Population:
         frame=frame,
         aggregated=None,
         source={"kind": kind, "path": spec.file if kind == "file" else None, "url": spec.url,
-                "rows": rows_read, "columns": list(map(str, frame.columns)), **_jsonable(info)},
+                "rows": rows_read, "columns": list(map(str, frame.columns)), **jsonable(info, default=str)},
         provenance=provenance,
         inputs=tuple(inputs),
         notes=tuple(notes),
     )
-
-
-def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v if isinstance(v, (str, int, float, bool)) or v is None else str(v)) for k, v in info.items()}

@@ -16,30 +16,42 @@ follows the findings: 1 when any is FAIL or ERROR, else 0.
 Run metadata (the run id, timestamps and durations) is the only part of
 ``results.json`` that differs between two runs of the same spec and seed;
 :func:`strip_run_metadata` removes it for comparisons.
+
+A result carries data, not rendering. It sits in the results layer next to
+:mod:`audit.report`, and the report reads results, so a result that imported
+the report would close a circle. A notebook still shows a result as its
+summary: :meth:`AuditResult._repr_html_` calls the one HTML summary renderer
+handed in through :func:`set_html_summary`. The package facade
+(``audit/__init__.py``) hands in :func:`audit.report.render_summary_html`
+when ``audit`` is imported, which happens before any of its modules is used,
+so every result shows its summary; with no renderer set, ``_repr_html_``
+returns None and Jupyter falls back to ``repr``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from audit._columns import DISCOVERED_PREFIX, METRIC_COLUMNS
+from audit._json import jsonable
 from audit._version import __version__
+from audit.exceptions import DataError
 
 __all__ = [
     "AuditResult",
+    "HtmlSummary",
     "RUN_METADATA_KEYS",
     "SCHEMA_VERSION",
-    "jsonable",
     "largest_disparity_rows",
+    "set_html_summary",
     "strip_run_metadata",
 ]
 
@@ -62,6 +74,32 @@ RUN_METADATA_KEYS = frozenset(
 )
 """Keys whose values legitimately differ between two runs of the same spec and seed."""
 
+HtmlSummary = Callable[["AuditResult"], str]
+"""A function that renders a result's summary as an HTML fragment."""
+
+_html_summary: HtmlSummary | None = None
+
+
+def set_html_summary(render: HtmlSummary | None) -> HtmlSummary | None:
+    """Hand in the renderer that :meth:`AuditResult._repr_html_` uses.
+
+    The result module does not import the report (the report reads results,
+    not the other way round); the package facade calls this once with
+    :func:`audit.report.render_summary_html`.
+
+    Parameters
+    ----------
+    render : callable or None
+        ``render(result) -> str``, an HTML fragment; None removes it.
+
+    Returns
+    -------
+    callable or None
+        The renderer set before, so that a caller can restore it.
+    """
+    global _html_summary
+    previous, _html_summary = _html_summary, render
+    return previous
 
 
 _COMPLEMENTS = {"automation_rate": "refer_rate"}
@@ -122,37 +160,6 @@ def largest_disparity_rows(rows: list[dict[str, Any]], k: int = 5) -> list[dict[
 def _round(value: Any) -> float | None:
     f = _number(value)
     return None if f is None else round(f, 12)
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert numpy, pandas and path values to JSON-safe Python values.
-
-    NaN and infinities become ``None`` (JSON has no NaN); a reason for an
-    undefined value travels in the row's ``reason`` field.
-    """
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        items = sorted(obj, key=str) if isinstance(obj, (set, frozenset)) else obj
-        return [jsonable(v) for v in items]
-    if isinstance(obj, MappingProxyType):
-        return jsonable(dict(obj))
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return None if (math.isnan(f) or math.isinf(f)) else f
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (pd.Timestamp, datetime, date)):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return obj
 
 
 def strip_run_metadata(data: Any) -> Any:
@@ -308,8 +315,6 @@ class AuditResult:
         folder = Path(run_dir)
         path = folder / "results.json"
         if not path.is_file():
-            from audit.exceptions import DataError
-
             raise DataError(f"{folder}: no results.json. Expected a run folder written by insyn run.")
         res = cls.from_dict(json.loads(path.read_text(encoding="utf-8")), run_dir=folder)
         dec = folder / "decisions.parquet"
@@ -327,8 +332,10 @@ class AuditResult:
             f"run_dir={str(self.run_dir) if self.run_dir else None!r})"
         )
 
-    def _repr_html_(self) -> str:
-        """The summary of the run for a notebook: verdict, key figures, findings, largest disparities."""
-        from audit.report import render_summary_html
+    def _repr_html_(self) -> str | None:
+        """The summary of the run for a notebook: verdict, key figures, findings, largest disparities.
 
-        return render_summary_html(self)
+        Rendered by the renderer handed in with :func:`set_html_summary`;
+        None (Jupyter then shows ``repr``) when there is none.
+        """
+        return None if _html_summary is None else _html_summary(self)

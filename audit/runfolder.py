@@ -31,7 +31,7 @@ from audit.exceptions import DataError, SpecError
 from audit.metrics import DiscoveryResult, discover_in_run
 from audit.population import load_population
 from audit.result import AuditResult
-from audit.spec import Audit, load_spec
+from audit.spec import AuditSpec, load_spec
 
 __all__ = ["RunFolder"]
 
@@ -75,7 +75,7 @@ class RunFolder:
         ``manifest.json``.
     result : AuditResult
         ``results.json`` (with ``decisions.parquet``).
-    audit : Audit
+    audit : AuditSpec
         The spec as run; relative paths resolve against the spec file's
         folder when the manifest names it and it is unchanged, else against
         the current folder.
@@ -86,7 +86,7 @@ class RunFolder:
     path: Path
     manifest: dict[str, Any]
     result: AuditResult
-    audit: Audit
+    audit: AuditSpec
     spec_found: bool = True
 
     @classmethod
@@ -119,7 +119,7 @@ class RunFolder:
         found: Path | None = None
         if spec is not None:
             given = load_spec(spec)
-            if given.to_dict() != Audit.from_dict(ran).to_dict():
+            if given.to_dict() != AuditSpec.from_dict(ran).to_dict():
                 raise SpecError(
                     f"{spec}: this is not the spec of the run in {folder}. Expected the spec the run was made "
                     "with (manifest.json holds it)."
@@ -128,7 +128,7 @@ class RunFolder:
         else:
             found = _spec_source(manifest, str(ran.get("name")))
             base = found.parent if found is not None else Path.cwd()
-            audit = Audit.from_dict(ran, base_dir=base, source=str(found) if found else str(source))
+            audit = AuditSpec.from_dict(ran, base_dir=base, source=str(found) if found else str(source))
         _read_json(folder / "results.json", "the measured result")
         result = AuditResult.load(folder)
         if result.decisions is None:

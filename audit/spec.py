@@ -22,16 +22,22 @@ under ``datasets/``, ``checks/`` or ``examples/`` that does not exist there
 falls back to the defaults that ship with Insyn, so that an installed
 ``insyn`` works outside a clone of the project.
 
-``Audit`` is the root model. Following scikit-learn, it only stores its
-configuration; :meth:`Audit.run` does the work and returns a frozen
-:class:`audit.result.AuditResult`.
+``AuditSpec`` is the root model: configuration only, validated and frozen.
+This module holds nothing but the spec models, their validation and their
+messages. Following scikit-learn, running lives elsewhere: the public
+:class:`audit.Audit` (in :mod:`audit.audit`, the uses layer) is an
+``AuditSpec`` with a ``run`` method that returns a frozen
+:class:`audit.result.AuditResult`. Path resolution lives in
+:mod:`audit._paths`.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import (
@@ -44,14 +50,12 @@ from pydantic import (
     model_validator,
 )
 
+from audit._paths import resolve_path
 from audit.exceptions import SpecError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.result import AuditResult
 
 __all__ = [
     "AggregatedCells",
-    "Audit",
+    "AuditSpec",
     "CheckStep",
     "ChecksSpec",
     "CounterfactualSpec",
@@ -71,7 +75,6 @@ __all__ = [
     "Threshold",
     "TruthSpec",
     "load_spec",
-    "resolve_path",
 ]
 
 ENGINE_KINDS: tuple[str, ...] = (
@@ -108,58 +111,6 @@ _ENGINE_REQUIRED: dict[str, tuple[str, ...]] = {
     "recorded": ("outcome",),
     "reference": (),
 }
-
-_DEFAULTS_ROOTS = ("datasets", "checks", "examples")
-
-
-def _defaults_dir() -> Path | None:
-    """Return the folder that holds the shipped ``datasets/``, ``checks/`` and ``examples/``.
-
-    In a clone this is the repository root; in an installed wheel it is
-    ``audit/_defaults``.
-    """
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_defaults", here.parent):
-        if (candidate / "datasets").is_dir() and (candidate / "checks").is_dir():
-            return candidate
-    return None
-
-
-def resolve_path(path: str | Path, base_dir: str | Path | None) -> Path:
-    """Resolve a path written in a spec.
-
-    Parameters
-    ----------
-    path : str or Path
-        The path as written. Absolute paths are returned unchanged.
-    base_dir : str or Path, optional
-        The folder of the spec file; the current folder when None.
-
-    Returns
-    -------
-    Path
-        The path relative to ``base_dir`` when it exists there; otherwise, for
-        a path under ``datasets/``, ``checks/`` or ``examples/``, the shipped
-        default when that exists; otherwise the path relative to ``base_dir``
-        (which the caller reports as missing).
-    """
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    local = (base / p).resolve()
-    if local.exists():
-        return local
-    parts = p.parts
-    if parts and parts[0] in _DEFAULTS_ROOTS:
-        root = _defaults_dir()
-        if root is not None and (root / p).exists():
-            return (root / p).resolve()
-    cwd_candidate = (Path.cwd() / p).resolve()
-    if cwd_candidate.exists() and parts and parts[0] in _DEFAULTS_ROOTS:
-        return cwd_candidate
-    return local
-
 
 class _Model(BaseModel):
     """Base of every spec model: unknown keys are errors; values are frozen."""
@@ -578,12 +529,15 @@ class LineageSpec(_Model):
 # the root
 
 
-class Audit(_Model):
-    """One audit: configuration only; :meth:`run` does the work.
+class AuditSpec(_Model):
+    """One audit's configuration: validated, frozen, and nothing else.
 
     Parameters are the keys of the YAML spec (see DESIGN.md); all are
     keyword-only. Build one from YAML with :meth:`from_yaml` or
-    :func:`load_spec`, or from a dict with :meth:`from_dict`.
+    :func:`load_spec`, or from a dict with :meth:`from_dict`. The
+    constructors build an instance of the class they are called on, so
+    ``audit.Audit.from_yaml(path)`` (the subclass that adds ``run``) returns
+    an ``Audit`` and :func:`load_spec` an ``AuditSpec``.
 
     Examples
     --------
@@ -619,7 +573,7 @@ class Audit(_Model):
     _source: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Audit:
+    def _cross_checks(self) -> Self:
         sens = self.sensitive_features
         if len(set(sens)) != len(sens):
             raise ValueError(f"@sensitive_features must be unique. Got {sens}.")
@@ -654,14 +608,12 @@ class Audit(_Model):
 
     def __eq__(self, other: object) -> bool:
         """Two audits are equal when their configuration is; where they were read from does not count."""
-        if not isinstance(other, Audit):
+        if not isinstance(other, AuditSpec):
             return NotImplemented
         return self.model_dump() == other.model_dump()
 
     def __hash__(self) -> int:
-        import json as _json
-
-        return hash(_json.dumps(self.model_dump(mode="json"), sort_keys=True))
+        return hash(json.dumps(self.model_dump(mode="json"), sort_keys=True))
 
     # ------------------------------------------------------------------ I/O
     @property
@@ -681,7 +633,7 @@ class Audit(_Model):
     @classmethod
     def from_dict(
         cls, data: dict[str, Any], *, base_dir: str | Path | None = None, source: str | None = None
-    ) -> Audit:
+    ) -> Self:
         """Build an audit from a plain dict (the parsed YAML).
 
         Parameters
@@ -711,9 +663,47 @@ class Audit(_Model):
         return audit
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Audit:
-        """Read an audit spec from a YAML file (see :func:`load_spec`)."""
-        return load_spec(path)
+    def from_yaml(cls, path: str | Path) -> Self:
+        """Read an audit spec from a YAML file with ``yaml.safe_load``.
+
+        Parameters
+        ----------
+        path : str or Path
+            The YAML file. Relative paths inside it resolve against its folder.
+
+        Returns
+        -------
+        AuditSpec
+            An instance of the class this is called on.
+
+        Raises
+        ------
+        SpecError
+            When the file is missing, is not valid YAML, or the spec is invalid;
+            the message names the file, the key path and what was expected.
+        """
+        p = Path(path)
+        shown = str(path)
+        if not p.is_file():
+            raise SpecError(f"{shown}: no such spec file. Expected a YAML audit spec.")
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(
+                f"{shown}: the spec must be UTF-8 text. Got a byte 0x{text_byte(exc)} at {exc.start}."
+            ) from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise SpecError(f"{shown}: not valid YAML{where}: {problem}.") from None
+        if data is None:
+            raise SpecError(
+                f"{shown}: the spec is empty. Expected a mapping with at least name, population and engine."
+            )
+        return cls.from_dict(data, base_dir=p.parent, source=shown)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the spec as a plain dict that :meth:`from_dict` reads back.
@@ -727,48 +717,18 @@ class Audit(_Model):
         """Return the spec as YAML."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
-    def with_options(self, **changes: Any) -> Audit:
-        """Return a copy with top-level keys replaced (e.g. ``seed``), validated again."""
+    def with_options(self, **changes: Any) -> Self:
+        """Return a copy (of the same class) with top-level keys replaced (e.g. ``seed``), validated again."""
         data = self.to_dict()
         data.update(changes)
-        return Audit.from_dict(data, base_dir=self._base_dir, source=self._source)
-
-    def run(
-        self,
-        *,
-        out: str | Path | None = None,
-        run_id: str | None = None,
-        progress: Any = None,
-        write: bool = True,
-    ) -> AuditResult:
-        """Run the audit and return its frozen result.
-
-        Parameters
-        ----------
-        out : str or Path, optional
-            Folder that receives ``<name>/<run_id>/`` (default ``reports/``
-            in the current folder).
-        run_id : str, optional
-            Name of the run folder (default: a timestamp plus a short hash).
-        progress : callable, optional
-            Called as ``progress(step, state)`` when a step starts and ends.
-        write : bool, default True
-            Write the run folder. With False the result is only returned.
-
-        Returns
-        -------
-        AuditResult
-        """
-        from audit.runner import run_audit
-
-        return run_audit(self, out=out, run_id=run_id, progress=progress, write=write)
+        return type(self).from_dict(data, base_dir=self._base_dir, source=self._source)
 
 
 # --------------------------------------------------------------------------
 # loading and error messages
 
 
-def load_spec(path: str | Path) -> Audit:
+def load_spec(path: str | Path) -> AuditSpec:
     """Read an audit spec from a YAML file with ``yaml.safe_load``.
 
     Parameters
@@ -778,7 +738,9 @@ def load_spec(path: str | Path) -> Audit:
 
     Returns
     -------
-    Audit
+    AuditSpec
+        The configuration; ``audit.Audit.from_yaml`` reads the same file into
+        an ``Audit`` that can run.
 
     Raises
     ------
@@ -786,24 +748,7 @@ def load_spec(path: str | Path) -> Audit:
         When the file is missing, is not valid YAML, or the spec is invalid;
         the message names the file, the key path and what was expected.
     """
-    p = Path(path)
-    shown = str(path)
-    if not p.is_file():
-        raise SpecError(f"{shown}: no such spec file. Expected a YAML audit spec.")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{shown}: the spec must be UTF-8 text. Got a byte 0x{text_byte(exc)} at {exc.start}.") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{shown}: not valid YAML{where}: {problem}.") from None
-    if data is None:
-        raise SpecError(f"{shown}: the spec is empty. Expected a mapping with at least name, population and engine.")
-    return Audit.from_dict(data, base_dir=p.parent, source=shown)
+    return AuditSpec.from_yaml(path)
 
 
 def text_byte(exc: UnicodeDecodeError) -> str:
@@ -925,7 +870,7 @@ def format_validation_error(exc: ValidationError, source: str, data: Any) -> str
 
 def _known_keys(loc: tuple[Any, ...], data: Any) -> list[str]:
     """Return the keys that the model at ``loc`` accepts, for a hint."""
-    model: Any = Audit
+    model: Any = AuditSpec
     for part in loc:
         if isinstance(part, int):
             continue
@@ -945,8 +890,6 @@ def _known_keys(loc: tuple[Any, ...], data: Any) -> list[str]:
 
 
 def _inner_model(ann: Any) -> Any:
-    import typing
-
     if isinstance(ann, type) and issubclass(ann, BaseModel):
         return ann
     for arg in typing.get_args(ann):

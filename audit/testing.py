@@ -45,8 +45,10 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import ALLOWED_VALUES, STATUS_ERROR
+from audit._paths import resolve_path
 from audit.engine import Engine, run_engine
 from audit.exceptions import InsynError
+from audit.synth import generate
 
 __all__ = ["ConformanceCheck", "ConformanceReport", "check_engine"]
 
@@ -136,9 +138,6 @@ class ConformanceReport:
 
 
 def _default_cases(n: int, seed: int) -> pd.DataFrame:
-    from audit.spec import resolve_path
-    from audit.synth import generate
-
     return generate(resolve_path(_DEFAULT_POPULATION, None), n=n, seed=seed)
 
 

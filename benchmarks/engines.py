@@ -39,6 +39,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the real HTTP servers of the http tests
 
+from engine_servers import DmnServer, InsynServer, expected_screen  # noqa: E402
+
 from audit.engine import (  # noqa: E402
     HttpEngine,
     PythonEngine,
@@ -48,6 +50,8 @@ from audit.engine import (  # noqa: E402
     SubprocessEngine,
     run_engine,
 )
+from audit.norms import ReferenceEngine  # noqa: E402
+from audit.synth import generate  # noqa: E402
 
 LABELS = ("grant", "partial", "deny", "refer")
 SLOW_N = 3_000
@@ -55,8 +59,6 @@ SLOW_N = 3_000
 
 def _screen(cases: pd.DataFrame) -> pd.DataFrame:
     """A vectorised version of the per-case example's screen (the python adapter's fast form)."""
-    from engine_servers import expected_screen
-
     return expected_screen(cases)
 
 
@@ -70,8 +72,6 @@ def _best(func: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def _serve(kind: str, queue: Any) -> None:
-    from engine_servers import DmnServer, InsynServer
-
     server = InsynServer() if kind == "insyn" else DmnServer()
     with server:
         queue.put(server.url)
@@ -151,9 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs for the fast adapters")
     args = parser.parse_args(argv)
     n, repeat = args.n, args.repeat
-
-    from audit.norms import ReferenceEngine
-    from audit.synth import generate
 
     cases = generate(ROOT / "datasets" / "sweden" / "population-2026.yaml", n=n, seed=7)
     inputs = cases.drop(columns=["sex", "birth_region"])

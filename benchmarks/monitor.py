@@ -11,7 +11,7 @@ Run with ``.venv/bin/python benchmarks/monitor.py``. It prints
    CUSUM's out-of-control ARL from :func:`audit.monitor.cusum_arl`;
 3. the time to choose the limits and to read a history of many runs.
 
-The streams are scored with the monitor's own functions (``_score``, the
+The streams are scored with the monitor's own functions (``score_streams``, the
 limits and the CUSUM step), so the figures describe the code that runs. It
 takes about eight minutes on two cores. Figures of one run (2 cores, 2026-11)
 are quoted in the docstring of :mod:`audit.monitor`.
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from audit.monitor import cusum_arl, cusum_limit, load_history
-from audit.monitor._history import _conform, latest_runs, write_history
-from audit.monitor._monitor import DISPERSION_PERIODS, _score, _since
+from audit.monitor._history import conform, latest_runs, write_history
+from audit.monitor._monitor import DISPERSION_PERIODS, rows_since, score_streams
 from audit.monitor._sequential import change_limit, cusum_statistics
 
 SIZES = np.array([5000, 3550, 1000, 450, 2300, 200, 400, 2100])
@@ -50,7 +50,7 @@ def _streams() -> pd.DataFrame:
 def _period_rows(streams: pd.DataFrame, p: np.ndarray, period: str, rng: np.random.Generator) -> pd.DataFrame:
     count = rng.binomial(streams["n"].to_numpy().astype(np.int64), p).astype("float64")
     value = count / streams["n"].to_numpy()
-    return _conform(streams.drop(columns="p").assign(count=count, value=value, period=period, suppressed=False,
+    return conform(streams.drop(columns="p").assign(count=count, value=value, period=period, suppressed=False,
                                                      se=np.sqrt(value * (1 - value) / streams["n"].to_numpy())))
 
 
@@ -79,9 +79,9 @@ def simulate(*, periods: int, arl: float, rng: np.random.Generator, wander: floa
         cur = _period_rows(streams, p, period, rng)
         recent = pd.concat(history[-DISPERSION_PERIODS:]) if history else cur.iloc[0:0]
         trailing = pd.concat(history[-WINDOW:]) if history else cur.iloc[0:0]
-        reference = _since(recent, since)
-        ref = _score(cur, reference, reference, min_periods=3)
-        base = _score(cur, trailing, recent, min_periods=3)
+        reference = rows_since(recent, since)
+        ref = score_streams(cur, reference, reference, min_periods=3)
+        base = score_streams(cur, trailing, recent, min_periods=3)
         m = int((np.isfinite(ref.z) | np.isfinite(base.z)).sum())
         if m:
             c, h = change_limit(1 / (2 * m * arl)), cusum_limit(4 * m * arl)

@@ -8,8 +8,7 @@ import pytest
 from scipy import stats
 
 from audit import DataError, SpecError
-from audit.compare import COMPARE_METRICS, compare_decisions
-from audit.metrics import COLUMNS
+from audit.metrics import COLUMNS, COMPARE_METRICS, compare_decisions
 from audit.spec import StatisticsSpec
 
 NO_BOOT = StatisticsSpec(min_group_size=10, bootstrap=0)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from audit.engine import RulesEngine, build_engine, run_engine
-from audit.engine._expr import _ExprError, column_value, evaluate, parse
+from audit.engine._expr import ExprError, column_value, evaluate, parse
 from audit.exceptions import SpecError
 from audit.spec import EngineSpec
 
@@ -93,7 +93,7 @@ def test_missing_values_follow_three_valued_logic() -> None:
     ],
 )
 def test_the_parser_refuses_what_is_not_in_the_grammar(text: str, message: str, pos: int) -> None:
-    with pytest.raises(_ExprError) as info:
+    with pytest.raises(ExprError) as info:
         parse(text)
     assert (info.value.message, info.value.pos) == (message, pos)
 
@@ -109,7 +109,7 @@ def test_the_parser_refuses_what_is_not_in_the_grammar(text: str, message: str, 
 )
 def test_kinds_are_checked_not_coerced(text: str, message: str) -> None:
     f = pd.DataFrame({"rent": [1.0], "kind": pd.Series(["new"], dtype="str"), "flag": [True]})
-    with pytest.raises(_ExprError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
+    with pytest.raises(ExprError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
         ev(text, f)
 
 

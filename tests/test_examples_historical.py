@@ -17,10 +17,8 @@ from scipy import stats
 
 from audit import load_spec
 from audit._privacy import looks_like_personnummer
-from audit.compare import compare_decisions
-from audit.metrics import binary_metrics_from_counts
+from audit.metrics import binary_metrics_from_counts, compare_decisions, measure_selection
 from audit.population import load_population
-from audit.selection import measure_selection
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -36,8 +36,9 @@ from audit.metrics import (
     measure,
     split_halves,
 )
-from audit.metrics._casecells import WRONGFUL_DECISION_RATE, case_rate_parts, case_rates
-from audit.spec import Audit, DiscoverSpec, StatisticsSpec
+from audit.metrics._casecells import case_rate_parts, case_rates
+from audit.metrics._registry import WRONGFUL_DECISION_RATE
+from audit.spec import AuditSpec, DiscoverSpec, StatisticsSpec
 from audit.synth import generate, load_population_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -415,14 +416,14 @@ def test_a_personnummer_never_becomes_a_condition() -> None:
 def test_spec_section_is_strict() -> None:
     base = {"name": "d", "population": {"synthetic": str(POPULATION), "n": 10}, "sensitive_features": ["sex"],
             "engine": {"kind": "reference"}}
-    audit = Audit.from_dict({**base, "discover": {"outcome": "shortfall", "max_conditions": 3, "top": 2}})
+    audit = AuditSpec.from_dict({**base, "discover": {"outcome": "shortfall", "max_conditions": 3, "top": 2}})
     assert audit.discover == DiscoverSpec(outcome="shortfall", max_conditions=3, top=2)
-    assert Audit.from_dict(base).discover is None
+    assert AuditSpec.from_dict(base).discover is None
     aggregated = {**base, "population": {"aggregated": "t.csv", "attribute": "a", "group": "g",
                                          "cells": {"tp": "TP", "fp": "FP", "fn": "FN", "tn": "TN"}}}
     del aggregated["engine"]
     with pytest.raises(SpecError, match="aggregated population holds counts, not cases, so there are no subgroups"):
-        Audit.from_dict({**aggregated, "discover": {}}, source="s.yaml")
+        AuditSpec.from_dict({**aggregated, "discover": {}}, source="s.yaml")
     for section, message in [
         ({"depth": 2}, "s.yaml: discover.depth is not a known key. Known keys of discover: bins, features, "
                        "max_conditions, min_size, outcome, top."),
@@ -433,7 +434,7 @@ def test_spec_section_is_strict() -> None:
         ({"features": []}, "s.yaml: discover.features must list at least 1 item. Got []."),
     ]:
         with pytest.raises(SpecError) as err:
-            Audit.from_dict({**base, "discover": section}, source="s.yaml")
+            AuditSpec.from_dict({**base, "discover": section}, source="s.yaml")
         assert str(err.value) == message
 
 

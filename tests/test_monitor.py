@@ -34,7 +34,7 @@ from audit.monitor import (
     write_trend,
 )
 from audit.monitor._history import write_history
-from audit.monitor._monitor import _previous_month
+from audit.monitor._monitor import previous_month
 from audit.monitor._sequential import (
     change_limit,
     cusum_statistics,
@@ -218,8 +218,8 @@ def test_period_seed_is_distinct_and_deterministic() -> None:
 def test_previous_month() -> None:
     from datetime import UTC, datetime
 
-    assert _previous_month(datetime(2026, 1, 2, tzinfo=UTC)) == "2025-12"
-    assert _previous_month(datetime(2026, 11, 30, tzinfo=UTC)) == "2026-10"
+    assert previous_month(datetime(2026, 1, 2, tzinfo=UTC)) == "2025-12"
+    assert previous_month(datetime(2026, 11, 30, tzinfo=UTC)) == "2026-10"
 
 
 def test_synthetic_population_is_drawn_for_the_period(tmp_path: Path) -> None:

@@ -257,7 +257,7 @@ def _metrics() -> list[dict[str, Any]]:
             reference_group="sweden",
             reason="no case without entitlement in the group",
         ),
-        # a metric no section knows: shown under "Further metrics"
+        # counterfactual flips: the registry puts them in their own section
         _row("flip_rate", [], "all", 400, 0.04, ci_low=0.025, ci_high=0.064),
         _row(
             "flip_rate",
@@ -287,6 +287,8 @@ def _metrics() -> list[dict[str, Any]]:
             p_adjusted=0.03,
             test="Fisher's exact test",
         ),
+        # a metric the registry does not know: shown under "Further metrics"
+        _row("experimental_rate", [], "all", 400, 0.1, ci_low=0.073, ci_high=0.134),
         _row("n", br, "sweden", 200, 200.0),
         _row("n", br, "outside_eu", 150, 150.0),
         _row("n", br, "nordic", 5, 5.0, suppressed=True),
@@ -649,7 +651,7 @@ def test_every_section_is_present_in_order(fixture_result: AuditResult, language
     md = render_markdown(fixture_result, language=language)
     page = _page(html)
     messages = load_catalogue(language)
-    assert page.sections == list(SECTION_IDS), page.sections  # "other" is present: flip_rate has no section
+    assert page.sections == list(SECTION_IDS), page.sections  # "other" is present: experimental_rate is unregistered
     h2 = [text for level, text in page.headings if level == 2]
     md_h2 = [line[3:] for line in md.splitlines() if line.startswith("## ")]
     for sid in SECTION_IDS:
@@ -994,7 +996,7 @@ def test_every_table_has_a_caption_and_scoped_headers(html_en: str) -> None:
 
 def test_every_chart_has_a_title_and_text_alternative(html_en: str) -> None:
     page = _page(html_en)
-    # charts: deny, refer, mean shortfall, wrongful grants, flip rate (other) and the journey map
+    # charts: deny, refer, mean shortfall, wrongful grants, flip rate (flips) and the journey map
     assert len(page.svgs) == 6
     for svg in page.svgs:
         attrs = svg["attrs"]
@@ -1182,7 +1184,7 @@ def test_render_json_is_results_json(fixture_result: AuditResult) -> None:
 def test_public_surface_is_sorted() -> None:
     import importlib
 
-    for name in ("_builder", "_charts", "_context", "_format", "_messages", "_sections"):
+    for name in ("_builder", "_charts", "_context", "_format", "_messages", "_render", "_sections", "_trend"):
         module = importlib.import_module(f"audit.report.{name}")
         assert list(module.__all__) == sorted(module.__all__), name
         assert module.__doc__ and len(module.__doc__) > 200, name
@@ -1196,6 +1198,8 @@ def test_public_surface_is_sorted() -> None:
         "render_markdown",
         "render_metrics_csv",
         "render_summary_html",
+        "render_trend_html",
+        "write_trend",
     }
 
 
@@ -1276,3 +1280,226 @@ def test_largest_disparities_agree_with_the_result(fixture_result: AuditResult, 
         ("deny_rate", "female & outside_eu"),
         ("flip_rate", "outside_eu"),
     ]
+
+
+# --------------------------------------------------------------------------
+# the trend page of a monitoring history (insyn history --out)
+
+
+def _trend_frame() -> pd.DataFrame:
+    """Three months of refer_rate for two groups (an alert in March) and one overall amount."""
+    rows = []
+    base = {"audit": "t", "n": 100.0, "suppressed": False, "monitored": True, "z": float("nan")}
+    for period, a, b, flag in (
+        ("2025-01", 0.5, 0.7, ""),
+        ("2025-02", 0.52, 0.71, ""),
+        ("2025-03", 0.51, 0.93, "change"),
+    ):
+        for group, value, alert in (("no children", a, ""), (SCRIPT, b, flag)):
+            rows.append(
+                {**base, "period": period, "run_id": f"r{period}", "metric": "refer_rate",
+                 "attributes": "family_size", "group": group, "value": value, "alert": alert}
+            )
+    for period, value in (("2025-01", 1234.0), ("2025-02", 1300.0), ("2025-03", float("nan"))):
+        rows.append(
+            {**base, "period": period, "run_id": f"r{period}", "metric": "mean_amount", "attributes": "",
+             "group": "", "value": value, "alert": ""}
+        )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (
+            "en",
+            {
+                "h1": "Trend of t",
+                "h2": ["refer_rate by family_size", "mean_amount by all cases"],
+                "summary": "Values",
+                "numbers": ["0.930", "1,234", "1,300"],
+                "desc": "Line chart of refer_rate per period for 2 group(s) of family_size.",
+                "alert": "alert: change",
+            },
+        ),
+        (
+            "sv",
+            {
+                "h1": "Utveckling för t",
+                "h2": ["refer_rate efter family_size", "mean_amount efter alla ärenden"],
+                "summary": "Värden",
+                "numbers": ["0,930", "1\u00a0234", "1\u00a0300"],
+                "desc": "Linjediagram över refer_rate per period för 2 grupp(er) inom family_size.",
+                "alert": "larm: change",
+            },
+        ),
+    ],
+)
+def test_trend_page_speaks_the_language_of_its_catalogue(language: str, expected: dict[str, Any]) -> None:
+    html = report_pkg.render_trend_html(_trend_frame(), language=language)
+    m = load_catalogue(language)
+    page = _page(html)
+    h1 = [text for level, text in page.headings if level == 1]
+    h2 = [text for level, text in page.headings if level == 2]
+    # the headings, by hand and from the catalogue
+    assert h1 == [expected["h1"]] == [m("trend.title", audit="t")]
+    assert h2 == expected["h2"]
+    assert h2[0] == m("trend.heading", metric="refer_rate", attribute="family_size")
+    assert f'<html lang="{language}">' in html
+    assert f"<summary>{expected['summary']}</summary>" in html
+    for number in expected["numbers"]:
+        assert number in html, number
+    assert expected["desc"] in html and expected["alert"] in html
+    # no word of the other language's page
+    other = load_catalogue("sv" if language == "en" else "en")
+    for key in ("trend.values", "trend.desc_no_alerts"):
+        assert f">{other(key)}<" not in html and other(key) not in html, key
+    assert other("trend.title", audit="t") not in html
+    # the table is the chart's text alternative: a caption and scoped headers; the undefined March amount is a dash
+    tables = [t for t in page.tables]
+    assert len(tables) == 2 and all(t["caption"] for t in tables)
+    assert all(th.get("scope") in ("col", "row") for t in tables for th in t["th"])
+    spaced = [n.replace("\u00a0", " ") for n in expected["numbers"]]  # the reader splits cells on any space
+    assert tables[1]["rows"][1:] == [["2025-01", spaced[1]], ["2025-02", spaced[2]], ["2025-03", "–"]]
+    # self-contained and escaped, in both languages
+    assert SCRIPT not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "default-src 'none'" in html and "<script" not in html and "<link" not in html
+    assert len(page.svgs) == 2 and all(svg["title"] and svg["desc"] for svg in page.svgs)
+
+
+def test_trend_page_checks_its_frame_and_language(tmp_path: Path) -> None:
+    from audit.exceptions import DataError
+
+    with pytest.raises(DataError, match="the trend is empty"):
+        report_pkg.render_trend_html(_trend_frame().iloc[0:0])
+    with pytest.raises(DataError, match=r"lacks the column\(s\) alert\. Expected the frame of audit\.monitor\.trend"):
+        report_pkg.render_trend_html(_trend_frame().drop(columns=["alert"]))
+    with pytest.raises(SpecError, match=r"must be one of en, sv\. Got 'de'\."):
+        report_pkg.render_trend_html(_trend_frame(), language="de")
+    files = report_pkg.write_trend(_trend_frame(), html_path=tmp_path / "t.html", csv_path=tmp_path / "t.csv",
+                                   language="sv")
+    assert [p.name for p in files] == ["t.html", "t.csv"]
+    assert '<html lang="sv">' in files[0].read_text(encoding="utf-8")
+    back = pd.read_csv(files[1], keep_default_na=False, na_values=[""])
+    assert back["value"].tolist()[:6] == [0.5, 0.7, 0.52, 0.71, 0.51, 0.93]
+
+
+def test_report_imports_only_lower_layers_at_module_level() -> None:
+    """report is in the results layer: no runner, monitor, cli or audit.audit; no function-level audit imports."""
+    import ast
+
+    forbidden = ("audit.runner", "audit.monitor", "audit.cli", "audit.audit", "audit.record")
+    for module in sorted(REPORT_DIR.glob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                assert not any(name == f or name.startswith(f + ".") for f in forbidden), (module.name, name)
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(fn):
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "audit":
+                        raise AssertionError(f"{module.name}: {fn.name} imports {node.module} inside a function")
+                    if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "audit" for a in node.names):
+                        raise AssertionError(f"{module.name}: {fn.name} imports audit inside a function")
+
+
+# --------------------------------------------------------------------------
+# the report reads the metric registry: sections, headline figures, key figures
+
+
+def _section_html(html: str, sid: str) -> str:
+    match = re.search(rf'<section id="{sid}" .*?</section>', html, re.S)
+    assert match, f"no section {sid}"
+    return match.group(0)
+
+
+def test_every_metric_section_has_a_title_intro_and_reason_in_both_languages() -> None:
+    from audit.metrics import SECTIONS
+    from audit.report._builder import DISCOVERED_SECTION, METRIC_SECTION_IDS, SAMPLE_SECTION
+
+    assert METRIC_SECTION_IDS == (*(s for s in SECTIONS if s not in (SAMPLE_SECTION, DISCOVERED_SECTION)), "other")
+    assert list(SECTION_IDS[2 : 2 + len(METRIC_SECTION_IDS)]) == list(METRIC_SECTION_IDS)
+    # subgroup discovery's groups follow the named groups' sections, in a section of their own
+    assert SECTION_IDS[2 + len(METRIC_SECTION_IDS)] == DISCOVERED_SECTION
+    for language in LANGUAGES:
+        flat = _flat(language)
+        for sid in (*METRIC_SECTION_IDS, DISCOVERED_SECTION):
+            for key in ("title", "intro", "absent"):
+                assert f"{sid}.{key}" in flat, (language, sid, key)
+    en, sv = load_catalogue("en"), load_catalogue("sv")
+    assert (en("selection.title"), en("comparison.title"), en("flips.title")) == (
+        "Selection for investigation", "Agreement with a second decision-maker", "Decisions that change")
+    assert (sv("selection.title"), sv("comparison.title"), sv("flips.title")) == (
+        "Urval för utredning", "Samstämmighet med en andra beslutsfattare", "Beslut som ändras")
+
+
+def test_each_registered_metric_is_shown_in_its_registry_section() -> None:
+    """One result with every registered metric: each lands in the section the registry names, none in "other"."""
+    from audit.metrics import METRICS
+
+    br = ["birth_region"]
+    rows = []
+    for name in METRICS:
+        rows += [
+            _row(name, [], "all", 400, 0.2, ci_low=0.16, ci_high=0.24),
+            _row(name, br, "sweden", 200, 0.15, reference_group="sweden", reference_value=0.15, ratio=1.0),
+            _row(name, br, "outside_eu", 150, 0.3, reference_group="sweden", reference_value=0.15, ratio=2.0,
+                 p_adjusted=0.001, test="two-proportion z-test"),
+        ]
+    result = AuditResult.build(**_parts(metrics=rows, findings=[]))
+    m = load_catalogue("en")
+    html = render_html(result, language="en")
+    assert '<section id="other"' not in html
+    for name, info in METRICS.items():
+        label = m(f"metric.{name}.label")
+        home = "method" if info.section == "sample" else info.section
+        assert f"<code>{name}</code>" in _section_html(html, "method"), name
+        if home == "method":
+            continue
+        if home == "discovered":  # drawn from results.json's discovered list (tests/test_report_discovery.py)
+            assert f'-metric-{name}"' not in html, name  # never among the named groups' metrics
+            continue
+        section = _section_html(html, home)
+        assert f'id="{home}-metric-{name}"' in section, (name, home)
+        assert label.replace("'", "&#39;") in section, (name, label)
+        # a headline figure is charted; any other is listed under "More metrics in this section"
+        chart_title = m("chart.interval_title", metric=label).replace("'", "&#39;")
+        assert (f">{chart_title}</title>" in section) == info.headline, (name, info.headline)
+        assert (f'<h4 id="{home}-metric-{name}">' in section) == (not info.headline), name
+
+
+def test_headline_figures_come_first_and_key_figures_fill_the_summary(fixture_result: AuditResult) -> None:
+    from audit.report._builder import Builder
+
+    b = Builder(fixture_result, load_catalogue("en"))
+    # by hand from the registry: refer_rate and automation_rate are headline figures, error_rate is not
+    assert b.section_metrics("routing") == ["refer_rate", "automation_rate"]
+    assert b.key_figures() == [
+        "grant_rate", "deny_rate", "refer_rate", "automation_rate", "underpayment_rate", "error_rate",
+    ]
+    # the fixture measured three of them: the cards of its summary, in that order
+    figures = [f["label"] for f in b.summary(b.findings_section())["figures"]]
+    assert figures == ["Refusal rate", "Routed to a caseworker", "Decided automatically"]
+    assert b.section_metrics("other") == ["experimental_rate"]
+    assert b.section_metrics("flips") == ["flip_rate"]
+
+
+def test_flips_section_says_which_pair_it_compares() -> None:
+    base = _parts()
+    en = load_catalogue("en")
+    twins = AuditResult.build(**_parts(spec={**base["spec"], "counterfactual": {"attributes": ["sex"]}}))
+    engines = AuditResult.build(**_parts(spec={**base["spec"], "compare": {"kind": "recorded", "outcome": "x"}}))
+    neither = AuditResult.build(**base)
+    cases = ((twins, "flips.intro_counterfactual"), (engines, "flips.intro_compare"), (neither, "flips.intro"))
+    for result, key in cases:
+        section = _section_html(render_html(result, language="en"), "flips")
+        assert en(key).replace("'", "&#39;") in section, key
+    bare = AuditResult.build(**_parts(metrics=[], findings=[]))
+    for sid in ("selection", "comparison", "flips"):
+        assert en(f"{sid}.absent") in _section_html(render_html(bare, language="en"), sid)

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from audit.result import AuditResult, jsonable, strip_run_metadata
+from audit._json import jsonable
+from audit.result import AuditResult, strip_run_metadata
 
 
 def _row(metric: str, group: str, value: float, ref: float, p: float, **extra: object) -> dict:

@@ -13,7 +13,7 @@ import yaml
 
 from audit import Audit, AuditResult, load_spec
 from audit.result import strip_run_metadata
-from audit.runner import ARTIFACTS
+from audit.record import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "audit" / "schemas" / "results.schema.json"
@@ -232,3 +232,101 @@ def test_lineage_events_reach_the_spec_endpoint_and_a_dead_one_never_fails(tmp_p
             out=tmp_path / "b")
     assert res.run_dir is not None and (res.run_dir / "lineage.jsonl").is_file()
     assert time.perf_counter() - t0 < 60
+
+
+def test_progress_and_timings_follow_the_step_table(tmp_path: Path) -> None:
+    """One start and one end per timed step, in table order; final is journaled but neither timed nor reported."""
+    from audit.runner import ROW_STEPS, steps_for
+
+    events: list[tuple[str, str]] = []
+    audit = _small(tmp_path)
+    res = audit.run(out=tmp_path / "o", progress=lambda step, state: events.append((step, state)))
+    assert steps_for(audit) is ROW_STEPS
+    journaled = [s["name"] for s in res.journey["steps"]]
+    assert journaled == ["source", "intake", "reference", "engine_input", "decision", "review", "final", "measurement"]
+    timed = [name for name in journaled if name != "final"]
+    assert list(res.journey["timings"]) == timed
+    assert all(v >= 0 for v in res.journey["timings"].values())
+    assert events == [(name, state) for name in [*timed, "record"] for state in ("start", "end")]
+
+
+def test_step_tables_are_chosen_by_the_spec() -> None:
+    from audit.runner import AGGREGATED_STEPS, RECORDED_STEPS, ROW_STEPS, steps_for
+
+    examples = ROOT / "examples"
+    assert steps_for(load_spec(examples / "aggregated.yaml")) is AGGREGATED_STEPS
+    assert [s.name for s in AGGREGATED_STEPS] == ["source", "measurement"]
+    assert steps_for(load_spec(examples / "decision-log.yaml")) is RECORDED_STEPS
+    assert steps_for(load_spec(examples / "demo.yaml")) is ROW_STEPS
+
+
+def test_case_status_keeps_the_first_problem() -> None:
+    from audit.runner import CaseStatus
+
+    status = CaseStatus(pd.Series(["a", "b", "c", "d"]))
+    status.mark("quarantined", pd.Series(["at intake"], index=["b"]))
+    status.mark("error", pd.Series(["engine crashed", "engine crashed"], index=["b", "c"]))
+    status.mark("quarantined", pd.Series(["at decisions", "unknown case"], index=["c", "zz"]))
+    assert status.status.tolist() == ["ok", "quarantined", "error", "ok"]
+    assert status.reason.tolist() == ["", "at intake", "engine crashed", ""]
+
+
+def test_every_source_of_a_case_status_ends_in_the_final_frame(tmp_path: Path) -> None:
+    """Intake and engine-input quarantine, engine errors and decision-suite quarantine: one status per case."""
+    import sys
+    import types
+
+    from audit.synth import generate
+
+    frame = generate(ROOT / "datasets/sweden/population-2026.yaml", n=400, seed=5)
+    ids = frame["case_id"].tolist()
+    frame.loc[[3, 50], "rent"] = -5.0
+    frame.to_parquet(tmp_path / "cases.parquet")
+    (tmp_path / "input.yaml").write_text(
+        "name: input\nexpectations:\n  - type: expect_column_values_to_be_between\n"
+        "    kwargs: {column: rent, max_value: 12000}\n", encoding="utf-8")
+    live = [i for i in range(400) if i not in (3, 50)]
+    too_high = {ids[i] for i in live if frame.loc[i, "rent"] > 12000}
+    decided = [ids[i] for i in live if ids[i] not in too_high]
+    errors, no_amount = set(decided[0:40:8]), set(decided[4:60:7]) | {decided[0]}  # decided[0] is both
+
+    mod = types.ModuleType("insyn_test_status_engine")
+
+    def decide(cases: pd.DataFrame) -> pd.DataFrame:
+        cid = cases["case_id"]
+        return pd.DataFrame({"case_id": cid, "outcome": "grant", "amount": cid.map(lambda c: float("nan") if c in
+                             no_amount else 100.0), "reasons": "",
+                             "error": cid.map(lambda c: "registry down" if c in errors else "")})
+
+    mod.decide = decide
+    sys.modules[mod.__name__] = mod
+    try:
+        res = Audit.from_dict({
+            "name": "status", "population": {"file": "cases.parquet"}, "sensitive_features": ["sex"],
+            "engine": {"kind": "python", "target": "insyn_test_status_engine:decide", "error_budget": 0.1},
+            "checks": {"intake": {"suites": [str(ROOT / "checks/application.yaml")], "policy": "quarantine"},
+                       "engine_input": {"suites": ["input.yaml"], "policy": "quarantine"},
+                       "decisions": {"suites": [str(ROOT / "checks/decisions.yaml")], "policy": "quarantine"}},
+            "statistics": {"bootstrap": 50},
+        }, base_dir=tmp_path).run(write=False)
+    finally:
+        del sys.modules[mod.__name__]
+    dec = res.decisions.set_index("case_id")
+    expected = {cid: "ok" for cid in ids}
+    expected.update({ids[3]: "quarantined", ids[50]: "quarantined"})
+    expected.update({cid: "quarantined" for cid in too_high})
+    expected.update({cid: "error" for cid in errors})
+    expected.update({cid: "quarantined" for cid in no_amount - errors})
+    assert dec["status"].to_dict() == expected
+    prefix = dec["status_reason"].str.extract(r"^quarantined at (\w+): ")[0]
+    assert prefix[[ids[3], ids[50]]].tolist() == ["intake", "intake"]
+    assert set(prefix[list(too_high)]) == {"engine_input"}
+    assert set(prefix[list(no_amount - errors)]) == {"decisions"}
+    assert (dec.loc[list(errors), "status_reason"] == "the engine reported: registry down").all()
+    assert (dec.loc[dec["status"] == "ok", "status_reason"] == "").all()
+    final = next(s for s in res.journey["steps"] if s["name"] == "final")
+    n_q = sum(v == "quarantined" for v in expected.values())
+    assert (final["rows_in"], final["rows_out"], final["rows_rejected"], final["rows_errored"]) == (
+        400, 400 - n_q - len(errors), n_q, len(errors))
+    assert res.population["status_counts"] == {"ok": 400 - n_q - len(errors), "error": len(errors),
+                                               "quarantined": n_q}

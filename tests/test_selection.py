@@ -8,8 +8,7 @@ import pytest
 from scipy import stats
 
 from audit import DataError, SpecError
-from audit.metrics import COLUMNS
-from audit.selection import SELECTION_METRICS, measure_selection, population_confusion
+from audit.metrics import COLUMNS, SELECTION_METRICS, measure_selection, population_confusion
 from audit.spec import SelectionSpec, StatisticsSpec
 
 SEL = SelectionSpec(column="how", random="random", selected="model", population_size=1000)

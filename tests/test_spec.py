@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from audit import Audit, SpecError, load_spec
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo.yaml"

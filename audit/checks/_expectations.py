@@ -494,7 +494,7 @@ class ExpectTableTextValuesToNotContainPersonnummer(BatchExpectation):
     """Expect no personnummer-shaped value in any text column (row-level).
 
     Scans every ``str``/``object`` column except ``ignore_columns`` with
-    :data:`PERSONNUMMER_RE2`. A row with a hit in any column is unexpected;
+    :data:`audit._privacy.PNR_RE2`. A row with a hit in any column is unexpected;
     ``observed_value`` maps each column to its rows with a hit. The values
     themselves are never put in the result.
     """

@@ -39,8 +39,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit._privacy import PNR_RE2
+
 __all__ = [
-    "PERSONNUMMER_RE2",
     "as_json_float",
     "caching",
     "conditional_range_ok",
@@ -52,17 +53,6 @@ __all__ = [
 
 _AGE_LIST_PATTERN = r"^(?:[0-9]{1,3}(?:;[0-9]{1,3})*)?$"
 """RE2 pattern of a well-formed age list; three digits at most so ages fit any int."""
-
-PERSONNUMMER_RE2 = (
-    r"(?:^|[^0-9])(?:19|20)?[0-9]{2}(?:0[1-9]|1[0-2])"
-    r"(?:0[1-9]|[12][0-9]|3[01]|6[1-9]|[78][0-9]|9[01])[-+]?[0-9]{4}(?:[^0-9]|$)"
-)
-"""``audit._privacy.PNR_PATTERN`` without look-around, for pyarrow's RE2 engine.
-
-Searched as a substring it matches exactly where the original does: a
-personnummer or samordningsnummer (``YYMMDD-NNNN``, ``YYMMDD+NNNN``,
-``YYYYMMDDNNNN``, ...) not embedded in a longer run of digits.
-"""
 
 _UNDEFINED_GAP = "fewer than two groups have at least min_group_size cases with a known value"
 
@@ -442,7 +432,7 @@ def personnummer_rows(frame: pd.DataFrame, *, ignore_columns: Sequence[str] = ()
         scanned.append(str(name))
         text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else col.astype("str")
         arr = pa.array(text, type=pa.large_string(), from_pandas=True)
-        found = pc.fill_null(pc.match_substring_regex(arr, PERSONNUMMER_RE2), False).to_numpy(zero_copy_only=False)
+        found = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
         if found.any():
             by_column[str(name)] = int(found.sum())
             hit |= found

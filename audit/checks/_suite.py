@@ -52,6 +52,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from audit._paths import resolve_path
+from audit.checks._expectations import GROUP_KWARGS  # importing it registers Insyn's expectations with GX
 from audit.exceptions import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -234,8 +236,6 @@ def load_suite(path: str | Path) -> Suite:
         message names the file, the entry index and type, and what was
         expected.
     """
-    from audit.spec import resolve_path
-
     shown = str(path)
     resolved = resolve_path(path, None)
     if not resolved.is_file():
@@ -257,8 +257,6 @@ def load_suite(path: str | Path) -> Suite:
 
 def _parse_entry(index: int, entry: Any, where: str) -> SuiteExpectation:
     """Check one ``expectations[i]`` entry and return it as written."""
-    from audit.checks._expectations import GROUP_KWARGS
-
     if not isinstance(entry, Mapping):
         raise SpecError(
             f"{where} expectations[{index}] must be a mapping with keys {', '.join(_ENTRY_KEYS)}. Got {entry!r}."
@@ -301,14 +299,12 @@ def _parse_entry(index: int, entry: Any, where: str) -> SuiteExpectation:
 
 def known_expectation_types() -> list[str]:
     """Every expectation type great-expectations knows, including Insyn's own, sorted."""
-    import audit.checks._expectations  # noqa: F401  (registers the custom expectations)
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
     return sorted(list_registered_expectation_implementations())
 
 
 def _expectation_class(etype: str, *, where: str, index: int) -> type[Expectation]:
-    import audit.checks._expectations  # noqa: F401  (registers the custom expectations)
     from great_expectations.exceptions import ExpectationNotFoundError
     from great_expectations.expectations.registry import get_expectation_impl
 

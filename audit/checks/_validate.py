@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.checks._suite import Suite, SuiteExpectation, build_expectation, load_suite
+from audit._columns import ASSISTANCE_COLUMNS
+from audit._json import jsonable
+from audit._privacy import MASK, PNR_PATTERN
+from audit.checks._statistics import caching
+from audit.checks._suite import GROUPS_PLACEHOLDER, Suite, SuiteExpectation, build_expectation, load_suite
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["CheckReport", "check_file", "validate"]
@@ -408,8 +412,6 @@ def _plan(suites: list[Suite], groups: list[str], columns: pd.Index, *, step: st
 
 
 def _expand(entry: SuiteExpectation, suite: Suite, groups: list[str]) -> list[tuple[dict[str, Any], str | None]]:
-    from audit.checks._suite import GROUPS_PLACEHOLDER
-
     kwargs = dict(entry.kwargs)
     if not entry.needs_groups():
         return [(kwargs, None)]
@@ -486,8 +488,6 @@ def _run(data: pd.DataFrame, planned: list[_Planned], *, sample_size: int) -> di
         ProgressBarsConfig,
     )
 
-    from audit.checks._statistics import caching
-
     expectations = {
         p.key: build_expectation(
             p.entry.type,
@@ -559,7 +559,7 @@ def _result_dict(
         "index": p.entry.index,
         "expectation": p.entry.type,
         "column": _column_label(p.kwargs),
-        "kwargs": _json_safe(p.kwargs),
+        "kwargs": jsonable(p.kwargs, default=str),
         "success": False,
         "severity": p.entry.severity,
         "row_level": False,
@@ -570,7 +570,7 @@ def _result_dict(
         "details": None,
         "sample_case_ids": [],
         "message": p.problem,
-        "meta": _json_safe(dict(p.entry.meta)) if p.entry.meta else None,
+        "meta": jsonable(dict(p.entry.meta), default=str) if p.entry.meta else None,
     }
     if outcome is None:
         if p.problem is None:  # pragma: no cover - every runnable expectation yields a result
@@ -579,11 +579,11 @@ def _result_dict(
     r = outcome.result
     res = r.result or {}
     out["success"] = bool(r.success)
-    out["element_count"] = _json_safe(res.get("element_count"))
-    out["unexpected_count"] = _json_safe(res.get("unexpected_count"))
-    out["unexpected_percent"] = _json_safe(res.get("unexpected_percent"))
-    out["observed_value"] = _json_safe(res.get("observed_value"))
-    out["details"] = _json_safe(res.get("details"))
+    out["element_count"] = jsonable(res.get("element_count"), default=str)
+    out["unexpected_count"] = jsonable(res.get("unexpected_count"), default=str)
+    out["unexpected_percent"] = jsonable(res.get("unexpected_percent"), default=str)
+    out["observed_value"] = jsonable(res.get("observed_value"), default=str)
+    out["details"] = jsonable(res.get("details"), default=str)
     error = _exception_message(r.exception_info)
     if error is not None:
         out["message"] = f"could not be evaluated: {error}"
@@ -596,7 +596,7 @@ def _result_dict(
         out["row_level"] = True
         sample = np.asarray(index_list, dtype=np.int64).reshape(-1)[:sample_size]
         if ids is not None:
-            out["sample_case_ids"] = [_masked(_json_safe(v)) for v in ids.iloc[sample].tolist()]
+            out["sample_case_ids"] = [_masked(jsonable(v, default=str)) for v in ids.iloc[sample].tolist()]
         else:
             out["sample_case_ids"] = [int(v) for v in sample]
     return out, positions
@@ -633,8 +633,6 @@ def _failure_message(p: _Planned, out: Mapping[str, Any]) -> str:
 
 def _masked(value: Any) -> Any:
     """Replace a personnummer-shaped id by the privacy mask: ids go into artifacts."""
-    from audit._privacy import MASK, PNR_PATTERN
-
     if isinstance(value, str) and PNR_PATTERN.search(value):
         return MASK
     return value
@@ -660,34 +658,6 @@ def _exception_message(info: Any) -> str | None:
         if isinstance(value, Mapping) and value.get("raised_exception"):
             return str(value.get("exception_message") or "a metric raised an error")
     return None
-
-
-def _json_safe(value: Any) -> Any:
-    """Convert numpy scalars, NaN, tuples, sets and paths into plain JSON values."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_json_safe(v) for v in value), key=repr)
-    if isinstance(value, np.ndarray):
-        return [_json_safe(v) for v in value.tolist()]
-    if isinstance(value, (pd.Timestamp,)):
-        return value.isoformat()
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
 
 
 # --------------------------------------------------------------------------
@@ -732,8 +702,6 @@ def check_file(
 
 
 def _read_frame(path: Path, *, id_column: str) -> pd.DataFrame:
-    from audit._columns import ASSISTANCE_COLUMNS
-
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise DataError(

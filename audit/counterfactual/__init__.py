@@ -70,7 +70,11 @@ Amount changes get the t interval over cases and Welch's test: the changes
 are bounded, per-case means of paired differences, and groups are reported
 from ``min_group_size`` cases up, where the t interval is adequate and needs
 no resampling of the engine's decisions. Every p-value of the section is
-corrected together (``statistics.correction``). Groups smaller than
+corrected together (``statistics.correction``), or, in a run, with every
+other test of the run (``correct=False`` and
+:func:`audit.metrics.correct_family`); the table is built by
+:func:`audit.metrics.compare_groups` and :func:`audit.metrics.metric_table`
+like every metrics table. Groups smaller than
 ``min_group_size`` are suppressed; a rate with no decided pair is NaN with a
 reason, never 0.
 
@@ -78,7 +82,7 @@ The result also counts the reason and routing codes that each change adds
 or removes, and keeps a few anonymised example pairs whose decision changed
 (numbered; only the changed fields and the two decisions, never a case id).
 Modules: ``_run`` (the section and its result), ``_pairs`` (deciding twins
-and comparing pairs), ``_statistics`` (metric rows and codes),
+and comparing pairs), ``_statistics`` (metric blocks and codes),
 ``_personas`` (paired personas).
 """
 

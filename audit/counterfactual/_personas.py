@@ -26,7 +26,7 @@ from audit._columns import ALLOWED_VALUES, ASSISTANCE_COLUMNS, COST_COLUMNS, INC
 from audit.counterfactual._pairs import RECORDED_NOTE, decide, text
 from audit.engine import RecordedEngine
 from audit.exceptions import SpecError
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 __all__ = ["DEFAULT_PERSONA", "decide_personas", "load_personas"]
 

@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import STATUS_OK
+from audit._json import jsonable
 from audit.counterfactual._pairs import RECORDED_NOTE, decide, direct_twins, plain, text, twin_pairs
 from audit.counterfactual._personas import decide_personas
-from audit.counterfactual._statistics import FLIP_METRICS, code_changes, empty_codes, metric_rows, metric_table
+from audit.counterfactual._statistics import FLIP_METRICS, code_changes, empty_codes, metric_blocks
 from audit.engine import RecordedEngine
 from audit.exceptions import DataError, SpecError
-from audit.result import jsonable
+from audit.metrics import MetricBlock, metric_table
+from audit._json import jsonable
 from audit.spec import CounterfactualSpec, StatisticsSpec
 from audit.synth import TIED_FIELDS, PopulationModel, make_twins
 
@@ -135,6 +137,7 @@ def run_counterfactual(
     population: str | Path | PopulationModel | None = None,
     batch_size: int | None = None,
     workers: int = 1,
+    correct: bool = True,
 ) -> CounterfactualResult:
     """Decide counterfactual twins and paired personas with the engine under audit.
 
@@ -176,6 +179,11 @@ def run_counterfactual(
         Cases per engine call (``engine.batch_size``; default: all at once).
     workers : int, default 1
         Worker processes for slow per-case engines (``engine.workers``).
+    correct : bool, default True
+        Correct the p-values of the section together and size its minimum
+        detectable differences for them. False leaves both to
+        :func:`audit.metrics.correct_family`, which does them once for every
+        test of the run (the metrics table then has the extra column ``mdd_se``).
 
     Returns
     -------
@@ -207,7 +215,7 @@ def run_counterfactual(
     base = _align_base(cases, base_decisions, source)
     fav = tuple(favourable)
     options = {"batch_size": batch_size, "workers": workers}
-    rows: list[dict[str, Any]] = []
+    blocks: list[MetricBlock] = []
     codes: list[pd.DataFrame] = []
     examples: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
@@ -231,8 +239,8 @@ def run_counterfactual(
             notes.append(f"{attr}: {summary['sentence']}")
         group_labels = [g for g in info["values"] if g in set(twins["twin_group"])]
         ref = (reference_groups or {}).get(attr)
-        rows += metric_rows(attr, group_labels, twins["twin_group"].to_numpy(dtype=object), pos, len(cases),
-                             pairs, statistics, ref)
+        blocks += metric_blocks(attr, group_labels, twins["twin_group"].to_numpy(dtype=object), pos,
+                                len(cases), pairs, statistics, ref)
         codes.append(code_changes(attr, twins["twin_group"].to_numpy(dtype=object), base, run, pos, pairs))
         examples += _examples(attr, twins, cases, pos, base, run, pairs, cols, spec.examples, seed,
                               start=len(examples) + 1)
@@ -242,7 +250,7 @@ def run_counterfactual(
                                                   **options)
         notes += persona_notes
     return CounterfactualResult(
-        metrics=metric_table(rows, statistics),
+        metrics=metric_table(blocks, statistics, correct=correct),
         examples=examples,
         personas=personas,
         codes=pd.concat(codes, ignore_index=True) if codes else empty_codes(),

@@ -10,19 +10,18 @@ know one adapter from another.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from audit._paths import resolve_path
 from audit.engine._http import HttpEngine
 from audit.engine._python import PythonEngine
 from audit.engine._recorded import RecordedEngine
 from audit.engine._rules import RulesEngine
 from audit.engine._sklearn import SklearnEngine
 from audit.engine._subprocess import SubprocessEngine
+from audit.engine._protocol import Engine
 from audit.exceptions import SpecError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.engine._protocol import Engine
-    from audit.spec import EngineSpec
+from audit.norms import ReferenceEngine
+from audit.spec import EngineSpec
 
 __all__ = ["build_engine"]
 
@@ -55,8 +54,6 @@ def build_engine(spec: EngineSpec, *, base_dir: str | Path) -> Engine:
     SpecError
         When a file is missing or a key does not fit the engine.
     """
-    from audit.spec import resolve_path
-
     base = Path(base_dir)
     kind = spec.kind
     engine: Engine
@@ -110,8 +107,6 @@ def build_engine(spec: EngineSpec, *, base_dir: str | Path) -> Engine:
             name=spec.name,
         )
     elif kind == "reference":
-        from audit.norms import ReferenceEngine
-
         try:
             engine = ReferenceEngine(**spec.options)
         except TypeError as exc:

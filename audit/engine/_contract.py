@@ -30,16 +30,15 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import ERROR_LABEL, STATUS_ERROR, STATUS_OK
-from audit.engine._parallel import _Caller
-from audit.engine._protocol import Engine, _short
-from audit.exceptions import DataError, EngineError, SpecError
+from audit.engine._parallel import Caller
+from audit.engine._protocol import Engine, short_repr
+from audit.exceptions import CheckCode, DataError, EngineError, FailureCollector, SpecError
 
 __all__ = ["EngineRun", "run_engine"]
 
 _CONTRACT_COLUMNS = ("case_id", "outcome", "amount", "score", "reasons", "error")
 _OUTPUT_COLUMNS = ("case_id", "outcome", "amount", "score", "reasons", "status", "error_reason")
 _RESERVED = ("status", "error_reason")
-_FAILURE_COLUMNS = ("check", "column", "value", "case_id", "reason")
 _MESSAGE_LIMIT = 300
 
 
@@ -61,7 +60,9 @@ class EngineRun:
         (``case_id``, ``reason``). They are reported, never merged.
     failures : pandas.DataFrame
         One tidy row per problem found (``check``, ``column``, ``value``,
-        ``case_id``, ``reason``), in the manner of pandera's lazy validation.
+        ``case_id``, ``reason``), in the manner of pandera's lazy validation:
+        the table of an :class:`audit.exceptions.FailureCollector`, its
+        ``check`` a :class:`audit.exceptions.CheckCode`.
     n_cases : int
         Number of cases asked for (equals ``len(decisions)``).
     n_errors : int
@@ -114,26 +115,26 @@ def _check_options(
     timeout_s: float | None,
 ) -> tuple[str, ...]:
     if isinstance(labels, str) or not isinstance(labels, Sequence) or not labels:
-        raise SpecError(f"The 'labels' option must be a non-empty list of outcome labels. Got {_short(labels)}.")
+        raise SpecError(f"The 'labels' option must be a non-empty list of outcome labels. Got {short_repr(labels)}.")
     bad = [lab for lab in labels if not isinstance(lab, str) or not lab]
     if bad:
-        raise SpecError(f"The 'labels' option must hold non-empty strings. Got {_short(bad[0])}.")
+        raise SpecError(f"The 'labels' option must hold non-empty strings. Got {short_repr(bad[0])}.")
     if ERROR_LABEL in labels:
         raise SpecError("The 'labels' option must not contain 'error': it marks cases the engine could not decide.")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise SpecError(f"The 'batch_size' option must be an integer >= 1. Got {_short(batch_size)}.")
+        raise SpecError(f"The 'batch_size' option must be an integer >= 1. Got {short_repr(batch_size)}.")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise SpecError(f"The 'workers' option must be an integer >= 1. Got {_short(workers)}.")
+        raise SpecError(f"The 'workers' option must be an integer >= 1. Got {short_repr(workers)}.")
     if (
         isinstance(error_budget, bool)
         or not isinstance(error_budget, (int, float))
         or not 0 <= error_budget <= 1
     ):
-        raise SpecError(f"The 'error_budget' option must be a number between 0 and 1. Got {_short(error_budget)}.")
+        raise SpecError(f"The 'error_budget' option must be a number between 0 and 1. Got {short_repr(error_budget)}.")
     if timeout_s is not None and (
         isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not timeout_s > 0
     ):
-        raise SpecError(f"The 'timeout_s' option must be a number > 0. Got {_short(timeout_s)}.")
+        raise SpecError(f"The 'timeout_s' option must be a number > 0. Got {short_repr(timeout_s)}.")
     return tuple(labels)
 
 
@@ -198,7 +199,7 @@ class _BatchResult:
         self,
         start: int,
         frame: pd.DataFrame,
-        failures: list[tuple[str, str, Any, str, str]],
+        failures: FailureCollector,
         extra: list[tuple[str, str]],
     ) -> None:
         self.start = start
@@ -217,7 +218,14 @@ def _str_from_codes(codes: np.ndarray, categories: list[str]) -> pd.Series:
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories)).astype("str")
 
 
-def _all_errors(start: int, asked: pd.Series, check: str, column: str, value: Any, reason: str) -> _BatchResult:
+def _answer_failures() -> FailureCollector:
+    """A collector for the problems of one answer (every row kept: each stands for a case)."""
+    return FailureCollector("the engine's answer", what="the engine's answer", error=EngineError, cap=None)
+
+
+def _all_errors(
+    start: int, asked: pd.Series, check: CheckCode, column: str, value: Any, reason: str
+) -> _BatchResult:
     m = len(asked)
     frame = pd.DataFrame(
         {
@@ -230,7 +238,11 @@ def _all_errors(start: int, asked: pd.Series, check: str, column: str, value: An
             "error_reason": _const_str(reason, m),
         }
     )
-    failures = [(check, column, value, cid, reason) for cid in asked.tolist()]
+    failures = _answer_failures()
+    failures.add_mask(
+        check, column=column, mask=np.ones(m, dtype=bool), values=np.full(m, value, dtype=object),
+        case_ids=asked, reason=reason,
+    )
     return _BatchResult(start, frame, failures, [])
 
 
@@ -269,24 +281,24 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
     m = len(asked)
     if not isinstance(answer, pd.DataFrame):
         return _all_errors(
-            start, asked, "answer_type", "", type(answer).__name__,
+            start, asked, CheckCode.CONTRACT, "", type(answer).__name__,
             f"decide() returned a {type(answer).__name__}; expected a pandas DataFrame",
         )
     if answer.columns.duplicated().any():
         dup = answer.columns[answer.columns.duplicated()][0]
         return _all_errors(
-            start, asked, "answer_columns", str(dup), str(dup), f"the answer has the column {dup!r} twice"
+            start, asked, CheckCode.UNIQUE, str(dup), str(dup), f"the answer has the column {dup!r} twice"
         )
     for col in ("case_id", "outcome"):
         if col not in answer.columns:
             shown = ", ".join(map(str, answer.columns[:10])) or "none"
             return _all_errors(
-                start, asked, "answer_columns", col, None,
+                start, asked, CheckCode.MISSING_COLUMN, col, None,
                 f"the answer has no {col!r} column (columns given: {shown})",
             )
     ans = answer.reset_index(drop=True)
     aid = _id_strings(ans["case_id"])
-    failures: list[tuple[str, str, Any, str, str]] = []
+    failures = _answer_failures()
     extra: list[tuple[str, str]] = []
     reasons_by_pos: dict[int, list[str]] = {}
 
@@ -314,22 +326,28 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
             cid = asked_np[pos]
             if cid in dup_counts.index:
                 msg = f"the engine answered {int(dup_counts[cid])} times for this case; expected exactly one decision"
-                failures.append(("duplicate_case_id", "case_id", cid, cid, msg))
+                failures.add(CheckCode.DUPLICATE_CASE_ID, column="case_id", value=cid, case_id=cid, reason=msg)
             else:
                 msg = "the engine gave no answer for this case"
-                failures.append(("missing_case_id", "case_id", cid, cid, msg))
+                failures.add(CheckCode.MISSING_CASE_ID, column="case_id", value=cid, case_id=cid, reason=msg)
             reasons_by_pos[int(pos)] = [msg]
 
     present = np.ones(m, dtype=bool)
     if reasons_by_pos:
         present[list(reasons_by_pos)] = False
 
-    def flag(mask: np.ndarray, check: str, column: str, values: Any, make: Any) -> None:
-        for pos in np.flatnonzero(mask & present):
-            value = values[pos]
-            msg = make(value)
-            failures.append((check, column, value, asked.iat[pos], msg))
-            reasons_by_pos.setdefault(int(pos), []).append(msg)
+    def flag(mask: np.ndarray, check: CheckCode, column: str, values: Any, make: Any) -> None:
+        rows = np.flatnonzero(mask & present)
+        if not rows.size:
+            return
+        picked = np.asarray(values)[rows]
+        messages = [make(value) for value in picked]
+        failures.add_mask(
+            check, column=column, mask=np.ones(rows.size, dtype=bool), values=picked,
+            case_ids=asked.iloc[rows], reason=messages,
+        )
+        for pos, msg in zip(rows.tolist(), messages, strict=True):
+            reasons_by_pos.setdefault(pos, []).append(msg)
 
     if "error" in aligned.columns:
         err = aligned["error"]
@@ -346,7 +364,7 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
                         err_mask[pos] = False
                     else:
                         err_values[pos] = str(v).strip()
-                flag(err_mask, "engine_error", "error", err_values,
+                flag(err_mask, CheckCode.ENGINE_ERROR, "error", err_values,
                      lambda v: f"the engine reported: {str(v)[:_MESSAGE_LIMIT]}")
         present &= ~err_mask  # the engine's own reason says it all; its other fields are moot
 
@@ -355,22 +373,23 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
     if not ok_label.all():
         shown_labels = ", ".join(labels)
         flag(
-            ~ok_label, "outcome_label", "outcome", outcome.to_numpy(dtype=object),
+            ~ok_label, CheckCode.IN_SET, "outcome", outcome.to_numpy(dtype=object),
             lambda v: "outcome is missing" if _missing(v)
-            else f"unknown outcome label {_short(v)}; expected one of {shown_labels}",
+            else f"unknown outcome label {short_repr(v)}; expected one of {shown_labels}",
         )
 
     if "amount" in aligned.columns:
         amount, not_num = _numeric(aligned["amount"])
         if not_num.any():
             raw = aligned["amount"].to_numpy(dtype=object)
-            flag(not_num, "amount_type", "amount", raw, lambda v: f"amount must be a number >= 0. Got {_short(v)}")
+            flag(not_num, CheckCode.DTYPE, "amount", raw,
+                 lambda v: f"amount must be a number >= 0. Got {short_repr(v)}")
         with np.errstate(invalid="ignore"):
             neg = amount < 0
             inf = np.isinf(amount)
         if neg.any() or inf.any():
-            flag(neg & ~not_num, "amount_range", "amount", amount, lambda v: f"amount must be a number >= 0. Got {v:g}")
-            flag(inf & ~neg, "amount_range", "amount", amount, lambda v: f"amount must be a finite number. Got {v:g}")
+            flag(neg & ~not_num, CheckCode.IN_RANGE, "amount", amount, lambda v: f"amount must be a number >= 0. Got {v:g}")
+            flag(inf & ~neg, CheckCode.IN_RANGE, "amount", amount, lambda v: f"amount must be a finite number. Got {v:g}")
     else:
         amount = np.full(m, np.nan)
 
@@ -378,7 +397,7 @@ def _check_answer(start: int, asked: pd.Series, answer: Any, labels: tuple[str, 
         score, not_num = _numeric(aligned["score"])
         if not_num.any():
             raw = aligned["score"].to_numpy(dtype=object)
-            flag(not_num, "score_type", "score", raw, lambda v: f"score must be a number. Got {_short(v)}")
+            flag(not_num, CheckCode.DTYPE, "score", raw, lambda v: f"score must be a number. Got {short_repr(v)}")
     else:
         score = np.full(m, np.nan)
 
@@ -429,7 +448,7 @@ class _Run:
     """State of one :func:`run_engine` call."""
 
     def __init__(
-        self, caller: _Caller, cases: pd.DataFrame, ids: pd.Series, labels: tuple[str, ...], allowed: int
+        self, caller: Caller, cases: pd.DataFrame, ids: pd.Series, labels: tuple[str, ...], allowed: int
     ) -> None:
         self.caller = caller
         self.cases = cases
@@ -453,16 +472,16 @@ class _Run:
             raise  # the engine is misconfigured for every case: no point in isolating rows
         except TimeoutError as exc:
             detail = str(exc) or "no answer in time"
-            self._add(_all_errors(a, asked, "timeout", "", None, f"timeout: {detail}"))
+            self._add(_all_errors(a, asked, CheckCode.TIMEOUT, "", None, f"timeout: {detail}"))
             return
         except Exception as exc:
             text = f"{type(exc).__name__}: {exc}"[:_MESSAGE_LIMIT]
             if b - a == 1:
-                self._add(_all_errors(a, asked, "exception", "", None, f"the engine raised {text}"))
+                self._add(_all_errors(a, asked, CheckCode.EXCEPTION, "", None, f"the engine raised {text}"))
             elif self.n_errors > self.allowed:
                 self._add(
                     _all_errors(
-                        a, asked, "exception", "", None,
+                        a, asked, CheckCode.EXCEPTION, "", None,
                         f"the engine raised {text} for a batch of {b - a} cases holding this case "
                         "(not isolated further: the error budget was already exceeded)",
                     )
@@ -544,7 +563,7 @@ def run_engine(
     allowed = math.floor(error_budget * n + 1e-9)
     t0 = time.perf_counter()
     spans = _spans(n, batch_size, workers, engine)
-    with _Caller(engine, workers=workers if n else 1, timeout_s=timeout_s) as caller:
+    with Caller(engine, workers=workers if n else 1, timeout_s=timeout_s) as caller:
         run = _Run(caller, cases, ids, labels, allowed)
         pending = [(a, b, caller.submit(cases.iloc[a:b])) for a, b in spans]
         for a, b, p in pending:
@@ -554,9 +573,10 @@ def run_engine(
     duration = time.perf_counter() - t0
     if len(decisions) != n or not decisions["case_id"].equals(ids):
         raise AssertionError("run_engine lost track of a case; this is a bug in Insyn")  # pragma: no cover
-    failures = pd.DataFrame(
-        [f for r in results for f in r.failures], columns=list(_FAILURE_COLUMNS)
-    ).astype({"check": "str", "column": "str", "case_id": "str", "reason": "str"})
+    collected = FailureCollector(f"engine {name!r}", what="the engine's answers", error=EngineError, cap=None)
+    for r in results:
+        collected.extend(r.failures)
+    failures = collected.table()
     extra = pd.DataFrame([e for r in results for e in r.extra], columns=["case_id", "reason"]).astype("str")
     n_errors = int((decisions["status"] == STATUS_ERROR).sum())
     if n_errors > allowed:

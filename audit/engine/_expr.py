@@ -52,7 +52,7 @@ __all__: list[str] = []
 NUMBER, TEXT, BOOL = "number", "text", "truth value"
 
 
-class _ExprError(Exception):
+class ExprError(Exception):
     """A problem in an expression, at character ``pos`` (0-based)."""
 
     def __init__(self, message: str, pos: int | None = None) -> None:
@@ -93,15 +93,15 @@ def _tokenize(text: str) -> list[_Token]:
             ch = text[pos]
             hint = " (attribute access is not part of the rule language)" if ch == "." else ""
             if ch in "\"'":
-                raise _ExprError("a text value is not closed with a matching quote", pos)
-            raise _ExprError(f"unexpected character {ch!r}{hint}", pos)
+                raise ExprError("a text value is not closed with a matching quote", pos)
+            raise ExprError(f"unexpected character {ch!r}{hint}", pos)
         kind = m.lastgroup or ""
         if kind != "ws":
             tok = m.group()
             if kind == "name" and tok in _KEYWORDS:
                 kind = "keyword"
             elif kind == "name" and tok.startswith("_"):
-                raise _ExprError(f"names may not start with '_'. Got {tok!r}", pos)
+                raise ExprError(f"names may not start with '_'. Got {tok!r}", pos)
             tokens.append(_Token(kind, tok, pos))
         pos = m.end()
     tokens.append(_Token("end", "", len(text)))
@@ -113,60 +113,60 @@ def _tokenize(text: str) -> list[_Token]:
 
 
 @dataclass(frozen=True)
-class _Node:
+class Node:
     pos: int
 
 
 @dataclass(frozen=True)
-class _Literal(_Node):
+class _Literal(Node):
     value: float | str | bool
 
 
 @dataclass(frozen=True)
-class _Name(_Node):
+class _Name(Node):
     name: str
 
 
 @dataclass(frozen=True)
-class _Unary(_Node):
+class _Unary(Node):
     op: str  # "-" or "not"
-    operand: _Node
+    operand: Node
 
 
 @dataclass(frozen=True)
-class _Binary(_Node):
+class _Binary(Node):
     op: str  # + - * / == != < <= > >= and or
-    left: _Node
-    right: _Node
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
-class _In(_Node):
-    operand: _Node
+class _In(Node):
+    operand: Node
     items: tuple[_Literal, ...]
     negate: bool
 
 
 @dataclass(frozen=True)
-class _Call(_Node):
+class _Call(Node):
     func: str
-    args: tuple[_Node, ...]
+    args: tuple[Node, ...]
 
 
-def _names(node: _Node) -> set[str]:
+def names_in(node: Node) -> set[str]:
     """Return every name an expression reads."""
     if isinstance(node, _Name):
         return {node.name}
     if isinstance(node, _Unary):
-        return _names(node.operand)
+        return names_in(node.operand)
     if isinstance(node, _Binary):
-        return _names(node.left) | _names(node.right)
+        return names_in(node.left) | names_in(node.right)
     if isinstance(node, _In):
-        return _names(node.operand)
+        return names_in(node.operand)
     if isinstance(node, _Call):
         out: set[str] = set()
         for a in node.args:
-            out |= _names(a)
+            out |= names_in(a)
         return out
     return set()
 
@@ -194,45 +194,45 @@ class _Parser:
 
     def _expect_op(self, text: str, what: str) -> _Token:
         if not self._at("op", text):
-            raise _ExprError(f"expected {text!r} {what}, found {self._describe(self.tok)}", self.tok.pos)
+            raise ExprError(f"expected {text!r} {what}, found {self._describe(self.tok)}", self.tok.pos)
         return self._take()
 
     @staticmethod
     def _describe(tok: _Token) -> str:
         return "the end of the expression" if tok.kind == "end" else repr(tok.text)
 
-    def parse(self) -> _Node:
+    def parse(self) -> Node:
         if self.tok.kind == "end":
-            raise _ExprError("the expression is empty", 0)
+            raise ExprError("the expression is empty", 0)
         node = self._or()
         if self.tok.kind != "end":
-            raise _ExprError(
+            raise ExprError(
                 f"unexpected {self._describe(self.tok)}; expected an operator or the end of the expression",
                 self.tok.pos,
             )
         return node
 
-    def _or(self) -> _Node:
+    def _or(self) -> Node:
         node = self._and()
         while self._at("keyword", "or"):
             pos = self._take().pos
             node = _Binary(pos, "or", node, self._and())
         return node
 
-    def _and(self) -> _Node:
+    def _and(self) -> Node:
         node = self._not()
         while self._at("keyword", "and"):
             pos = self._take().pos
             node = _Binary(pos, "and", node, self._not())
         return node
 
-    def _not(self) -> _Node:
+    def _not(self) -> Node:
         if self._at("keyword", "not"):
             pos = self._take().pos
             return _Unary(pos, "not", self._not())
         return self._comparison()
 
-    def _comparison(self) -> _Node:
+    def _comparison(self) -> Node:
         node = self._sum()
         t = self.tok
         if t.kind == "op" and t.text in {"==", "!=", "<", "<=", ">", ">="}:
@@ -240,7 +240,7 @@ class _Parser:
             right = self._sum()
             nxt = self.tok
             if nxt.kind == "op" and nxt.text in {"==", "!=", "<", "<=", ">", ">="}:
-                raise _ExprError("comparisons cannot be chained; join them with 'and'", nxt.pos)
+                raise ExprError("comparisons cannot be chained; join them with 'and'", nxt.pos)
             return _Binary(t.pos, t.text, node, right)
         negate = False
         after = self.tokens[self.i + 1] if self.i + 1 < len(self.tokens) else self.tokens[-1]
@@ -267,38 +267,38 @@ class _Parser:
             t = self.tok
         atom = self._atom()
         if not isinstance(atom, _Literal) or (neg and isinstance(atom.value, (str, bool))):
-            raise _ExprError("a list after 'in' may hold only numbers, text or true/false", t.pos)
+            raise ExprError("a list after 'in' may hold only numbers, text or true/false", t.pos)
         if neg:
             return _Literal(atom.pos, -float(atom.value))
         return atom
 
-    def _sum(self) -> _Node:
+    def _sum(self) -> Node:
         node = self._product()
         while self.tok.kind == "op" and self.tok.text in {"+", "-"}:
             t = self._take()
             node = _Binary(t.pos, t.text, node, self._product())
         return node
 
-    def _product(self) -> _Node:
+    def _product(self) -> Node:
         node = self._unary()
         while self.tok.kind == "op" and self.tok.text in {"*", "/"}:
             t = self._take()
             node = _Binary(t.pos, t.text, node, self._unary())
         return node
 
-    def _unary(self) -> _Node:
+    def _unary(self) -> Node:
         if self._at("op", "-"):
             pos = self._take().pos
             return _Unary(pos, "-", self._unary())
         return self._atom()
 
-    def _atom(self) -> _Node:
+    def _atom(self) -> Node:
         t = self._take()
         if t.kind == "number":
             try:
                 return _Literal(t.pos, float(t.text.replace("_", "")))
             except ValueError:
-                raise _ExprError(f"{t.text!r} is not a number", t.pos) from None
+                raise ExprError(f"{t.text!r} is not a number", t.pos) from None
         if t.kind == "string":
             body = t.text[1:-1]
             return _Literal(t.pos, re.sub(r"\\(.)", r"\1", body))
@@ -313,18 +313,18 @@ class _Parser:
             self._expect_op(")", "to close '('")
             return node
         if t.kind == "end":
-            raise _ExprError("the expression ends too early; expected a value", t.pos)
-        raise _ExprError(f"unexpected {t.text!r}; expected a value", t.pos)
+            raise ExprError("the expression ends too early; expected a value", t.pos)
+        raise ExprError(f"unexpected {t.text!r}; expected a value", t.pos)
 
-    def _call(self, name_tok: _Token) -> _Node:
+    def _call(self, name_tok: _Token) -> Node:
         func = name_tok.text
         if func not in _FUNCTIONS:
-            raise _ExprError(
+            raise ExprError(
                 f"unknown function {func!r}; the rule language knows {', '.join(sorted(_FUNCTIONS))}",
                 name_tok.pos,
             )
         self._take()  # "("
-        args: list[_Node] = []
+        args: list[Node] = []
         if not self._at("op", ")"):
             args.append(self._or())
             while self._at("op", ","):
@@ -334,14 +334,14 @@ class _Parser:
         lo, hi = _FUNCTIONS[func][0], _FUNCTIONS[func][1]
         if len(args) < lo or (hi is not None and len(args) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-            raise _ExprError(f"{func}() takes {want} argument(s). Got {len(args)}", name_tok.pos)
+            raise ExprError(f"{func}() takes {want} argument(s). Got {len(args)}", name_tok.pos)
         return _Call(name_tok.pos, func, tuple(args))
 
 
-def parse(text: str) -> _Node:
-    """Parse an expression; raise :class:`_ExprError` with the position of the problem."""
+def parse(text: str) -> Node:
+    """Parse an expression; raise :class:`ExprError` with the position of the problem."""
     if not isinstance(text, str):
-        raise _ExprError(f"an expression must be text, a number or true/false. Got {type(text).__name__}")
+        raise ExprError(f"an expression must be text, a number or true/false. Got {type(text).__name__}")
     return _Parser(text).parse()
 
 
@@ -350,7 +350,7 @@ def parse(text: str) -> _Node:
 
 
 @dataclass(frozen=True)
-class _Val:
+class Val:
     """A column of values of one kind; ``known`` is False where a value is missing."""
 
     kind: str
@@ -358,55 +358,55 @@ class _Val:
     known: np.ndarray
 
 
-def _number(data: np.ndarray) -> _Val:
+def _number(data: np.ndarray) -> Val:
     data = np.asarray(data, dtype=float)
-    return _Val(NUMBER, data, ~np.isnan(data))
+    return Val(NUMBER, data, ~np.isnan(data))
 
 
-def column_value(col: pd.Series, name: str) -> _Val:
+def column_value(col: pd.Series, name: str) -> Val:
     """Turn a case-frame column into a value of the rule language."""
     dtype = col.dtype
     if pd.api.types.is_bool_dtype(dtype) and dtype != object:
         known = col.notna().to_numpy()
-        return _Val(BOOL, col.to_numpy(dtype=bool, na_value=False), known)
+        return Val(BOOL, col.to_numpy(dtype=bool, na_value=False), known)
     if pd.api.types.is_numeric_dtype(dtype) and dtype != object:
         return _number(col.to_numpy(dtype=float, na_value=np.nan))
     if pd.api.types.is_string_dtype(dtype) and dtype != object:
         data = col.to_numpy(dtype=object, na_value=None)
-        return _Val(TEXT, data, col.notna().to_numpy())
+        return Val(TEXT, data, col.notna().to_numpy())
     inferred = pd.api.types.infer_dtype(col, skipna=True)
     if inferred in {"string", "empty"}:
         data = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
-        return _Val(TEXT, data, col.notna().to_numpy())
+        return Val(TEXT, data, col.notna().to_numpy())
     if inferred == "boolean":
         known = col.notna().to_numpy()
-        return _Val(BOOL, col.fillna(False).to_numpy(dtype=bool), known)
+        return Val(BOOL, col.fillna(False).to_numpy(dtype=bool), known)
     if inferred in {"integer", "floating", "mixed-integer-float", "decimal"}:
         return _number(pd.to_numeric(col).to_numpy(dtype=float))
-    raise _ExprError(f"column {name!r} holds {inferred} values; the rule language reads numbers, text and true/false")
+    raise ExprError(f"column {name!r} holds {inferred} values; the rule language reads numbers, text and true/false")
 
 
-def literal_value(value: float | str | bool, n: int) -> _Val:
+def literal_value(value: float | str | bool, n: int) -> Val:
     """Broadcast a literal (or a rule-set parameter) to ``n`` rows."""
     if isinstance(value, bool):
-        return _Val(BOOL, np.full(n, value), np.ones(n, dtype=bool))
+        return Val(BOOL, np.full(n, value), np.ones(n, dtype=bool))
     if isinstance(value, (int, float)):
         return _number(np.full(n, float(value)))
     arr = np.empty(n, dtype=object)
     arr[:] = value
-    return _Val(TEXT, arr, np.ones(n, dtype=bool))
+    return Val(TEXT, arr, np.ones(n, dtype=bool))
 
 
-def _need(val: _Val, kinds: tuple[str, ...], what: str, pos: int) -> None:
+def _need(val: Val, kinds: tuple[str, ...], what: str, pos: int) -> None:
     if val.kind not in kinds:
-        raise _ExprError(f"{what} needs {' or '.join(kinds)} values. Got a {val.kind}", pos)
+        raise ExprError(f"{what} needs {' or '.join(kinds)} values. Got a {val.kind}", pos)
 
 
 def _round(x: np.ndarray) -> np.ndarray:
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
 
 
-def _count_items(val: _Val) -> _Val:
+def _count_items(val: Val) -> Val:
     s = pd.Series(val.data, dtype="str")
     stripped = s.str.strip()
     counts = (stripped.str.count(";") + 1).astype(float)
@@ -416,7 +416,7 @@ def _count_items(val: _Val) -> _Val:
 
 
 # name -> (min args, max args or None, argument kinds, implementation)
-_FUNCTIONS: dict[str, tuple[int, int | None, tuple[str, ...] | None, Callable[..., _Val]]] = {
+_FUNCTIONS: dict[str, tuple[int, int | None, tuple[str, ...] | None, Callable[..., Val]]] = {
     "min": (2, None, (NUMBER,), lambda *a: _number(np.minimum.reduce([v.data for v in a]))),
     "max": (2, None, (NUMBER,), lambda *a: _number(np.maximum.reduce([v.data for v in a]))),
     "abs": (1, 1, (NUMBER,), lambda a: _number(np.abs(a.data))),
@@ -424,7 +424,7 @@ _FUNCTIONS: dict[str, tuple[int, int | None, tuple[str, ...] | None, Callable[..
     "floor": (1, 1, (NUMBER,), lambda a: _number(np.floor(a.data))),
     "ceil": (1, 1, (NUMBER,), lambda a: _number(np.ceil(a.data))),
     "count_items": (1, 1, (TEXT,), _count_items),
-    "is_missing": (1, 1, None, lambda a: _Val(BOOL, ~a.known, np.ones(len(a.known), dtype=bool))),
+    "is_missing": (1, 1, None, lambda a: Val(BOOL, ~a.known, np.ones(len(a.known), dtype=bool))),
     "coalesce": (2, 2, None, None),  # type: ignore[dict-item]  # needs both kinds equal: handled below
 }
 
@@ -433,16 +433,16 @@ _FUNCTIONS: dict[str, tuple[int, int | None, tuple[str, ...] | None, Callable[..
 # evaluation
 
 
-def evaluate(node: _Node, lookup: Callable[[str, int], _Val], n: int) -> _Val:
+def evaluate(node: Node, lookup: Callable[[str, int], Val], n: int) -> Val:
     """Evaluate an expression tree on ``n`` rows.
 
     Parameters
     ----------
-    node : _Node
+    node : Node
         A tree from :func:`parse`.
     lookup : callable
         ``lookup(name, pos)`` returns the value of a name, or raises
-        :class:`_ExprError` for an unknown one.
+        :class:`ExprError` for an unknown one.
     n : int
         Number of rows.
     """
@@ -456,12 +456,12 @@ def evaluate(node: _Node, lookup: Callable[[str, int], _Val], n: int) -> _Val:
             _need(v, (NUMBER,), "'-'", node.pos)
             return _number(-v.data)
         _need(v, (BOOL,), "'not'", node.pos)
-        return _Val(BOOL, ~v.data & v.known, v.known)
+        return Val(BOOL, ~v.data & v.known, v.known)
     if isinstance(node, _In):
         v = evaluate(node.operand, lookup, n)
         kinds = {literal_value(it.value, 0).kind for it in node.items}
         if len(kinds) > 1 or v.kind not in kinds:
-            raise _ExprError(
+            raise ExprError(
                 f"'in' compares a {v.kind} with a list of {' and '.join(sorted(kinds))} values", node.pos
             )
         values = [it.value for it in node.items]
@@ -470,7 +470,7 @@ def evaluate(node: _Node, lookup: Callable[[str, int], _Val], n: int) -> _Val:
         else:
             hit = pd.Series(v.data, dtype=object).isin(values).to_numpy()
         hit = hit & v.known
-        return _Val(BOOL, (~hit if node.negate else hit) & v.known, v.known)
+        return Val(BOOL, (~hit if node.negate else hit) & v.known, v.known)
     if isinstance(node, _Call):
         return _call(node, lookup, n)
     if isinstance(node, _Binary):
@@ -478,24 +478,24 @@ def evaluate(node: _Node, lookup: Callable[[str, int], _Val], n: int) -> _Val:
     raise AssertionError(f"unknown node {node!r}")  # pragma: no cover
 
 
-def _call(node: _Call, lookup: Callable[[str, int], _Val], n: int) -> _Val:
+def _call(node: _Call, lookup: Callable[[str, int], Val], n: int) -> Val:
     args = [evaluate(a, lookup, n) for a in node.args]
     _, _, kinds, impl = _FUNCTIONS[node.func]
     if node.func == "coalesce":
         if args[0].kind != args[1].kind:
-            raise _ExprError(
+            raise ExprError(
                 f"coalesce() needs two values of one kind. Got a {args[0].kind} and a {args[1].kind}", node.pos
             )
         a, b = args
         data = np.where(a.known, a.data, b.data)
-        return _Val(a.kind, data, a.known | b.known) if a.kind != NUMBER else _number(data)
+        return Val(a.kind, data, a.known | b.known) if a.kind != NUMBER else _number(data)
     if kinds is not None:
         for a in args:
             _need(a, kinds, f"{node.func}()", node.pos)
     return impl(*args)
 
 
-def _binary(node: _Binary, lookup: Callable[[str, int], _Val], n: int) -> _Val:
+def _binary(node: _Binary, lookup: Callable[[str, int], Val], n: int) -> Val:
     left = evaluate(node.left, lookup, n)
     right = evaluate(node.right, lookup, n)
     op = node.op
@@ -508,7 +508,7 @@ def _binary(node: _Binary, lookup: Callable[[str, int], _Val], n: int) -> _Val:
             true, false = lt & rt, lf | rf
         else:
             true, false = lt | rt, lf & rf
-        return _Val(BOOL, true, true | false)
+        return Val(BOOL, true, true | false)
     if op in {"+", "-", "*", "/"}:
         _need(left, (NUMBER,), f"'{op}'", node.pos)
         _need(right, (NUMBER,), f"'{op}'", node.pos)
@@ -524,7 +524,7 @@ def _binary(node: _Binary, lookup: Callable[[str, int], _Val], n: int) -> _Val:
         return _number(out)
     # comparisons
     if left.kind != right.kind:
-        raise _ExprError(f"{op!r} compares a {left.kind} with a {right.kind}", node.pos)
+        raise ExprError(f"{op!r} compares a {left.kind} with a {right.kind}", node.pos)
     if op in {"<", "<=", ">", ">="}:
         _need(left, (NUMBER,), f"{op!r}", node.pos)
     known = left.known & right.known
@@ -538,10 +538,10 @@ def _binary(node: _Binary, lookup: Callable[[str, int], _Val], n: int) -> _Val:
     else:
         eq = left.data == right.data
         res = eq if op == "==" else ~eq
-    return _Val(BOOL, res & known, known)
+    return Val(BOOL, res & known, known)
 
 
-def value_to_series(val: _Val) -> pd.Series:
+def value_to_series(val: Val) -> pd.Series:
     """Return a value as a pandas Series (numbers float, text str, truth values bool)."""
     if val.kind == NUMBER:
         return pd.Series(val.data, dtype=float)

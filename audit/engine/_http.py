@@ -42,7 +42,7 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _short
+from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
 
 __all__ = ["HttpEngine"]
@@ -106,16 +106,16 @@ class HttpEngine:
     ) -> None:
         parts = urlsplit(url) if isinstance(url, str) else None
         if parts is None or parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise SpecError(f"engine.url must be an http:// or https:// URL. Got {_short(url)}.")
+            raise SpecError(f"engine.url must be an http:// or https:// URL. Got {short_repr(url)}.")
         for key, value, lo in (("batch_size", batch_size, 1), ("retries", retries, 0), ("concurrency", concurrency, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-                raise SpecError(f"engine.{key} must be an integer >= {lo}. Got {_short(value)}.")
+                raise SpecError(f"engine.{key} must be an integer >= {lo}. Got {short_repr(value)}.")
         for key, value, strict in (("timeout_s", timeout_s, True), ("backoff_s", backoff_s, False)):
             number = not isinstance(value, bool) and isinstance(value, (int, float))
             if not number or value < 0 or (strict and value == 0):
-                raise SpecError(f"engine.{key} must be a number {'>' if strict else '>='} 0. Got {_short(value)}.")
+                raise SpecError(f"engine.{key} must be a number {'>' if strict else '>='} 0. Got {short_repr(value)}.")
         if protocol not in {"insyn", "dmn"}:
-            raise SpecError(f"engine.protocol must be one of insyn, dmn. Got {_short(protocol)}.")
+            raise SpecError(f"engine.protocol must be one of insyn, dmn. Got {short_repr(protocol)}.")
         mapping = dict(mapping or {})
         for key in mapping:
             if key not in _MAPPING_KEYS:

@@ -8,7 +8,7 @@ worker processes: :func:`audit.engine.run_engine` cuts the cases into batches
 and hands them to a pool.
 
 This module hides the three ways of calling ``engine.decide(batch)`` behind
-one small interface, :class:`_Caller`, so that the contract checks in
+one small interface, :class:`Caller`, so that the contract checks in
 :mod:`audit.engine._contract` are the same whichever way the call was made.
 
 Worker processes are started with ``fork`` where the platform offers it
@@ -67,7 +67,7 @@ class _Pending:
         self.async_result = async_result
 
 
-class _Caller:
+class Caller:
     """Call ``engine.decide`` on batches, with an optional time limit and worker pool.
 
     Parameters
@@ -90,7 +90,7 @@ class _Caller:
         self.timeout_s = timeout_s
         self._pool: Any = None
 
-    def __enter__(self) -> _Caller:
+    def __enter__(self) -> Caller:
         if self.workers > 1:
             ctx = multiprocessing.get_context(_start_method())
             self._pool = ctx.Pool(processes=self.workers, initializer=_pool_init, initargs=(self.engine,))

@@ -15,10 +15,6 @@ adapters in :mod:`audit.engine` make the common kinds fit, and
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,33 +81,7 @@ class Engine(Protocol):
         ...  # pragma: no cover
 
 
-def _sha256_file(path: str | os.PathLike[str]) -> str:
-    """Return the hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _sha256_files(paths: Iterable[str | os.PathLike[str]]) -> str:
-    """Return one SHA-256 over several files: each file's name and hash, in order."""
-    digest = hashlib.sha256()
-    for p in paths:
-        digest.update(Path(p).name.encode("utf-8") + b"\0" + _sha256_file(p).encode("ascii") + b"\n")
-    return digest.hexdigest()
-
-
-def _display_path(path: str | os.PathLike[str]) -> str:
-    """Show a path relative to the current folder when it lies below it."""
-    p = Path(path)
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
-
-
-def _short(value: Any, limit: int = 60) -> str:
+def short_repr(value: Any, limit: int = 60) -> str:
     """Return ``repr(value)`` cut to ``limit`` characters for messages."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

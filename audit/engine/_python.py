@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _sha256_file, _short
+from audit._paths import resolve_path, sha256_file
+from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["PythonEngine", "per_case"]
@@ -86,8 +87,6 @@ def _import_target(target: str, base_dir: Path | None) -> Any:
 
 
 def _import_from_file(module_name: str, base_dir: Path | None) -> Any:
-    from audit.spec import resolve_path
-
     rel = Path(*module_name.split(".")).with_suffix(".py")
     path = resolve_path(rel, base_dir)
     if not path.is_file():
@@ -116,7 +115,7 @@ def _source_hash(obj: Any) -> str | None:
         return None
     if path is None or not Path(path).is_file():
         return None
-    return _sha256_file(path)
+    return sha256_file(path)
 
 
 def _qualname(obj: Any) -> str:
@@ -173,7 +172,7 @@ class PythonEngine:
         else:
             raise SpecError(
                 f"engine.target must be a function, a class or an object with decide(cases) or "
-                f"decide_case(case). Got {_short(obj)}."
+                f"decide_case(case). Got {short_repr(obj)}."
             )
         if opts and not inspect.isclass(target) and not self._options:
             raise SpecError(f"engine.options are given, but {shown} is an object that takes no options.")

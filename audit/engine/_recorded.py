@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _display_path, _sha256_file, _short
+from audit._paths import display_path, sha256_file
+from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["RecordedEngine"]
 
 
 def _read_log(path: Path) -> pd.DataFrame:
-    shown = _display_path(path)
+    shown = display_path(path)
     suffix = path.suffix.lower()
     try:
         if suffix in {".csv", ".txt"}:
@@ -86,7 +87,7 @@ class RecordedEngine:
         cols = {"outcome": outcome, "amount": amount, "reasons": reasons, "score": score}
         for key, col in cols.items():
             if col is not None and (not isinstance(col, str) or not col):
-                raise SpecError(f"engine.{key} must name a column. Got {_short(col)}.")
+                raise SpecError(f"engine.{key} must name a column. Got {short_repr(col)}.")
         if outcome is None:
             raise SpecError("engine.outcome (the column of recorded outcomes) is required for a recorded engine.")
         self._cols: dict[str, str] = {k: v for k, v in cols.items() if v is not None}
@@ -94,7 +95,7 @@ class RecordedEngine:
         self.path = Path(path) if path is not None else None
         self.definition_hash: str | None = None
         if self.path is not None:
-            shown = _display_path(self.path)
+            shown = display_path(self.path)
             if not self.path.is_file():
                 raise DataError(f"{shown}: no such decision log. Expected a CSV, Parquet, Excel or JSON-lines file.")
             log = _read_log(self.path)
@@ -113,7 +114,7 @@ class RecordedEngine:
                     f"repeated value(s), the first {ids[dup].iloc[0]!r}."
                 )
             self._log = log[list(dict.fromkeys(self._cols.values()))].set_axis(pd.Index(ids), axis=0)
-            self.definition_hash = _sha256_file(self.path)
+            self.definition_hash = sha256_file(self.path)
             self.required_columns: tuple[str, ...] = ()
             default_name = self.path.stem
         else:
@@ -124,7 +125,7 @@ class RecordedEngine:
         self.version: str = version or (f"sha256:{self.definition_hash[:12]}" if self.definition_hash else "recorded")
 
     def __repr__(self) -> str:
-        src = _display_path(self.path) if self.path is not None else "the cases"
+        src = display_path(self.path) if self.path is not None else "the cases"
         return f"RecordedEngine(outcome={self._cols['outcome']!r}, from={src!r})"
 
     def decide(self, cases: pd.DataFrame) -> pd.DataFrame:
@@ -134,7 +135,7 @@ class RecordedEngine:
         if self._log is not None:
             source = self._log.reindex(pd.Index(ids.to_numpy()))
             missing = ~pd.Index(ids.to_numpy()).isin(self._log.index)
-            where = _display_path(self.path) if self.path is not None else ""
+            where = display_path(self.path) if self.path is not None else ""
             error = np.where(missing, f"no recorded decision for this case in {where}", "")
             source = source.reset_index(drop=True)
         else:

@@ -62,18 +62,20 @@ from audit._columns import ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.engine._expr import (
     NUMBER,
     TEXT,
-    _ExprError,
-    _names,
-    _Node,
-    _Val,
+    ExprError,
+    names_in,
+    Node,
+    Val,
     column_value,
     evaluate,
     literal_value,
     parse,
     scalar_kind,
 )
-from audit.engine._protocol import _display_path, _sha256_file, _sha256_files, _short
+from audit._paths import display_path, resolve_path, sha256_file, sha256_files
+from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
+from audit.norms import MunicipalGuideline, compute_need
 
 __all__ = ["RulesEngine"]
 
@@ -109,7 +111,7 @@ _CODE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 @dataclass(frozen=True)
 class _Expr:
     text: str
-    tree: _Node
+    tree: Node
     where: str  # e.g. "rules[2] (new_application).when"
 
 
@@ -142,10 +144,10 @@ class _Loader:
         elif isinstance(raw, str):
             text = raw
         else:
-            raise self.fail(where, f"must be an expression (text, a number or true/false). Got {_short(raw)}.")
+            raise self.fail(where, f"must be an expression (text, a number or true/false). Got {short_repr(raw)}.")
         try:
             tree = parse(text)
-        except _ExprError as exc:
+        except ExprError as exc:
             raise self.fail(where, _located(exc, text)) from None
         return _Expr(text, tree, where)
 
@@ -158,7 +160,7 @@ class _Loader:
                 )
 
 
-def _located(exc: _ExprError, text: str) -> str:
+def _located(exc: ExprError, text: str) -> str:
     where = f" at position {exc.pos + 1}" if exc.pos is not None else ""
     return f"{exc.message}{where} in `{text}`."
 
@@ -184,36 +186,34 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
     ld.keys(data, _TOP_KEYS, "")
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.strip():
-        raise ld.fail("name", f"must be a non-empty text. Got {_short(name)}.")
+        raise ld.fail("name", f"must be a non-empty text. Got {short_repr(name)}.")
     version = data.get("version")
     if version is not None and not isinstance(version, (str, int, float)):
-        raise ld.fail("version", f"must be a text such as '2026.1'. Got {_short(version)}.")
+        raise ld.fail("version", f"must be a text such as '2026.1'. Got {short_repr(version)}.")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise ld.fail("description", f"must be text. Got {_short(description)}.")
+        raise ld.fail("description", f"must be text. Got {short_repr(description)}.")
 
     guideline: Path | None = None
     norms = data.get("norms")
     if norms is not None:
         if not isinstance(norms, Mapping):
-            raise ld.fail("norms", f"must be a mapping (e.g. {{guideline: path}}). Got {_short(norms)}.")
+            raise ld.fail("norms", f"must be a mapping (e.g. {{guideline: path}}). Got {short_repr(norms)}.")
         ld.keys(norms, _NORMS_KEYS, "norms")
         g = norms.get("guideline")
         if g is not None:
             if not isinstance(g, str):
-                raise ld.fail("norms.guideline", f"must be a path. Got {_short(g)}.")
-            from audit.spec import resolve_path
-
+                raise ld.fail("norms.guideline", f"must be a path. Got {short_repr(g)}.")
             guideline = resolve_path(g, base_dir)
             if not guideline.is_file():
                 raise ld.fail(
-                    "norms.guideline", f"no such guideline file {g!r} (looked in {_display_path(guideline)})."
+                    "norms.guideline", f"no such guideline file {g!r} (looked in {display_path(guideline)})."
                 )
     reserved = set(_STATE_NAMES) | set(ASSISTANCE_COLUMNS) | (set(NEED_COLUMNS) if norms is not None else set())
 
     params = data.get("parameters", {}) or {}
     if not isinstance(params, Mapping):
-        raise ld.fail("parameters", f"must be a mapping of names to values. Got {_short(params)}.")
+        raise ld.fail("parameters", f"must be a mapping of names to values. Got {short_repr(params)}.")
     parameters: dict[str, Any] = {}
     for key, value in params.items():
         where = f"parameters.{key}"
@@ -222,7 +222,7 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
         if key in reserved:
             raise ld.fail(where, f"{key!r} is already the name of a case column, a norm column or the case state.")
         if scalar_kind(value) is None:
-            raise ld.fail(where, f"must be a number, a text or true/false. Got {_short(value)}.")
+            raise ld.fail(where, f"must be a number, a text or true/false. Got {short_repr(value)}.")
         parameters[key] = value
     for key, value in (options or {}).items():
         where = f"options.{key}"
@@ -233,13 +233,13 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
             raise ld.fail(
                 where,
                 f"must be a {scalar_kind(parameters[key])} like the parameter it overrides "
-                f"({parameters[key]!r}). Got {_short(value)}.",
+                f"({parameters[key]!r}). Got {short_repr(value)}.",
             )
         parameters[key] = value
 
     codes_raw = data.get("codes", {}) or {}
     if not isinstance(codes_raw, Mapping):
-        raise ld.fail("codes", f"must be a mapping of reason codes to descriptions. Got {_short(codes_raw)}.")
+        raise ld.fail("codes", f"must be a mapping of reason codes to descriptions. Got {short_repr(codes_raw)}.")
     codes: dict[str, str] = {}
     for key, text in codes_raw.items():
         if not isinstance(key, str) or not _CODE.match(key):
@@ -248,7 +248,7 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
 
     derive_raw = data.get("derive", {}) or {}
     if not isinstance(derive_raw, Mapping):
-        raise ld.fail("derive", f"must be a mapping of names to expressions. Got {_short(derive_raw)}.")
+        raise ld.fail("derive", f"must be a mapping of names to expressions. Got {short_repr(derive_raw)}.")
     derive: list[tuple[str, _Expr]] = []
     for key, raw in derive_raw.items():
         where = f"derive.{key}"
@@ -262,16 +262,18 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
 
     rules_raw = data.get("rules")
     if not isinstance(rules_raw, list) or not rules_raw:
-        raise ld.fail("rules", f"must be a non-empty list of rules. Got {_short(rules_raw)}.")
+        raise ld.fail("rules", f"must be a non-empty list of rules. Got {short_repr(rules_raw)}.")
     rules: list[_Rule] = []
     seen: set[str] = set()
     for i, raw in enumerate(rules_raw):
         head = f"rules[{i}]"
         if not isinstance(raw, Mapping):
-            raise ld.fail(head, f"must be a mapping with name, when and actions. Got {_short(raw)}.")
+            raise ld.fail(head, f"must be a mapping with name, when and actions. Got {short_repr(raw)}.")
         rname = raw.get("name")
         if not isinstance(rname, str) or not _IDENT.match(rname):
-            raise ld.fail(f"{head}.name", f"every rule needs a name of letters, digits and '_'. Got {_short(rname)}.")
+            raise ld.fail(
+                f"{head}.name", f"every rule needs a name of letters, digits and '_'. Got {short_repr(rname)}."
+            )
         head = f"rules[{i}] ({rname})"
         ld.keys(raw, _RULE_KEYS, head)
         if rname in seen:
@@ -280,22 +282,24 @@ def _load_ruleset(data: Any, *, source: str, base_dir: Path | None, options: Map
         when = ld.expr(raw["when"], f"{head}.when") if "when" in raw else None
         outcome = raw.get("outcome")
         if outcome is not None and (not isinstance(outcome, str) or not outcome or outcome == "error"):
-            raise ld.fail(f"{head}.outcome", f"must be an outcome label such as grant or refer. Got {_short(outcome)}.")
+            raise ld.fail(
+                f"{head}.outcome", f"must be an outcome label such as grant or refer. Got {short_repr(outcome)}."
+            )
         amount = ld.expr(raw["amount"], f"{head}.amount") if "amount" in raw else None
         score = ld.expr(raw["score"], f"{head}.score") if "score" in raw else None
         reasons_raw = raw.get("reasons", [])
         if isinstance(reasons_raw, str):
             reasons_raw = [reasons_raw]
         if not isinstance(reasons_raw, list):
-            raise ld.fail(f"{head}.reasons", f"must be a list of reason codes. Got {_short(reasons_raw)}.")
+            raise ld.fail(f"{head}.reasons", f"must be a list of reason codes. Got {short_repr(reasons_raw)}.")
         for code in reasons_raw:
             if not isinstance(code, str) or not _CODE.match(code):
-                raise ld.fail(f"{head}.reasons", f"a reason code must be UPPER_SNAKE_CASE. Got {_short(code)}.")
+                raise ld.fail(f"{head}.reasons", f"a reason code must be UPPER_SNAKE_CASE. Got {short_repr(code)}.")
             if codes and code not in codes:
                 raise ld.fail(f"{head}.reasons", f"{code!r} is not declared under codes. Declared: {', '.join(codes)}.")
         stop = raw.get("stop", outcome is not None)
         if not isinstance(stop, bool):
-            raise ld.fail(f"{head}.stop", f"must be true or false. Got {_short(stop)}.")
+            raise ld.fail(f"{head}.stop", f"must be true or false. Got {short_repr(stop)}.")
         if when is None and not stop and outcome is None and amount is None and score is None and not reasons_raw:
             raise ld.fail(head, "does nothing: give it an outcome, an amount, a score, reasons or stop: true.")
         rules.append(_Rule(i, rname, when, outcome, amount, score, tuple(reasons_raw), stop))
@@ -341,7 +345,7 @@ class RulesEngine:
 
     def __init__(self, path: str | Path, *, options: Mapping[str, Any] | None = None, name: str | None = None) -> None:
         p = Path(path)
-        shown = _display_path(p)
+        shown = display_path(p)
         if not p.is_file():
             raise SpecError(f"{shown}: no such rule file. Expected a YAML rule set.")
         try:
@@ -354,7 +358,7 @@ class RulesEngine:
             raise SpecError(f"{shown}: a rule file must be UTF-8 text. Got a bad byte at {exc.start}.") from None
         ruleset = _load_ruleset(data, source=shown, base_dir=p.parent, options=options)
         files = [p] + ([ruleset.guideline] if ruleset.guideline is not None else [])
-        dhash = _sha256_file(p) if len(files) == 1 else _sha256_files(files)
+        dhash = sha256_file(p) if len(files) == 1 else sha256_files(files)
         self._init(ruleset, dhash, name)
 
     @classmethod
@@ -385,23 +389,21 @@ class RulesEngine:
         self.version: str = ruleset.version or f"sha256:{dhash[:12]}"
         self._guideline: Any = None
         if ruleset.guideline is not None:
-            from audit.norms import MunicipalGuideline
-
             try:
                 self._guideline = MunicipalGuideline.from_yaml(ruleset.guideline)
             except SpecError:
                 raise
             except Exception as exc:  # a guideline the norms module cannot read
                 raise SpecError(
-                    f"{ruleset.source}: norms.guideline: cannot read {_display_path(ruleset.guideline)}: {exc}"
+                    f"{ruleset.source}: norms.guideline: cannot read {display_path(ruleset.guideline)}: {exc}"
                 ) from None
         used: set[str] = set()
         for _, e in ruleset.derive:
-            used |= _names(e.tree)
+            used |= names_in(e.tree)
         for r in ruleset.rules:
             for e in (r.when, r.amount, r.score):
                 if e is not None:
-                    used |= _names(e.tree)
+                    used |= names_in(e.tree)
         internal = set(ruleset.parameters) | {k for k, _ in ruleset.derive} | set(_STATE_NAMES)
         if self.uses_norms:
             internal |= set(NEED_COLUMNS)
@@ -548,7 +550,7 @@ class RulesEngine:
         )
 
 
-def _need_number(val: _Val, e: _Expr, source: str) -> None:
+def _need_number(val: Val, e: _Expr, source: str) -> None:
     if val.kind != NUMBER:
         raise SpecError(f"{source}: {e.where}: must give a number. Got a {val.kind} from `{e.text}`.")
 
@@ -561,14 +563,12 @@ class _Env:
         self.rs = engine._rs
         self.cases = cases
         self.n = len(cases)
-        self.derived: dict[str, _Val] = {}
-        self.norms: dict[str, _Val] = {}
+        self.derived: dict[str, Val] = {}
+        self.norms: dict[str, Val] = {}
         self.state: dict[str, np.ndarray] = {}
-        self._columns: dict[str, _Val] = {}
+        self._columns: dict[str, Val] = {}
 
     def load_norms(self, errors: np.ndarray) -> None:
-        from audit.norms import compute_need
-
         need = compute_need(self.cases, guideline=self.engine._guideline)
         if len(need) != self.n:
             raise SpecError(
@@ -584,12 +584,12 @@ class _Env:
             bad = err != ""
             errors[bad] = ["norm calculation failed: " + str(e) for e in err[bad]]
 
-    def lookup(self, name: str, pos: int) -> _Val:
+    def lookup(self, name: str, pos: int) -> Val:
         if name in self.state:
             data = self.state[name]
             if name == "outcome":
-                return _Val(TEXT, data, np.ones(self.n, dtype=bool))
-            return _Val(NUMBER, data, ~np.isnan(data))
+                return Val(TEXT, data, np.ones(self.n, dtype=bool))
+            return Val(NUMBER, data, ~np.isnan(data))
         if name in self.rs.parameters:
             return literal_value(self.rs.parameters[name], self.n)
         if name in self.derived:
@@ -603,23 +603,23 @@ class _Env:
             self._columns[name] = val
             return val
         if name in NEED_COLUMNS and not self.engine.uses_norms:
-            raise _ExprError(f"{name!r} is a norm column; add 'norms:' to the rule set to compute it", pos)
-        raise _ExprError(
+            raise ExprError(f"{name!r} is a norm column; add 'norms:' to the rule set to compute it", pos)
+        raise ExprError(
             f"unknown name {name!r}: not a column of the cases, a parameter, a derived value or a norm column", pos
         )
 
-    def eval(self, e: _Expr) -> _Val:
+    def eval(self, e: _Expr) -> Val:
         try:
             return evaluate(e.tree, self.lookup, self.n)
-        except _ExprError as exc:
+        except ExprError as exc:
             raise SpecError(f"{self.rs.source}: {e.where}: {_located(exc, e.text)}") from None
 
     def missing_names(self, e: _Expr, pos: int) -> str:
         missing = []
-        for name in sorted(_names(e.tree)):
+        for name in sorted(names_in(e.tree)):
             try:
                 val = self.lookup(name, 0)
-            except _ExprError:  # pragma: no cover - evaluated before, so every name resolves
+            except ExprError:  # pragma: no cover - evaluated before, so every name resolves
                 continue
             if not val.known[pos]:
                 missing.append(name)

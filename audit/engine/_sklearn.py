@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _display_path, _sha256_file, _short
+from audit._paths import display_path, sha256_file
+from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["SklearnEngine", "UnsafeModelWarning"]
@@ -89,9 +90,9 @@ class SklearnEngine:
         definition_hash: str | None = None,
     ) -> None:
         if not hasattr(model, "predict"):
-            raise SpecError(f"The sklearn engine needs a fitted estimator with predict(). Got {_short(model)}.")
+            raise SpecError(f"The sklearn engine needs a fitted estimator with predict(). Got {short_repr(model)}.")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            raise SpecError(f"engine.threshold must be a number between 0 and 1. Got {_short(threshold)}.")
+            raise SpecError(f"engine.threshold must be a number between 0 and 1. Got {short_repr(threshold)}.")
         classes = getattr(model, "classes_", None)
         if classes is None:
             raise SpecError(
@@ -104,7 +105,7 @@ class SklearnEngine:
         if method is None:
             method = "predict_proba" if has_proba and binary else "predict"
         if method not in {"predict", "predict_proba"}:
-            raise SpecError(f"engine.method must be one of predict, predict_proba. Got {_short(method)}.")
+            raise SpecError(f"engine.method must be one of predict, predict_proba. Got {short_repr(method)}.")
         if method == "predict_proba" and not has_proba:
             raise SpecError(f"engine.method is predict_proba, but {type(model).__name__} has no predict_proba().")
         self._labels: dict[str, str] | None = None
@@ -121,7 +122,7 @@ class SklearnEngine:
         else:
             if str(score) not in self._class_text:
                 raise SpecError(
-                    f"engine.score must name a model class ({', '.join(self._class_text)}). Got {_short(score)}."
+                    f"engine.score must name a model class ({', '.join(self._class_text)}). Got {short_repr(score)}."
                 )
             self._score_index = self._class_text.index(str(score))
         if features is None:
@@ -152,7 +153,7 @@ class SklearnEngine:
         import joblib
 
         p = Path(path)
-        shown = _display_path(p)
+        shown = display_path(p)
         if not p.is_file():
             raise SpecError(f"{shown}: no such model file. Expected a fitted estimator saved with joblib.dump.")
         warnings.warn(
@@ -160,7 +161,7 @@ class SklearnEngine:
             UnsafeModelWarning,
             stacklevel=2,
         )
-        digest = _sha256_file(p)
+        digest = sha256_file(p)
         try:
             model = joblib.load(p)
         except Exception as exc:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.engine._protocol import _sha256_files, _short
+from audit._paths import sha256_files
+from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
 
 __all__ = ["SubprocessEngine"]
@@ -72,15 +73,15 @@ class SubprocessEngine:
     ) -> None:
         if isinstance(command, str) or not isinstance(command, Sequence) or not command:
             raise SpecError(
-                f"engine.command must be a non-empty list such as [java, -jar, engine.jar]. Got {_short(command)}."
+                f"engine.command must be a non-empty list such as [java, -jar, engine.jar]. Got {short_repr(command)}."
             )
         if not all(isinstance(part, str) and part for part in command):
-            raise SpecError(f"engine.command must hold non-empty strings. Got {_short(list(command))}.")
+            raise SpecError(f"engine.command must hold non-empty strings. Got {short_repr(list(command))}.")
         if format not in {"jsonl", "csv"}:
-            raise SpecError(f"engine.format must be one of jsonl, csv. Got {_short(format)}.")
+            raise SpecError(f"engine.format must be one of jsonl, csv. Got {short_repr(format)}.")
         number = not isinstance(timeout_s, bool) and isinstance(timeout_s, (int, float))
         if timeout_s is not None and (not number or timeout_s <= 0):
-            raise SpecError(f"engine.timeout_s must be a number > 0. Got {_short(timeout_s)}.")
+            raise SpecError(f"engine.timeout_s must be a number > 0. Got {short_repr(timeout_s)}.")
         self.command: list[str] = [sys.executable if part == "{python}" else part for part in command]
         self.format = format
         self.timeout_s = None if timeout_s is None else float(timeout_s)
@@ -88,7 +89,7 @@ class SubprocessEngine:
         self.env = dict(env or {})
         base = self.cwd or Path.cwd()
         files = [base / part for part in self.command[1:] if not part.startswith("-") and (base / part).is_file()]
-        self.definition_hash: str | None = _sha256_files(files) if files else None
+        self.definition_hash: str | None = sha256_files(files) if files else None
         shown = files[0].name if files else Path(self.command[0]).name
         self.name: str = name or shown
         default_version = f"sha256:{self.definition_hash[:12]}" if self.definition_hash else "unversioned"

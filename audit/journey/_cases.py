@@ -10,8 +10,6 @@ that the frames and the accounting agree, so that no case is lost.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -19,10 +17,8 @@ import pyarrow.compute as pc
 
 from audit.exceptions import DataError
 from audit.journey._frames import FrameLineage, constant_strings, is_in, json_text, match, string_array
+from audit.journey._step import StepFrames, StepRecord
 from audit.journey._vocabulary import CASE_STATUSES
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.journey._step import StepFrames, StepRecord
 
 CASES_COLUMNS: tuple[str, ...] = (
     "case_id",

@@ -18,9 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from audit._json import jsonable
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
 from audit.journey._frames import FrameLineage, HashCache, constant_strings, frame_lineage
+from audit.journey._openlineage import LineageRun, build_events, send_events
 from audit.exceptions import SpecError
 from audit.journey._step import (
     STEP_NAME,
@@ -28,7 +30,6 @@ from audit.journey._step import (
     StepRecorder,
     add_overrides,
     check_names,
-    jsonable,
     utc_now,
 )
 from audit.journey._vocabulary import validate_actor
@@ -234,7 +235,7 @@ class Journey:
             t0=0.0,
             start_schemas={},
         )
-        return StepRecorder(self, record)
+        return StepRecorder(record, start=self._start, finish=self._finish)
 
     def _start(self, record: StepRecord) -> None:
         if self._open is not None:
@@ -489,7 +490,8 @@ class Journey:
                 "notes": r.notes,
                 "error": r.error,
                 "run_uuid": r.run_uuid,
-            }
+            },
+            default=str,
         )
 
     def cases_table(self) -> pa.Table:
@@ -606,7 +608,8 @@ class Journey:
                         "added_by": None if info is None else info["added_by"],
                         "changed_by": changed_by,
                         "dropped_by": [] if info is None else list(info["dropped_by"]),
-                    }
+                    },
+                    default=str,
                 )
             )
         return out
@@ -627,9 +630,16 @@ class Journey:
         whole run), then ``COMPLETE`` (or ``FAIL`` when a step failed) for the
         whole run once no step is open. See :mod:`audit.journey` for the facets.
         """
-        from audit.journey._openlineage import build_events
-
-        return build_events(self)
+        return build_events(
+            LineageRun(
+                namespace=self.namespace,
+                audit_name=self.audit_name,
+                run_uuid=self.run_uuid,
+                producer=self.producer,
+                provenance=dict(self._provenance),
+                records=tuple(self._records),
+            )
+        )
 
     def write_lineage(self, path: str | Path) -> Path:
         """Write :meth:`lineage_events` to a JSON Lines file (``lineage.jsonl``)."""
@@ -669,6 +679,4 @@ class Journey:
         int
             How many events the endpoint accepted (2xx).
         """
-        from audit.journey._openlineage import send_events
-
         return send_events(self.lineage_events(), url, timeout_s=timeout_s, api_key=api_key)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,11 +34,38 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from audit._version import __version__
+from audit.journey._step import StepRecord
 from audit.journey._vocabulary import LineageWarning
 
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.journey._journey import Journey
-    from audit.journey._step import StepRecord
+
+@dataclass(frozen=True)
+class LineageRun:
+    """What the OpenLineage events of one run are built from.
+
+    A :class:`audit.journey.Journey` hands this over (it knows its run; the
+    events need only these parts of it), so that building events depends on
+    the step records, not on the journey that collects them.
+
+    Attributes
+    ----------
+    namespace, audit_name : str
+        The OpenLineage namespace and the parent job's name.
+    run_uuid : str
+        The run's OpenLineage run id.
+    producer : str
+        The ``producer`` URI of every event and facet.
+    provenance : Mapping
+        Declared column origins: ``{column: (actor, source)}``.
+    records : sequence of StepRecord
+        The run's steps, in order.
+    """
+
+    namespace: str
+    audit_name: str
+    run_uuid: str
+    producer: str
+    provenance: Mapping[str, tuple[str, str]]
+    records: Sequence[StepRecord]
 
 
 def dataset_ref(name: str, *, namespace: str, audit_name: str) -> tuple[str, str]:
@@ -61,8 +90,8 @@ def dataset_ref(name: str, *, namespace: str, audit_name: str) -> tuple[str, str
 # building events
 
 
-def _schema_facet(journey: Journey, schema: list[tuple[str, str]], producer: str) -> schema_dataset.SchemaDatasetFacet:
-    declared = journey._provenance  # noqa: SLF001 - same package
+def _schema_facet(lineage: LineageRun, schema: list[tuple[str, str]], producer: str) -> schema_dataset.SchemaDatasetFacet:
+    declared = lineage.provenance
     return schema_dataset.SchemaDatasetFacet(
         fields=[
             schema_dataset.SchemaDatasetFacetFields(
@@ -100,14 +129,14 @@ def _tags(rec: StepRecord, producer: str) -> tags_run.TagsRunFacet:
     )
 
 
-def _run_facets(journey: Journey, rec: StepRecord, producer: str, *, failed: bool) -> dict[str, Any]:
-    ns, audit = journey.namespace, journey.audit_name
+def _run_facets(lineage: LineageRun, rec: StepRecord, producer: str, *, failed: bool) -> dict[str, Any]:
+    ns, audit = lineage.namespace, lineage.audit_name
     facets: dict[str, Any] = {
         "parent": parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=journey.run_uuid),
+            run=parent_run.Run(runId=lineage.run_uuid),
             job=parent_run.Job(namespace=ns, name=audit),
             root=parent_run.Root(
-                run=parent_run.RootRun(runId=journey.run_uuid),
+                run=parent_run.RootRun(runId=lineage.run_uuid),
                 job=parent_run.RootJob(namespace=ns, name=audit),
             ),
             producer=producer,
@@ -127,7 +156,7 @@ def _run_facets(journey: Journey, rec: StepRecord, producer: str, *, failed: boo
     return facets
 
 
-def _job(journey: Journey, name: str, actor: str | None, job_type: str, producer: str) -> Job:
+def _job(lineage: LineageRun, name: str, actor: str | None, job_type: str, producer: str) -> Job:
     facets: dict[str, Any] = {
         "jobType": job_type_job.JobTypeJobFacet(
             processingType="BATCH", integration="INSYN", jobType=job_type, producer=producer
@@ -137,28 +166,28 @@ def _job(journey: Journey, name: str, actor: str | None, job_type: str, producer
         facets["ownership"] = ownership_job.OwnershipJobFacet(
             owners=[ownership_job.Owner(name=actor, type="ACTOR")], producer=producer
         )
-    return Job(namespace=journey.namespace, name=name, facets=facets)
+    return Job(namespace=lineage.namespace, name=name, facets=facets)
 
 
-def _step_events(journey: Journey, rec: StepRecord) -> list[RunEvent]:
-    producer = journey.producer
-    ns, audit = journey.namespace, journey.audit_name
+def _step_events(lineage: LineageRun, rec: StepRecord) -> list[RunEvent]:
+    producer = lineage.producer
+    ns, audit = lineage.namespace, lineage.audit_name
 
     def ref(name: str) -> tuple[str, str]:
         return dataset_ref(name, namespace=ns, audit_name=audit)
 
-    job = _job(journey, f"{audit}.{rec.name}", rec.actor, "STEP", producer)
+    job = _job(lineage, f"{audit}.{rec.name}", rec.actor, "STEP", producer)
     start = RunEvent(
         eventType=RunState.START,
         eventTime=rec.started_at.isoformat(),
-        run=Run(runId=rec.run_uuid, facets=_run_facets(journey, rec, producer, failed=False)),
+        run=Run(runId=rec.run_uuid, facets=_run_facets(lineage, rec, producer, failed=False)),
         job=job,
         inputs=[
             InputDataset(
                 namespace=ref(d)[0],
                 name=ref(d)[1],
                 facets=(
-                    {"schema": _schema_facet(journey, rec.start_schemas[d], producer)}
+                    {"schema": _schema_facet(lineage, rec.start_schemas[d], producer)}
                     if d in rec.start_schemas
                     else {}
                 ),
@@ -174,7 +203,7 @@ def _step_events(journey: Journey, rec: StepRecord) -> list[RunEvent]:
     inputs = []
     for i, d in enumerate(rec.inputs):
         schema = rec.before_schema if (i == 0 and rec.before_schema is not None) else rec.start_schemas.get(d)
-        facets = {"schema": _schema_facet(journey, schema, producer)} if schema is not None else {}
+        facets = {"schema": _schema_facet(lineage, schema, producer)} if schema is not None else {}
         input_facets: dict[str, Any] = {}
         assertions = [a for target, a in rec.assertions if target == d]
         if assertions:
@@ -191,9 +220,9 @@ def _step_events(journey: Journey, rec: StepRecord) -> list[RunEvent]:
         facets = {}
         output_facets: dict[str, Any] = {}
         if i == 0 and rec.after_schema is not None:
-            facets["schema"] = _schema_facet(journey, rec.after_schema, producer)
+            facets["schema"] = _schema_facet(lineage, rec.after_schema, producer)
         if i == 0 and rec.column_lineage:
-            facets["columnLineage"] = _column_lineage_facet(journey, rec, producer)
+            facets["columnLineage"] = _column_lineage_facet(lineage, rec, producer)
         if i == 0 and rec.rows_out is not None:
             output_facets["outputStatistics"] = output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
                 rowCount=int(rec.rows_out), producer=producer
@@ -203,7 +232,7 @@ def _step_events(journey: Journey, rec: StepRecord) -> list[RunEvent]:
     end = RunEvent(
         eventType=RunState.FAIL if failed else RunState.COMPLETE,
         eventTime=rec.ended_at.isoformat(),
-        run=Run(runId=rec.run_uuid, facets=_run_facets(journey, rec, producer, failed=failed)),
+        run=Run(runId=rec.run_uuid, facets=_run_facets(lineage, rec, producer, failed=failed)),
         job=job,
         inputs=inputs,
         outputs=outputs,
@@ -213,9 +242,9 @@ def _step_events(journey: Journey, rec: StepRecord) -> list[RunEvent]:
 
 
 def _column_lineage_facet(
-    journey: Journey, rec: StepRecord, producer: str
+    lineage: LineageRun, rec: StepRecord, producer: str
 ) -> column_lineage_dataset.ColumnLineageDatasetFacet:
-    ns, audit = journey.namespace, journey.audit_name
+    ns, audit = lineage.namespace, lineage.audit_name
     cl = column_lineage_dataset
 
     def field(entry: dict[str, str]) -> cl.InputField:
@@ -261,13 +290,13 @@ def _column_lineage_facet(
     )
 
 
-def build_events(journey: Journey) -> list[dict[str, Any]]:
-    """Build the OpenLineage RunEvents of a journey (see :meth:`Journey.lineage_events`)."""
-    records = journey._records  # noqa: SLF001 - same package
+def build_events(lineage: LineageRun) -> list[dict[str, Any]]:
+    """Build the OpenLineage RunEvents of a run's steps (see :meth:`audit.journey.Journey.lineage_events`)."""
+    records = lineage.records
     if not records:
         return []
-    producer = journey.producer
-    parent_job = _job(journey, journey.audit_name, None, "AUDIT", producer)
+    producer = lineage.producer
+    parent_job = _job(lineage, lineage.audit_name, None, "AUDIT", producer)
     engine = processing_engine_run.ProcessingEngineRunFacet(
         version=__version__, name="insyn", openlineageAdapterVersion=_ol_version, producer=producer
     )
@@ -275,13 +304,13 @@ def build_events(journey: Journey) -> list[dict[str, Any]]:
         RunEvent(
             eventType=RunState.START,
             eventTime=records[0].started_at.isoformat(),
-            run=Run(runId=journey.run_uuid, facets={"processing_engine": engine}),
+            run=Run(runId=lineage.run_uuid, facets={"processing_engine": engine}),
             job=parent_job,
             producer=producer,
         )
     ]
     for rec in records:
-        events.extend(_step_events(journey, rec))
+        events.extend(_step_events(lineage, rec))
     if all(r.status != "running" for r in records):
         failed = [r for r in records if r.status == "failed"]
         facets: dict[str, Any] = {"processing_engine": engine}
@@ -297,7 +326,7 @@ def build_events(journey: Journey) -> list[dict[str, Any]]:
             RunEvent(
                 eventType=RunState.FAIL if failed else RunState.COMPLETE,
                 eventTime=last.isoformat(),
-                run=Run(runId=journey.run_uuid, facets=facets),
+                run=Run(runId=lineage.run_uuid, facets=facets),
                 job=parent_job,
                 producer=producer,
             )

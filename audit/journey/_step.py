@@ -9,26 +9,22 @@ ends (see :class:`audit.journey.Journey`).
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit._json import jsonable
 from audit.exceptions import DataError
 from audit.journey._frames import is_in, string_array
 from audit.journey._vocabulary import CASE_STATUSES, validate_actor
-
-if TYPE_CHECKING:  # pragma: no cover
-    from audit.journey._journey import Journey
 
 STEP_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _ASSERTION_FIELDS = (
@@ -53,34 +49,6 @@ _OVERRIDE_COLUMNS = ("case_id", "outcome", "final_outcome", "by")
 def utc_now() -> datetime:
     """The current time in UTC (OpenLineage event times carry the offset)."""
     return datetime.now(UTC)
-
-
-def jsonable(obj: Any) -> Any:
-    """Convert numpy, pandas and path values to JSON-safe Python values (NaN -> None)."""
-    if isinstance(obj, Mapping):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (set, frozenset)):
-        return [jsonable(v) for v in sorted(obj, key=str)]
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if isinstance(obj, np.ndarray):
-        return [jsonable(v) for v in obj.tolist()]
-    if isinstance(obj, (pd.Timestamp, datetime, date)):
-        return obj.isoformat()
-    if isinstance(obj, Path):
-        return str(obj)
-    if obj is None or obj is pd.NA or obj is pd.NaT:
-        return None
-    if isinstance(obj, str):
-        return obj
-    return str(obj)
 
 
 def check_names(values: Sequence[str] | str, *, what: str, step: str) -> tuple[str, ...]:
@@ -195,8 +163,11 @@ class StepRecord:
 class StepRecorder:
     """Records one step of a run; use it as a context manager.
 
-    Made by :meth:`Journey.step`. Entering the ``with`` block starts the
-    step (its clock and its OpenLineage ``START`` event); leaving it cleanly
+    Made by :meth:`Journey.step`, which hands over the record and the two
+    journey callbacks ``start(record)`` and ``finish(record, exc)`` (so that
+    a step does not depend on the journey that collects it). Entering the
+    ``with`` block starts the step (its clock and its OpenLineage ``START``
+    event); leaving it cleanly
     checks the row accounting, computes the per-case lineage and records
     ``COMPLETE``; an exception that escapes records ``FAIL`` with the error
     message and is re-raised.
@@ -213,9 +184,16 @@ class StepRecorder:
     2
     """
 
-    def __init__(self, journey: Journey, record: StepRecord) -> None:
-        self._journey = journey
+    def __init__(
+        self,
+        record: StepRecord,
+        *,
+        start: Callable[[StepRecord], None],
+        finish: Callable[[StepRecord, BaseException | None], None],
+    ) -> None:
         self._record = record
+        self._start = start
+        self._finish = finish
         self._entered = False
 
     # ------------------------------------------------------------ context
@@ -223,7 +201,7 @@ class StepRecorder:
         if self._entered:
             raise RuntimeError(f"step {self._record.name} was already started; make a new one with Journey.step().")
         self._entered = True
-        self._journey._start(self._record)
+        self._start(self._record)
         return self
 
     def __exit__(
@@ -232,7 +210,7 @@ class StepRecorder:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        self._journey._finish(self._record, exc)
+        self._finish(self._record, exc)
         return False
 
     # ------------------------------------------------------------ info
@@ -423,14 +401,14 @@ class StepRecorder:
             if not isinstance(success, (bool, np.bool_)):
                 raise DataError(f"step {rec.name}: assertions[{i}].success must be true or false. Got {success!r}.")
             clean: dict[str, Any] = {"assertion": raw["assertion"], "success": bool(success)}
-            params = dict(jsonable(raw.get("params") or {}))
+            params = dict(jsonable(raw.get("params") or {}, default=str))
             for key, value in raw.items():
                 if key in ("assertion", "success", "params"):
                     continue
                 if key not in _ASSERTION_FIELDS:
-                    params[str(key)] = jsonable(value)
+                    params[str(key)] = jsonable(value, default=str)
                 elif value is not None:
-                    v = jsonable(value)
+                    v = jsonable(value, default=str)
                     clean[key] = v if isinstance(v, str) else _json_dumps(v)
             clean["params"] = params
             rec.assertions.append((target, clean))
@@ -438,7 +416,7 @@ class StepRecorder:
     def note(self, **info: Any) -> None:
         """Record free-form facts about the step (e.g. engine errors, override counts)."""
         rec = self._open("note")
-        rec.notes.update(jsonable(info))
+        rec.notes.update(jsonable(info, default=str))
 
     def derive(self, columns: Mapping[str, Sequence[str]]) -> None:
         """Declare which input columns each new output column is computed from.

@@ -25,18 +25,15 @@ import pandas as pd
 
 from audit._columns import ERROR_LABEL, STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED, TRUTH_AMOUNT, TRUTH_OUTCOME
 from audit.exceptions import DataError, SpecError
-from audit.metrics._registry import METRICS, Proportion
+from audit.metrics._registry import METRICS, WRONGFUL_DECISION_RATE, Proportion
 from audit.metrics._statistics import GroupStatistics
 
-__all__ = ["WRONGFUL_DECISION_RATE", "case_rate_parts", "case_rates"]
-
-WRONGFUL_DECISION_RATE = "wrongful_decision_rate"
-"""Share of ok, decided cases with a usable truth whose final decision disagrees with it."""
+__all__ = ["case_rate_parts", "case_rates"]
 
 
 def case_rates() -> tuple[str, ...]:
     """Names of the rates each case has a part in: the registry's rates of cases, and ``wrongful_decision_rate``."""
-    rates = sorted(n for n, m in METRICS.items() if m.kind in ("rate", "binary") and n != "share")
+    rates = sorted(n for n, m in METRICS.items() if m.kind == "rate" and m.function is not None)
     return (*rates, WRONGFUL_DECISION_RATE)
 
 

@@ -72,7 +72,9 @@ p-value is a valid p-value for one pre-specified hypothesis. Reported per
 group, on the test half: size, rate with a Wilson interval, the rate of the
 rest, the difference (Newcombe's interval) and the ratio to the rest (Katz's
 log interval), the two-proportion z-test (Fisher's exact test for small
-expected counts) and the minimum detectable difference. The ``top`` p-values
+expected counts) and the minimum detectable difference; each group against
+its rest is built by the metrics table's one path
+(:func:`audit.metrics.compare_groups`), as every other comparison of a run. The ``top`` p-values
 are corrected together (``statistics.correction``, Holm by default) when
 discovery is used alone; in an audit run they join the run's family and are
 corrected with every other test of the run. The p-value is two-sided, like
@@ -116,15 +118,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._columns import TRUTH_AMOUNT, TRUTH_OUTCOME, TRUTH_REASONS
+from audit._columns import DISCOVERED_PREFIX, TRUTH_AMOUNT, TRUTH_OUTCOME, TRUTH_REASONS
 from audit.exceptions import DataError, SpecError
-from audit.metrics._casecells import WRONGFUL_DECISION_RATE, case_rate_parts, case_rates
-from audit.metrics._discoveryresult import DiscoveredGroup, DiscoveryResult, p_or_nan
-from audit.metrics._intervals import katz_ratio_interval, newcombe_difference_interval, wilson_interval
-from audit.metrics._significance import adjust_pvalues, mdd_proportions, two_proportion_test
+from audit.metrics._casecells import case_rate_parts, case_rates
+from audit.metrics._discoveryresult import REST_LABEL, DiscoveredGroup, DiscoveryResult, p_or_nan
+from audit.metrics._intervals import wilson_interval
+from audit.metrics._registry import WRONGFUL_DECISION_RATE
+from audit.metrics._significance import adjust_pvalues
 from audit.metrics._statistics import MISSING_LABEL
 from audit.metrics._subgroups import EncodedFeature, encode_features, subgroup_mask
-from audit.spec import Audit, DiscoverSpec, StatisticsSpec
+from audit.metrics._table import compare_groups, metric_table, proportion_evidence
+from audit.spec import AuditSpec, DiscoverSpec, StatisticsSpec
 
 __all__ = [
     "BEAM_WIDTH",
@@ -380,9 +384,22 @@ def _test(
     positive: np.ndarray,
     test_rows: np.ndarray,
     *,
+    metric: str,
+    groups: Sequence[tuple[str, list[str]]],
     statistics: StatisticsSpec,
 ) -> list[dict[str, Any]]:
-    """The test half's figures of each group, in the tidy metrics-row fields."""
+    """The test half's figures of each group, in the tidy metrics-row fields.
+
+    Each group against its rest is one comparison of the metrics table's one
+    path (:func:`~audit.metrics.compare_groups` with
+    :func:`~audit.metrics.proportion_evidence`: Wilson, Newcombe and Katz
+    intervals, the two-proportion z-test or Fisher's exact test), and
+    :func:`~audit.metrics.metric_table` sizes the minimum detectable
+    differences for the groups tested. A group whose test half holds fewer
+    than ``min_group_size`` cases, in the group or in its rest, is
+    suppressed whole: no counts, no rate. ``groups`` holds each group's
+    label (its definition) and attributes; ``metric`` names the rows.
+    """
     if not masks:
         return []
     alpha, min_n = statistics.alpha, statistics.min_group_size
@@ -394,18 +411,22 @@ def _test(
     k1 = (inside & po).sum(axis=1).astype(float)
     n0 = float(el.sum()) - n1
     k0 = float(po.sum()) - k1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(n1 > 0, k1 / n1, np.nan)
-        rest = np.where(n0 > 0, k0 / n0, np.nan)
-        ratio = np.where(rest > 0, value / rest, np.nan)
-    low, high = wilson_interval(k1, n1, alpha)
-    d_low, d_high = newcombe_difference_interval(k1, n1, k0, n0, alpha)
-    r_low, r_high = katz_ratio_interval(k1, n1, k0, n0, alpha)
-    p_value, test = two_proportion_test(k1, n1, k0, n0)
     small = (cases < min_n) | ((n1 > 0) & (n1 < min_n)) | (rest_cases < min_n) | ((n0 > 0) & (n0 < min_n))
-    m = int(np.isfinite(np.where(small, np.nan, p_value)).sum())
-    level = alpha / m if statistics.correction != "none" and m > 0 else alpha
-    mdd = mdd_proportions(k0, n0, n1, alpha=level)
+    blocks = []
+    for i in np.flatnonzero(~small):
+        k, n = np.array([k1[i], k0[i]]), np.array([n1[i], n0[i]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(n > 0, k / n, np.nan)
+        undefined = "undefined: no case of the group on the test half is in the rate's denominator"
+        label, attributes = groups[i]
+        blocks.append(compare_groups(
+            metric, attributes, [label, REST_LABEL], reference=1, rows=[cases[i], rest_cases[i]], n=n,
+            value=value, ci=wilson_interval(k, n, alpha), count=k, statistics=statistics,
+            reasons=[[undefined] if n1[i] == 0 else [], []], evidence=proportion_evidence(k, n, 1, alpha),
+            reference_row=False,
+        ))
+    table = metric_table(blocks, statistics, correct=True).iloc[::2].reset_index(drop=True)  # the groups' rows
+    rows = iter(table.to_dict(orient="records"))
     out = []
     for i in range(len(masks)):
         if small[i]:
@@ -418,32 +439,20 @@ def _test(
                 "reason": f"suppressed: {who} has fewer than min_group_size {min_n} cases on the test half",
             })
             continue
-        reasons = []
-        if n1[i] == 0:
-            reasons.append("undefined: no case of the group on the test half is in the rate's denominator")
-        elif math.isnan(ratio[i]):
-            reasons.append("ratio undefined: the rest's rate is 0")
+        r = next(rows)
         out.append({
             "n": int(n1[i]),
             "n_test_cases": int(cases[i]),
             "count": int(k1[i]),
-            "value": _float(value[i]),
-            "ci_low": _float(low[i]),
-            "ci_high": _float(high[i]),
-            "reference_value": _float(rest[i]),
+            **{key: _float(r[key]) for key in ("value", "ci_low", "ci_high", "reference_value")},
             "rest_n": int(n0[i]),
-            "difference": _float(value[i] - rest[i]),
-            "diff_ci_low": _float(d_low[i]),
-            "diff_ci_high": _float(d_high[i]),
-            "ratio": _float(ratio[i]),
-            "ratio_ci_low": _float(r_low[i]),
-            "ratio_ci_high": _float(r_high[i]),
-            "p_value": _float(p_value[i]),
+            **{key: _float(r[key]) for key in ("difference", "diff_ci_low", "diff_ci_high", "ratio", "ratio_ci_low",
+                                               "ratio_ci_high", "p_value")},
             "p_adjusted": None,
-            "test": str(test[i]),
-            "mdd": _float(mdd[i]),
+            "test": str(r["test"]),
+            "mdd": _float(r["mdd"]),
             "suppressed": False,
-            "reason": "; ".join(reasons),
+            "reason": str(r["reason"]),
         })
     return out
 
@@ -635,7 +644,10 @@ def discover(
         if not chosen:
             notes.append(f"no subgroup and its rest both have at least min_size {spec.min_size} cases")
     masks = [subgroup_mask(c.key, encoded) for c in chosen]
-    tests = _test(masks, eligible, positive, test_rows, statistics=stats_spec)
+    definitions = [tuple(encoded[f].conditions[ci] for f, ci in c.key) for c in chosen]
+    named = [(" & ".join(x.text for x in cs), [x.feature for x in cs]) for cs in definitions]
+    tests = _test(masks, eligible, positive, test_rows, metric=DISCOVERED_PREFIX + metric, groups=named,
+                  statistics=stats_spec)
     p = np.asarray([p_or_nan(t["p_value"]) for t in tests], dtype=float)
     adjusted = adjust_pvalues(p, method=stats_spec.correction) if p.size else p
     sensitive = _sensitive_codes(frame, sensitive_features)
@@ -653,7 +665,7 @@ def discover(
         }
         groups.append(DiscoveredGroup(
             rank=rank,
-            conditions=tuple(encoded[f].conditions[ci] for f, ci in c.key),
+            conditions=definitions[rank - 1],
             search=search,
             test={**t, "p_adjusted": None if math.isnan(adj) else float(adj)},
             n_cases=None if size < min_n else size,
@@ -673,7 +685,7 @@ def discover(
     )
 
 
-def recorded_columns(audit: Audit) -> frozenset[str]:
+def recorded_columns(audit: AuditSpec) -> frozenset[str]:
     """Columns of the case frame that a spec declares as decisions, truths or selections.
 
     A recorded engine's outcome, amount, reasons and score; the truth column
@@ -696,13 +708,13 @@ def recorded_columns(audit: Audit) -> frozenset[str]:
 
 
 def discover_in_run(
-    audit: Audit, cases: pd.DataFrame, final: pd.DataFrame, engine_features: Sequence[str]
+    audit: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame, engine_features: Sequence[str]
 ) -> DiscoveryResult:
     """Subgroup discovery as an audit run does it (the spec's ``discover:`` section).
 
     Parameters
     ----------
-    audit : audit.spec.Audit
+    audit : audit.spec.AuditSpec
         The spec; ``audit.discover`` must be set. Outcome labels, truth,
         statistics and seed come from it.
     cases : pandas.DataFrame

@@ -28,8 +28,8 @@ import pandas as pd
 
 from audit._columns import DISCOVERED_PREFIX
 from audit.exceptions import DataError
-from audit.metrics._measure import COLUMNS
-from audit.metrics._significance import adjust_pvalues
+from audit.metrics._table import COLUMNS
+from audit.metrics._significance import adjust_pvalues, z_power_sum
 from audit.metrics._subgroups import Condition
 
 __all__ = ["REST_LABEL", "DiscoveredGroup", "DiscoveryResult", "p_or_nan"]
@@ -215,13 +215,21 @@ class DiscoveryResult:
         frame["suppressed"] = frame["suppressed"].astype(bool)
         return frame
 
-    def with_correction(self, p_adjusted: Sequence[float], *, family: str, m: int) -> DiscoveryResult:
-        """Return a copy whose groups carry ``p_adjusted`` (in group order) from a wider family."""
+    def with_correction(self, p_adjusted: Sequence[float], *, family: str, m: int,
+                        mdd: Sequence[float] | None = None) -> DiscoveryResult:
+        """Return a copy whose groups carry ``p_adjusted`` (in group order) from a wider family.
+
+        ``mdd`` (optional, in group order): the minimum detectable differences
+        sized for that family.
+        """
         values = [float(p) for p in p_adjusted]
         if len(values) != len(self.groups):
             raise ValueError(f"expected {len(self.groups)} adjusted p-values, one per group. Got {len(values)}.")
+        sized = [g.test.get("mdd") for g in self.groups] if mdd is None else [None if _nan(d) else float(d)
+                                                                             for d in mdd]
         groups = tuple(
-            replace(g, test={**g.test, "p_adjusted": None if _nan(p) else p}) for g, p in zip(self.groups, values)
+            replace(g, test={**g.test, "p_adjusted": None if _nan(p) else p, "mdd": d})
+            for g, p, d in zip(self.groups, values, sized, strict=True)
         )
         correction = {**self.correction, "family": family, "m": int(m)}
         return replace(self, groups=groups, correction=correction)
@@ -243,15 +251,23 @@ class DiscoveryResult:
         if missing:
             raise DataError(f"the run's metrics hold no row {self.row_metric!r} for the group {missing[0]!r}.")
         p = [float(mine.at[g.definition, "p_adjusted"]) for g in self.groups]
-        return self.with_correction(p, family="run", m=int(metrics["p_value"].notna().sum()))
+        mdd = [float(mine.at[g.definition, "mdd"]) for g in self.groups] if "mdd" in mine.columns else None
+        return self.with_correction(p, family="run", m=int(metrics["p_value"].notna().sum()), mdd=mdd)
 
     def joined_with(self, p_values: Sequence[float], *, method: str) -> DiscoveryResult:
-        """Correct this result's tests together with other tests (``p_values``), e.g. a finished run's."""
+        """Correct this result's tests together with other tests (``p_values``), e.g. a finished run's.
+
+        The minimum detectable differences are sized again for the larger family (``alpha / m``).
+        """
         other = np.asarray(list(p_values), dtype=float)
         mine = np.asarray([p_or_nan(g.test.get("p_value")) for g in self.groups], dtype=float)
         adjusted = adjust_pvalues(np.concatenate([other, mine]), method=method)  # type: ignore[arg-type]
         m = int(np.isfinite(other).sum() + np.isfinite(mine).sum())
-        return self.with_correction(list(adjusted[other.size:]), family="run", m=m)
+        own = int(np.isfinite(mine).sum())
+        alpha = float(self.settings["alpha"])
+        factor = 1.0 if method == "none" or own == 0 else float(z_power_sum(alpha / m) / z_power_sum(alpha / own))
+        mdd = [math.nan if _nan(g.test.get("mdd")) else float(g.test["mdd"]) * factor for g in self.groups]
+        return self.with_correction(list(adjusted[other.size:]), family="run", m=m, mdd=mdd)
 
     def to_records(self) -> list[dict[str, Any]]:
         """The ``discovered`` list of ``results.json``: one entry per group, each with the search's settings."""

@@ -173,8 +173,7 @@ def _evaluate(metrics: pd.DataFrame, t: Threshold, stat: str, lo: float | None, 
     target = "the listed groups" if not t.attributes else GROUP_SEPARATOR.join(t.attributes)
     rows = metrics[metrics["metric"] == t.metric] if "metric" in metrics.columns else metrics.iloc[0:0]
     if t.metric not in METRICS and rows.empty:
-        # metrics of other modules (selection audits, comparisons, counterfactuals)
-        # are not in the registry but are evaluated like any other row
+        # a name that is neither registered (every analysis' metrics are) nor measured in this table
         known = sorted(set(METRICS) | set(metrics["metric"].unique() if "metric" in metrics.columns else []))
         return [_error(t, stat, lo, hi, target,
                        f"unknown metric {t.metric!r}; known metrics: {', '.join(known)}.")]

@@ -36,50 +36,34 @@ Tests and correction
 --------------------
 Rates: pooled two-proportion z-test, or Fisher's exact test when an expected
 cell count is below 5. Means: Welch's t-test. Ratios of sums and AUCs: z-test
-on the standard errors above. All p-values of a run are corrected together
+on the standard errors above. All p-values of a table are corrected together
 (``statistics.correction``: Holm by default). The minimum detectable
 difference (``mdd``) is for a two-sided test with 80 % power at level
-``alpha / m`` (``m`` the number of tests of the run; ``alpha`` when the
-correction is ``none``), so it describes what the *corrected* tests can see.
+``alpha / m`` (``m`` the number of tests; ``alpha`` when the correction is
+``none``), so it describes what the *corrected* tests can see. In a run,
+``correct=False`` leaves both to :func:`audit.metrics.correct_family`, which
+takes ``m`` over every test of the run. The table itself is built as every
+metrics table is (:mod:`audit.metrics._table`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
 from audit.exceptions import DataError, SpecError
 from audit.metrics._cells import CHANNELS, FAMILIES, channel_matrix, masked_matmul
-from audit.metrics._compare import SOURCE_SUPPRESSED, block
+from audit.metrics._estimates import metric_block
 from audit.metrics._groups import Bootstrap, Grouping, is_bootstrapped
 from audit.metrics._intervals import clopper_pearson_interval, wilson_interval
-from audit._columns import METRIC_COLUMNS
-from audit.metrics._registry import METRICS
-from audit.metrics._significance import adjust_pvalues, z_power_sum
+from audit.metrics._registry import BINARY_METRICS, GROUP_METRICS, METRICS
 from audit.metrics._statistics import GROUP_SEPARATOR, GroupStatistics
+from audit.metrics._table import SOURCE_SUPPRESSED, MetricBlock, metric_table, statistics_spec
 from audit.spec import StatisticsSpec
 
-__all__ = ["COLUMNS", "binary_metrics_from_counts", "measure", "measure_statistics"]
-
-COLUMNS: tuple[str, ...] = (
-    *METRIC_COLUMNS,
-    "count",
-    "diff_ci_low",
-    "diff_ci_high",
-    "ratio_ci_low",
-    "ratio_ci_high",
-    "mdd",
-    "test",
-    "four_fifths",
-    "max_min_gap",
-    "min_max_ratio",
-    "reason",
-)
-"""Columns of the metrics table, in order (the first 14 are DESIGN.md's)."""
+__all__ = ["binary_metrics_from_counts", "measure", "measure_statistics"]
 
 
 # --------------------------------------------------------------------------
@@ -101,6 +85,7 @@ def measure(
     metrics: Sequence[str] | None = None,
     amount_tolerance: float = 1.0,
     score_bins: int = 1000,
+    correct: bool = True,
 ) -> pd.DataFrame:
     """Measure every metric for every group of a measurement frame.
 
@@ -128,12 +113,18 @@ def measure(
     seed : int, default 0
         Seed of the bootstrap; the same seed gives the same table.
     metrics : sequence of str, optional
-        Metrics to compute (names of ``METRICS``); default every metric the
+        Metrics to compute (names of ``METRICS`` that are functions of group
+        statistics, i.e. whose ``analyses`` is ``("measure",)``); default every metric the
         frame's columns allow.
     amount_tolerance : float, default 1.0
         SEK below the correct amount before a case counts as underpaid.
     score_bins : int, default 1000
         Bins of the score histogram used for ``roc_auc``.
+    correct : bool, default True
+        Correct the table's p-values together and size its minimum detectable
+        differences for them. False leaves ``p_adjusted`` and ``mdd`` to
+        :func:`audit.metrics.correct_family`, which does both once for every
+        table of a run (the table then has the extra column ``mdd_se``).
 
     Returns
     -------
@@ -167,6 +158,7 @@ def measure(
         statistics=statistics,
         seed=seed,
         metrics=metrics,
+        correct=correct,
     )
 
 
@@ -179,6 +171,7 @@ def measure_statistics(
     statistics: StatisticsSpec | None = None,
     seed: int = 0,
     metrics: Sequence[str] | None = None,
+    correct: bool = True,
 ) -> pd.DataFrame:
     """Measure every metric for every group from sufficient statistics.
 
@@ -192,7 +185,7 @@ def measure_statistics(
         bootstrap draws each attribute's cells separately).
     sensitive_features : sequence of str, optional
         Attributes to report; default all of the statistics.
-    intersections, reference_groups, statistics, seed, metrics
+    intersections, reference_groups, statistics, seed, metrics, correct
         As in :func:`measure`.
 
     Returns
@@ -235,7 +228,7 @@ def measure_statistics(
             why a value or comparison is NaN or suppressed, and which cases
             a metric left out; ``""`` otherwise.
     """
-    spec = _statistics_spec(statistics)
+    spec = statistics_spec(statistics)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise SpecError(f"seed must be an integer >= 0. Got {seed!r}.")
     sources = _sources(group_statistics, sensitive_features, intersections)
@@ -248,7 +241,7 @@ def measure_statistics(
     refs = dict(reference_groups or {})
     rng_seeds = np.random.SeedSequence(int(seed)).spawn(len(sources))
 
-    blocks: list[tuple[tuple[int, int], dict[str, Any]]] = []
+    blocks: list[tuple[tuple[int, int], MetricBlock]] = []
     metric_order = {m: i for i, m in enumerate(chosen)}
     # the overall row comes from the first source
     all_groupings: list[tuple[GroupStatistics, list[str]]] = [(first, [])]
@@ -289,10 +282,10 @@ def measure_statistics(
             info = METRICS[name]
             for g in todo:
                 key = (metric_order[name], grouping_order[tuple(g)])
-                blocks.append((key, block(info, groups[tuple(g)], spec, boot)))
+                blocks.append((key, metric_block(info, groups[tuple(g)], spec, boot)))
 
     blocks.sort(key=lambda kb: kb[0])
-    return _assemble([b for _, b in blocks], spec)
+    return metric_table([b for _, b in blocks], spec, correct=correct)
 
 
 def binary_metrics_from_counts(
@@ -354,7 +347,7 @@ def binary_metrics_from_counts(
     s["ypred"] = s["tp"] + s["fp"]
     ident = [c for c in table.columns if c not in cellmap.values()]
     out = []
-    for name in ("selection_rate", *[m for m, i in METRICS.items() if i.kind == "binary" and m != "selection_rate"]):
+    for name in BINARY_METRICS:
         est = METRICS[name].function(s)
         k, nn = np.asarray(est.count, dtype=float), np.asarray(est.n, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -376,21 +369,6 @@ def binary_metrics_from_counts(
 
 # --------------------------------------------------------------------------
 # options
-
-
-def _statistics_spec(statistics: Any) -> StatisticsSpec:
-    if statistics is None:
-        return StatisticsSpec()
-    if isinstance(statistics, StatisticsSpec):
-        return statistics
-    if isinstance(statistics, Mapping):
-        try:
-            return StatisticsSpec(**statistics)
-        except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            key = ".".join(str(p) for p in err.get("loc", ()))
-            raise SpecError(f"statistics.{key}: {err.get('msg')}. Got {err.get('input')!r}.") from None
-    raise SpecError(f"statistics must be a StatisticsSpec or a mapping. Got {type(statistics).__name__}.")
 
 
 def _empty_families(group_statistics: GroupStatistics) -> frozenset[str]:
@@ -419,19 +397,24 @@ def _choose_metrics(metrics: Sequence[str] | None, families: frozenset[str], emp
     such a metric is computed and shows NaN with a reason.
     """
     if metrics is None:
-        return [m for m, info in METRICS.items() if set(info.needs) <= families - empty]
+        return [m for m in GROUP_METRICS if set(METRICS[m].needs) <= families - empty]
     if isinstance(metrics, str) or not isinstance(metrics, Iterable):
         raise SpecError(f"metrics must be a list of metric names. Got {metrics!r}.")
     chosen = list(dict.fromkeys(metrics))
     for m in chosen:
+        if m in METRICS and m not in GROUP_METRICS:
+            raise SpecError(
+                f"metrics: {m!r} is a metric of {' and '.join(METRICS[m].analyses)}, not of measure. "
+                f"Expected one of: {', '.join(GROUP_METRICS)}."
+            )
         if m not in METRICS:
-            raise SpecError(f"metrics: unknown metric {m!r}. Known metrics: {', '.join(METRICS)}.")
+            raise SpecError(f"metrics: unknown metric {m!r}. Known metrics: {', '.join(GROUP_METRICS)}.")
         lacking = [f for f in METRICS[m].needs if f not in families]
         if lacking:
             raise DataError(
                 f"metric {m!r} needs {FAMILIES[lacking[0]]}, which the data does not provide."
             )
-    order = list(METRICS)
+    order = list(GROUP_METRICS)
     return sorted(chosen, key=order.index)
 
 
@@ -481,56 +464,3 @@ def _sources(
     raise SpecError(
         f"expected GroupStatistics or a non-empty mapping of attribute to GroupStatistics. Got {group_statistics!r}."
     )
-
-
-# --------------------------------------------------------------------------
-# the table
-
-
-def _assemble(blocks: list[dict[str, Any]], spec: StatisticsSpec) -> pd.DataFrame:
-    if not blocks:
-        return pd.DataFrame({c: [] for c in COLUMNS})
-
-    def cat(col: str) -> np.ndarray:
-        return np.concatenate([np.asarray(b[col], dtype=object if col in _OBJECT else float) for b in blocks])
-
-    attrs = [a for b in blocks for a in b["attributes"]]
-    p_value = cat("p_value").astype(float)
-    p_adj = adjust_pvalues(p_value, spec.correction)
-    m = int(np.isfinite(p_value).sum())
-    alpha_eff = spec.alpha if spec.correction == "none" or m == 0 else spec.alpha / m
-    mdd = z_power_sum(alpha_eff) * cat("mdd_se").astype(float)
-    reasons = [r for b in blocks for r in b["reasons"]]
-    table = pd.DataFrame(
-        {
-            "metric": pd.Series(cat("metric"), dtype="str"),
-            "attributes": pd.Series(attrs, dtype=object),
-            "group": pd.Series(cat("group"), dtype="str"),
-            "n": cat("n").astype(float),
-            "value": cat("value").astype(float),
-            "ci_low": cat("ci_low").astype(float),
-            "ci_high": cat("ci_high").astype(float),
-            "reference_group": pd.Series(cat("reference_group"), dtype=object),
-            "reference_value": cat("reference_value").astype(float),
-            "difference": cat("difference").astype(float),
-            "ratio": cat("ratio").astype(float),
-            "p_value": p_value,
-            "p_adjusted": p_adj,
-            "suppressed": cat("suppressed").astype(bool),
-            "count": cat("count").astype(float),
-            "diff_ci_low": cat("diff_ci_low").astype(float),
-            "diff_ci_high": cat("diff_ci_high").astype(float),
-            "ratio_ci_low": cat("ratio_ci_low").astype(float),
-            "ratio_ci_high": cat("ratio_ci_high").astype(float),
-            "mdd": mdd,
-            "test": pd.Series(cat("test"), dtype="str"),
-            "four_fifths": pd.Series(cat("four_fifths"), dtype=object),
-            "max_min_gap": cat("max_min_gap").astype(float),
-            "min_max_ratio": cat("min_max_ratio").astype(float),
-            "reason": pd.Series(["; ".join(r) for r in reasons], dtype="str"),
-        }
-    )
-    return table[list(COLUMNS)]
-
-
-_OBJECT = {"metric", "group", "reference_group", "test", "four_fifths", "suppressed"}

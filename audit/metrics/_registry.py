@@ -27,8 +27,15 @@ Conventions:
   outcome in ``pred_positive``" (default: both ``deny``).
 * A rate whose denominator is 0 is NaN with a reason, never 0.
 
-``METRICS`` maps each name to a :class:`MetricInfo` that the report uses to
-describe the metric.
+``METRICS`` maps each name to a :class:`MetricInfo`: the one vocabulary of
+metrics. It holds the metrics :func:`audit.metrics.measure` computes from
+group statistics (each with its ``function``), and those that selection
+audits, engine comparisons and counterfactual twins compute in their own
+analyses (``function`` None; ``analyses`` names who emits them). Each entry
+carries its report ``section`` (:data:`SECTIONS`), the ``kind`` of its
+estimate (:data:`KINDS`), whether it is a ``headline`` figure of its section
+and whether it is a ``key_figure`` of the summary, so that the report reads
+the registry and keeps no second list.
 """
 
 from __future__ import annotations
@@ -39,15 +46,24 @@ from typing import Any, Literal
 
 import numpy as np
 
+from audit._columns import DISCOVERED_PREFIX
+
 __all__ = [
+    "ANALYSES",
     "Auc",
+    "BINARY_METRICS",
     "Count",
+    "DISCOVERED_RATES",
+    "GROUP_METRICS",
+    "KINDS",
     "METRICS",
     "Mean",
     "MetricInfo",
     "Proportion",
     "RatioOfSums",
+    "SECTIONS",
     "Share",
+    "WRONGFUL_DECISION_RATE",
 ]
 
 Stats = Mapping[str, Any]
@@ -113,6 +129,63 @@ class Auc:
 Estimate = Count | Share | Proportion | Mean | RatioOfSums | Auc
 
 
+SECTIONS: tuple[str, ...] = (
+    "affected",
+    "routing",
+    "amounts",
+    "baseline",
+    "selection",
+    "comparison",
+    "flips",
+    "discovered",
+    "sample",
+)
+"""The report sections that show metrics, in report order.
+
+``affected``: who is granted and refused; ``routing``: who is routed to a
+caseworker, decided by the robot, or not decided at all; ``amounts``: who is
+paid too little; ``baseline``: the engine against the law's baseline or a
+recorded truth (binary classification, scores); ``selection``: selection
+audits (:func:`audit.metrics.measure_selection`); ``comparison``: agreement
+of two decision-makers on the same cases
+(:func:`audit.metrics.compare_decisions`); ``flips``: decisions that change
+within a pair of decisions of the same application, either between two
+engines (:func:`audit.metrics.compare_decisions`) or between a case and its
+counterfactual twin (:func:`audit.counterfactual.run_counterfactual`), which
+report the same metric names; ``discovered``: groups found by subgroup
+discovery against the rest of the cases (:func:`audit.metrics.discover`,
+``discovered_<rate>``; the report gives them a section of their own);
+``sample``: group sizes (shown with the method).
+"""
+
+KINDS: tuple[str, ...] = (
+    "count",
+    "share",
+    "rate",
+    "mean",
+    "ratio_of_sums",
+    "auc",
+    "share_ratio",
+    "estimated_rate",
+)
+"""The shapes of a metric's estimate, which decide its interval and test.
+
+``count``: a number of cases (no interval); ``share``: a group's share of a
+total (Wilson interval, not compared between groups); ``rate``: a binomial
+proportion ``count / n`` (Wilson interval, two-proportion test); ``mean``: a
+mean (t interval, Welch's test); ``ratio_of_sums``: ``sum(x) / sum(y)``
+(delta method); ``auc``: an area under the ROC curve (Hanley-McNeil);
+``share_ratio``: a ratio of two shares from independent samples (Katz's
+interval, conditional test); ``estimated_rate``: a rate of a population
+reconstructed from a selection audit (Katz's interval or bootstrap).
+"""
+
+ANALYSES: tuple[str, ...] = ("measure", "measure_selection", "compare_decisions", "run_counterfactual", "discover")
+"""The analyses that emit metric rows."""
+
+Kind = Literal["count", "share", "rate", "mean", "ratio_of_sums", "auc", "share_ratio", "estimated_rate"]
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     """What a metric is, for computing it and for describing it in a report.
@@ -121,12 +194,21 @@ class MetricInfo:
     ----------
     name : str
         The metric's name (fairlearn's where fairlearn has the metric).
-    kind : {"count", "rate", "binary", "amount", "score"}
-        Assistance counts and rates, binary-classification rates, amounts in
-        SEK, or score metrics.
+    section : str
+        The report section that shows the metric (one of :data:`SECTIONS`).
+    kind : str
+        The shape of its estimate (one of :data:`KINDS`).
+    headline : bool
+        A headline figure of its section: charted for every group, and its
+        minimum detectable differences listed in the method section.
+    key_figure : bool
+        One of the run's key figures in the report's summary.
+    analyses : tuple of str
+        The analyses that emit it (see :data:`ANALYSES`).
     needs : tuple of str
         Families of statistics the metric needs (see ``FAMILIES``); a
         family missing from the data means the metric is not computed.
+        Empty for metrics of the other analyses.
     needs_truth : bool
         Whether the metric needs ``truth_outcome`` or ``truth_amount``.
     description : str
@@ -147,24 +229,40 @@ class MetricInfo:
         Cases of the group that the metric leaves out, reported in ``reason``.
     excluded_text : str
         What those cases are.
-    function : callable
-        The metric: statistics -> estimate.
+    function : callable or None
+        The metric as a function of group statistics (statistics ->
+        estimate), for :func:`audit.metrics.measure`; None for the metrics
+        of selection audits, comparisons and counterfactuals, which their
+        own analyses compute.
     """
 
     name: str
-    kind: Literal["count", "rate", "binary", "amount", "score"]
-    needs: tuple[str, ...]
+    section: str
+    kind: Kind
+    headline: bool
     description: str
     numerator: str
     denominator: str
     unit: str
     favourable: bool | None
     compare: bool
-    function: Callable[[Stats], Estimate] = field(repr=False)
+    needs: tuple[str, ...] = ()
+    function: Callable[[Stats], Estimate] | None = field(default=None, repr=False)
+    analyses: tuple[str, ...] = ("measure",)
+    key_figure: bool = False
     needs_truth: bool = False
     ratio_meaningful: bool = True
     excluded: Callable[[Stats], np.ndarray] | None = field(default=None, repr=False)
     excluded_text: str = ""
+
+    def __post_init__(self) -> None:
+        if self.section not in SECTIONS:
+            raise ValueError(f"MetricInfo {self.name!r}: section must be one of {SECTIONS}. Got {self.section!r}.")
+        if self.kind not in KINDS:
+            raise ValueError(f"MetricInfo {self.name!r}: kind must be one of {KINDS}. Got {self.kind!r}.")
+        unknown = [a for a in self.analyses if a not in ANALYSES]
+        if unknown:
+            raise ValueError(f"MetricInfo {self.name!r}: analyses must be among {ANALYSES}. Got {unknown}.")
 
 
 # --------------------------------------------------------------------------
@@ -405,77 +503,223 @@ _BINARY_DEFS = {
 }
 
 
+_HEADLINE = frozenset({
+    "grant_rate", "deny_rate", "refer_rate", "automation_rate", "underpayment_rate", "mean_shortfall",
+    "wrongful_denial_rate", "wrongful_grant_rate", "selection_rate", "false_positive_rate", "false_negative_rate",
+})
+_KEY_FIGURES = frozenset({"grant_rate", "deny_rate", "refer_rate", "automation_rate", "underpayment_rate",
+                          "error_rate"})
+_SECTION_OF = {
+    "n": "sample", "share": "sample",
+    "grant_rate": "affected", "deny_rate": "affected",
+    "refer_rate": "routing", "automation_rate": "routing", "error_rate": "routing",
+    "underpayment_rate": "amounts", "mean_shortfall": "amounts", "mean_amount": "amounts", "amount_ratio": "amounts",
+}
+
+
+def _group_metric(name: str, kind: Kind, needs: tuple[str, ...], description: str, numerator: str,
+                  denominator: str, unit: str, favourable: bool | None, compare: bool,
+                  function: Callable[[Stats], Estimate], **kw: Any) -> MetricInfo:
+    """A metric of :func:`audit.metrics.measure` (a function of group statistics)."""
+    return MetricInfo(name=name, section=_SECTION_OF.get(name, "baseline"), kind=kind,
+                      headline=name in _HEADLINE, key_figure=name in _KEY_FIGURES, description=description,
+                      numerator=numerator, denominator=denominator, unit=unit, favourable=favourable,
+                      compare=compare, needs=needs, function=function, **kw)
+
+
 def _build() -> dict[str, MetricInfo]:
     ok_rate = "ok cases of the group"
+    m = _group_metric
     items = [
-        MetricInfo("n", "count", ("rows",), "Number of cases in the group.", "", "every case of the group",
-                   "cases", None, False, n),
-        MetricInfo("share", "rate", ("rows",), "The group's share of all cases.", "cases of the group",
-                   "every case of the run", "share", None, False, share),
-        MetricInfo("error_rate", "rate", ("status",), "Share of cases the engine failed to decide.",
-                   "cases with status error", "every case of the group", "share", False, True, error_rate),
-        MetricInfo("grant_rate", "rate", ("decision",), "Share of cases granted (fully or partly).",
-                   "ok cases with a favourable final outcome", ok_rate, "share", True, True, grant_rate),
-        MetricInfo("deny_rate", "rate", ("decision",), "Share of cases refused.",
-                   "ok cases whose final outcome is neither favourable nor in review", ok_rate, "share",
-                   False, True, deny_rate),
-        MetricInfo("refer_rate", "rate", ("routing",), "Share of cases the engine routed to a caseworker.",
-                   "ok cases whose engine outcome is a review label", ok_rate, "share", None, True, refer_rate),
-        MetricInfo("automation_rate", "rate", ("routing",), "Share of cases the engine decided on its own.",
-                   "ok cases whose engine outcome is not a review label", ok_rate, "share", True, True,
-                   automation_rate),
-        MetricInfo("mean_amount", "amount", ("decision", "amount"), "Mean amount granted, SEK/month.",
-                   "sum of final_amount over favourable ok cases with an amount", "those cases", "SEK",
-                   True, True, mean_amount, excluded=_unpaid_favourable,
-                   excluded_text="favourable cases without a final_amount excluded"),
-        MetricInfo("wrongful_denial_rate", "rate", ("decision", "entitlement"),
-                   "Share of entitled cases that were refused.",
-                   "entitled ok cases (favourable truth) that were denied", "entitled ok cases", "share",
-                   False, True, wrongful_denial_rate, needs_truth=True, excluded=_unusable_truth,
-                   excluded_text=_TRUTH_TEXT),
-        MetricInfo("wrongful_grant_rate", "rate", ("decision", "entitlement"),
-                   "Share of cases not entitled that were granted.",
-                   "ok cases with a non-favourable truth that were granted",
-                   "ok cases with a usable, non-favourable truth", "share", None, True, wrongful_grant_rate,
-                   needs_truth=True, excluded=_unusable_truth, excluded_text=_TRUTH_TEXT),
-        MetricInfo("underpayment_rate", "rate", ("decision", "truth_amount"),
-                   "Share of cases owed money that were paid too little.",
-                   "owed cases granted more than amount_tolerance SEK below truth_amount",
-                   "ok, decided cases with truth_amount > 0", "share", False, True, underpayment_rate,
-                   needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
-        MetricInfo("mean_shortfall", "amount", ("decision", "truth_amount"),
-                   "Mean shortfall of cases owed money, SEK/month.",
-                   "sum of max(truth_amount - final_amount, 0) over owed cases",
-                   "ok, decided cases with truth_amount > 0", "SEK", False, True, mean_shortfall,
-                   needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
-        MetricInfo("amount_ratio", "amount", ("decision", "truth_amount"),
-                   "Money granted per krona owed.", "sum of final_amount over owed cases",
-                   "sum of truth_amount over the same cases", "ratio", True, True, amount_ratio,
-                   needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
-        MetricInfo("selection_rate", "binary", ("prediction",),
-                   "Share of cases predicted positive (fairlearn's selection_rate).",
-                   "ok cases whose final outcome is in pred_positive", ok_rate, "share", None, True,
-                   selection_rate),
+        m("n", "count", ("rows",), "Number of cases in the group.", "", "every case of the group",
+          "cases", None, False, n),
+        m("share", "share", ("rows",), "The group's share of all cases.", "cases of the group",
+          "every case of the run", "share", None, False, share),
+        m("error_rate", "rate", ("status",), "Share of cases the engine failed to decide.",
+          "cases with status error", "every case of the group", "share", False, True, error_rate),
+        m("grant_rate", "rate", ("decision",), "Share of cases granted (fully or partly).",
+          "ok cases with a favourable final outcome", ok_rate, "share", True, True, grant_rate),
+        m("deny_rate", "rate", ("decision",), "Share of cases refused.",
+          "ok cases whose final outcome is neither favourable nor in review", ok_rate, "share",
+          False, True, deny_rate),
+        m("refer_rate", "rate", ("routing",), "Share of cases the engine routed to a caseworker.",
+          "ok cases whose engine outcome is a review label", ok_rate, "share", None, True, refer_rate),
+        m("automation_rate", "rate", ("routing",), "Share of cases the engine decided on its own.",
+          "ok cases whose engine outcome is not a review label", ok_rate, "share", True, True,
+          automation_rate),
+        m("mean_amount", "mean", ("decision", "amount"), "Mean amount granted, SEK/month.",
+          "sum of final_amount over favourable ok cases with an amount", "those cases", "SEK",
+          True, True, mean_amount, excluded=_unpaid_favourable,
+          excluded_text="favourable cases without a final_amount excluded"),
+        m("wrongful_denial_rate", "rate", ("decision", "entitlement"),
+          "Share of entitled cases that were refused.",
+          "entitled ok cases (favourable truth) that were denied", "entitled ok cases", "share",
+          False, True, wrongful_denial_rate, needs_truth=True, excluded=_unusable_truth,
+          excluded_text=_TRUTH_TEXT),
+        m("wrongful_grant_rate", "rate", ("decision", "entitlement"),
+          "Share of cases not entitled that were granted.",
+          "ok cases with a non-favourable truth that were granted",
+          "ok cases with a usable, non-favourable truth", "share", None, True, wrongful_grant_rate,
+          needs_truth=True, excluded=_unusable_truth, excluded_text=_TRUTH_TEXT),
+        m("underpayment_rate", "rate", ("decision", "truth_amount"),
+          "Share of cases owed money that were paid too little.",
+          "owed cases granted more than amount_tolerance SEK below truth_amount",
+          "ok, decided cases with truth_amount > 0", "share", False, True, underpayment_rate,
+          needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
+        m("mean_shortfall", "mean", ("decision", "truth_amount"),
+          "Mean shortfall of cases owed money, SEK/month.",
+          "sum of max(truth_amount - final_amount, 0) over owed cases",
+          "ok, decided cases with truth_amount > 0", "SEK", False, True, mean_shortfall,
+          needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
+        m("amount_ratio", "ratio_of_sums", ("decision", "truth_amount"),
+          "Money granted per krona owed.", "sum of final_amount over owed cases",
+          "sum of truth_amount over the same cases", "ratio", True, True, amount_ratio,
+          needs_truth=True, excluded=_unpriced, excluded_text=_AMOUNT_TEXT),
+        m("selection_rate", "rate", ("prediction",),
+          "Share of cases predicted positive (fairlearn's selection_rate).",
+          "ok cases whose final outcome is in pred_positive", ok_rate, "share", None, True,
+          selection_rate),
     ]
     for name, (num, den, desc) in _BINARY_DEFS.items():
         items.append(
-            MetricInfo(name, "binary", ("truth",), desc[0].upper() + desc[1:] + ".", num, den, "share", None,
-                       True, globals()[name], needs_truth=True, excluded=_unusable_truth,
-                       excluded_text=_TRUTH_TEXT)
+            m(name, "rate", ("truth",), desc[0].upper() + desc[1:] + ".", num, den, "share", None,
+              True, globals()[name], needs_truth=True, excluded=_unusable_truth,
+              excluded_text=_TRUTH_TEXT)
         )
     items += [
-        MetricInfo("roc_auc", "score", ("score",), "Area under the ROC curve of the score.",
-                   "P(score of a truth-positive case > score of a truth-negative case)",
-                   "pairs of truth-positive and truth-negative scored cases", "AUC", None, True, roc_auc,
-                   needs_truth=True, excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
-        MetricInfo("calibration_gap", "score", ("score",),
-                   "Mean score minus the observed positive rate (calibration-in-the-large).",
-                   "sum of score - y_true over scored cases", "ok cases with a usable truth and a score",
-                   "share", None, True, calibration_gap, needs_truth=True, ratio_meaningful=False,
-                   excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
+        m("roc_auc", "auc", ("score",), "Area under the ROC curve of the score.",
+          "P(score of a truth-positive case > score of a truth-negative case)",
+          "pairs of truth-positive and truth-negative scored cases", "AUC", None, True, roc_auc,
+          needs_truth=True, excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
+        m("calibration_gap", "mean", ("score",),
+          "Mean score minus the observed positive rate (calibration-in-the-large).",
+          "sum of score - y_true over scored cases", "ok cases with a usable truth and a score",
+          "share", None, True, calibration_gap, needs_truth=True, ratio_meaningful=False,
+          excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
     ]
-    return {m.name: m for m in items}
+    items += _selection_metrics() + _comparison_metrics()
+    by_name = {info.name: info for info in items}
+    items += _discovered_metrics(by_name)
+    return {info.name: info for info in items}
+
+
+def _selection_metrics() -> list[MetricInfo]:
+    """Metrics of a selection audit (:func:`audit.metrics.measure_selection`), in report order."""
+
+    def sel(name: str, kind: Kind, headline: bool, description: str, numerator: str, denominator: str,
+            *, compare: bool = True, favourable: bool | None = None, unit: str = "share",
+            needs_truth: bool = False) -> MetricInfo:
+        return MetricInfo(name=name, section="selection", kind=kind, headline=headline, description=description,
+                          numerator=numerator, denominator=denominator, unit=unit, favourable=favourable,
+                          compare=compare, analyses=("measure_selection",), needs_truth=needs_truth)
+
+    return [
+        sel("selected_share", "share", False, "The group's share of the cases the model selected.",
+            "selected cases of the group", "every selected case", compare=False),
+        sel("random_share", "share", False, "The group's share of the random control sample.",
+            "random cases of the group", "every random case", compare=False),
+        sel("selection_ratio", "share_ratio", True,
+            "Share among selected cases divided by share in the random sample.",
+            "the group's share of the selected cases", "the group's share of the random sample", unit="ratio"),
+        sel("base_rate", "rate", True, "Share of randomly sampled cases in which an error was found.",
+            "random cases with an error found", "random cases with a known result", needs_truth=True),
+        sel("hit_rate", "rate", True, "Share of selected cases in which an error was found.",
+            "selected cases with an error found", "selected cases with a known result", needs_truth=True),
+        sel("error_share", "share", False, "The group's share of the errors found in the random sample.",
+            "errors found at random in the group", "every error found at random", compare=False,
+            needs_truth=True),
+        sel("equal_burden", "share_ratio", True,
+            "The group's share of selections divided by its share of errors found at random.",
+            "the group's share of the selected cases", "the group's share of the errors found at random",
+            unit="ratio", needs_truth=True),
+        sel("population_selection_rate", "estimated_rate", True,
+            "Share of the group's population that the model selected.",
+            "selected cases of the group", "estimated group size (population_size x random share)"),
+        sel("population_false_positive_rate", "estimated_rate", True,
+            "Share of the group's cases without an error that the model selected (reconstructed).",
+            "estimated false positives", "estimated false positives + true negatives", needs_truth=True),
+        sel("population_false_negative_rate", "estimated_rate", True,
+            "Share of the group's cases with an error that the model did not select (reconstructed).",
+            "estimated false negatives", "estimated false negatives + true positives", needs_truth=True),
+    ]
+
+
+def _comparison_metrics() -> list[MetricInfo]:
+    """Metrics of two decisions of the same application (engine comparison, counterfactual twins)."""
+    both = ("compare_decisions", "run_counterfactual")
+    return [
+        MetricInfo(name="agreement", section="comparison", kind="rate", headline=True,
+                   description="Share of applications on which the two decision-makers reach the same outcome.",
+                   numerator="compared cases with the same outcome label", denominator="compared cases",
+                   unit="share", favourable=None, compare=True, analyses=("compare_decisions",)),
+        MetricInfo(name="flip_rate", section="flips", kind="rate", headline=True,
+                   description="Share of applications whose decision changes within the pair.",
+                   numerator="compared cases whose favourability changes (comparison); share of a case's "
+                             "twins whose outcome changed (counterfactual)",
+                   denominator="compared cases (comparison); cases with a twin decided both times "
+                               "(counterfactual)",
+                   unit="share", favourable=None, compare=True, analyses=both),
+        MetricInfo(name="flip_to_unfavourable", section="flips", kind="rate", headline=True,
+                   description="Share of pairs whose decision went from favourable to not favourable.",
+                   numerator="cases favourable under the current decision and not under the new one "
+                             "(comparison); share of a case's twins that went from favourable to not "
+                             "favourable (counterfactual)",
+                   denominator="cases favourable under the current decision (comparison); cases with a twin "
+                               "decided both times (counterfactual)",
+                   unit="share", favourable=False, compare=True, analyses=both),
+        MetricInfo(name="flip_to_favourable", section="flips", kind="rate", headline=True,
+                   description="Share of pairs whose decision went from not favourable to favourable.",
+                   numerator="cases not favourable under the current decision and favourable under the new "
+                             "one (comparison); share of a case's twins that went from not favourable to "
+                             "favourable (counterfactual)",
+                   denominator="cases not favourable under the current decision (comparison); cases with a "
+                               "twin decided both times (counterfactual)",
+                   unit="share", favourable=None, compare=True, analyses=both),
+        MetricInfo(name="mean_amount_change", section="flips", kind="mean", headline=True,
+                   description="Mean change in the amount granted within the pair, SEK/month.",
+                   numerator="sum of amount - compare_amount (comparison) or twin amount - original amount "
+                             "(counterfactual)",
+                   denominator="pairs with both amounts known", unit="SEK", favourable=None, compare=True,
+                   ratio_meaningful=False, analyses=both),
+    ]
+
+
+WRONGFUL_DECISION_RATE = "wrongful_decision_rate"
+"""Share of ok, decided cases with a usable truth whose final decision disagrees with it (subgroup discovery's
+``wrongful`` outcome; a rate of cases, not of group statistics)."""
+
+DISCOVERED_RATES: tuple[str, ...] = ("deny_rate", "refer_rate", WRONGFUL_DECISION_RATE, "underpayment_rate")
+"""The rates of subgroup discovery's named outcomes (refusal, routing, wrongful decision, shortfall): each has a
+registered ``discovered_<rate>`` metric. Discovery on another rate of cases emits ``discovered_<rate>`` rows too;
+the report places any ``discovered_`` row in the discovered section."""
+
+
+def _discovered_metrics(known: Mapping[str, MetricInfo]) -> list[MetricInfo]:
+    """Metrics of subgroup discovery: a group found on the search half against the rest, on the test half."""
+    out = []
+    for rate in DISCOVERED_RATES:
+        base = known.get(rate)
+        description = base.description if base is not None else (
+            "Share of decided cases with a usable truth whose decision (favourable or not) differs from the truth's."
+        )
+        numerator = base.numerator if base is not None else "ok, decided cases whose decision differs from the truth"
+        denominator = base.denominator if base is not None else "ok, decided cases with a usable truth"
+        out.append(MetricInfo(
+            name=DISCOVERED_PREFIX + rate, section="discovered", kind="rate", headline=False,
+            description=f"{description[:-1]} in a group found by subgroup discovery, against every other case "
+                        "(test half).",
+            numerator=f"{numerator}, in the group (test half)", denominator=f"{denominator}, in the group (test half)",
+            unit="share", favourable=base.favourable if base is not None else False, compare=True,
+            analyses=("discover",), needs_truth=base.needs_truth if base is not None else True,
+        ))
+    return out
 
 
 METRICS: dict[str, MetricInfo] = _build()
 """Every metric Insyn computes, by name, in report order."""
+
+BINARY_METRICS: tuple[str, ...] = ("selection_rate", *_BINARY_DEFS)
+"""The binary-classification metrics (fairlearn's), computable from a confusion table."""
+
+GROUP_METRICS: tuple[str, ...] = tuple(name for name, info in METRICS.items() if info.function is not None)
+"""The metrics :func:`audit.metrics.measure` computes from group statistics, in report order."""

@@ -44,7 +44,7 @@ from audit._columns import (
     TRUTH_AMOUNT,
     TRUTH_OUTCOME,
 )
-from audit.exceptions import DataError, SpecError
+from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.metrics._cells import (
     B_ENTITLED,
     B_OWED,
@@ -185,52 +185,6 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
             )
         series = converted
     return series.to_numpy(dtype=float, na_value=np.nan)
-
-
-class _Failures:
-    """Collect data failures (pandera style) and raise them as one DataError."""
-
-    _CAP = 10_000
-
-    def __init__(self, source: str, case_ids: pd.Series) -> None:
-        self.source = source
-        self.case_ids = case_ids
-        self.lines: list[str] = []
-        self.rows: list[pd.DataFrame] = []
-
-    def add(self, check: str, column: str, mask: np.ndarray, values: Any, reason: str) -> None:
-        idx = np.flatnonzero(mask)
-        if idx.size == 0:
-            return
-        if isinstance(values, pd.Series):
-            vals = values.iloc[idx].astype(object).to_numpy()
-        else:
-            vals = np.asarray(values, dtype=object)[idx]
-        first = vals[0]
-        shown = "missing" if first is None or (isinstance(first, float) and np.isnan(first)) else repr(first)
-        cid = self.case_ids.iloc[idx[0]]
-        self.lines.append(
-            f"column {column!r} {reason}. Got {shown} for {idx.size} case(s) (first case_id {cid!r})."
-        )
-        keep = idx[: self._CAP]
-        self.rows.append(
-            pd.DataFrame(
-                {
-                    "check": check,
-                    "column": column,
-                    "value": pd.Series([str(v) for v in vals[: self._CAP]], dtype="str"),
-                    "case_id": pd.Series(self.case_ids.iloc[keep].astype(str).to_numpy(), dtype="str"),
-                    "reason": reason,
-                }
-            )
-        )
-
-    def raise_if_any(self) -> None:
-        if not self.lines:
-            return
-        table = pd.concat(self.rows, ignore_index=True)
-        head = f"{self.source}: {len(self.lines)} problem(s) in the measurement frame:"
-        raise DataError("\n".join([head, *("  " + line for line in self.lines)]), failures=table)
 
 
 # --------------------------------------------------------------------------
@@ -395,29 +349,32 @@ class GroupStatistics:
         has_truth_amount = TRUTH_AMOUNT in frame.columns and has_amount
         has_score = "score" in frame.columns and has_truth
         n = len(frame)
-        fails = _Failures(source, frame["case_id"])
+        fails = FailureCollector(source, what="the measurement frame")
+        case_ids = frame["case_id"]
 
         # ---- status, outcomes
         status = _Labels(frame["status"])
         ok = status.isin([STATUS_OK])
         err = status.isin([STATUS_ERROR])
         quar = status.isin([STATUS_QUARANTINED])
-        fails.add(
-            "status_values", "status", ~(ok | err | quar), frame["status"],
-            f"must be one of {', '.join(STATUS_VALUES)}",
+        fails.add_mask(
+            CheckCode.IN_SET, column="status", mask=~(ok | err | quar), values=frame["status"], case_ids=case_ids,
+            reason=f"must be one of {', '.join(STATUS_VALUES)}",
         )
         cid = frame["case_id"]
         cid_missing = cid.isna().to_numpy(dtype=bool)
-        fails.add("case_id_not_null", "case_id", cid_missing, cid, "must not be missing")
+        fails.add_mask(CheckCode.NOT_NULL, column="case_id", mask=cid_missing, values=cid, case_ids=case_ids,
+                       reason="must not be missing")
         if not cid.is_unique:
             dup = cid.duplicated(keep="first").to_numpy(dtype=bool) & ~cid_missing
-            fails.add("case_id_unique", "case_id", dup, cid, "must be unique")
+            fails.add_mask(CheckCode.UNIQUE, column="case_id", mask=dup, values=cid, case_ids=case_ids,
+                           reason="must be unique")
         outcome, final = _Labels(frame["outcome"]), _Labels(frame["final_outcome"])
         for col, labels in (("outcome", outcome), ("final_outcome", final)):
             bad = ok & (labels.missing() | labels.isin([ERROR_LABEL]))
-            fails.add(
-                f"{col}_decided", col, bad, frame[col],
-                "must hold a decided outcome label where status is ok",
+            fails.add_mask(
+                CheckCode.NOT_NULL, column=col, mask=bad, values=frame[col], case_ids=case_ids,
+                reason="must hold a decided outcome label where status is ok",
             )
 
         # ---- amounts and scores
@@ -427,15 +384,16 @@ class GroupStatistics:
             if present:
                 with np.errstate(invalid="ignore"):
                     bad = ~np.isnan(arr) & ~((arr >= 0) & (arr <= MAX_AMOUNT_SEK))
-                fails.add(
-                    f"{col}_range", col, bad, arr,
-                    f"must be a number of SEK between 0 and {MAX_AMOUNT_SEK:,.0f} (or missing)",
+                fails.add_mask(
+                    CheckCode.IN_RANGE, column=col, mask=bad, values=arr, case_ids=case_ids,
+                    reason=f"must be a number of SEK between 0 and {MAX_AMOUNT_SEK:,.0f} (or missing)",
                 )
         score = _numeric(frame, "score", source) if has_score else np.full(n, np.nan)
         if has_score:
             with np.errstate(invalid="ignore"):
                 bad = ~np.isnan(score) & ~((score >= 0) & (score <= 1))
-            fails.add("score_range", "score", bad, score, "must be a number between 0 and 1 (or missing)")
+            fails.add_mask(CheckCode.IN_RANGE, column="score", mask=bad, values=score, case_ids=case_ids,
+                           reason="must be a number between 0 and 1 (or missing)")
         fails.raise_if_any()
 
         # ---- atoms

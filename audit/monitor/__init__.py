@@ -137,8 +137,10 @@ Output
 with 1 on an alert (0 without, 2 on a spec or data error), prints one line
 per alert (or the JSON list of alerts with ``--json``), and ``alerts.json``
 is added to the run folder. ``insyn history DIR`` prints the trend
-(:func:`trend`) and writes a self-contained HTML page and a CSV
-(:func:`render_trend_html`, :func:`write_trend`).
+(:func:`trend`, computed here) and writes a self-contained HTML page, in
+English or Swedish, and a CSV; the page is rendered by the report layer
+(:func:`audit.report.render_trend_html`, :func:`audit.report.write_trend`,
+re-exported here).
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ from audit.monitor._monitor import (
     run_monitor,
 )
 from audit.monitor._sequential import cusum_arl, cusum_limit
-from audit.monitor._trend import TREND_COLUMNS, render_trend_html, trend, write_trend
+from audit.monitor._trend import TREND_COLUMNS, trend
+from audit.report import render_trend_html, write_trend
 
 __all__ = [
     "Alert",

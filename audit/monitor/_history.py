@@ -92,7 +92,7 @@ def _schema() -> Any:
     return pa.schema([(name, kinds[kind]) for name, kind in HISTORY_COLUMNS.items()])
 
 
-def _conform(frame: pd.DataFrame) -> pd.DataFrame:
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Return the frame with exactly the history columns, in order, with their kinds."""
     out: dict[str, Any] = {}
     size = len(frame)
@@ -113,7 +113,8 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
 
 
-def _check_dir(directory: str | Path, *, create: bool) -> Path:
+def check_dir(directory: str | Path, *, create: bool) -> Path:
+    """Return the history folder; create it when ``create``, else refuse a missing one (DataError)."""
     d = Path(directory)
     if d.exists() and not d.is_dir():
         raise DataError(f"{d}: the history must be a folder. Got a file.")
@@ -156,13 +157,13 @@ def write_history(directory: str | Path, rows: pd.DataFrame, *, run_id: str) -> 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    d = _check_dir(directory, create=True)
+    d = check_dir(directory, create=True)
     if not run_id or "/" in run_id or os.sep in run_id or run_id.startswith("."):
         raise DataError(f"{d}: a run id must be a non-empty file name without '/' or a leading '.'. Got {run_id!r}.")
     target = d / f"run={run_id}.parquet"
     if target.exists():
         raise DataError(f"{target}: the history already holds run {run_id!r}. Expected a new run id.")
-    frame = _conform(rows)
+    frame = conform(rows)
     other = sorted(set(frame["run_id"]) - {"", run_id})
     if other:
         raise DataError(f"{target}: the rows name the run {other[0]!r}, not {run_id!r}. Expected one run per file.")
@@ -183,7 +184,7 @@ def write_history(directory: str | Path, rows: pd.DataFrame, *, run_id: str) -> 
 
 def history_files(directory: str | Path) -> list[Path]:
     """The run files of a history folder, sorted by name."""
-    d = _check_dir(directory, create=False)
+    d = check_dir(directory, create=False)
     return sorted(p for p in d.glob(_PATTERN) if p.is_file())
 
 
@@ -193,7 +194,7 @@ def _query(directory: str | Path, sql: str, params: dict[str, Any] | None = None
 
     files = history_files(directory)
     if not files:
-        return _conform(pd.DataFrame(columns=list(HISTORY_COLUMNS)))
+        return conform(pd.DataFrame(columns=list(HISTORY_COLUMNS)))
     query = (f"WITH history AS (SELECT * FROM read_parquet($files, union_by_name = true)) {sql}")
     try:
         with duckdb.connect(":memory:") as con:
@@ -230,7 +231,7 @@ def load_history(directory: str | Path, *, audit: str | None = None) -> pd.DataF
     params = {"audit": audit} if audit is not None else {}
     frame = _query(directory, f"SELECT * FROM history {where} "
                               "ORDER BY period, generated_at, run_id, metric, attributes, \"group\"", params)
-    return _conform(frame)
+    return conform(frame)
 
 
 def latest_runs(directory: str | Path, *, audit: str) -> pd.DataFrame:
@@ -257,7 +258,7 @@ def latest_runs(directory: str | Path, *, audit: str) -> pd.DataFrame:
 def read_runs(directory: str | Path, run_ids: Sequence[str]) -> pd.DataFrame:
     """The rows of the given runs (any audit), with the history columns."""
     if not run_ids:
-        return _conform(pd.DataFrame(columns=list(HISTORY_COLUMNS)))
+        return conform(pd.DataFrame(columns=list(HISTORY_COLUMNS)))
     frame = _query(directory, "SELECT * FROM history WHERE list_contains($ids, run_id) "
                               "ORDER BY period, run_id, metric, attributes, \"group\"", {"ids": list(run_ids)})
-    return _conform(frame)
+    return conform(frame)

@@ -23,7 +23,9 @@ import yaml
 from scipy import stats
 
 from audit.exceptions import SpecError
-from audit.monitor._history import HISTORY_COLUMNS, _check_dir, _conform, latest_runs, read_runs, write_history
+from audit.audit import run_audit
+from audit.metrics import METRICS
+from audit.monitor._history import HISTORY_COLUMNS, check_dir, conform, latest_runs, read_runs, write_history
 from audit.monitor._sequential import (
     change_limit,
     cusum_limit,
@@ -34,8 +36,11 @@ from audit.monitor._sequential import (
     proportion_scores,
     t_to_normal,
 )
-from audit.result import AuditResult, jsonable
-from audit.spec import Audit, MonitorSpec, load_spec
+from audit._json import jsonable
+from audit.result import AuditResult
+from audit.runner import make_run_id
+from audit.spec import AuditSpec, MonitorSpec, load_spec
+from audit.synth import BenefitMonths, load_population_spec
 
 __all__ = [
     "Alert",
@@ -86,8 +91,6 @@ def _num(x: Any) -> float | None:
 
 def _fmt(x: float | None, metric: str = "") -> str:
     """A value for a message: whole SEK for amounts, three decimals for rates and ratios."""
-    from audit.metrics import METRICS
-
     if x is None or math.isnan(x):
         return "NaN"
     info = METRICS.get(metric)
@@ -289,7 +292,8 @@ def _check_period(period: Any, *, where: str = "period") -> str:
     return period
 
 
-def _previous_month(now: datetime | None = None) -> str:
+def previous_month(now: datetime | None = None) -> str:
+    """The calendar month before ``now`` (default: the current UTC time), as ``YYYY-MM``."""
     now = now or datetime.now(UTC)
     year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
     return f"{year:04d}-{month:02d}"
@@ -327,7 +331,7 @@ def _write_once(path: Path, text: str) -> None:
         raise
 
 
-def audit_for_period(audit: Audit, period: str, *, workdir: str | Path) -> tuple[Audit, list[str]]:
+def audit_for_period(audit: AuditSpec, period: str, *, workdir: str | Path) -> tuple[AuditSpec, list[str]]:
     """The audit of one period.
 
     * Every ``{period}`` in ``population.file``, ``sheet``, ``sql``, ``url``,
@@ -342,7 +346,7 @@ def audit_for_period(audit: Audit, period: str, *, workdir: str | Path) -> tuple
 
     Parameters
     ----------
-    audit : Audit
+    audit : AuditSpec
         The monitoring spec.
     period : str
         ``YYYY-MM``.
@@ -351,7 +355,7 @@ def audit_for_period(audit: Audit, period: str, *, workdir: str | Path) -> tuple
 
     Returns
     -------
-    (Audit, notes)
+    (AuditSpec, notes)
         The audit to run, and notes for the operator.
 
     Raises
@@ -380,8 +384,6 @@ def audit_for_period(audit: Audit, period: str, *, workdir: str | Path) -> tuple
     kind = audit.population.source_kind
     changes: dict[str, Any] = {"population": pop}
     if kind == "synthetic":
-        from audit.synth import BenefitMonths, load_population_spec
-
         path = audit.resolve(pop["synthetic"])
         if not path.is_file():
             raise SpecError(
@@ -406,14 +408,12 @@ def audit_for_period(audit: Audit, period: str, *, workdir: str | Path) -> tuple
 # rows and scores
 
 
-def _spec_hash(audit: Audit) -> str:
+def _spec_hash(audit: AuditSpec) -> str:
     return hashlib.sha256(json.dumps(audit.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _standard_errors(frame: pd.DataFrame, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Standard error of each row's value and whether the row is a proportion ``count / n``."""
-    from audit.metrics import METRICS
-
     n = frame["n"].to_numpy(dtype="float64")
     value = frame["value"].to_numpy(dtype="float64")
     count = frame["count"].to_numpy(dtype="float64")
@@ -436,7 +436,7 @@ def _run_rows(result: AuditResult, *, audit_name: str, period: str, spec_hash: s
         m = m.assign(attributes=m["attributes"].map(
             lambda a: " & ".join(map(str, a)) if isinstance(a, (list, tuple)) else ""))
     engine = dict(result.engine) if result.engine else {}
-    rows = _conform(m.assign(
+    rows = conform(m.assign(
         audit=audit_name, period=period, run_id=result.run_id, spec_hash=spec_hash,
         generated_at=datetime.now(UTC).isoformat(timespec="microseconds"),
         engine_hash=str(engine.get("definition_hash") or ""),
@@ -452,7 +452,7 @@ def _key(frame: pd.DataFrame) -> pd.Series:
 
 
 @dataclass
-class _Scores:
+class StreamScores:
     """Scores of the current streams against one set of baseline runs."""
 
     z: np.ndarray
@@ -471,7 +471,9 @@ def _usable(rows: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     return ok[ok["_key"].isin(keys)]
 
 
-def _score(current: pd.DataFrame, base: pd.DataFrame, spread: pd.DataFrame, *, min_periods: int) -> _Scores:
+def score_streams(
+    current: pd.DataFrame, base: pd.DataFrame, spread: pd.DataFrame, *, min_periods: int
+) -> StreamScores:
     """Score each current stream (rows of ``current``) against the baseline rows.
 
     ``base`` gives the baseline value (pooled counts or the inverse-variance
@@ -479,7 +481,7 @@ def _score(current: pd.DataFrame, base: pd.DataFrame, spread: pd.DataFrame, *, m
     overdispersion factor ``phi`` and its degrees of freedom.
     """
     size = len(current)
-    out = _Scores(z=np.full(size, np.nan), value=np.full(size, np.nan), sd=np.full(size, np.nan),
+    out = StreamScores(z=np.full(size, np.nan), value=np.full(size, np.nan), sd=np.full(size, np.nan),
                   n=np.full(size, np.nan), periods=np.zeros(size, dtype=np.int64), phi=np.full(size, np.nan),
                   note=[""] * size)
     if size == 0:
@@ -549,7 +551,7 @@ def _score(current: pd.DataFrame, base: pd.DataFrame, spread: pd.DataFrame, *, m
     return out
 
 
-def _monitored_metrics(audit: Audit, spec: MonitorSpec) -> list[str]:
+def _monitored_metrics(audit: AuditSpec, spec: MonitorSpec) -> list[str]:
     names = list(spec.metrics) if spec.metrics else [t.metric for t in audit.thresholds]
     names = list(dict.fromkeys(names)) or list(DEFAULT_METRICS)
     return names
@@ -559,8 +561,8 @@ def _monitored_metrics(audit: Audit, spec: MonitorSpec) -> list[str]:
 # the monitoring run
 
 
-def _as_audit(spec: str | Path | Audit) -> Audit:
-    if isinstance(spec, Audit):
+def _as_audit(spec: str | Path | AuditSpec) -> AuditSpec:
+    if isinstance(spec, AuditSpec):
         return spec
     if isinstance(spec, (str, Path)):
         return load_spec(spec)
@@ -588,7 +590,7 @@ def _check_options(arl: Any, k: Any, min_periods: Any) -> tuple[float, float, in
 
 
 def run_monitor(
-    spec: str | Path | Audit,
+    spec: str | Path | AuditSpec,
     *,
     history: str | Path,
     period: str | None = None,
@@ -604,7 +606,7 @@ def run_monitor(
 
     Parameters
     ----------
-    spec : str, Path or Audit
+    spec : str, Path or AuditSpec
         The monitoring spec (an audit spec; its ``monitor:`` section chooses
         the baseline and the metrics, default ``trailing`` over 6 periods).
     history : str or Path
@@ -630,7 +632,7 @@ def run_monitor(
         Run id (default: time, spec hash and a random suffix, unique even for
         two jobs started in the same millisecond).
     progress : callable, optional
-        Passed to :meth:`audit.spec.Audit.run`.
+        Passed to :meth:`audit.Audit.run`.
 
     Returns
     -------
@@ -651,15 +653,13 @@ def run_monitor(
         mon.k if k is None else k,
         mon.min_periods if min_periods is None else min_periods,
     )
-    period = _check_period(period, where="period") if period is not None else _previous_month()
-    hist_dir = _check_dir(history, create=True)
+    period = _check_period(period, where="period") if period is not None else previous_month()
+    hist_dir = check_dir(history, create=True)
     names = _monitored_metrics(audit, mon)
-
-    from audit.runner import make_run_id
 
     period_audit, notes = audit_for_period(audit, period, workdir=hist_dir)
     run_id = run_id or f"{make_run_id(period_audit)}-{secrets.token_hex(2)}"
-    result = period_audit.run(out=out, run_id=run_id, progress=progress, write=write)
+    result = run_audit(period_audit, out=out, run_id=run_id, progress=progress, write=write)
     rows = _run_rows(result, audit_name=audit.name, period=period, spec_hash=_spec_hash(audit),
                      alpha=audit.statistics.alpha)
     notes += _check_measured(audit, names, set(rows["metric"]))
@@ -671,9 +671,9 @@ def run_monitor(
     keys = _key(cur).to_numpy()
     state = base.state.reindex(keys)
     since = state["cusum_since"].fillna("").astype("str")
-    reference = _since(base.recent, since)
-    ref_scores = _score(cur, reference, reference, min_periods=min_periods_)
-    base_scores = _score(cur, base.baseline, base.recent,
+    reference = rows_since(base.recent, since)
+    ref_scores = score_streams(cur, reference, reference, min_periods=min_periods_)
+    base_scores = score_streams(cur, base.baseline, base.recent,
                          min_periods=min_periods_ if mon.baseline == "trailing" else 1)
     m = int((np.isfinite(ref_scores.z) | np.isfinite(base_scores.z)).sum())
     c = change_limit(1.0 / (2.0 * m * arl_)) if m else None
@@ -736,10 +736,8 @@ def run_monitor(
 # steps of a monitoring run
 
 
-def _check_measured(audit: Audit, names: list[str], measured: set[str]) -> list[str]:
+def _check_measured(audit: AuditSpec, names: list[str], measured: set[str]) -> list[str]:
     """Refuse a monitored metric that does not exist; note one that this run could not measure."""
-    from audit.metrics import METRICS
-
     notes = []
     for name in names:
         if name in measured:
@@ -765,7 +763,7 @@ class _Baselines:
     state: pd.DataFrame
 
 
-def _baselines(audit: Audit, mon: MonitorSpec, hist_dir: Path, period: str, rows: pd.DataFrame, *,
+def _baselines(audit: AuditSpec, mon: MonitorSpec, hist_dir: Path, period: str, rows: pd.DataFrame, *,
                min_periods: int, notes: list[str]) -> _Baselines:
     runs = latest_runs(hist_dir, audit=audit.name)
     earlier = runs[runs["period"] < period]
@@ -807,7 +805,7 @@ def _baselines(audit: Audit, mon: MonitorSpec, hist_dir: Path, period: str, rows
                       recent_ids=recent_ids, state=state[["cusum_upper", "cusum_lower", "cusum_since"]])
 
 
-def _since(rows: pd.DataFrame, since: pd.Series) -> pd.DataFrame:
+def rows_since(rows: pd.DataFrame, since: pd.Series) -> pd.DataFrame:
     """Rows of each stream from the periods after its CUSUM last restarted (``since``, '' for never)."""
     start = since.reindex(_key(rows).to_numpy()).fillna("").to_numpy(dtype=object)
     return rows[rows["period"].to_numpy(dtype=object) > start]
@@ -829,7 +827,7 @@ def _level_alerts(findings: Sequence[Any], *, audit: str, period: str, run_id: s
     return out
 
 
-def _stream_alerts(cur: pd.DataFrame, base: _Scores, ref: _Scores, *, change: np.ndarray,
+def _stream_alerts(cur: pd.DataFrame, base: StreamScores, ref: StreamScores, *, change: np.ndarray,
                    signals: dict[str, tuple[np.ndarray, np.ndarray]], c: float | None, h: float | None,
                    baseline: str, audit: str, period: str, run_id: str) -> tuple[list[Alert], list[str]]:
     """Change and sequential alerts of the streams, and the alert text stored per stream."""

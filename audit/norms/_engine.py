@@ -19,9 +19,9 @@ import pandas as pd
 from audit._columns import COST_COLUMNS, INCOME_COLUMNS
 from audit.exceptions import DataError, SpecError
 from audit.norms._guideline import MunicipalGuideline
-from audit.norms._inputs import _ELIGIBILITY_COLUMNS, _NEED_COLUMNS, _prepare, _Prepared
+from audit.norms._inputs import ELIGIBILITY_COLUMNS, NEED_COLUMNS, prepare_cases, PreparedCases
 from audit.norms._rules import DEFAULT_ASSET_BUFFER, RULE_VERSIONS, ReferenceOptions
-from audit.norms._tables import _N_YOUNG_BANDS, NORM_YEARS, NormTable, _is_number, load_norm_table
+from audit.norms._tables import N_YOUNG_BANDS, NORM_YEARS, NormTable, is_number, load_norm_table
 
 __all__ = ["ReferenceEngine", "compute_need"]
 
@@ -58,7 +58,7 @@ def _tables(options: ReferenceOptions) -> dict[int, NormTable]:
 
 
 def _compute(
-    prep: _Prepared, tables: dict[int, NormTable], options: ReferenceOptions, guideline: MunicipalGuideline | None
+    prep: PreparedCases, tables: dict[int, NormTable], options: ReferenceOptions, guideline: MunicipalGuideline | None
 ) -> dict[str, np.ndarray]:
     """Need = norm + allowed costs - counted income, for every row of ``prep`` (NaN where invalid)."""
     v, n = prep.values, prep.n
@@ -76,7 +76,7 @@ def _compute(
         # its k oldest children aged 0-6 (column k of ``cut``)
         u_children = v["u_counts"] @ t.band_amounts
         young = v["u_young"]
-        red = np.where(young >= 0, t.lunch_reductions[np.clip(young, 0, _N_YOUNG_BANDS - 1)], 0.0)
+        red = np.where(young >= 0, t.lunch_reductions[np.clip(young, 0, N_YOUNG_BANDS - 1)], 0.0)
         cut = np.concatenate([np.zeros((len(red), 1)), np.cumsum(red, axis=1)], axis=1)
         common = t.common_costs(persons[m])
         norm[m] = (
@@ -178,12 +178,12 @@ def compute_need(
     """
     options = options or ReferenceOptions()
     tables = _tables(options)
-    prep = _prepare(cases, _NEED_COLUMNS, tuple(tables))
+    prep = prepare_cases(cases, NEED_COLUMNS, tuple(tables))
     columns = _need_columns(prep, _compute(prep, tables, options, guideline), detail=detail)
     return pd.DataFrame(columns, index=cases.index)
 
 
-def _need_columns(prep: _Prepared, res: dict[str, np.ndarray], *, detail: bool) -> dict[str, Any]:
+def _need_columns(prep: PreparedCases, res: dict[str, np.ndarray], *, detail: bool) -> dict[str, Any]:
     """The columns of :func:`compute_need`, as positional arrays."""
     ok = ~prep.bad
     out: dict[str, Any] = {
@@ -272,7 +272,7 @@ class ReferenceEngine:
         options: ReferenceOptions | Mapping[str, Any] | None = None,
         **option_values: Any,
     ) -> None:
-        if not _is_number(asset_buffer) or asset_buffer < 0:
+        if not is_number(asset_buffer) or asset_buffer < 0:
             raise SpecError(f"The 'asset_buffer' option must be a number >= 0 (SEK). Got {asset_buffer!r}.")
         if options is None:
             opts = ReferenceOptions.from_mapping(option_values)
@@ -285,7 +285,7 @@ class ReferenceEngine:
         self._tables = _tables(opts)
         ids = ", ".join(r.rule_id for r in RULE_VERSIONS)
         self.version = f"{_ENGINE_REVISION} (rules {ids}; riksnorm {min(NORM_YEARS)}-{max(NORM_YEARS)})"
-        self.required_columns: tuple[str, ...] = _NEED_COLUMNS + _ELIGIBILITY_COLUMNS
+        self.required_columns: tuple[str, ...] = NEED_COLUMNS + ELIGIBILITY_COLUMNS
         definition = {
             "engine": self.name,
             "revision": _ENGINE_REVISION,
@@ -330,7 +330,7 @@ class ReferenceEngine:
                 "cases: no 'case_id' column. The reference engine returns one decision per case_id; "
                 f"got columns {', '.join(map(str, cases.columns[:12]))}{' ...' if len(cases.columns) > 12 else ''}."
             )
-        prep = _prepare(cases, self.required_columns, tuple(self._tables))
+        prep = prepare_cases(cases, self.required_columns, tuple(self._tables))
         res = _compute(prep, self._tables, self.options, None)
         need = _need_columns(prep, res, detail=True)
         v, ok = prep.values, ~prep.bad

@@ -24,10 +24,18 @@ import pandas as pd
 
 from audit._columns import COST_COLUMNS
 from audit.exceptions import DataError, SpecError
-from audit.norms._inputs import _GUIDELINE_COLUMNS, _prepare
-from audit.norms._rules import _MONTH
-from audit.norms._tables import NORM_YEARS, _mapping, _number, _provenance, _read_yaml, _shown_path, _unknown
-from audit.spec import resolve_path
+from audit.norms._inputs import GUIDELINE_COLUMNS, prepare_cases
+from audit.norms._rules import MONTH_PATTERN
+from audit.norms._tables import (
+    NORM_YEARS,
+    check_unknown_keys,
+    read_mapping,
+    read_number,
+    read_provenance,
+    read_yaml,
+    shown_path,
+)
+from audit._paths import resolve_path
 
 __all__ = ["MunicipalGuideline"]
 
@@ -100,8 +108,8 @@ class MunicipalGuideline:
             that is not a number >= 0; the message names the file, key and value.
         """
         p = resolve_path(path, None) if not Path(path).is_absolute() else Path(path)
-        shown = _shown_path(p)
-        return cls.from_dict(_read_yaml(p, shown, "a municipal guideline YAML file"), source=shown)
+        shown = shown_path(p)
+        return cls.from_dict(read_yaml(p, shown, "a municipal guideline YAML file"), source=shown)
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<guideline>") -> MunicipalGuideline:
@@ -109,7 +117,7 @@ class MunicipalGuideline:
         if not isinstance(data, dict):
             raise SpecError(f"{source}: a guideline must be a mapping of keys to values. Got {type(data).__name__}.")
         errs: list[str] = []
-        _unknown(data, _GUIDELINE_KEYS, "", errs)
+        check_unknown_keys(data, _GUIDELINE_KEYS, "", errs)
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
             errs.append(f"name is required (a string). Got {name!r}.")
@@ -117,13 +125,13 @@ class MunicipalGuideline:
             if data.get(key) is not None and not isinstance(data.get(key), str):
                 errs.append(f"{key} must be a string. Got {data.get(key)!r}.")
         month = data.get("valid_from")
-        if isinstance(month, str) and not _MONTH.match(month):
+        if isinstance(month, str) and not MONTH_PATTERN.match(month):
             errs.append(f"valid_from must be a month in the form YYYY-MM. Got {month!r}.")
         code = data.get("municipality_code")
         if isinstance(code, str) and not re.fullmatch(r"\d{4}", code):
             errs.append(f"municipality_code must be 4 digits in quotes, e.g. \"1287\". Got {code!r}.")
-        housing = _mapping(data, "housing_cap", errs)
-        _unknown(housing, ("no_children", "children", "per_extra_child"), "housing_cap.", errs)
+        housing = read_mapping(data, "housing_cap", errs)
+        check_unknown_keys(housing, ("no_children", "children", "per_extra_child"), "housing_cap.", errs)
         tables: dict[str, list[float]] = {}
         for key in ("no_children", "children"):
             rows = housing.get(key)
@@ -138,9 +146,9 @@ class MunicipalGuideline:
                     f"Got {', '.join(map(repr, rows))}."
                 )
                 continue
-            vals = [_number(rows, k, f"housing_cap.{key}.{k}", errs) for k in want]
+            vals = [read_number(rows, k, f"housing_cap.{key}.{k}", errs) for k in want]
             tables[key] = [v for v in vals if v is not None]
-        extra = _number(housing, "per_extra_child", "housing_cap.per_extra_child", errs, required=False) or 0.0
+        extra = read_number(housing, "per_extra_child", "housing_cap.per_extra_child", errs, required=False) or 0.0
         caps_in = data.get("cost_caps") or {}
         if not isinstance(caps_in, dict):
             errs.append(f"cost_caps must map cost columns to caps. Got {caps_in!r}.")
@@ -153,11 +161,11 @@ class MunicipalGuideline:
                 others = ", ".join(c for c in COST_COLUMNS if c != "rent")
                 errs.append(f"cost_caps.{col} is not a cost column. Known: {others}.")
             else:
-                v = _number(caps_in, col, f"cost_caps.{col}", errs)
+                v = read_number(caps_in, col, f"cost_caps.{col}", errs)
                 if v is not None:
                     caps[col] = v
         figures = ("housing_cap",) + tuple(f"cost_caps.{c}" for c in caps_in)
-        provenance = _provenance(data, figures, errs) if "provenance" in data else {}
+        provenance = read_provenance(data, figures, errs) if "provenance" in data else {}
         if errs:
             raise SpecError("\n".join(f"{source}: {e}" for e in errs))
         return cls(
@@ -215,9 +223,9 @@ class MunicipalGuideline:
         DataError
             When an input is missing or invalid; ``failures`` lists every problem.
         """
-        prep = _prepare(cases, _GUIDELINE_COLUMNS, NORM_YEARS)
+        prep = prepare_cases(cases, GUIDELINE_COLUMNS, NORM_YEARS)
         if prep.bad.any():
-            table = prep.failures()
+            table = prep.failures(f"guideline {self.name}").table()
             raise DataError(
                 f"guideline {self.name}: {int(prep.bad.sum())} case(s) cannot be capped; "
                 f"first: {table['reason'].iloc[0]}.",

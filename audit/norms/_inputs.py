@@ -17,24 +17,24 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import COST_COLUMNS, INCOME_COLUMNS
-from audit.exceptions import DataError
-from audit.norms._rules import _MONTH, RULE_VERSIONS
-from audit.norms._tables import _AGE_TO_BAND, _MAX_AGE, AGE_BANDS, _show
+from audit.exceptions import CheckCode, DataError, FailureCollector
+from audit.norms._rules import MONTH_PATTERN, RULE_VERSIONS
+from audit.norms._tables import AGE_TO_BAND, MAX_AGE, AGE_BANDS, show_value
 
 __all__: list[str] = []
 
-_AGES = f"a ';'-separated list of ages 0-{_MAX_AGE}"
-_NEED_COLUMNS: tuple[str, ...] = (
+_AGES = f"a ';'-separated list of ages 0-{MAX_AGE}"
+NEED_COLUMNS: tuple[str, ...] = (
     ("benefit_month", "adults", "other_adults", "child_ages", "children_preschool_lunch")
     + INCOME_COLUMNS
     + ("months_on_assistance",)
     + COST_COLUMNS
 )
-_ELIGIBILITY_COLUMNS: tuple[str, ...] = ("assets", "able_to_work", "registered_af", "follows_plan")
-_GUIDELINE_COLUMNS: tuple[str, ...] = ("adults", "other_adults", "child_ages") + COST_COLUMNS
+ELIGIBILITY_COLUMNS: tuple[str, ...] = ("assets", "able_to_work", "registered_af", "follows_plan")
+GUIDELINE_COLUMNS: tuple[str, ...] = ("adults", "other_adults", "child_ages") + COST_COLUMNS
 
 
-class _Prepared:
+class PreparedCases:
     """Validated input arrays and every problem found, row by row."""
 
     def __init__(self, cases: pd.DataFrame) -> None:
@@ -43,17 +43,17 @@ class _Prepared:
         self.cases = cases
         self.n = len(cases)
         self.values: dict[str, np.ndarray] = {}
-        self.problems: list[tuple[np.ndarray, str, str, np.ndarray, np.ndarray]] = []
+        self.problems: list[tuple[np.ndarray, str, CheckCode, np.ndarray, np.ndarray]] = []
         self.bad = np.zeros(self.n, dtype=bool)
 
-    def add(self, rows: np.ndarray, column: str, check: str, values: np.ndarray, messages: np.ndarray) -> None:
+    def add(self, rows: np.ndarray, column: str, check: CheckCode, values: np.ndarray, messages: np.ndarray) -> None:
         """Record a problem for the rows at positions ``rows``."""
         if len(rows):
             self.problems.append((rows, column, check, values, messages))
             self.bad[rows] = True
 
     def flag(
-        self, mask: np.ndarray, column: str, check: str, source: pd.Series, template: Callable[[Any], str]
+        self, mask: np.ndarray, column: str, check: CheckCode, source: pd.Series, template: Callable[[Any], str]
     ) -> None:
         """Record ``template(value)`` for the rows where ``mask`` holds (formatted once per distinct value)."""
         rows = np.flatnonzero(mask)
@@ -71,50 +71,51 @@ class _Prepared:
             out[rows] = np.where(cur == "", msgs, cur + "; " + msgs)
         return out
 
-    def failures(self) -> pd.DataFrame:
-        """A tidy table of problems: check, column, value, case_id, reason."""
+    def failures(self, source: str) -> FailureCollector:
+        """Every problem, one failure row per case and problem (check, column, value, case_id, reason)."""
         ids = (
             self.cases["case_id"].to_numpy(dtype=object)
             if "case_id" in self.cases.columns
             else np.asarray(self.cases.index, dtype=object)
         )
-        parts = [
-            pd.DataFrame({"check": check, "column": col, "value": [_show(v) for v in vals],
-                          "case_id": ids[rows], "reason": msgs})
-            for rows, col, check, vals, msgs in self.problems
-        ]
-        cols = ["check", "column", "value", "case_id", "reason"]
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+        collector = FailureCollector(source, what="the cases", cap=None)
+        for rows, col, check, vals, msgs in self.problems:
+            collector.add_mask(
+                check, column=col, mask=np.ones(len(rows), dtype=bool), values=vals, case_ids=ids[rows], reason=msgs
+            )
+        return collector
 
     def column(self, col: str) -> pd.Series | None:
         if col in self.cases.columns:
             return self.cases[col]
-        self.add(np.arange(self.n), col, "column_present", np.full(self.n, None, dtype=object),
+        self.add(np.arange(self.n), col, CheckCode.MISSING_COLUMN, np.full(self.n, None, dtype=object),
                  np.full(self.n, f"{col}: the column is missing; the reference rules need it", dtype=object))
         return None
 
 
-def _amounts(prep: _Prepared, col: str) -> np.ndarray:
+def _amounts(prep: PreparedCases, col: str) -> np.ndarray:
     s = prep.column(col)
     if s is None:
         return np.full(prep.n, np.nan)
     if pd.api.types.is_bool_dtype(s):
-        prep.flag(np.ones(prep.n, dtype=bool), col, "is_amount", s,
-                  lambda v: f"{col}: {_show(v)} is not an amount; expected a number >= 0 (SEK/month)")
+        prep.flag(np.ones(prep.n, dtype=bool), col, CheckCode.DTYPE, s,
+                  lambda v: f"{col}: {show_value(v)} is not an amount; expected a number >= 0 (SEK/month)")
         return np.full(prep.n, np.nan)
     x = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan).copy()
     missing = s.isna().to_numpy()
     expected = "expected an amount >= 0 (SEK/month)"
-    prep.flag(missing, col, "not_null", s, lambda v: f"{col}: the value is missing ({_show(v)}); {expected}")
-    prep.flag(np.isnan(x) & ~missing, col, "is_amount", s,
-              lambda v: f"{col}: {_show(v)} is not a number; expected an amount >= 0 (SEK/month)")
-    prep.flag(np.isinf(x), col, "is_amount", s, lambda v: f"{col}: {_show(v)} is not a finite amount (SEK/month)")
-    prep.flag(x < 0, col, "non_negative", s, lambda v: f"{col}: {_show(v)} is negative; {expected}")
+    prep.flag(missing, col, CheckCode.NOT_NULL, s,
+              lambda v: f"{col}: the value is missing ({show_value(v)}); {expected}")
+    prep.flag(np.isnan(x) & ~missing, col, CheckCode.DTYPE, s,
+              lambda v: f"{col}: {show_value(v)} is not a number; expected an amount >= 0 (SEK/month)")
+    prep.flag(np.isinf(x), col, CheckCode.DTYPE, s,
+              lambda v: f"{col}: {show_value(v)} is not a finite amount (SEK/month)")
+    prep.flag(x < 0, col, CheckCode.IN_RANGE, s, lambda v: f"{col}: {show_value(v)} is negative; {expected}")
     x[~np.isfinite(x) | (x < 0)] = np.nan
     return x
 
 
-def _counts(prep: _Prepared, col: str, lo: int, hi: int | None = None) -> np.ndarray:
+def _counts(prep: PreparedCases, col: str, lo: int, hi: int | None = None) -> np.ndarray:
     s = prep.column(col)
     if s is None:
         return np.zeros(prep.n, dtype="int64")
@@ -129,11 +130,11 @@ def _counts(prep: _Prepared, col: str, lo: int, hi: int | None = None) -> np.nda
         expected = f"a whole number >= {lo}"
     else:
         expected = f"{lo} or {hi}" if hi == lo + 1 else f"a whole number {lo}-{hi}"
-    prep.flag(~ok, col, "is_count", s, lambda v: f"{col}: {_show(v)} is not {expected}")
+    prep.flag(~ok, col, CheckCode.IN_RANGE, s, lambda v: f"{col}: {show_value(v)} is not {expected}")
     return np.where(ok, np.nan_to_num(x), 0).astype("int64")
 
 
-def _flags(prep: _Prepared, col: str) -> np.ndarray:
+def _flags(prep: PreparedCases, col: str) -> np.ndarray:
     s = prep.column(col)
     if s is None:
         return np.zeros(prep.n, dtype=bool)
@@ -142,13 +143,13 @@ def _flags(prep: _Prepared, col: str) -> np.ndarray:
     raw = s.to_numpy(dtype=object)
     ok = np.fromiter((isinstance(v, (bool, np.bool_)) for v in raw), dtype=bool, count=prep.n)
     missing = s.isna().to_numpy()
-    prep.flag(~ok & missing, col, "not_null", s,
-              lambda v: f"{col}: the value is missing ({_show(v)}); expected true or false")
-    prep.flag(~ok & ~missing, col, "is_bool", s, lambda v: f"{col}: {_show(v)} is not true or false")
+    prep.flag(~ok & missing, col, CheckCode.NOT_NULL, s,
+              lambda v: f"{col}: the value is missing ({show_value(v)}); expected true or false")
+    prep.flag(~ok & ~missing, col, CheckCode.DTYPE, s, lambda v: f"{col}: {show_value(v)} is not true or false")
     return np.where(ok, raw, False).astype(bool)
 
 
-def _months(prep: _Prepared, years_available: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _months(prep: PreparedCases, years_available: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Return (norm year, rule version index) per row; -1 where the month is unusable."""
     s = prep.column("benefit_month")
     year = np.full(prep.n, -1, dtype="int64")
@@ -162,7 +163,7 @@ def _months(prep: _Prepared, years_available: tuple[int, ...]) -> tuple[np.ndarr
     u_rule = np.full(len(uniques), -1, dtype="int64")
     u_state = np.zeros(len(uniques), dtype="int64")  # 0 ok, 1 malformed, 2 no table
     for i, u in enumerate(uniques):
-        m = _MONTH.match(u) if isinstance(u, str) else None
+        m = MONTH_PATTERN.match(u) if isinstance(u, str) else None
         if m is None:
             u_state[i] = 1
             continue
@@ -173,18 +174,18 @@ def _months(prep: _Prepared, years_available: tuple[int, ...]) -> tuple[np.ndarr
             continue
         u_year[i], u_rule[i] = y, versions[-1]
     state = u_state[codes]
-    prep.flag(state == 1, "benefit_month", "is_month", s,
-              lambda v: f"benefit_month: {_show(v)} is not a month in the form YYYY-MM")
+    prep.flag(state == 1, "benefit_month", CheckCode.DTYPE, s,
+              lambda v: f"benefit_month: {show_value(v)} is not a month in the form YYYY-MM")
     span = f"{min(years_available)}-{max(years_available)}" if years_available else "none"
-    prep.flag(state == 2, "benefit_month", "has_norm_table", s,
-              lambda v: f"benefit_month: {_show(v)} is outside the years that have riksnorm tables ({span})")
+    prep.flag(state == 2, "benefit_month", CheckCode.IN_RANGE, s,
+              lambda v: f"benefit_month: {show_value(v)} is outside the years that have riksnorm tables ({span})")
     return u_year[codes], u_rule[codes]
 
 
 _MAX_CHILDREN = 30
 """More ';'-separated items than this cannot be a household's children."""
 
-_AGE_TOKENS = {**{str(a): a for a in range(_MAX_AGE + 1)}, **{f"0{a}": a for a in range(10)}}
+_AGE_TOKENS = {**{str(a): a for a in range(MAX_AGE + 1)}, **{f"0{a}": a for a in range(10)}}
 
 
 def _parse_ages(value: Any) -> list[int] | None:
@@ -207,11 +208,11 @@ def _parse_ages(value: Any) -> list[int] | None:
             return None
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         f = float(value)
-        return [int(f)] if math.isfinite(f) and f == int(f) and 0 <= f <= _MAX_AGE else None
+        return [int(f)] if math.isfinite(f) and f == int(f) and 0 <= f <= MAX_AGE else None
     return None
 
 
-def _ages(prep: _Prepared) -> None:
+def _ages(prep: PreparedCases) -> None:
     """Parse ``child_ages`` once per distinct value.
 
     Stores in ``prep.values``: ``age_code`` (row -> distinct value; invalid
@@ -230,16 +231,18 @@ def _ages(prep: _Prepared) -> None:
         u_ok = np.array([p is not None for p in parsed] + [False], dtype=bool)
         ok = u_ok[codes]
         missing = s.isna().to_numpy()
-        prep.flag(~ok & missing, "child_ages", "not_null", s,
-                  lambda x: f"child_ages: the value is missing ({_show(x)}); expected '' for no children or {_AGES}")
-        prep.flag(~ok & ~missing, "child_ages", "is_age_list", s, lambda x: f"child_ages: {_show(x)} is not {_AGES}")
+        prep.flag(~ok & missing, "child_ages", CheckCode.NOT_NULL, s,
+                  lambda x: f"child_ages: the value is missing ({show_value(x)}); "
+                            f"expected '' for no children or {_AGES}")
+        prep.flag(~ok & ~missing, "child_ages", CheckCode.DTYPE, s,
+                  lambda x: f"child_ages: {show_value(x)} is not {_AGES}")
         codes = np.where(ok, codes, len(parsed))
     rows = [p or [] for p in parsed] + [[]]
     width = max(1, max(len(r) for r in rows))
     ages = np.full((len(rows), width), -1, dtype="int64")
     for i, r in enumerate(rows):
         ages[i, : len(r)] = r
-    bands = np.where(ages >= 0, _AGE_TO_BAND[np.clip(ages, 0, _MAX_AGE)], -1)
+    bands = np.where(ages >= 0, AGE_TO_BAND[np.clip(ages, 0, MAX_AGE)], -1)
     u_counts = np.stack([(bands == b).sum(axis=1) for b in range(len(AGE_BANDS))], axis=1)
     young = np.where((ages >= 0) & (ages <= 6), bands, -1)
     v["u_young"] = -np.sort(-young, axis=1)
@@ -250,8 +253,8 @@ def _ages(prep: _Prepared) -> None:
     v["ages_ok"] = ok
 
 
-def _prepare(cases: pd.DataFrame, columns: tuple[str, ...], years: tuple[int, ...]) -> _Prepared:
-    prep = _Prepared(cases)
+def prepare_cases(cases: pd.DataFrame, columns: tuple[str, ...], years: tuple[int, ...]) -> PreparedCases:
+    prep = PreparedCases(cases)
     v = prep.values
     if "benefit_month" in columns:
         v["year"], v["rule"] = _months(prep, years)
@@ -266,12 +269,13 @@ def _prepare(cases: pd.DataFrame, columns: tuple[str, ...], years: tuple[int, ..
             raw_ages = cases["child_ages"].iloc[rows].to_numpy(dtype=object)
             msgs = np.array(
                 [
-                    f"children_preschool_lunch: {k} is more than the {m} children aged 0-6 in child_ages {_show(a)}"
+                    f"children_preschool_lunch: {k} is more than the {m} children aged 0-6 "
+                    f"in child_ages {show_value(a)}"
                     for k, m, a in zip(lunch[rows], v["n_young"][rows], raw_ages)
                 ],
                 dtype=object,
             )
-            prep.add(rows, "children_preschool_lunch", "at_most_young_children", lunch[rows].astype(object), msgs)
+            prep.add(rows, "children_preschool_lunch", CheckCode.CONSISTENCY, lunch[rows].astype(object), msgs)
         v["lunch"] = np.where(over, 0, lunch)
     if "months_on_assistance" in columns:
         v["months"] = _counts(prep, "months_on_assistance", 0)

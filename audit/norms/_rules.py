@@ -18,7 +18,7 @@ from typing import Any
 
 from audit._columns import COST_COLUMNS
 from audit.exceptions import DataError, SpecError
-from audit.norms._tables import _is_number
+from audit.norms._tables import is_number
 
 __all__ = [
     "DEFAULT_ASSET_BUFFER",
@@ -115,7 +115,7 @@ RULE_VERSIONS: tuple[RuleVersion, ...] = (
 )
 """Rule versions, oldest first."""
 
-_MONTH = re.compile(r"^\s*(\d{4})-(0[1-9]|1[0-2])\s*$")
+MONTH_PATTERN = re.compile(r"^\s*(\d{4})-(0[1-9]|1[0-2])\s*$")
 
 
 def rule_version(benefit_month: str) -> RuleVersion:
@@ -126,7 +126,7 @@ def rule_version(benefit_month: str) -> RuleVersion:
     DataError
         When the month is not ``YYYY-MM`` or precedes the first version.
     """
-    m = _MONTH.match(benefit_month) if isinstance(benefit_month, str) else None
+    m = MONTH_PATTERN.match(benefit_month) if isinstance(benefit_month, str) else None
     if m is None:
         raise DataError(f"benefit_month must be a month in the form YYYY-MM. Got {benefit_month!r}.")
     month = f"{m.group(1)}-{m.group(2)}"
@@ -178,7 +178,7 @@ class ReferenceOptions:
         def bad(name: str, expected: str) -> SpecError:
             return SpecError(f"The {name!r} option must be {expected}. Got {getattr(self, name)!r}.")
 
-        if not _is_number(self.jobbstimulans_share) or not 0 <= self.jobbstimulans_share <= 1:
+        if not is_number(self.jobbstimulans_share) or not 0 <= self.jobbstimulans_share <= 1:
             raise bad("jobbstimulans_share", "a number between 0 and 1")
         for name in ("jobbstimulans_after_months", "jobbstimulans_window_months"):
             v = getattr(self, name)
@@ -187,18 +187,18 @@ class ReferenceOptions:
             ):
                 raise bad(name, "an integer >= 0" + (" or null" if name.endswith("window_months") else ""))
         v = self.rent_limit_per_sqm
-        if v is not None and (not _is_number(v) or v <= 0):
+        if v is not None and (not is_number(v) or v <= 0):
             raise bad("rent_limit_per_sqm", "a number > 0 or null")
         areas = self.rent_limit_areas
         if (
             not isinstance(areas, (list, tuple))
             or len(areas) < 1
-            or not all(_is_number(a) and a > 0 for a in areas)
+            or not all(is_number(a) and a > 0 for a in areas)
             or list(areas) != sorted(areas)
         ):
             raise bad("rent_limit_areas", "a non-empty, increasing list of areas in m² > 0")
         object.__setattr__(self, "rent_limit_areas", tuple(float(a) for a in areas))
-        if not _is_number(self.rent_limit_area_per_extra_room) or self.rent_limit_area_per_extra_room < 0:
+        if not is_number(self.rent_limit_area_per_extra_room) or self.rent_limit_area_per_extra_room < 0:
             raise bad("rent_limit_area_per_extra_room", "a number >= 0")
         if not isinstance(self.cost_limits, Mapping):
             raise bad("cost_limits", f"a mapping of cost columns ({', '.join(COST_COLUMNS)}) to amounts")
@@ -208,7 +208,7 @@ class ReferenceOptions:
                     f"The 'cost_limits' option names {col!r}, which is not a cost column. "
                     f"Expected one of {', '.join(COST_COLUMNS)}."
                 )
-            if not _is_number(limit) or limit < 0:
+            if not is_number(limit) or limit < 0:
                 raise SpecError(f"The 'cost_limits' option must give {col} a number >= 0. Got {limit!r}.")
         object.__setattr__(self, "cost_limits", MappingProxyType({k: float(v) for k, v in self.cost_limits.items()}))
         if self.norm_dir is not None and not isinstance(self.norm_dir, (str, Path)):

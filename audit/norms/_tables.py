@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 
 from audit.exceptions import DataError, SpecError
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 __all__ = ["AGE_BANDS", "NORM_YEARS", "NormTable", "PROVENANCE_STATUSES", "load_norm_table"]
 
@@ -50,9 +50,9 @@ PROVENANCE_STATUSES: tuple[str, ...] = ("published", "municipal", "anchored", "d
 _ROOT = Path(__file__).resolve().parents[2]
 _PERSONAL_KEYS = tuple(b[0] for b in AGE_BANDS) + ("single_adult", "cohabiting_adult")
 _LUNCH_KEYS = tuple(b[0] for b in AGE_BANDS[:4])
-_AGE_TO_BAND = np.array([i for i, (_, lo, hi) in enumerate(AGE_BANDS) for _ in range(lo, hi + 1)])
-_MAX_AGE = AGE_BANDS[-1][2]
-_N_YOUNG_BANDS = len(_LUNCH_KEYS)
+AGE_TO_BAND = np.array([i for i, (_, lo, hi) in enumerate(AGE_BANDS) for _ in range(lo, hi + 1)])
+MAX_AGE = AGE_BANDS[-1][2]
+N_YOUNG_BANDS = len(_LUNCH_KEYS)
 _TABLE_KEYS = ("year", "uplift_percent", "derived_from", "personal", "preschool_lunch", "common", "items", "provenance")
 
 
@@ -60,7 +60,7 @@ _TABLE_KEYS = ("year", "uplift_percent", "derived_from", "personal", "preschool_
 # small helpers
 
 
-def _shown_path(path: Path) -> str:
+def shown_path(path: Path) -> str:
     """Return ``path`` relative to the project root or the current folder when possible."""
     for base in (_ROOT, Path.cwd()):
         try:
@@ -70,11 +70,11 @@ def _shown_path(path: Path) -> str:
     return str(path)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     """Show a data value in a message: strings quoted, numbers plain, NaN as NaN."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -85,7 +85,7 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def _read_yaml(path: Path, shown: str, what: str) -> Any:
+def read_yaml(path: Path, shown: str, what: str) -> Any:
     if not path.is_file():
         raise SpecError(f"{shown}: no such file. Expected {what}.")
     try:
@@ -101,20 +101,20 @@ def _read_yaml(path: Path, shown: str, what: str) -> Any:
         raise SpecError(f"{shown}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}.") from None
 
 
-def _number(section: Any, key: Any, path: str, errs: list[str], *, required: bool = True) -> float | None:
+def read_number(section: Any, key: Any, path: str, errs: list[str], *, required: bool = True) -> float | None:
     """Read a number >= 0 at ``section[key]``; append a message to ``errs`` when it is not one."""
     if not isinstance(section, dict) or key not in section:
         if required:
             errs.append(f"{path} is required (a number >= 0).")
         return None
     value = section[key]
-    if not _is_number(value) or value < 0:
+    if not is_number(value) or value < 0:
         errs.append(f"{path} must be a number >= 0. Got {value!r}.")
         return None
     return float(value)
 
 
-def _mapping(data: dict[str, Any], key: str, errs: list[str], *, required: bool = True) -> dict[Any, Any]:
+def read_mapping(data: dict[str, Any], key: str, errs: list[str], *, required: bool = True) -> dict[Any, Any]:
     value = data.get(key)
     if value is None:
         if required:
@@ -126,15 +126,15 @@ def _mapping(data: dict[str, Any], key: str, errs: list[str], *, required: bool 
     return value
 
 
-def _unknown(section: dict[Any, Any], known: tuple[Any, ...], prefix: str, errs: list[str]) -> None:
+def check_unknown_keys(section: dict[Any, Any], known: tuple[Any, ...], prefix: str, errs: list[str]) -> None:
     for key in section:
         if key not in known:
             errs.append(f"{prefix}{key} is not a known key. Known keys: {', '.join(map(str, known))}.")
 
 
-def _provenance(data: dict[str, Any], figures: tuple[str, ...], errs: list[str]) -> dict[str, str]:
+def read_provenance(data: dict[str, Any], figures: tuple[str, ...], errs: list[str]) -> dict[str, str]:
     """Validate a ``provenance`` mapping and expand it to one entry per figure."""
-    section = _mapping(data, "provenance", errs)
+    section = read_mapping(data, "provenance", errs)
     known = ("default",) + figures
     out: dict[str, str] = {}
     for key, text in section.items():
@@ -290,29 +290,29 @@ def _parse_norm_table(data: Any, *, year: int, shown: str) -> NormTable:
     if not isinstance(data, dict):
         raise SpecError(f"{shown}: a riksnorm table must be a mapping of keys to values. Got {type(data).__name__}.")
     errs: list[str] = []
-    _unknown(data, _TABLE_KEYS, "", errs)
+    check_unknown_keys(data, _TABLE_KEYS, "", errs)
     if data.get("year") != year or isinstance(data.get("year"), bool):
         errs.append(f"year must be {year}, the year in the file name. Got {data.get('year')!r}.")
     uplift = data.get("uplift_percent")
-    if uplift is not None and not _is_number(uplift):
+    if uplift is not None and not is_number(uplift):
         errs.append(f"uplift_percent must be a number or null. Got {uplift!r}.")
     derived = data.get("derived_from")
     if derived is not None and (not isinstance(derived, int) or isinstance(derived, bool) or derived >= year):
         errs.append(f"derived_from must be an earlier year or null. Got {derived!r}.")
-    personal_in = _mapping(data, "personal", errs)
-    _unknown(personal_in, _PERSONAL_KEYS, "personal.", errs)
-    personal = {k: _number(personal_in, k, f"personal.{k}", errs) for k in _PERSONAL_KEYS}
-    lunch_in = _mapping(data, "preschool_lunch", errs)
-    _unknown(lunch_in, _LUNCH_KEYS, "preschool_lunch.", errs)
-    lunch = {k: _number(lunch_in, k, f"preschool_lunch.{k}", errs) for k in _LUNCH_KEYS}
+    personal_in = read_mapping(data, "personal", errs)
+    check_unknown_keys(personal_in, _PERSONAL_KEYS, "personal.", errs)
+    personal = {k: read_number(personal_in, k, f"personal.{k}", errs) for k in _PERSONAL_KEYS}
+    lunch_in = read_mapping(data, "preschool_lunch", errs)
+    check_unknown_keys(lunch_in, _LUNCH_KEYS, "preschool_lunch.", errs)
+    lunch = {k: read_number(lunch_in, k, f"preschool_lunch.{k}", errs) for k in _LUNCH_KEYS}
     for k in _LUNCH_KEYS:
         full, reduced = personal[k], lunch[k]
         if full is not None and reduced is not None and reduced > full:
             errs.append(f"preschool_lunch.{k} must not exceed personal.{k} ({full:g}). Got {reduced:g}.")
-    common_in = _mapping(data, "common", errs)
-    _unknown(common_in, (1, 2, 3, 4, 5, 6, 7, "increment_beyond_7"), "common.", errs)
-    common = [_number(common_in, i, f"common.{i}", errs) for i in range(1, 8)]
-    increment = _number(common_in, "increment_beyond_7", "common.increment_beyond_7", errs)
+    common_in = read_mapping(data, "common", errs)
+    check_unknown_keys(common_in, (1, 2, 3, 4, 5, 6, 7, "increment_beyond_7"), "common.", errs)
+    common = [read_number(common_in, i, f"common.{i}", errs) for i in range(1, 8)]
+    increment = read_number(common_in, "increment_beyond_7", "common.increment_beyond_7", errs)
     if common[5] is not None and common[6] is not None and increment is not None and increment != common[6] - common[5]:
         errs.append(
             "common.increment_beyond_7 must equal common.7 - common.6 "
@@ -322,19 +322,19 @@ def _parse_norm_table(data: Any, *, year: int, shown: str) -> NormTable:
     couple = personal["cohabiting_adult"]
     totals["cohabiting_couple"] = None if couple is None else 2 * couple
     totals.update({f"common_{i + 1}": c for i, c in enumerate(common)})
-    for row, items in _mapping(data, "items", errs, required=False).items():
+    for row, items in read_mapping(data, "items", errs, required=False).items():
         if row not in totals:
             errs.append(f"items.{row} is not a row of the table. Known rows: {', '.join(totals)}.")
         elif not isinstance(items, dict) or not items:
             errs.append(f"items.{row} must map item names to amounts. Got {items!r}.")
         else:
-            amounts = [_number(items, name, f"items.{row}.{name}", errs) for name in items]
+            amounts = [read_number(items, name, f"items.{row}.{name}", errs) for name in items]
             total = totals[row]
             if total is not None and all(a is not None for a in amounts):
                 got = sum(a for a in amounts if a is not None)
                 if got != total:
                     errs.append(f"items.{row} must sum to its total {total:g}. Got {got:g}.")
-    provenance = _provenance(data, _norm_figures(), errs)
+    provenance = read_provenance(data, _norm_figures(), errs)
     if errs:
         raise SpecError("\n".join(f"{shown}: {e}" for e in errs))
     return NormTable(
@@ -353,8 +353,8 @@ def _parse_norm_table(data: Any, *, year: int, shown: str) -> NormTable:
 @lru_cache(maxsize=64)
 def _load_table_cached(path: str, year: int, mtime_ns: int, size: int) -> NormTable:
     p = Path(path)
-    shown = _shown_path(p)
-    return _parse_norm_table(_read_yaml(p, shown, f"a riksnorm table for {year}"), year=year, shown=shown)
+    shown = shown_path(p)
+    return _parse_norm_table(read_yaml(p, shown, f"a riksnorm table for {year}"), year=year, shown=shown)
 
 
 def load_norm_table(year: int, *, directory: str | Path | None = None) -> NormTable:
@@ -388,7 +388,7 @@ def load_norm_table(year: int, *, directory: str | Path | None = None) -> NormTa
         path = Path(directory).expanduser().resolve() / name
     if not path.is_file():
         raise SpecError(
-            f"{_shown_path(path)}: no riksnorm table for {year}. "
+            f"{shown_path(path)}: no riksnorm table for {year}. "
             f"Expected one of the years {', '.join(map(str, NORM_YEARS))} or a file {name} in the folder given."
         )
     stat = path.stat()

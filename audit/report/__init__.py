@@ -18,11 +18,20 @@ the page must work offline, on paper and on a phone. Insyn writes
 ``results.json``
     the machine-readable result (:func:`render_json`).
 
-Sections, in order: the summary in plain language; every finding; who is
-affected; routing to caseworkers and automation; amounts and shortfalls; the
-engine against the law's baseline; further metrics; data quality; the data
-journey and its lineage; method; a public-values scorecard; reproducibility.
-A section whose data is absent says why instead of disappearing.
+Sections, in order: the summary in plain language; every finding; the
+metric sections, in the order and with the members that the metric registry
+gives (:data:`audit.metrics.SECTIONS`: who is affected; routing to
+caseworkers and automation; amounts and shortfalls; the engine against the
+law's baseline; selection for investigation; agreement with a second
+decision-maker; decisions that change between two engines or between a case
+and its counterfactual twin), then further metrics the registry does not
+know; data quality; the data journey and its lineage; method; a
+public-values scorecard; reproducibility. A section whose data is absent
+says why instead of disappearing.
+
+The trend page of a monitoring history (``insyn history --out``) is rendered
+here too, from the same catalogues (:func:`render_trend_html`,
+:func:`write_trend`); :mod:`audit.monitor` computes the trend.
 
 Every label comes from a message catalogue (``messages/en.yaml``,
 ``messages/sv.yaml``; ``report.language`` in the spec chooses). Every string
@@ -34,20 +43,14 @@ named ``<script>alert(1)</script>`` is shown as text.
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Mapping
-from functools import cache, lru_cache
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
-
-from audit._privacy import MASK as _PNR_MASK
-from audit._privacy import PNR_PATTERN as _PNR_PATTERN
 from audit._version import __version__
 from audit.report._context import SECTION_IDS, build_context
 from audit.report._messages import LANGUAGES, load_catalogue
+from audit.report._render import render_template, stylesheet
+from audit.report._trend import render_trend_html, write_trend
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.result import AuditResult
@@ -60,76 +63,9 @@ __all__ = [
     "render_markdown",
     "render_metrics_csv",
     "render_summary_html",
+    "render_trend_html",
+    "write_trend",
 ]
-
-_MD_SPECIAL = str.maketrans(
-    {
-        "\\": "\\\\",
-        "`": "\\`",
-        "*": "\\*",
-        "_": "\\_",
-        "[": "\\[",
-        "]": "\\]",
-        "|": "\\|",
-        "#": "\\#",
-        ">": "&gt;",
-        "\n": " ",
-        "\r": " ",
-    }
-)
-
-_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
-
-
-def _mask(text: str) -> str:
-    return _PNR_PATTERN.sub(_PNR_MASK, text)
-
-
-def _finalize_html(value: Any) -> Any:
-    """Mask personnummer-shaped text in every value from the view model (escaping follows)."""
-    if isinstance(value, Markup) or not isinstance(value, str):
-        return value
-    return _mask(value)
-
-
-def _md_escape(value: Any) -> str:
-    """Escape text for Markdown: no emphasis, links, code, HTML, entities or table breaks."""
-    text = _MD_ENTITY.sub("&amp;", _mask(str(value)))
-    return _MD_TAG.sub("&lt;", text.translate(_MD_SPECIAL))
-
-
-def _finalize_md(value: Any) -> Any:
-    if isinstance(value, Markup):
-        return str(value)
-    if value is None:
-        return ""
-    return _md_escape(value)
-
-
-@cache
-def _environment(kind: str) -> Environment:
-    if kind == "html":
-        return Environment(
-            loader=PackageLoader("audit.report", "templates"),
-            autoescape=True,
-            undefined=StrictUndefined,
-            finalize=_finalize_html,
-            trim_blocks=False,
-            lstrip_blocks=False,
-        )
-    return Environment(
-        loader=PackageLoader("audit.report", "templates"),
-        autoescape=False,
-        undefined=StrictUndefined,
-        finalize=_finalize_md,
-        keep_trailing_newline=True,
-    )
-
-
-@lru_cache(maxsize=1)
-def _css() -> Markup:
-    return Markup(resources.files("audit.report").joinpath("templates", "style.css").read_text(encoding="utf-8"))
 
 
 def _language(result: AuditResult, language: str | None) -> str:
@@ -144,11 +80,12 @@ def _render(result: AuditResult, template: str, kind: str, language: str | None,
     lang = _language(result, language)
     messages = load_catalogue(lang)
     context = build_context(result, messages=messages, charts=charts)
-    env = _environment(kind)
-    return env.get_template(template).render(
+    return render_template(
+        kind,
+        template,
         **context,
         t=messages,
-        css=_css(),
+        css=stylesheet("style.css"),
         insyn_version=__version__,
         run_dir=str(result.run_dir) if result.run_dir else "",
     )

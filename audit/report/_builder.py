@@ -9,11 +9,15 @@ status of a group (the reference, a clear difference, no clear difference,
 suppressed, undefined), formatted values and intervals, the interval charts,
 and the plain-language sentences of the summary.
 
-Known metrics are sorted into the sections of the report by
-:data:`FAMILIES`; any other metric goes to the generic section *other*, drawn
-the same way, so that a metric added to :mod:`audit.metrics` later appears
-without a change here. :data:`audit.metrics.METRICS`, when present, supplies
-the kind and description of a metric the catalogue does not know.
+What a metric is comes from one place, the metric registry
+(:data:`audit.metrics.METRICS`): its report section (one of
+:data:`audit.metrics.SECTIONS`, in that order), whether it is a headline
+figure of its section (charted for every group, listed first), whether it is
+one of the run's key figures (a card in the summary), its unit (which decides
+how its values read) and its definition. A metric the registry does not know
+goes to the generic section *other*, drawn the same way, so that a metric
+added later appears without a change here. Group-size metrics (the
+registry's ``sample`` section) are shown with the method.
 """
 
 from __future__ import annotations
@@ -28,17 +32,20 @@ from markupsafe import Markup, escape
 
 from audit._columns import DISCOVERED_PREFIX
 from audit.exceptions import DataError
+from audit.metrics import METRICS, SECTIONS, MetricInfo
 from audit.report._charts import ChartRow, IntervalPanel, interval_chart
 from audit.report._format import DASH, Formatter, is_missing
 from audit.report._messages import Catalogue
+from audit.result import largest_disparity_rows
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.result import AuditResult
 
 __all__ = [
     "Builder",
-    "FAMILIES",
-    "PRIMARY_METRICS",
+    "DISCOVERED_SECTION",
+    "METRIC_SECTION_IDS",
+    "SAMPLE_SECTION",
     "SECTION_IDS",
     "as_float",
     "attributes_of",
@@ -51,15 +58,26 @@ __all__ = [
     "verbatim",
 ]
 
+SAMPLE_SECTION = "sample"
+"""The registry section of group-size metrics (``n``, ``share``), which the method section shows."""
+
+DISCOVERED_SECTION = "discovered"
+"""The registry section of subgroup discovery's rows (``discovered_<rate>``), which has a section of its own."""
+
+METRIC_SECTION_IDS: tuple[str, ...] = (
+    *(s for s in SECTIONS if s not in (SAMPLE_SECTION, DISCOVERED_SECTION)),
+    "other",
+)
+"""The sections that show metrics by group: the registry's sections in order, then ``other``.
+
+The ``discovered`` section (:mod:`audit.report._discovery`) follows them: its
+groups are found, not named, and read differently."""
+
 SECTION_IDS: tuple[str, ...] = (
     "summary",
     "findings",
-    "affected",
-    "routing",
-    "amounts",
-    "baseline",
-    "other",
-    "discovered",
+    *METRIC_SECTION_IDS,
+    DISCOVERED_SECTION,
     "quality",
     "journey",
     "method",
@@ -68,97 +86,14 @@ SECTION_IDS: tuple[str, ...] = (
 )
 """Every section a report can have, in order (``other`` only when needed)."""
 
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "affected": ("grant_rate", "deny_rate", "partial_rate", "favourable_rate"),
-    "routing": (
-        "refer_rate",
-        "automation_rate",
-        "error_rate",
-        "override_rate",
-        "unresolved_rate",
-        "resolved_rate",
-    ),
-    "amounts": (
-        "underpayment_rate",
-        "overpayment_rate",
-        "mean_shortfall",
-        "mean_excess",
-        "mean_amount",
-        "mean_truth_amount",
-        "amount_ratio",
-    ),
-    "baseline": (
-        "wrongful_denial_rate",
-        "wrongful_grant_rate",
-        "agreement_rate",
-        "selection_rate",
-        "true_positive_rate",
-        "false_positive_rate",
-        "false_negative_rate",
-        "true_negative_rate",
-        "precision",
-        "negative_predictive_value",
-        "accuracy",
-        "roc_auc",
-        "auc",
-        "calibration_gap",
-        "calibration",
-    ),
-    "sample": ("n", "share"),
-}
-"""Known metrics by the section that shows them; ``sample`` metrics go to *method*."""
-
-PRIMARY_METRICS: frozenset[str] = frozenset(
-    {
-        "grant_rate",
-        "deny_rate",
-        "refer_rate",
-        "automation_rate",
-        "underpayment_rate",
-        "mean_shortfall",
-        "wrongful_denial_rate",
-        "wrongful_grant_rate",
-        "selection_rate",
-        "false_positive_rate",
-        "false_negative_rate",
-    }
-)
-"""Metrics that get a chart in their section (besides any metric a threshold names)."""
-
-_KINDS: dict[str, str] = {
-    "n": "count",
-    "mean_shortfall": "amount",
-    "mean_excess": "amount",
-    "mean_amount": "amount",
-    "mean_truth_amount": "amount",
-    "amount_ratio": "ratio",
-    "share": "rate",
-    "precision": "rate",
-    "negative_predictive_value": "rate",
-    "accuracy": "rate",
-    "roc_auc": "number",
-    "auc": "number",
-    "calibration": "number",
-}
-_UNIT_KINDS = {"share": "rate", "SEK": "amount", "sek": "amount", "cases": "count", "ratio": "ratio", "AUC": "number"}
-_REGISTRY_KINDS = {"rate": "rate", "binary": "rate", "amount": "amount", "count": "count", "score": "number"}
-_KEY_FIGURES = ("grant_rate", "deny_rate", "refer_rate", "automation_rate", "underpayment_rate", "error_rate")
+_UNIT_KINDS = {"share": "rate", "SEK": "amount", "cases": "count", "ratio": "ratio", "AUC": "number"}
+"""How the values of a registered metric read, by the registry's ``unit``."""
 _KEY_PART = re.compile(r"^[A-Za-z0-9_]+$")
 _MAX_FAILING_IN_SUMMARY = 4
 
 
 # --------------------------------------------------------------------------
 # small helpers
-
-
-def _metrics_registry() -> Mapping[str, Any]:
-    """``audit.metrics.METRICS`` when that module exists, else an empty mapping."""
-    try:
-        from audit import metrics as _m  # imported late: optional
-    except Exception:  # pragma: no cover - depends on the state of audit.metrics
-        return {}
-    registry = getattr(_m, "METRICS", None)
-    return registry if isinstance(registry, Mapping) else {}
 
 
 def meta_field(meta: Any, name: str) -> Any:
@@ -171,20 +106,17 @@ def meta_field(meta: Any, name: str) -> Any:
 
 
 def metric_kind(name: str, meta: Any = None) -> str:
-    """The kind of a metric's values: ``rate``, ``amount``, ``count``, ``ratio`` or ``number``.
+    """How a metric's values read: ``rate``, ``amount``, ``count``, ``ratio`` or ``number``.
 
-    Known names decide first, then the registry's ``unit`` and ``kind``
-    (:data:`audit.metrics.METRICS`), then the name: ``*_rate`` and
-    ``*_share`` are rates; anything else is a plain number.
+    The registry's ``unit`` decides (:data:`audit.metrics.METRICS`: a
+    ``share`` reads as a percentage, ``SEK`` as an amount, ``cases`` as a
+    count, ``ratio`` as a ratio, ``AUC`` as a plain number); for a metric the
+    registry does not know, the name: ``*_rate`` and ``*_share`` are rates,
+    anything else a plain number.
     """
-    if name in _KINDS:
-        return _KINDS[name]
     unit = meta_field(meta, "unit")
     if unit in _UNIT_KINDS:
         return _UNIT_KINDS[unit]
-    kind = meta_field(meta, "kind")
-    if kind in _REGISTRY_KINDS:
-        return _REGISTRY_KINDS[kind]
     if name.endswith("_rate") or name.endswith("_share"):
         return "rate"
     return "number"
@@ -209,11 +141,14 @@ def attributes_of(row: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def section_of(name: str) -> str:
-    """The report section of a metric (``other`` when no family names it)."""
-    for section, names in FAMILIES.items():
-        if name in names:
-            return section
-    return "other"
+    """The report section of a metric: the registry's ``section``, ``other`` for a metric it does not know.
+
+    An unregistered ``discovered_<rate>`` row still belongs to the ``discovered`` section.
+    """
+    info = METRICS.get(name)
+    if info is None:
+        return DISCOVERED_SECTION if name.startswith(DISCOVERED_PREFIX) else "other"
+    return info.section
 
 
 _NUMERIC_FIELDS = (
@@ -323,7 +258,7 @@ class Builder:
         self.alpha = float(stats.get("alpha", 0.05)) if not is_missing(stats.get("alpha", 0.05)) else 0.05
         self.min_group_size = stats.get("min_group_size", 10)
         self.level = self.f.number((1 - self.alpha) * 100, digits=0 if ((1 - self.alpha) * 100).is_integer() else 1)
-        self.registry = _metrics_registry()
+        self.registry: Mapping[str, MetricInfo] = METRICS
         self.sensitive = [str(s) for s in (self.spec.get("sensitive_features") or [])]
         self.metric_rows = check_metric_rows(self.d.get("metrics"))
         self.by_metric: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
@@ -647,11 +582,30 @@ class Builder:
             p=self.f.p_value(r.get("p_adjusted")),
         )
 
-    def metric_section(self, section: str, intro: str, absent: str) -> dict[str, Any]:
-        names = [n for n in FAMILIES.get(section, ()) if n in self.by_metric]
+    def headline(self, name: str) -> bool:
+        """Whether the registry marks a metric as a headline figure of its section."""
+        return bool(meta_field(self.registry.get(name), "headline"))
+
+    def section_metrics(self, section: str) -> list[str]:
+        """The measured metrics of a section: headline figures first, each in registry order.
+
+        ``other`` holds the measured metrics the registry does not know, by name.
+        """
         if section == "other":
-            known = {n for names_ in FAMILIES.values() for n in names_}
-            names = sorted(n for n in self.by_metric if n not in known and not n.startswith(DISCOVERED_PREFIX))
+            return sorted(n for n in self.by_metric if section_of(n) == "other")
+        order = {name: i for i, name in enumerate(self.registry)}
+        names = [n for n in self.by_metric if section_of(n) == section]
+        return sorted(names, key=lambda n: (not self.headline(n), order[n]))
+
+    def key_figures(self) -> list[str]:
+        """The registry's key figures (summary cards): headline figures first, then in section and registry order."""
+        sections = {sid: i for i, sid in enumerate(SECTIONS)}
+        order = {name: i for i, name in enumerate(self.registry)}
+        names = [n for n, info in self.registry.items() if meta_field(info, "key_figure")]
+        return sorted(names, key=lambda n: (not self.headline(n), sections.get(section_of(n), len(sections)), order[n]))
+
+    def metric_section(self, section: str, intro: str, absent: str) -> dict[str, Any]:
+        names = self.section_metrics(section)
         if not names:
             return {
                 "id": section,
@@ -684,7 +638,7 @@ class Builder:
             has_groups = any(attributes_of(r) for r in self.by_metric[n])
             if not has_groups:
                 continue
-            is_primary = section == "other" or n in PRIMARY_METRICS or n in self.thresholded
+            is_primary = section == "other" or self.headline(n) or n in self.thresholded
             (primary if is_primary else secondary).append(self.metric_view(n, chart=is_primary))
         return {
             "id": section,
@@ -831,7 +785,7 @@ class Builder:
         verdict = self.m("summary.verdict_fail") if self.result.exit_code else self.m("summary.verdict_pass")
         failing = [v for v in findings["rows"] if v["status"] in ("FAIL", "ERROR", "WARN")]
         figures = []
-        for name in _KEY_FIGURES:
+        for name in self.key_figures():
             ov = self.overall(name)
             if ov is None:
                 continue
@@ -864,8 +818,6 @@ class Builder:
         The same choice as :meth:`AuditResult.largest_disparities` and the
         command line (:func:`audit.result.largest_disparity_rows`).
         """
-        from audit.result import largest_disparity_rows
-
         return largest_disparity_rows(list(self.metric_rows), k)
 
     def routing_notes(self) -> list[str]:

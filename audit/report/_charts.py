@@ -27,6 +27,12 @@ spec differ) and offers no ``<title>``/``<desc>``/ARIA. The two chart forms
 here (an interval plot and a flow diagram) need a few dozen lines of SVG
 each, come out at 2–6 kB and render identically everywhere.
 
+The trend page of a monitoring history (:mod:`audit.report._trend`) adds a
+third form, a line chart of a metric per period and group
+(:func:`line_chart`): each line is labelled with its group at its end, every
+point carries its value as a tooltip, and a period with an alert is ringed
+and marked with "!", so that again nothing is told by colour alone.
+
 Every string that reaches the SVG is escaped with :func:`markupsafe.escape`;
 the functions return :class:`markupsafe.Markup`.
 """
@@ -39,17 +45,19 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from audit._privacy import MASK as PNR_MASK
-from audit._privacy import PNR_PATTERN
+from audit.report._render import mask
 
 __all__ = [
     "ChartRow",
     "FlowStep",
     "IntervalPanel",
+    "LinePoint",
+    "LineSeries",
     "NEUTRALS",
     "PALETTE",
     "flow_chart",
     "interval_chart",
+    "line_chart",
     "nice_ticks",
 ]
 
@@ -93,7 +101,7 @@ _COLOURS = {
 
 
 def _txt(value: object) -> str:
-    return str(escape(PNR_PATTERN.sub(PNR_MASK, str(value))))
+    return str(escape(mask(str(value))))
 
 
 def _clip(text: str, limit: int = _MAX_LABEL) -> str:
@@ -389,3 +397,168 @@ def flow_chart(*, chart_id: str, title: str, description: str, steps: Sequence[F
         + "".join(parts)
         + "</svg>"
     )
+
+
+# --------------------------------------------------------------------------
+# line charts (the trend page)
+
+_LINE_COLOURS = (
+    PALETTE["blue"],
+    PALETTE["orange"],
+    PALETTE["bluish_green"],
+    PALETTE["reddish_purple"],
+    PALETTE["sky_blue"],
+    PALETTE["vermillion"],
+    PALETTE["black"],
+    PALETTE["yellow"],
+)
+"""The order in which the lines of a line chart take their colours."""
+_LW, _LH = 720, 320
+_LLEFT, _LRIGHT, _LTOP, _LBOTTOM = 64, 150, 20, 56
+_END_LABEL = 22
+
+
+@dataclass(frozen=True)
+class LinePoint:
+    """One period of one line.
+
+    Attributes
+    ----------
+    period : str
+        The period (one of the chart's ``periods``).
+    value : float or None
+        The value; ``None`` or NaN leaves the point out.
+    title : str
+        The point's tooltip: group, period, value and any alert, in words.
+    alert : bool
+        Whether the period raised an alert (a ring and "!" mark it).
+    """
+
+    period: str
+    value: float | None
+    title: str
+    alert: bool = False
+
+
+@dataclass(frozen=True)
+class LineSeries:
+    """One line: a group's values over the periods, labelled at its end."""
+
+    label: str
+    points: Sequence[LinePoint]
+
+
+def _line_ticks(low: float, high: float) -> list[float]:
+    """Ticks for a line chart: a flat series sits in the middle of a padded axis."""
+    if math.isfinite(low) and math.isfinite(high) and high <= low:
+        pad = abs(low) * 0.1 or 1.0
+        low, high = low - pad, high + pad
+    return nice_ticks(low, high)
+
+
+def line_chart(
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    periods: Sequence[str],
+    series: Sequence[LineSeries],
+    tick_label: Callable[[float], str],
+) -> Markup:
+    """Draw values per period as one line per group (the trend of a monitoring history).
+
+    Parameters
+    ----------
+    chart_id : str
+        Unique id in the page; the title and description get the ids
+        ``<chart_id>-t`` and ``<chart_id>-d`` (for ``aria-labelledby``).
+    title, description : str
+        The chart's ``<title>`` and ``<desc>`` (its text alternative).
+    periods : sequence of str
+        The periods along the x axis, in order; at most about eight are
+        labelled, the last one always.
+    series : sequence of LineSeries
+        One line per group; colours follow the Okabe–Ito palette in order.
+    tick_label : callable
+        Formats a value on the y axis.
+
+    Returns
+    -------
+    markupsafe.Markup
+        An ``<svg>`` element.
+    """
+    finite = [
+        float(p.value) for s in series for p in s.points if p.value is not None and math.isfinite(float(p.value))
+    ]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    ticks = _line_ticks(low, high)
+    y0, y1 = ticks[0], ticks[-1]
+    plot_w, plot_h = _LW - _LLEFT - _LRIGHT, _LH - _LTOP - _LBOTTOM
+    step = plot_w / max(len(periods) - 1, 1)
+    xpos = {p: _LLEFT + (i * step if len(periods) > 1 else plot_w / 2) for i, p in enumerate(periods)}
+
+    def ypos(v: float) -> float:
+        return _LTOP + plot_h * (1 - (v - y0) / (y1 - y0 if y1 > y0 else 1.0))
+
+    parts = [
+        f'<svg class="chart" data-chart="line" viewBox="0 0 {_LW} {_LH}" role="img" '
+        f'aria-labelledby="{_txt(chart_id)}-t {_txt(chart_id)}-d" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{_txt(chart_id)}-t">{_txt(title)}</title>',
+        f'<desc id="{_txt(chart_id)}-d">{_txt(description)}</desc>',
+        f'<rect x="0" y="0" width="{_LW}" height="{_LH}" fill="{NEUTRALS["paper"]}"/>',
+    ]
+    for t in ticks:
+        y = ypos(t)
+        parts.append(
+            f'<line x1="{_LLEFT}" x2="{_LLEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{NEUTRALS["grid"]}"/>'
+        )
+        parts.append(
+            f'<text x="{_LLEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{_txt(tick_label(t))}</text>'
+        )
+    if periods:
+        every = max(1, math.ceil(len(periods) / 8))
+        shown = [i for i in range(len(periods)) if i % every == 0]
+        last = len(periods) - 1
+        if shown[-1] != last:  # always label the last period; drop the label before it when they would touch
+            shown = shown[:-1] + [last] if last - shown[-1] < every and len(shown) > 1 else shown + [last]
+        for i in shown:
+            parts.append(
+                f'<text x="{xpos[periods[i]]:.1f}" y="{_LTOP + plot_h + 18}" text-anchor="middle" class="tick">'
+                f"{_txt(periods[i])}</text>"
+            )
+    base = _LTOP + plot_h
+    parts.append(f'<line x1="{_LLEFT}" x2="{_LLEFT + plot_w}" y1="{base}" y2="{base}" stroke="{NEUTRALS["muted"]}"/>')
+    ends: list[tuple[float, float, str, str]] = []
+    for index, line in enumerate(series):
+        colour = _LINE_COLOURS[index % len(_LINE_COLOURS)]
+        pts = [
+            (xpos[p.period], ypos(float(p.value)), p)
+            for p in line.points
+            if p.value is not None and math.isfinite(float(p.value)) and p.period in xpos
+        ]
+        if not pts:
+            continue
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for x, y, p in pts:
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{colour}"><title>{_txt(p.title)}</title></circle>'
+            )
+            if p.alert:
+                parts.append(
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="none" stroke="{PALETTE["vermillion"]}" '
+                    'stroke-width="2"/>'
+                )
+                parts.append(f'<text x="{x:.1f}" y="{y - 11:.1f}" text-anchor="middle" class="alert">!</text>')
+        ends.append((pts[-1][1], pts[-1][0], colour, line.label))
+    # line labels at the right end, pushed apart so that they do not overlap
+    ends.sort()
+    placed: list[float] = []
+    for y, x, colour, text in ends:
+        y = max(y, placed[-1] + 14) if placed else y
+        placed.append(y)
+        parts.append(
+            f'<text x="{x + 10:.1f}" y="{y + 4:.1f}" class="label" fill="{colour}">{_txt(text[:_END_LABEL])}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

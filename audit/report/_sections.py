@@ -37,7 +37,6 @@ from typing import Any
 import yaml
 
 from audit.report._builder import (
-    PRIMARY_METRICS,
     SECTION_IDS,
     Builder,
     as_float,
@@ -59,7 +58,6 @@ _ACTOR_COLOURS = {
     "applicant": PALETTE["orange"],
     "registry": PALETTE["bluish_green"],
 }
-_REASON_METRICS = ("reason_rate", "reasons_rate", "reason_code_rate", "explained_rate")
 _SECRET_KEYS = frozenset({"api_key", "headers", "password", "token"})
 _LIBRARIES = (
     "pandas",
@@ -354,7 +352,7 @@ def method(b: Builder) -> dict[str, Any]:
     mdd_metrics = [
         n
         for n in b.by_metric
-        if (n in PRIMARY_METRICS or n in b.thresholded) and any(not is_missing(r.get("mdd")) for r in b.by_metric[n])
+        if (b.headline(n) or n in b.thresholded) and any(not is_missing(r.get("mdd")) for r in b.by_metric[n])
     ]
     mdd = []
     for n in mdd_metrics:
@@ -402,14 +400,7 @@ def _disparity_indicator(b: Builder, name: str) -> tuple[str, str]:
 
 
 def _transparency(b: Builder) -> tuple[str, str]:
-    for name in _REASON_METRICS:
-        ov = b.overall(name)
-        if ov is not None:
-            kind = b.kind(name)
-            return (
-                b.f.value(ov.get("value"), kind) + " (" + b.f.interval(ov.get("ci_low"), ov.get("ci_high"), kind) + ")",
-                _worst_finding(b, name),
-            )
+    """The share of decided applications whose decision gives reason codes, counted in the decisions."""
     decisions = b.result.decisions
     if decisions is None or "reasons" not in decisions.columns:
         return DASH, b.m("scorecard.no_reasons")
@@ -464,15 +455,15 @@ def scorecard(b: Builder) -> dict[str, Any]:
         value, status = _disparity_indicator(b, name)
         rows.append({"dimension": b.m("scorecard.service"), "indicator": b.m(key), "value": value, "status": status})
     prof_value, prof_status = DASH, b.m("scorecard.no_truth")
-    for name in ("agreement_rate", "accuracy"):
-        ov = b.overall(name)
-        if ov is None or b.truth_kind == "none":
-            continue
+    accuracy = b.overall("accuracy")
+    if accuracy is not None and b.truth_kind != "none":
         prof_value = (
-            b.f.percent(ov.get("value")) + " (" + b.f.interval(ov.get("ci_low"), ov.get("ci_high"), "rate") + ")"
+            b.f.percent(accuracy.get("value"))
+            + " ("
+            + b.f.interval(accuracy.get("ci_low"), accuracy.get("ci_high"), "rate")
+            + ")"
         )
-        prof_status = b.m("scorecard.from_metric", metric=b.metric_label(name))
-        break
+        prof_status = b.m("scorecard.from_metric", metric=b.metric_label("accuracy"))
     rows.append(
         {
             "dimension": b.m("scorecard.professionalism"),

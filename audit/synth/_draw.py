@@ -27,10 +27,10 @@ import pyarrow.compute as pc
 from audit._columns import ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.exceptions import DataError, SpecError
 from audit.synth._model import (
-    _COUPLE,
-    _FEMALE_SINGLE,
-    _SINGLE_PARENT,
-    _WITH_CHILDREN,
+    COUPLE,
+    FEMALE_SINGLE,
+    SINGLE_PARENT,
+    WITH_CHILDREN,
     BIRTH_REGIONS,
     HOUSEHOLD_TYPES,
     REASONS,
@@ -40,7 +40,7 @@ from audit.synth._model import (
     LogOdds,
     PopulationModel,
     Source,
-    _knob_truth,
+    knob_truth,
     load_population_spec,
 )
 
@@ -90,7 +90,7 @@ def _in_band(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> np.nda
     return lo + np.floor(rng.random(len(lo)) * (hi - lo + 1)).astype(np.int64)
 
 
-def _logistic(model: LogOdds, pred: dict[str, np.ndarray]) -> np.ndarray:
+def logistic_probability(model: LogOdds, pred: dict[str, np.ndarray]) -> np.ndarray:
     z = np.full(len(pred["born_abroad"]), model.intercept)
     for name in ("born_abroad", "recent_arrival", "age_decades_over_40", "interpreter", "couple", "with_children"):
         coef = getattr(model, name)
@@ -148,8 +148,8 @@ def _draw_children(rng: np.random.Generator, ch: Children, age: np.ndarray,
 def _draw(model: PopulationModel, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Draw the true population as numpy arrays (categoricals as codes, latent extras prefixed ``_``)."""
     hh = _categorical_n(rng, model.household_types.shares.vector(), n)
-    couple, with_children = _COUPLE[hh], _WITH_CHILDREN[hh]
-    female = np.where(couple, rng.random(n) < model.household_types.couple_applicant_female, _FEMALE_SINGLE[hh])
+    couple, with_children = COUPLE[hh], WITH_CHILDREN[hh]
+    female = np.where(couple, rng.random(n) < model.household_types.couple_applicant_female, FEMALE_SINGLE[hh])
     region = _categorical_n(rng, model.regions.shares.vector(), n)
     counts = np.array([len(getattr(model.regions.municipality_codes, r)) for r in REGION_TYPES])
     muni = (np.cumsum(counts) - counts)[region] + np.floor(rng.random(n) * counts[region]).astype(np.int64)
@@ -192,9 +192,9 @@ def _draw(model: PopulationModel, n: int, rng: np.random.Generator) -> dict[str,
     pred = {"born_abroad": abroad.astype(float), "recent_arrival": (abroad & (years < 5)).astype(float),
             "age_decades_over_40": (age - 40) / 10.0, "couple": couple.astype(float),
             "with_children": with_children.astype(float), "interpreter": np.zeros(n)}
-    interpreter = rng.random(n) < _logistic(model.interpreter, pred)
+    interpreter = rng.random(n) < logistic_probability(model.interpreter, pred)
     pred["interpreter"] = interpreter.astype(float)
-    paper = rng.random(n) < _logistic(model.paper_channel, pred)
+    paper = rng.random(n) < logistic_probability(model.paper_channel, pred)
 
     # the true labour-market circumstances
     lm = model.labour_market
@@ -205,12 +205,12 @@ def _draw(model: PopulationModel, n: int, rng: np.random.Generator) -> dict[str,
     follows = rng.random(n) < lm.follows_plan.vector()[reason]
 
     youngest = np.where(present, ages, 99).min(axis=1)
-    cond = {"all": np.ones(n, bool), "with_children": with_children, "single_parent": _SINGLE_PARENT[hh],
+    cond = {"all": np.ones(n, bool), "with_children": with_children, "single_parent": SINGLE_PARENT[hh],
             "couple": couple, "young_without_children": (age < 29) & ~with_children, "pension_age": pension,
             "below_pension_age": ~pension, "arrived_within_3_years": abroad & (years < 3),
             "child_under_2": youngest < 2}
     money = _draw_money(rng, model, cond, reason=reason, couple=couple, persons=persons, region=region,
-                        ages=ages, single_parent=_SINGLE_PARENT[hh], at_preschool=lunch)
+                        ages=ages, single_parent=SINGLE_PARENT[hh], at_preschool=lunch)
     a = model.assets
     has_assets = rng.random(n) < a.probability
     assets = np.zeros(n)
@@ -278,7 +278,7 @@ def _add_sources(rng: np.random.Generator, sources: dict[str, Source], money: di
         money[src.column] = money[src.column] + amount
 
 
-def _str_column(codes: np.ndarray, labels: list[str]) -> pd.api.extensions.ExtensionArray:
+def str_column(codes: np.ndarray, labels: list[str]) -> pd.api.extensions.ExtensionArray:
     return pd.array(pa.array(labels, type=pa.string()).take(pa.array(codes)), dtype="str")
 
 
@@ -295,13 +295,13 @@ def _frame(col: dict[str, np.ndarray], model: PopulationModel) -> pd.DataFrame:
     child_codes, child_labels = _child_strings(col["_ages"])
     data: dict[str, Any] = {
         "case_id": pd.array(ids, dtype="str"),
-        "benefit_month": _str_column(col["_month"], months),
-        "municipality_code": _str_column(col["_municipality"], codes),
-        "application_type": _str_column(np.where(col["_new"], 0, 1), ["new", "renewal"]),
-        "channel": _str_column(col["_paper"].astype(np.int64), ["digital", "paper"]),
-        "sex": _str_column(col["_female"].astype(np.int64), ["male", "female"]),
-        "birth_region": _str_column(col["_birth"], list(BIRTH_REGIONS)),
-        "child_ages": _str_column(child_codes, child_labels),
+        "benefit_month": str_column(col["_month"], months),
+        "municipality_code": str_column(col["_municipality"], codes),
+        "application_type": str_column(np.where(col["_new"], 0, 1), ["new", "renewal"]),
+        "channel": str_column(col["_paper"].astype(np.int64), ["digital", "paper"]),
+        "sex": str_column(col["_female"].astype(np.int64), ["male", "female"]),
+        "birth_region": str_column(col["_birth"], list(BIRTH_REGIONS)),
+        "child_ages": str_column(child_codes, child_labels),
     }
     out: dict[str, Any] = {}
     for name, kind in ASSISTANCE_COLUMNS.items():
@@ -309,9 +309,9 @@ def _frame(col: dict[str, np.ndarray], model: PopulationModel) -> pd.DataFrame:
             out[name] = data[name]
         else:
             out[name] = np.asarray(col[name], dtype={"int": np.int64, "float": np.float64, "bool": bool}[kind])
-    out["household_type"] = _str_column(col["_household_type"], list(HOUSEHOLD_TYPES))
-    out["region_type"] = _str_column(col["_region_type"], list(REGION_TYPES))
-    out["reason"] = _str_column(col["_reason"], list(REASONS))
+    out["household_type"] = str_column(col["_household_type"], list(HOUSEHOLD_TYPES))
+    out["region_type"] = str_column(col["_region_type"], list(REGION_TYPES))
+    out["reason"] = str_column(col["_reason"], list(REASONS))
     return pd.DataFrame(out, copy=False)
 
 
@@ -337,7 +337,7 @@ def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int) ->
             continue
         rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
         target = _group_mask(latent, knob.groups)
-        info = _knob_truth(knob)
+        info = knob_truth(knob)
         if knob.kind == "flip":
             source_value = knob.direction == "true_to_false"
             current = cases[knob.column].to_numpy()

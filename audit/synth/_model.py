@@ -39,7 +39,7 @@ from pydantic import (
 
 from audit._columns import ALLOWED_VALUES, ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.exceptions import SpecError
-from audit.spec import resolve_path
+from audit._paths import resolve_path
 
 __all__ = [
     "ApplicantAge",
@@ -80,10 +80,10 @@ REASONS: tuple[str, ...] = ("unemployment", "ill_health", "social", "other")
 """Reasons for needing assistance, *försörjningshinder* (latent column ``reason``)."""
 BIRTH_REGIONS: tuple[str, ...] = ALLOWED_VALUES["birth_region"]
 """Birth regions of the case frame; the first, ``sweden``, is born in Sweden."""
-_COUPLE = np.array([False, False, False, True, True, False])
-_WITH_CHILDREN = np.array([False, False, True, True, False, True])
-_SINGLE_PARENT = np.array([False, False, True, False, False, True])
-_FEMALE_SINGLE = np.array([False, True, True, False, False, False])
+COUPLE = np.array([False, False, False, True, True, False])
+WITH_CHILDREN = np.array([False, False, True, True, False, True])
+SINGLE_PARENT = np.array([False, False, True, False, False, True])
+FEMALE_SINGLE = np.array([False, True, True, False, False, False])
 _BOOL_COLUMNS = tuple(c for c, k in ASSISTANCE_COLUMNS.items() if k == "bool")
 _GROUP_VALUES: dict[str, tuple[Any, ...]] = {
     "sex": ALLOWED_VALUES["sex"], "birth_region": BIRTH_REGIONS,
@@ -690,7 +690,7 @@ def _describe_groups(groups: dict[str, Any]) -> str:
     return "with " + " and ".join(parts)
 
 
-def _knob_truth(knob: BiasKnob) -> dict[str, Any]:
+def knob_truth(knob: BiasKnob) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": knob.kind, "strength": float(knob.strength), "groups": copy.deepcopy(knob.groups),
                            "description": knob.description, "effect": knob.effect()}
     if knob.kind == "flip":

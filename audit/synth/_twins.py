@@ -56,7 +56,7 @@ import pandas as pd
 
 from audit._columns import ALLOWED_VALUES
 from audit.exceptions import DataError, SpecError
-from audit.synth._draw import _logistic, _str_column
+from audit.synth._draw import logistic_probability, str_column
 from audit.synth._model import BIRTH_REGIONS, PopulationModel, load_population_spec
 
 __all__ = ["DEFAULT_POPULATION", "MAX_TWIN_VALUES", "TIED_FIELDS", "make_twins"]
@@ -186,12 +186,12 @@ def make_twins(
     else:
         twins[attribute] = _from_codes(plan.new, plan.values, column)
         suffixes = [f"|{attribute}={_label(v)}" for v in plan.values]
-        twins["case_id"] = old_ids + pd.Series(_str_column(plan.new, suffixes))
+        twins["case_id"] = old_ids + pd.Series(str_column(plan.new, suffixes))
     if tied and not note and model is not None:
         for col, vals in _redraw(model, orig, twins, tied, rng).items():
             twins[col] = vals if isinstance(vals, pd.api.extensions.ExtensionArray) else _as_kind(vals, cases[col])
     twins[_TWIN_OF] = old_ids
-    twins[_TWIN_GROUP] = _str_column(plan.group, plan.groups)
+    twins[_TWIN_GROUP] = str_column(plan.group, plan.groups)
     twins.attrs = {
         "insyn_twins": {
             "attribute": attribute,
@@ -266,7 +266,7 @@ def _from_codes(codes: np.ndarray, values: list[Any], like: pd.Series) -> Any:
     """The column whose row i is ``values[codes[i]]``, in the kind of ``like`` (str columns via Arrow)."""
     dtype = like.dtype
     if pd.api.types.is_string_dtype(dtype) and dtype != object and all(isinstance(v, str) for v in values):
-        return _str_column(codes, [str(v) for v in values])
+        return str_column(codes, [str(v) for v in values])
     return _as_kind(np.asarray(values, dtype=object)[codes], like)
 
 
@@ -544,16 +544,16 @@ def _redraw(model: PopulationModel, orig: pd.DataFrame, twin: pd.DataFrame, tied
     pred0 = _predictors(age=age0, region=region0, years=years0, interpreter=interp0, **household)
     if "interpreter" in tied:
         pred1 = _predictors(age=age1, region=region1, years=years1, interpreter=interp1, **household)
-        u = _posterior_uniform(rng, interp0, _logistic(model.interpreter, pred0))
-        interp1 = u < _logistic(model.interpreter, pred1)
+        u = _posterior_uniform(rng, interp0, logistic_probability(model.interpreter, pred0))
+        interp1 = u < logistic_probability(model.interpreter, pred1)
         out["interpreter"] = interp1
     else:
         rng.random(m)  # keep the stream aligned whatever is tied
     if "channel" in tied:
         pred1 = _predictors(age=age1, region=region1, years=years1, interpreter=interp1, **household)
         paper0 = (orig["channel"] == "paper").to_numpy(dtype=bool, na_value=False)
-        u = _posterior_uniform(rng, paper0, _logistic(model.paper_channel, pred0))
-        paper1 = u < _logistic(model.paper_channel, pred1)
+        u = _posterior_uniform(rng, paper0, logistic_probability(model.paper_channel, pred0))
+        paper1 = u < logistic_probability(model.paper_channel, pred1)
         out["channel"] = _from_codes(paper1.astype(np.int64), ["digital", "paper"], orig["channel"])
     pension = age1 >= model.labour_market.pension_age
     for col in ("able_to_work", "registered_af"):

@@ -78,25 +78,17 @@ import pandas as pd
 from scipy import stats as _stats
 
 from audit.exceptions import DataError, SpecError
-from audit.metrics import (
-    katz_ratio_interval,
-    multinomial_bootstrap,
-    newcombe_difference_interval,
-    two_proportion_test,
-    welch_test,
-    wilson_interval,
-)
-from audit.selection import (
-    _assemble,
-    _atoms,
-    _attribute_sets,
-    _block,
-    _grouping,
-    _notes,
-    _order,
-    _proportion_null_se,
-    _references,
-    _statistics,
+from audit.metrics._groups import atoms, attribute_sets, grouping_matrix, references
+from audit.metrics._intervals import multinomial_bootstrap, wilson_interval
+from audit.metrics._table import (
+    MetricBlock,
+    compare_groups,
+    group_notes,
+    mean_evidence,
+    metric_table,
+    order_blocks,
+    proportion_evidence,
+    statistics_spec,
 )
 from audit.spec import StatisticsSpec
 
@@ -161,6 +153,7 @@ def compare_decisions(
     statistics: StatisticsSpec | None = None,
     seed: int = 0,
     reference_groups: Mapping[str, str] | None = None,
+    correct: bool = True,
 ) -> pd.DataFrame:
     """Compare two sets of decisions on the same cases, by group.
 
@@ -188,6 +181,11 @@ def compare_decisions(
         Reference group per sensitive feature (or intersection, keyed by its
         attributes joined with ``" & "``). Default: the group with the most
         compared cases.
+    correct : bool, default True
+        Correct the table's p-values together and size its minimum detectable
+        differences for them. False leaves both to
+        :func:`audit.metrics.correct_family` (the table then has the extra
+        column ``mdd_se``).
 
     Returns
     -------
@@ -205,7 +203,7 @@ def compare_decisions(
     SpecError
         When ``favourable`` is empty or ``statistics`` is invalid.
     """
-    spec = _statistics(statistics)
+    spec = statistics_spec(statistics)
     if isinstance(favourable, str) or not list(favourable):
         raise SpecError(f"favourable must name at least one outcome label. Got {favourable!r}.")
     if not isinstance(frame, pd.DataFrame):
@@ -254,7 +252,7 @@ def compare_decisions(
         change = np.where(compared, a_new - a_old, np.nan)
         no_amount = compared & np.isnan(change)
 
-    atom, keys = _atoms(frame, sensitive_features)
+    atom, keys = atoms(frame, sensitive_features)
     n_atoms = len(keys)
     counts = np.bincount(atom[compared] * _N_CELLS + cell[compared],
                          minlength=n_atoms * _N_CELLS).reshape(n_atoms, _N_CELLS).astype(float)
@@ -267,12 +265,12 @@ def compare_decisions(
         boot_counts = multinomial_bootstrap(counts, draws=spec.bootstrap, seed=np.random.default_rng(seed))
         boot_counts = boot_counts.astype(float)
 
-    sets = _attribute_sets(sensitive_features, intersections)
+    sets = attribute_sets(sensitive_features, intersections)
     grouped: dict[int, dict[str, Any]] = {}
     labels_of: dict[int, list[str]] = {}
     rows_of: dict[int, np.ndarray] = {}
     for i, attributes in enumerate(sets):
-        labels, matrix = _grouping(keys, attributes)
+        labels, matrix = grouping_matrix(keys, attributes)
         group_of_atom = matrix.argmax(axis=1)
         c = counts.T @ matrix  # (cells, groups)
         info: dict[str, Any] = {
@@ -285,12 +283,12 @@ def compare_decisions(
         grouped[i] = info
         labels_of[i] = labels
         rows_of[i] = c.sum(axis=0)
-    refs = _references(sets, labels_of, rows_of, reference_groups, spec.min_group_size)
-    blocks: list[tuple[str, int, dict[str, Any]]] = []
+    refs = references(sets, labels_of, rows_of, reference_groups, spec.min_group_size)
+    blocks: list[tuple[str, int, MetricBlock]] = []
     for i, attributes in enumerate(sets):
         for metric, block in _compare_blocks(attributes, labels_of[i], refs[i], grouped[i], spec=spec):
             blocks.append((metric, i, block))
-    return _assemble(_order(blocks, COMPARE_METRICS), spec)
+    return metric_table(order_blocks(blocks, COMPARE_METRICS), spec, correct=correct)
 
 
 def _amount_moments(change: np.ndarray, group: np.ndarray, size: int) -> dict[str, np.ndarray]:
@@ -313,10 +311,10 @@ def _compare_blocks(
     grouped: dict[str, Any],
     *,
     spec: StatisticsSpec,
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[tuple[str, MetricBlock]]:
     """The metric blocks of one attribute set."""
     g = len(labels)
-    alpha, m = spec.alpha, spec.min_group_size
+    alpha = spec.alpha
     c = grouped["cells"]
     boot = grouped["boot"]
     rows = c.sum(axis=0)
@@ -329,10 +327,7 @@ def _compare_blocks(
         np.array([f"{int(v)} case(s) without a compare_outcome left out" if v else "" for v in left_old],
                  dtype=object),
     )
-    out: list[tuple[str, dict[str, Any]]] = []
-
-    def ref_of(a: np.ndarray) -> np.ndarray:
-        return np.full(g, np.nan) if ref is None else np.full(g, a[ref])
+    out: list[tuple[str, MetricBlock]] = []
 
     def rate(cells: list[int], base: list[int] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         k = c[cells].sum(axis=0)
@@ -357,18 +352,11 @@ def _compare_blocks(
         k, n, draws = rate(cells, base)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(n > 0, k / n, np.nan)
-        kw: dict[str, Any] = {}
-        if ref is not None:
-            p, test = two_proportion_test(k, n, ref_of(k), ref_of(n))
-            kw = {"p_value": p, "test": test, "mdd_se": _proportion_null_se(ref_of(k), ref_of(n), n, alpha)}
-            if draws is None:
-                kw["diff_ci"] = newcombe_difference_interval(k, n, ref_of(k), ref_of(n), alpha)
-                kw["ratio_ci"] = katz_ratio_interval(k, n, ref_of(k), ref_of(n), alpha)
         undefined = np.where(n == 0, f"undefined: the denominator ({denominator}) is 0", "")
-        out.append((metric, _block(
-            metric=metric, attributes=attributes, labels=labels, ref=ref, rows=rows, n=n, count=k, value=value,
-            ci=wilson_interval(k, n, alpha), alpha=alpha, min_group_size=m,
-            reasons=_notes(undefined, *left_notes), draws=draws, **kw,
+        out.append((metric, compare_groups(
+            metric, attributes, labels, reference=ref, rows=rows, n=n, count=k, value=value,
+            ci=wilson_interval(k, n, alpha), statistics=spec, reasons=group_notes(undefined, *left_notes),
+            evidence=None if ref is None else proportion_evidence(k, n, ref, alpha, draws=draws),
         )))
     if "amounts" in grouped:
         mom = grouped["amounts"]
@@ -376,29 +364,16 @@ def _compare_blocks(
         with np.errstate(divide="ignore", invalid="ignore"):
             se = np.sqrt(var / n)
             tq = _stats.t.ppf(1 - alpha / 2, n - 1)
-        ci = (mean - tq * se, mean + tq * se)
-        kw = {}
-        if ref is not None:
-            p, se_d, dfree = welch_test(mean, var, n, ref_of(mean), ref_of(var), ref_of(n))
-            with np.errstate(invalid="ignore"):
-                q = _stats.t.ppf(1 - alpha / 2, dfree)
-            d = mean - ref_of(mean)
-            kw = {"p_value": p, "test": np.full(g, "Welch's t-test", dtype=object), "mdd_se": se_d,
-                  "diff_ci": (d - q * se_d, d + q * se_d)}
-        no_test = np.full(g, "", dtype=object)
-        if ref is not None:
-            no_test = np.where(np.isnan(kw["p_value"]) & (np.arange(g) != ref) & (n >= 1),
-                               "no test: a group has fewer than 2 cases or no spread", "")
-        notes = _notes(
+        notes = group_notes(
             np.where(n == 0, "undefined: no compared case with both amounts known", ""),
             np.where(n == 1, "interval needs at least 2 cases", ""),
             np.array([f"{int(v)} favourable decision(s) without an amount left out" if v else ""
                       for v in left_amount], dtype=object),
-            no_test, *left_notes,
+            *left_notes,
         )
-        out.append(("mean_amount_change", _block(
-            metric="mean_amount_change", attributes=attributes, labels=labels, ref=ref, rows=rows, n=n,
-            count=np.full(g, np.nan), value=mean, ci=ci, alpha=alpha, min_group_size=m, reasons=notes,
-            ratio_meaningful=False, **kw,
+        out.append(("mean_amount_change", compare_groups(
+            "mean_amount_change", attributes, labels, reference=ref, rows=rows, n=n, value=mean,
+            ci=(mean - tq * se, mean + tq * se), statistics=spec, reasons=notes,
+            evidence=None if ref is None else mean_evidence(mean, var, n, ref, alpha),
         )))
     return out

@@ -1,0 +1,366 @@
+"""The work behind the runner's steps, on plain frames (private helpers of :mod:`audit.runner`).
+
+A run passes frames from step to step: the case frame, what the engine may
+see, the truth, the engine's decisions, the final frame (one row per case,
+``decisions.parquet``) and the frames each analysis measures. The runner's
+step functions stay small by calling these helpers, which know the spec and
+the frames but nothing of the run state, the journey or the timing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._columns import (
+    ERROR_LABEL,
+    STATUS_ERROR,
+    STATUS_OK,
+    STATUS_QUARANTINED,
+    TRUTH_AMOUNT,
+    TRUTH_OUTCOME,
+    TRUTH_REASONS,
+)
+from audit.checks import CheckReport, validate
+from audit.counterfactual import CounterfactualResult, run_counterfactual
+from audit.engine import build_engine, run_engine
+from audit.exceptions import CheckFailedError, DataError, SpecError
+from audit.metrics import (
+    DiscoveryResult,
+    GroupStatistics,
+    compare_decisions,
+    correct_family,
+    discover_in_run,
+    evaluate_thresholds,
+    measure,
+    measure_selection,
+    measure_statistics,
+)
+from audit.norms import ReferenceEngine
+from audit.spec import AuditSpec, EngineSpec
+
+__all__ = ["CaseStatus", "aggregated_statistics", "assertions", "by_case_id", "check_columns", "check_step",
+           "compare_frame", "comparison", "corrected", "counterfactual", "discovery_notes", "engine_columns",
+           "final_frame", "measured", "metric_tables", "quarantined", "seen", "selection_frame", "table_metrics",
+           "truth"]
+
+
+class CaseStatus:
+    """The status and reason of every case of a run, in population order; the first problem found wins."""
+
+    def __init__(self, case_ids: pd.Series) -> None:
+        self.status = pd.Series(STATUS_OK, index=case_ids.to_numpy(), dtype="str")
+        self.reason = pd.Series("", index=case_ids.to_numpy(), dtype="str")
+
+    def mark(self, status: str, reasons: pd.Series) -> None:
+        """Give the cases of ``reasons`` (reason by case id) ``status``, unless an earlier step already did."""
+        ids = reasons.index[(self.status.reindex(reasons.index) == STATUS_OK).to_numpy()]
+        self.status.loc[ids] = status
+        self.reason.loc[ids] = reasons.loc[ids].astype("str").to_numpy()
+
+
+
+
+def by_case_id(frame: pd.DataFrame, values: Any) -> pd.Series:
+    """``values`` (aligned with ``frame``) as reasons indexed by case id."""
+    return pd.Series(np.asarray(values, dtype=object), index=frame["case_id"].to_numpy(), dtype="str")
+
+
+def seen(features: list[str]) -> list[str]:
+    """The columns an engine sees, without the case id."""
+    return [c for c in features if c != "case_id"]
+
+
+def assertions(report: CheckReport | None, dataset: str | None = None) -> list[tuple[list[dict[str, Any]], str | None]]:
+    """A report's OpenLineage assertions for a journey step (none without a report)."""
+    return [] if report is None else [(report.to_openlineage_assertions(), dataset)]
+
+
+def quarantined(frame: pd.DataFrame, reasons: pd.Series) -> tuple[pd.Series, dict[str, Any]]:
+    """Which rows of ``frame`` ``reasons`` names, and the Record fields that reject them as quarantined."""
+    mask = frame["case_id"].isin(reasons.index)
+    r = by_case_id(frame.loc[mask], reasons.reindex(frame.loc[mask, "case_id"]).to_numpy())
+    return mask, {"rejected": r, "reason": r, "status": pd.Series(STATUS_QUARANTINED, index=r.index)} if len(r) else {}
+
+
+def check_step(
+    spec: AuditSpec, step: str, frame: pd.DataFrame, entries: list[dict[str, Any]]
+) -> tuple[CheckReport | None, pd.Series]:
+    """Run a step's suites; return the report (None without suites) and the quarantine reasons by case id.
+
+    The step's check entry (for ``checks.json``) is appended to ``entries``.
+    With policy ``quarantine`` a failure that points at no case (a missing
+    column, a wrong type, a table-level check) cannot be quarantined, so it
+    stops the run as under ``fail``.
+    """
+    none = pd.Series([], dtype="str")
+    cfg = getattr(spec.checks, step)
+    if cfg is None:
+        return None, none
+    suites = [spec.resolve(s) for s in cfg.suites]
+    missing = [str(s) for s in suites if not Path(s).is_file()]
+    if missing:
+        raise SpecError(f"{spec.source or '<spec>'}: checks.{step}.suites names {missing[0]}, which does not exist.")
+    report = validate(frame, suites, step=step, id_column="case_id", groups=list(spec.sensitive_features))
+    entries.append({"step": step, "policy": cfg.policy, **report.to_dict()})
+    if report.success:
+        return report, none
+    if cfg.policy == "fail" or (cfg.policy == "quarantine" and not report.quarantinable):
+        why = "policy fail" if cfg.policy == "fail" else "policy quarantine, but a failure points at no case"
+        raise CheckFailedError(f"checks.{step} failed with {why}:\n{report.to_text(max_rows=20)}",
+                               failures=report.failures_table())
+    if cfg.policy != "quarantine":
+        return report, none
+    failed = report.failed_cases()
+    return report, pd.Series([f"quarantined at {step}: {r}" for r in failed["reasons"]],
+                             index=failed["case_id"].astype("str").to_numpy(), dtype="str")
+
+
+def check_columns(spec: AuditSpec, cases: pd.DataFrame) -> None:
+    """Refuse a case frame that lacks a sensitive feature."""
+    missing = [c for c in spec.sensitive_features if c not in cases.columns]
+    if missing:
+        p = spec.population
+        raise DataError(
+            f"{spec.source or '<spec>'}: sensitive_features names {missing[0]!r}, which is not a column of the "
+            f"case frame from {p.file or p.synthetic or p.url}. Columns: {', '.join(map(str, cases.columns))}."
+        )
+
+
+def engine_columns(
+    spec: AuditSpec, engine: EngineSpec, frame: pd.DataFrame, required: Any = ()
+) -> tuple[list[str], list[str]]:
+    """Return (columns the engine sees, sensitive columns withheld).
+
+    Default: every column that is not sensitive (unless ``sees_sensitive``),
+    truth, recorded or selection; the engine's ``required_columns`` are added.
+    """
+    sensitive = list(spec.sensitive_features)
+    t, r, c, s = spec.truth, spec.review, spec.compare, spec.selection
+    reserved = {TRUTH_OUTCOME, TRUTH_AMOUNT, TRUTH_REASONS, t.column, t.amount, s.column if s else None,
+                *((r.recorded, r.amount) if r else ()),
+                *((c.outcome, c.amount, c.reasons) if c is not None and c.kind == "recorded" else ()),
+                *((engine.outcome, engine.amount, engine.reasons, engine.score) if engine.kind == "recorded" else ())}
+    if engine.features is not None:
+        missing = [col for col in engine.features if col not in frame.columns]
+        if missing:
+            raise SpecError(
+                f"{spec.source or '<spec>'}: engine.features names {missing[0]!r}, which is not a column of the "
+                f"case frame. Columns: {', '.join(map(str, frame.columns))}."
+            )
+        features = ["case_id", *[col for col in engine.features if col != "case_id"]]
+    else:
+        features = [col for col in frame.columns
+                    if col not in reserved and (engine.sees_sensitive or col not in sensitive)]
+    for col in tuple(required or ()):
+        if col in frame.columns and col not in features:
+            features.append(col)
+    return features, [col for col in sensitive if col not in features]
+
+
+def truth(spec: AuditSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Per-case truth columns aligned with ``frame`` and their description (``truth.reference`` or ``.column``)."""
+    t, ids = spec.truth, frame["case_id"].to_numpy()
+    if t.reference:
+        ref = ReferenceEngine()
+        dec = ref.decide(frame)
+        errors = dec.get("error")
+        out = pd.DataFrame({
+            "case_id": ids,
+            TRUTH_OUTCOME: dec["outcome"].astype("str").where(dec["outcome"] != ERROR_LABEL).to_numpy(),
+            TRUTH_AMOUNT: dec["amount"].astype("float64").to_numpy(),
+            TRUTH_REASONS: dec["reasons"].astype("str").to_numpy(),
+        })
+        return out, {
+            "kind": "reference",
+            "engine": {"name": ref.name, "version": ref.version,
+                       "definition_hash": getattr(ref, "definition_hash", None)},
+            "undecidable": int((errors.astype("str") != "").sum()) if errors is not None else 0,
+        }
+    if not t.column:
+        return None, {"kind": "none"}
+    if t.column not in frame.columns:
+        raise DataError(f"truth.column names {t.column!r}, which is not a column of the case frame. "
+                        f"Columns: {', '.join(map(str, frame.columns))}.")
+    out = pd.DataFrame({"case_id": ids,
+                        TRUTH_OUTCOME: frame[t.column].astype("str").where(frame[t.column].notna()).to_numpy()})
+    if t.amount:
+        out[TRUTH_AMOUNT] = pd.to_numeric(frame[t.amount], errors="coerce").to_numpy(dtype="float64")
+    return out, {"kind": "column", "column": t.column, "positive": t.positive}
+
+
+def final_frame(
+    spec: AuditSpec,
+    cases: pd.DataFrame,
+    decisions: pd.DataFrame,
+    reviewed: pd.DataFrame,
+    truth_: pd.DataFrame | None,
+    status: pd.Series,
+    reason: pd.Series,
+) -> pd.DataFrame:
+    """One row per case of the population, in population order (``decisions.parquet``).
+
+    ``reviewed`` is aligned with ``decisions`` (:attr:`audit.review.Review.frame`);
+    ``status`` and ``reason`` are indexed by case id (the run's case status).
+    """
+    final = cases[["case_id", *spec.sensitive_features]].copy()
+    ids = final["case_id"]
+    d = decisions.assign(**{c: reviewed[c] for c in reviewed.columns}).set_index("case_id").reindex(ids)
+    final["outcome"] = d["outcome"].astype("str").where(d["outcome"].notna()).to_numpy()
+    final["amount"] = d["amount"].astype("float64").to_numpy()
+    final["score"] = d["score"].astype("float64").to_numpy() if "score" in d.columns else np.full(len(final), np.nan)
+    reasons = d["reasons"] if "reasons" in d.columns else pd.Series("", index=ids)
+    final["reasons"] = reasons.astype("str").where(reasons.notna(), "").to_numpy()
+    final["final_outcome"] = d["final_outcome"].astype("str").where(d["final_outcome"].notna()).to_numpy()
+    final["final_amount"] = d["final_amount"].astype("float64").to_numpy()
+    final["decided_by"] = d["decided_by"].astype("str").where(d["final_outcome"].notna(), "none").to_numpy()
+    final["override"] = d["override"].fillna(False).astype(bool).to_numpy()
+    if truth_ is not None:
+        t = truth_.set_index("case_id").reindex(ids)
+        for col in (c for c in (TRUTH_OUTCOME, TRUTH_AMOUNT, TRUTH_REASONS) if c in t.columns):
+            final[col] = t[col].to_numpy()
+    final["status"] = status.reindex(ids).to_numpy()
+    final["status_reason"] = reason.reindex(ids).to_numpy()
+    final.loc[final["status"] == STATUS_QUARANTINED, ["outcome", "final_outcome"]] = np.nan
+    final.loc[final["status"] == STATUS_ERROR, ["outcome", "final_outcome"]] = ERROR_LABEL
+    return final.reset_index(drop=True)
+
+
+def comparison(
+    spec: AuditSpec, cases: pd.DataFrame, live: pd.DataFrame, final: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Decide the live cases with the second engine (or read recorded decisions); one row per case of ``final``."""
+    c = spec.compare
+    assert c is not None
+    engine = build_engine(c, base_dir=spec.base_dir)
+    features, withheld = engine_columns(spec, c, cases, getattr(engine, "required_columns", ()))
+    run = run_engine(engine, live[features], labels=spec.outcomes.labels, batch_size=c.batch_size,
+                     workers=c.workers, error_budget=c.error_budget, timeout_s=c.batch_timeout_s)
+    d = run.decisions.set_index("case_id").reindex(final["case_id"])
+    frame = pd.DataFrame({
+        "case_id": final["case_id"].to_numpy(),
+        "compare_outcome": d["outcome"].astype("str").where(d["status"] == STATUS_OK).to_numpy(),
+        "compare_amount": d["amount"].astype("float64").to_numpy(),
+        "compare_status": d["status"].astype("str").where(d["status"].notna(), STATUS_QUARANTINED).to_numpy(),
+    })
+    info = {"kind": c.kind, "name": getattr(engine, "name", c.kind), "version": str(getattr(engine, "version", "")),
+            "definition_hash": getattr(engine, "definition_hash", None), "n_errors": int(run.n_errors),
+            "features": seen(features), "withheld": withheld}
+    return frame, info
+
+
+def counterfactual(
+    spec: AuditSpec, engine: Any, live: pd.DataFrame, features: list[str], decisions: pd.DataFrame
+) -> CounterfactualResult:
+    """Decide counterfactual twins and paired personas with the engine under audit."""
+    assert spec.counterfactual is not None
+    e = spec.engine
+    return run_counterfactual(
+        live, spec=spec.counterfactual, engine=engine, features=features, labels=spec.outcomes.labels,
+        favourable=spec.outcomes.favourable, sensitive_features=spec.sensitive_features,
+        statistics=spec.statistics, seed=spec.seed, base_decisions=decisions, base_dir=spec.base_dir,
+        source=spec.source or "<spec>", reference_groups=spec.reference_groups,
+        population=spec.resolve(spec.population.synthetic) if spec.population.synthetic else None,
+        batch_size=e.batch_size if e else None, workers=e.workers if e else 1, correct=False,
+    )
+
+
+def metric_tables(
+    spec: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame, compared: pd.DataFrame | None,
+    cf: CounterfactualResult | None,
+) -> list[pd.DataFrame]:
+    """Every analysis's metric table, uncorrected: group metrics, selection, comparison, counterfactual flips."""
+    o = spec.outcomes
+    t_pos = [spec.truth.positive] if spec.truth.positive else None
+    common = {"sensitive_features": spec.sensitive_features, "intersections": spec.intersections,
+              "reference_groups": spec.reference_groups, "statistics": spec.statistics, "seed": spec.seed,
+              "correct": False}
+    tables = [measure(final, favourable=o.favourable, review=o.review, pred_positive=o.positive or t_pos or ["deny"],
+                      truth_positive=t_pos, **common)]
+    if spec.selection is not None:
+        frame = selection_frame(spec, cases, final)
+        tables.append(measure_selection(frame, selection=spec.selection, truth_positive=t_pos or o.positive or ["deny"],
+                                        truth_column=TRUTH_OUTCOME if TRUTH_OUTCOME in frame.columns else None,
+                                        **common))
+    if compared is not None:
+        tables.append(compare_decisions(compare_frame(spec, final, compared), favourable=o.favourable, **common))
+    if cf is not None:
+        tables.append(cf.metrics)
+    return tables
+
+
+def table_metrics(spec: AuditSpec, table: pd.DataFrame) -> pd.DataFrame:
+    """Group-level binary metrics of an aggregated table, uncorrected."""
+    return measure_statistics(aggregated_statistics(spec, table), sensitive_features=spec.sensitive_features,
+                              reference_groups=spec.reference_groups, statistics=spec.statistics, seed=spec.seed,
+                              correct=False)
+
+
+def corrected(spec: AuditSpec, tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The run's metrics, every test corrected together as one family, and the thresholds evaluated on them."""
+    metrics = correct_family(tables, spec.statistics)
+    return metrics, evaluate_thresholds(metrics, spec.thresholds)
+
+
+def measured(
+    spec: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame, compared: pd.DataFrame | None,
+    cf: CounterfactualResult | None, features: list[str],
+) -> tuple[pd.DataFrame, list[dict[str, Any]], DiscoveryResult | None]:
+    """The measurement of a run over cases: metrics, findings and subgroup discovery.
+
+    Every analysis's table (:func:`metric_tables`) and, when the spec has
+    ``discover:``, subgroup discovery's tests (searched on one half of the
+    cases, tested on the other; ``features`` are what the engine saw) are
+    corrected together as the run's one family; the discovery comes back
+    with those run-wide p-values (None without ``discover:``).
+    """
+    tables = metric_tables(spec, cases, final, compared, cf)
+    found = discover_in_run(spec, cases, final, features) if spec.discover is not None else None
+    if found is not None:  # its tests join the run's family
+        tables.append(found.metrics_frame())
+    metrics, findings = corrected(spec, tables)
+    return metrics, findings, None if found is None else found.with_run_correction(metrics)
+
+
+def discovery_notes(found: DiscoveryResult | None) -> dict[str, int]:
+    """The journey's notes on subgroup discovery: groups found and groups confirmed (none without discovery)."""
+    return {} if found is None else {"discovered": len(found.groups), "confirmed": len(found.confirmed)}
+
+
+def selection_frame(spec: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
+    """The final frame with the selection column (how each case was picked)."""
+    sel = spec.selection
+    assert sel is not None
+    if sel.column not in cases.columns:
+        raise DataError(f"selection.column names {sel.column!r}, which is not a column of the case frame. "
+                        f"Columns: {', '.join(map(str, cases.columns))}.")
+    return final.assign(**{sel.column: cases[sel.column].to_numpy()})
+
+
+def compare_frame(spec: AuditSpec, final: pd.DataFrame, compared: pd.DataFrame) -> pd.DataFrame:
+    """Final decisions next to the second engine's: a case either could not decide is an ``error``."""
+    frame = final[["case_id", *spec.sensitive_features, "status"]].copy()
+    frame["outcome"] = final["final_outcome"].to_numpy()
+    frame["amount"] = final["final_amount"].to_numpy()
+    frame["compare_outcome"] = compared["compare_outcome"].to_numpy()
+    frame["compare_amount"] = compared["compare_amount"].to_numpy()
+    bad = compared["compare_status"].to_numpy() != STATUS_OK
+    frame.loc[bad & (frame["status"] == STATUS_OK).to_numpy(), "status"] = STATUS_ERROR
+    return frame
+
+
+def aggregated_statistics(spec: AuditSpec, table: pd.DataFrame) -> dict[str, GroupStatistics]:
+    """Sufficient statistics of an aggregated table, one attribute at a time."""
+    source = str(spec.population.aggregated)
+    stats = {attribute: GroupStatistics.from_confusion(part.rename(columns={"group": attribute}),
+                                                       sensitive_features=[attribute], source=source)
+             for attribute, part in table.groupby("attribute", sort=False)}
+    unknown = [a for a in spec.sensitive_features if a not in stats]
+    if unknown:
+        raise DataError(f"{source}: sensitive_features names {unknown[0]!r}, which is not an attribute of the table. "
+                        f"Attributes: {', '.join(map(str, stats))}.")
+    return stats
+

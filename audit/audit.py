@@ -1,0 +1,159 @@
+"""An audit that runs: the spec plus ``run``.
+
+Following scikit-learn, configuration is kept apart from execution: an
+:class:`audit.spec.AuditSpec` only stores what an auditor wrote, and
+:class:`Audit` adds :meth:`Audit.run`, which does the work in three layers:
+
+1. :func:`audit.runner.run` takes the spec through its table of steps and
+   returns the run state (execution layer);
+2. :meth:`audit.result.AuditResult.build` freezes what the run found into
+   the result that ``results.json`` serialises (results layer);
+3. :func:`audit.record.write_run` writes the run folder (results layer).
+
+:func:`run_audit` is the same path for any spec (the monitor calls it for
+each period's audit); :func:`load_spec` reads a YAML spec into an
+:class:`Audit` (``audit.load_spec``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from audit import record, runner
+from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
+from audit._json import jsonable
+from audit.result import AuditResult
+from audit.runner import Progress, RunState
+from audit.spec import AuditSpec
+
+__all__ = ["Audit", "engine_info", "load_spec", "population_info", "run_audit"]
+
+
+class Audit(AuditSpec):
+    """One audit: the spec's configuration, and :meth:`run` to do the work.
+
+    Parameters are the keys of the YAML spec (see DESIGN.md); all are
+    keyword-only. Build one from YAML with :meth:`from_yaml` or from a dict
+    with :meth:`from_dict`.
+
+    Examples
+    --------
+    >>> from audit import Audit
+    >>> audit = Audit.from_yaml("examples/demo.yaml")  # doctest: +SKIP
+    >>> result = audit.run()                            # doctest: +SKIP
+    >>> result.findings                                 # doctest: +SKIP
+    """
+
+    def run(
+        self,
+        *,
+        out: str | Path | None = None,
+        run_id: str | None = None,
+        progress: Progress | None = None,
+        write: bool = True,
+    ) -> AuditResult:
+        """Run the audit and return its frozen result.
+
+        Parameters
+        ----------
+        out : str or Path, optional
+            Folder that receives ``<name>/<run_id>/`` (default ``reports/``
+            in the current folder).
+        run_id : str, optional
+            Name of the run folder (default: a timestamp plus a short hash).
+        progress : callable, optional
+            Called as ``progress(step, state)`` when a step starts and ends.
+        write : bool, default True
+            Write the run folder. With False the result is only returned.
+
+        Returns
+        -------
+        AuditResult
+        """
+        return run_audit(self, out=out, run_id=run_id, progress=progress, write=write)
+
+
+def load_spec(path: str | Path) -> Audit:
+    """Read an audit spec from a YAML file into an :class:`Audit` that can run.
+
+    The same reader as :func:`audit.spec.load_spec` (``yaml.safe_load``,
+    relative paths resolve against the file's folder, every problem a
+    :class:`~audit.exceptions.SpecError` naming the file and the key), but
+    the audit it returns has :meth:`Audit.run`. ``audit.load_spec`` is this
+    function.
+    """
+    return Audit.from_yaml(path)
+
+
+def run_audit(
+    spec: AuditSpec,
+    *,
+    out: str | Path | None = None,
+    run_id: str | None = None,
+    progress: Progress | None = None,
+    write: bool = True,
+) -> AuditResult:
+    """Run any audit spec end to end: run the steps, build the result, write the run folder.
+
+    Parameters and return value as :meth:`Audit.run`.
+    """
+    state = runner.run(spec, run_id=run_id, progress=progress)
+    result = AuditResult.build(
+        decisions=state.final,
+        run_id=state.run_id,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        spec=spec.to_dict(),
+        population=population_info(state),
+        engine=engine_info(state),
+        checks=state.checks,
+        journey={"steps": state.journey.steps, "fields": state.journey.field_provenance(), "timings": state.timings},
+        metrics=[jsonable(r) for r in state.metrics.to_dict(orient="records")],
+        findings=state.findings,
+        discovered=state.discovered.to_records() if state.discovered is not None else None,
+    )
+    return record.write_run(spec, state, result, out=out, progress=progress) if write else result
+
+
+def engine_info(state: RunState) -> dict[str, Any] | None:
+    """What ``results.json`` says about the engine, the review, the truth, the comparison and the counterfactuals.
+
+    None for a run without an engine (an aggregated table).
+    """
+    e, er, rev = state.spec.engine, state.engine_run, state.review
+    if e is None or er is None or rev is None:
+        return None
+    cf = state.counterfactual
+    return {
+        "kind": e.kind,
+        **state.engine_meta,
+        "features": [c for c in state.features if c != "case_id"],
+        "withheld": state.withheld,
+        "sees_sensitive": e.sees_sensitive,
+        "error_budget": e.error_budget,
+        "n_cases": int(er.n_cases),
+        "n_errors": int(er.n_errors),
+        "batches": int(er.batches),
+        "duration_s": float(er.duration_s),
+        "cases_per_s": float(er.n_cases / er.duration_s) if er.duration_s > 0 else None,
+        "review": rev.info,
+        "truth": state.truth_info,
+        **({"compare": state.compare_info} if state.compare_info else {}),
+        **({"counterfactual": {k: v for k, v in cf.to_dict().items() if k != "metrics"}} if cf is not None else {}),
+    }
+
+
+def population_info(state: RunState) -> dict[str, Any]:
+    """What ``results.json`` says about the population (with status counts for a case frame)."""
+    p = state.population
+    assert p is not None
+    info: dict[str, Any] = {**p.source, "n_cases": p.n, "provenance": p.provenance}
+    if p.notes:
+        info["notes"] = list(p.notes)
+    if p.bias:
+        info["bias"] = p.bias
+    if state.final is not None:
+        counts = state.final["status"].value_counts()
+        info["status_counts"] = {k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
+    return info

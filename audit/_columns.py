@@ -102,3 +102,6 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "suppressed",
 )
 """The columns of a metrics row that DESIGN.md fixes, in order."""
+
+DISCOVERED_PREFIX = "discovered_"
+"""Metric names of subgroup discovery's rows: ``discovered_<rate>`` (``discovered_deny_rate``)."""

@@ -29,9 +29,11 @@ from audit.counterfactual import CounterfactualResult, run_counterfactual
 from audit.engine import build_engine, run_engine
 from audit.exceptions import CheckFailedError, DataError, SpecError
 from audit.metrics import (
+    DiscoveryResult,
     GroupStatistics,
     compare_decisions,
     correct_family,
+    discover_in_run,
     evaluate_thresholds,
     measure,
     measure_selection,
@@ -41,8 +43,9 @@ from audit.norms import ReferenceEngine
 from audit.spec import AuditSpec, EngineSpec
 
 __all__ = ["CaseStatus", "aggregated_statistics", "assertions", "by_case_id", "check_columns", "check_step",
-           "compare_frame", "comparison", "corrected", "counterfactual", "engine_columns", "final_frame",
-           "metric_tables", "quarantined", "seen", "selection_frame", "table_metrics", "truth"]
+           "compare_frame", "comparison", "corrected", "counterfactual", "discovery_notes", "engine_columns",
+           "final_frame", "measured", "metric_tables", "quarantined", "seen", "selection_frame", "table_metrics",
+           "truth"]
 
 
 class CaseStatus:
@@ -300,6 +303,31 @@ def corrected(spec: AuditSpec, tables: list[pd.DataFrame]) -> tuple[pd.DataFrame
     """The run's metrics, every test corrected together as one family, and the thresholds evaluated on them."""
     metrics = correct_family(tables, spec.statistics)
     return metrics, evaluate_thresholds(metrics, spec.thresholds)
+
+
+def measured(
+    spec: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame, compared: pd.DataFrame | None,
+    cf: CounterfactualResult | None, features: list[str],
+) -> tuple[pd.DataFrame, list[dict[str, Any]], DiscoveryResult | None]:
+    """The measurement of a run over cases: metrics, findings and subgroup discovery.
+
+    Every analysis's table (:func:`metric_tables`) and, when the spec has
+    ``discover:``, subgroup discovery's tests (searched on one half of the
+    cases, tested on the other; ``features`` are what the engine saw) are
+    corrected together as the run's one family; the discovery comes back
+    with those run-wide p-values (None without ``discover:``).
+    """
+    tables = metric_tables(spec, cases, final, compared, cf)
+    found = discover_in_run(spec, cases, final, features) if spec.discover is not None else None
+    if found is not None:  # its tests join the run's family
+        tables.append(found.metrics_frame())
+    metrics, findings = corrected(spec, tables)
+    return metrics, findings, None if found is None else found.with_run_correction(metrics)
+
+
+def discovery_notes(found: DiscoveryResult | None) -> dict[str, int]:
+    """The journey's notes on subgroup discovery: groups found and groups confirmed (none without discovery)."""
+    return {} if found is None else {"discovered": len(found.groups), "confirmed": len(found.confirmed)}
 
 
 def selection_frame(spec: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:

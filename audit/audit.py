@@ -111,6 +111,7 @@ def run_audit(
         journey={"steps": state.journey.steps, "fields": state.journey.field_provenance(), "timings": state.timings},
         metrics=[jsonable(r) for r in state.metrics.to_dict(orient="records")],
         findings=state.findings,
+        discovered=state.discovered.to_records() if state.discovered is not None else None,
     )
     return record.write_run(spec, state, result, out=out, progress=progress) if write else result
 

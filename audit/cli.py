@@ -42,8 +42,10 @@ from audit.evidence import verify as verify_evidence
 from audit.evidence import write_bundle
 from audit.exceptions import InsynError, SpecError
 from audit.journey import trace as trace_case
+from audit.metrics import DiscoveryResult
 from audit.monitor import run_monitor, trend
 from audit.report import write_trend
+from audit.runfolder import RunFolder
 from audit.synth import generate as generate_population
 from audit.synth import write_population
 
@@ -308,6 +310,76 @@ def trace(
         return 0
 
     raise typer.Exit(_guard(body))
+
+
+@app.command()
+def discover(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run folder (reports/<audit>/<run_id>).")],
+    outcome: Annotated[
+        str | None,
+        typer.Option("--outcome", help="deny, refer, wrongful, shortfall or a rate metric (default: the spec's or deny)."),
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option("--features", help="Columns to search, comma-separated (default: the engine's and sensitive ones)."),
+    ] = None,
+    max_conditions: Annotated[int | None, typer.Option("--max-conditions", help="Most conditions in a group.")] = None,
+    min_size: Annotated[int | None, typer.Option("--min-size", help="Fewest cases in a group and in its rest.")] = None,
+    bins: Annotated[int | None, typer.Option("--bins", help="Quantile bins of a numeric column.")] = None,
+    top: Annotated[int | None, typer.Option("--top", help="Groups to find and test.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the split (default: the run's).")] = None,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="The run's spec file, when it is not found from here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the groups as JSON.")] = False,
+) -> None:
+    """Find the groups nobody named in a finished run: search one half of its cases, test them on the other."""
+
+    def body() -> int:
+        folder = RunFolder.open(run_dir, spec=spec)
+        chosen = [f.strip() for f in features.split(",") if f.strip()] if features is not None else None
+        result = folder.discover(outcome=outcome, features=chosen, max_conditions=max_conditions,
+                                 min_size=min_size, bins=bins, top=top, seed=seed)
+        if as_json:
+            sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+            return 0
+        _out.print(_discovery_table(result))
+        for note in result.notes:
+            _out.print(f"Note: {note}")
+        c = result.correction
+        _out.print(f"{len(result.confirmed)} of {len(result.groups)} group(s) confirmed on the test half "
+                   f"({result.sizes['test']:,} cases; searched on {result.sizes['search']:,}); p-values "
+                   f"corrected ({c['method']}) with the run's tests, {c['m']} in all.")
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+def _discovery_table(result: DiscoveryResult) -> Table:
+    """The groups a discovery found, one row each: the test half's figures and the status of each."""
+    alpha = float(result.settings["alpha"])
+    table = Table(title=f"Groups found: {result.metric} against the rest (test half, adjusted for multiple testing)")
+    columns = ("#", "group", "cases", "rate [95% CI]", "rest", "ratio [95% CI]", "p adj.", "status", "over-represented")
+    for col in columns:
+        table.add_column(col)
+    for g in result.groups:
+        t = g.test
+        status = ("suppressed" if t["suppressed"] else "confirmed" if g.confirmed(alpha)
+                  else "contradicted" if (t["p_adjusted"] or 1.0) < alpha else "not confirmed")
+        makeup = "; ".join(f"{r['group']} {r['share']:.0%} (all {r['population_share']:.0%})"
+                           for r in g.overrepresented())
+        table.add_row(
+            str(g.rank),
+            g.definition,
+            "<" + str(result.settings["min_group_size"]) if g.n_cases is None else f"{g.n_cases:,}",
+            f"{_fmt(t['value'])} [{_fmt(t['ci_low'])}, {_fmt(t['ci_high'])}]",
+            _fmt(t["reference_value"]),
+            f"{_fmt(t['ratio'], 2)} [{_fmt(t['ratio_ci_low'], 2)}, {_fmt(t['ratio_ci_high'], 2)}]",
+            _fmt(t["p_adjusted"], 4),
+            status,
+            makeup or "–",
+        )
+    return table
 
 
 @app.command()

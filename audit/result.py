@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from audit._columns import METRIC_COLUMNS
+from audit._columns import DISCOVERED_PREFIX, METRIC_COLUMNS
 from audit._json import jsonable
 from audit._version import __version__
 from audit.exceptions import DataError
@@ -132,6 +132,8 @@ def largest_disparity_rows(rows: list[dict[str, Any]], k: int = 5) -> list[dict[
         p = _number(r.get("p_adjusted"))
         if not r.get("attributes") or r.get("suppressed") or p is None:
             continue
+        if str(r.get("metric", "")).startswith(DISCOVERED_PREFIX):  # discovered groups: their own section
+            continue
         if r.get("reference_group") is not None and str(r.get("group")) == str(r.get("reference_group")):
             continue
         ratio = _number(r.get("ratio"))
@@ -205,6 +207,9 @@ class AuditResult:
         The tidy metrics table (see :meth:`metrics_frame`).
     findings : tuple of Mapping
         The spec's thresholds evaluated against the metrics.
+    discovered : tuple of Mapping or None
+        Subgroup discovery's groups (``discover:`` in the spec), None when
+        discovery did not run.
     run_dir : Path or None
         The run folder, when the run was written.
     """
@@ -219,6 +224,7 @@ class AuditResult:
     metrics: Any
     findings: Any
     extras: Any = field(default_factory=lambda: MappingProxyType({}))
+    discovered: Any = None
     run_dir: Path | None = None
     insyn_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -286,6 +292,7 @@ class AuditResult:
             "metrics": _thaw(self.metrics),
             "findings": _thaw(self.findings),
             **({"extras": _thaw(self.extras)} if self.extras else {}),
+            **({"discovered": _thaw(self.discovered)} if self.discovered is not None else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -297,7 +304,7 @@ class AuditResult:
         """Rebuild a result from the dict that :meth:`to_dict` returned."""
         parts = {k: data.get(k) for k in ("run_id", "generated_at", "spec", "population", "engine",
                                           "checks", "journey", "metrics", "findings")}
-        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, **parts)
+        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"), **parts)
         object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
         object.__setattr__(res, "schema_version", data.get("schema_version", SCHEMA_VERSION))
         return res

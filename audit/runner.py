@@ -12,15 +12,14 @@ the journey refuses a step whose rows do not add up.
 Step tables (one is chosen per run by :func:`steps_for`):
 
 ``ROW_STEPS`` (a case frame and an engine)
-    ``source``; ``intake`` (the sensitive columns exist; the intake suites,
-    whose policy ``quarantine`` keeps offending cases out); ``reference`` (the
-    correct decision, when ``truth`` asks); ``engine_input`` (what the engine
-    may see; its suites); ``decision`` (the engine under the decision
-    contract; the decision suites); ``review`` (:mod:`audit.review`);
-    ``final`` (the decision each applicant ends up with: journaled, neither
-    timed nor reported to ``progress``); ``compare`` and ``counterfactual``
-    (when configured); ``measurement`` (every analysis's metric table,
-    corrected together by :func:`audit.metrics.correct_family`; findings).
+    ``source``; ``intake`` (the sensitive columns exist; the intake suites, whose policy ``quarantine``
+    keeps offending cases out); ``reference`` (the correct decision, when ``truth`` asks);
+    ``engine_input`` (what the engine may see; its suites); ``decision`` (the engine under the decision
+    contract; the decision suites); ``review`` (:mod:`audit.review`); ``final`` (the decision each
+    applicant ends up with: journaled, neither timed nor reported to ``progress``); ``compare`` and
+    ``counterfactual`` (when configured); ``measurement`` (every analysis's metric table and subgroup
+    discovery's tests when ``discover:`` asks, corrected together by
+    :func:`audit.metrics.correct_family`; findings).
 ``RECORDED_STEPS`` (``engine.kind: recorded``)
     a recorded engine replays decisions through the same decision contract,
     so every row-level step applies: the table is ``ROW_STEPS``.
@@ -54,6 +53,7 @@ from audit.checks import CheckReport
 from audit.counterfactual import CounterfactualResult
 from audit.engine import EngineRun, build_engine, run_engine
 from audit.journey import Journey
+from audit.metrics import DiscoveryResult
 from audit.population import Population, load_population
 from audit.review import Review, review
 from audit.spec import AuditSpec
@@ -93,8 +93,8 @@ class RunState:
     """The state of one run, filled in step by step.
 
     The spec, population and journey; the frames passed between steps (cases, live cases, truth, engine
-    input, the engine's run, final); the case status; the engine and its features; the review, comparison
-    and counterfactual; the metrics, findings, check reports and step timings.
+    input, the engine's run, final); the case status; the engine and its features; the review, comparison,
+    counterfactual and subgroup discovery; the metrics, findings, check reports and step timings.
     """
 
     spec: AuditSpec
@@ -118,6 +118,7 @@ class RunState:
     compare: pd.DataFrame | None = None
     compare_info: dict[str, Any] | None = None
     counterfactual: CounterfactualResult | None = None
+    discovered: DiscoveryResult | None = None
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     findings: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -277,10 +278,10 @@ def _counterfactual(state: RunState) -> Record:
 
 
 def _measure(state: RunState) -> Record:
-    tables = _steps.metric_tables(state.spec, state.cases, state.final, state.compare, state.counterfactual)
-    state.metrics, state.findings = _steps.corrected(state.spec, tables)
-    return Record(len(state.final), len(state.final),
-                  notes={"metric_rows": len(state.metrics), "findings": len(state.findings)})
+    state.metrics, state.findings, state.discovered = _steps.measured(
+        state.spec, state.cases, state.final, state.compare, state.counterfactual, state.features)
+    return Record(len(state.final), len(state.final), notes={"metric_rows": len(state.metrics),
+                  "findings": len(state.findings), **_steps.discovery_notes(state.discovered)})
 
 
 def _measure_table(state: RunState) -> Record:

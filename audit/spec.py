@@ -60,6 +60,7 @@ __all__ = [
     "ChecksSpec",
     "CounterfactualSpec",
     "DeriveSpec",
+    "DiscoverSpec",
     "ENGINE_KINDS",
     "EngineSpec",
     "EvidenceSpec",
@@ -454,6 +455,36 @@ class Threshold(_Model):
         return self
 
 
+class DiscoverSpec(_Model):
+    """Subgroup discovery: search the cases for the groups nobody named (see :mod:`audit.metrics`).
+
+    ``outcome`` is ``deny`` (alias ``refusal``), ``refer`` (``routing``),
+    ``wrongful`` (a wrongful decision), ``shortfall`` (paid too little) or the
+    name of a rate metric; ``features`` the columns to search (default: the
+    engine's features and the sensitive columns); ``max_conditions`` the most
+    conditions in one subgroup; ``min_size`` the fewest cases in a subgroup
+    (and in its rest), over all cases; ``bins`` the quantile bins of a
+    numeric column; ``top`` how many subgroups to report and test.
+    """
+
+    outcome: str = "deny"
+    features: list[str] | None = Field(default=None, min_length=1)
+    max_conditions: int = Field(default=2, ge=1, le=4)
+    min_size: int = Field(default=200, ge=1)
+    bins: int = Field(default=4, ge=2, le=20)
+    top: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("outcome")
+    @classmethod
+    def _outcome_name(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", v):
+            raise ValueError(
+                "must be deny, refusal, refer, routing, wrongful, shortfall or the snake_case name of a rate "
+                f"metric (e.g. wrongful_denial_rate). Got {v!r}."
+            )
+        return v
+
+
 class ReportSpec(_Model):
     """Which report formats to write and in which language."""
 
@@ -570,6 +601,7 @@ class AuditSpec(_Model):
     thresholds: list[Threshold] = Field(default_factory=list)
     report: ReportSpec = Field(default_factory=ReportSpec)
     monitor: MonitorSpec | None = None
+    discover: DiscoverSpec | None = None
     lineage: LineageSpec = Field(default_factory=LineageSpec)
     evidence: EvidenceSpec = Field(default_factory=EvidenceSpec)
 
@@ -599,6 +631,8 @@ class AuditSpec(_Model):
             raise ValueError("@engine is required unless the population is aggregated.")
         if self.engine is not None and is_aggregated:
             raise ValueError("an aggregated population holds counts, not cases, so it takes no engine.")
+        if self.discover is not None and is_aggregated:
+            raise ValueError("an aggregated population holds counts, not cases, so there are no subgroups to discover.")
         if self.engine is not None and self.engine.features is not None:
             overlap = [f for f in self.engine.features if f in sens]
             if overlap and not self.engine.sees_sensitive:

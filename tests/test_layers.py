@@ -51,13 +51,14 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),
     "execution": ("audit.review", "audit.runner", "audit._steps"),
-    "results": ("audit.result", "audit.report", "audit.record"),
+    "results": ("audit.result", "audit.report", "audit.record", "audit.runfolder"),
     "uses": ("audit.audit", "audit.evidence", "audit.monitor", "audit.cli", "audit"),
 }
 """Each layer's modules and packages, low to high (a package covers its submodules).
 
-``audit._steps`` holds the runner's work on frames (execution); ``audit``
-itself, the package facade, is the top of the uses layer.
+``audit._steps`` holds the runner's work on frames (execution); ``audit.runfolder``
+reads a finished run folder back (results); ``audit`` itself, the package facade,
+is the top of the uses layer.
 """
 
 

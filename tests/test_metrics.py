@@ -177,7 +177,7 @@ def test_registry_documents_every_metric() -> None:
         assert info.kind in {"count", "share", "rate", "mean", "ratio_of_sums", "auc", "share_ratio",
                              "estimated_rate"}
         assert info.section in {"affected", "routing", "amounts", "baseline", "selection", "comparison", "flips",
-                                "sample"}
+                                "discovered", "sample"}
         assert info.description and info.denominator
         if info.analyses == ("measure",):  # metrics of measure() are functions of group statistics
             doc = info.function.__doc__ or ""

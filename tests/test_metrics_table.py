@@ -34,7 +34,7 @@ from audit.metrics import (
     measure,
     measure_selection,
 )
-from audit.spec import CounterfactualSpec, SelectionSpec, StatisticsSpec
+from audit.spec import CounterfactualSpec, DiscoverSpec, SelectionSpec, StatisticsSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 SENSITIVE = ["sex", "birth_region"]
@@ -201,6 +201,11 @@ def emitted_by_every_analysis(frame: pd.DataFrame) -> dict[str, set[str]]:
         labels=["grant", "deny", "refer"], favourable=["grant"], sensitive_features=SENSITIVE, statistics=spec,
         seed=3, base_decisions=base, base_dir=ROOT / "examples")
     out["run_counterfactual"] = set(result.metrics["metric"])
+    out["discover"] = set()
+    for outcome in ("deny", "refer", "wrongful", "shortfall"):
+        found = M.discover(frame, sensitive_features=SENSITIVE, features=SENSITIVE, outcome=outcome,
+                           spec=DiscoverSpec(min_size=100, top=2), statistics=spec)
+        out["discover"] |= set(found.metrics_frame()["metric"])
     return out
 
 
@@ -211,6 +216,8 @@ def test_every_emitted_metric_is_registered_with_its_section(frame: pd.DataFrame
     assert emitted["compare_decisions"] == set(M.COMPARE_METRICS)
     assert emitted["run_counterfactual"] == {"flip_rate", "flip_to_unfavourable", "flip_to_favourable",
                                              "mean_amount_change"}
+    assert emitted["discover"] == {"discovered_deny_rate", "discovered_refer_rate",
+                                   "discovered_wrongful_decision_rate", "discovered_underpayment_rate"}
     for analysis, names in emitted.items():
         for name in names:
             assert name in METRICS, (analysis, name)

@@ -1423,13 +1423,15 @@ def _section_html(html: str, sid: str) -> str:
 
 def test_every_metric_section_has_a_title_intro_and_reason_in_both_languages() -> None:
     from audit.metrics import SECTIONS
-    from audit.report._builder import METRIC_SECTION_IDS, SAMPLE_SECTION
+    from audit.report._builder import DISCOVERED_SECTION, METRIC_SECTION_IDS, SAMPLE_SECTION
 
-    assert METRIC_SECTION_IDS == (*(s for s in SECTIONS if s != SAMPLE_SECTION), "other")
+    assert METRIC_SECTION_IDS == (*(s for s in SECTIONS if s not in (SAMPLE_SECTION, DISCOVERED_SECTION)), "other")
     assert list(SECTION_IDS[2 : 2 + len(METRIC_SECTION_IDS)]) == list(METRIC_SECTION_IDS)
+    # subgroup discovery's groups follow the named groups' sections, in a section of their own
+    assert SECTION_IDS[2 + len(METRIC_SECTION_IDS)] == DISCOVERED_SECTION
     for language in LANGUAGES:
         flat = _flat(language)
-        for sid in METRIC_SECTION_IDS:
+        for sid in (*METRIC_SECTION_IDS, DISCOVERED_SECTION):
             for key in ("title", "intro", "absent"):
                 assert f"{sid}.{key}" in flat, (language, sid, key)
     en, sv = load_catalogue("en"), load_catalogue("sv")
@@ -1461,6 +1463,9 @@ def test_each_registered_metric_is_shown_in_its_registry_section() -> None:
         home = "method" if info.section == "sample" else info.section
         assert f"<code>{name}</code>" in _section_html(html, "method"), name
         if home == "method":
+            continue
+        if home == "discovered":  # drawn from results.json's discovered list (tests/test_report_discovery.py)
+            assert f'-metric-{name}"' not in html, name  # never among the named groups' metrics
             continue
         section = _section_html(html, home)
         assert f'id="{home}-metric-{name}"' in section, (name, home)

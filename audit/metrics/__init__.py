@@ -49,6 +49,8 @@ Findings and vocabulary:
   (:data:`KINDS`) and whether it is a headline figure;
 * :func:`binary_metrics_from_counts`: binary metrics with Wilson and exact
   intervals from a published confusion table;
+* :func:`discover`: subgroup discovery, the groups nobody named, searched
+  on one half of the cases and tested on the other (:data:`DISCOVERY_OUTCOMES`);
 * :func:`wilson_interval`, :func:`clopper_pearson_interval`,
   :func:`newcombe_difference_interval`, :func:`katz_ratio_interval`,
   :func:`multinomial_bootstrap`, :func:`adjust_pvalues`,
@@ -58,7 +60,16 @@ Findings and vocabulary:
 
 from __future__ import annotations
 
+from audit._columns import DISCOVERED_PREFIX
 from audit.metrics._comparison import COMPARE_METRICS, compare_decisions
+from audit.metrics._discovery import (
+    DISCOVERY_OUTCOMES,
+    discover,
+    discover_in_run,
+    discovery_frame,
+    split_halves,
+)
+from audit.metrics._discoveryresult import DiscoveredGroup, DiscoveryResult
 from audit.metrics._findings import FINDING_STATUSES, evaluate_thresholds, exit_status
 from audit.metrics._groups import OVERALL
 from audit.metrics._intervals import (
@@ -80,6 +91,7 @@ from audit.metrics._significance import (
     welch_test,
 )
 from audit.metrics._statistics import MISSING_LABEL, GroupStatistics
+from audit.metrics._subgroups import Condition
 from audit.metrics._table import (
     COLUMNS,
     MDD_SE,
@@ -98,6 +110,11 @@ __all__ = [
     "COLUMNS",
     "COMPARE_METRICS",
     "CORRECTIONS",
+    "Condition",
+    "DISCOVERED_PREFIX",
+    "DISCOVERY_OUTCOMES",
+    "DiscoveredGroup",
+    "DiscoveryResult",
     "Evidence",
     "FINDING_STATUSES",
     "GroupStatistics",
@@ -117,6 +134,9 @@ __all__ = [
     "compare_decisions",
     "compare_groups",
     "correct_family",
+    "discover",
+    "discover_in_run",
+    "discovery_frame",
     "evaluate_thresholds",
     "exit_status",
     "katz_ratio_interval",
@@ -132,6 +152,7 @@ __all__ = [
     "population_confusion",
     "proportion_evidence",
     "se_evidence",
+    "split_halves",
     "two_proportion_test",
     "welch_test",
     "wilson_interval",

@@ -46,11 +46,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from audit._columns import DISCOVERED_PREFIX
+
 __all__ = [
     "ANALYSES",
     "Auc",
     "BINARY_METRICS",
     "Count",
+    "DISCOVERED_RATES",
     "GROUP_METRICS",
     "KINDS",
     "METRICS",
@@ -60,6 +63,7 @@ __all__ = [
     "RatioOfSums",
     "SECTIONS",
     "Share",
+    "WRONGFUL_DECISION_RATE",
 ]
 
 Stats = Mapping[str, Any]
@@ -133,6 +137,7 @@ SECTIONS: tuple[str, ...] = (
     "selection",
     "comparison",
     "flips",
+    "discovered",
     "sample",
 )
 """The report sections that show metrics, in report order.
@@ -147,7 +152,10 @@ of two decision-makers on the same cases
 within a pair of decisions of the same application, either between two
 engines (:func:`audit.metrics.compare_decisions`) or between a case and its
 counterfactual twin (:func:`audit.counterfactual.run_counterfactual`), which
-report the same metric names; ``sample``: group sizes (shown with the method).
+report the same metric names; ``discovered``: groups found by subgroup
+discovery against the rest of the cases (:func:`audit.metrics.discover`,
+``discovered_<rate>``; the report gives them a section of their own);
+``sample``: group sizes (shown with the method).
 """
 
 KINDS: tuple[str, ...] = (
@@ -172,7 +180,7 @@ interval, conditional test); ``estimated_rate``: a rate of a population
 reconstructed from a selection audit (Katz's interval or bootstrap).
 """
 
-ANALYSES: tuple[str, ...] = ("measure", "measure_selection", "compare_decisions", "run_counterfactual")
+ANALYSES: tuple[str, ...] = ("measure", "measure_selection", "compare_decisions", "run_counterfactual", "discover")
 """The analyses that emit metric rows."""
 
 Kind = Literal["count", "share", "rate", "mean", "ratio_of_sums", "auc", "share_ratio", "estimated_rate"]
@@ -590,6 +598,8 @@ def _build() -> dict[str, MetricInfo]:
           excluded=_unscored, excluded_text="cases with a usable truth but no score excluded"),
     ]
     items += _selection_metrics() + _comparison_metrics()
+    by_name = {info.name: info for info in items}
+    items += _discovered_metrics(by_name)
     return {info.name: info for info in items}
 
 
@@ -672,6 +682,37 @@ def _comparison_metrics() -> list[MetricInfo]:
                    denominator="pairs with both amounts known", unit="SEK", favourable=None, compare=True,
                    ratio_meaningful=False, analyses=both),
     ]
+
+
+WRONGFUL_DECISION_RATE = "wrongful_decision_rate"
+"""Share of ok, decided cases with a usable truth whose final decision disagrees with it (subgroup discovery's
+``wrongful`` outcome; a rate of cases, not of group statistics)."""
+
+DISCOVERED_RATES: tuple[str, ...] = ("deny_rate", "refer_rate", WRONGFUL_DECISION_RATE, "underpayment_rate")
+"""The rates of subgroup discovery's named outcomes (refusal, routing, wrongful decision, shortfall): each has a
+registered ``discovered_<rate>`` metric. Discovery on another rate of cases emits ``discovered_<rate>`` rows too;
+the report places any ``discovered_`` row in the discovered section."""
+
+
+def _discovered_metrics(known: Mapping[str, MetricInfo]) -> list[MetricInfo]:
+    """Metrics of subgroup discovery: a group found on the search half against the rest, on the test half."""
+    out = []
+    for rate in DISCOVERED_RATES:
+        base = known.get(rate)
+        description = base.description if base is not None else (
+            "Share of decided cases with a usable truth whose decision (favourable or not) differs from the truth's."
+        )
+        numerator = base.numerator if base is not None else "ok, decided cases whose decision differs from the truth"
+        denominator = base.denominator if base is not None else "ok, decided cases with a usable truth"
+        out.append(MetricInfo(
+            name=DISCOVERED_PREFIX + rate, section="discovered", kind="rate", headline=False,
+            description=f"{description[:-1]} in a group found by subgroup discovery, against every other case "
+                        "(test half).",
+            numerator=f"{numerator}, in the group (test half)", denominator=f"{denominator}, in the group (test half)",
+            unit="share", favourable=base.favourable if base is not None else False, compare=True,
+            analyses=("discover",), needs_truth=base.needs_truth if base is not None else True,
+        ))
+    return out
 
 
 METRICS: dict[str, MetricInfo] = _build()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup, escape
 
+from audit._columns import DISCOVERED_PREFIX
 from audit.exceptions import DataError
 from audit.metrics import METRICS, SECTIONS, MetricInfo
 from audit.report._charts import ChartRow, IntervalPanel, interval_chart
@@ -42,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "Builder",
+    "DISCOVERED_SECTION",
     "METRIC_SECTION_IDS",
     "SAMPLE_SECTION",
     "SECTION_IDS",
@@ -59,13 +61,23 @@ __all__ = [
 SAMPLE_SECTION = "sample"
 """The registry section of group-size metrics (``n``, ``share``), which the method section shows."""
 
-METRIC_SECTION_IDS: tuple[str, ...] = (*(s for s in SECTIONS if s != SAMPLE_SECTION), "other")
-"""The sections that show metrics by group: the registry's sections in order, then ``other``."""
+DISCOVERED_SECTION = "discovered"
+"""The registry section of subgroup discovery's rows (``discovered_<rate>``), which has a section of its own."""
+
+METRIC_SECTION_IDS: tuple[str, ...] = (
+    *(s for s in SECTIONS if s not in (SAMPLE_SECTION, DISCOVERED_SECTION)),
+    "other",
+)
+"""The sections that show metrics by group: the registry's sections in order, then ``other``.
+
+The ``discovered`` section (:mod:`audit.report._discovery`) follows them: its
+groups are found, not named, and read differently."""
 
 SECTION_IDS: tuple[str, ...] = (
     "summary",
     "findings",
     *METRIC_SECTION_IDS,
+    DISCOVERED_SECTION,
     "quality",
     "journey",
     "method",
@@ -129,9 +141,14 @@ def attributes_of(row: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def section_of(name: str) -> str:
-    """The report section of a metric: the registry's ``section``, ``other`` for a metric it does not know."""
+    """The report section of a metric: the registry's ``section``, ``other`` for a metric it does not know.
+
+    An unregistered ``discovered_<rate>`` row still belongs to the ``discovered`` section.
+    """
     info = METRICS.get(name)
-    return info.section if info is not None else "other"
+    if info is None:
+        return DISCOVERED_SECTION if name.startswith(DISCOVERED_PREFIX) else "other"
+    return info.section
 
 
 _NUMERIC_FIELDS = (
@@ -575,7 +592,7 @@ class Builder:
         ``other`` holds the measured metrics the registry does not know, by name.
         """
         if section == "other":
-            return sorted(n for n in self.by_metric if n not in self.registry)
+            return sorted(n for n in self.by_metric if section_of(n) == "other")
         order = {name: i for i, name in enumerate(self.registry)}
         names = [n for n in self.by_metric if section_of(n) == section]
         return sorted(names, key=lambda n: (not self.headline(n), order[n]))

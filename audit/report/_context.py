@@ -21,6 +21,8 @@ The sections follow the questions an audit answers, in this order
    *flips* (decisions that change within a pair: two engines, or a case and
    its counterfactual twin); then *other*, for any metric the registry does
    not know, shown only when there is one;
+   then *discovered*: the groups nobody named, found by subgroup discovery
+   (the spec's ``discover:`` section), with their make-up by the named groups;
 4. *quality*: the data-quality checks and the population's status;
 5. *journey*: the data journey map and the lineage summary;
 6. *method*: metrics, tests, correction, sample sizes, minimum detectable
@@ -42,6 +44,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from audit.report._builder import METRIC_SECTION_IDS, SECTION_IDS, Builder
+from audit.report._discovery import discovered
 from audit.report._messages import Catalogue
 from audit.report._sections import journey, method, quality, reproducibility, scorecard
 
@@ -98,6 +101,7 @@ def build_context(result: AuditResult, *, messages: Catalogue, charts: bool = Tr
     sections["routing"]["notes"] = b.routing_notes()
     if not sections["other"]["available"]:
         sections["other"] = None
+    sections["discovered"] = discovered(b)
     sections["quality"] = quality(b)
     sections["journey"] = journey(b)
     sections["method"] = method(b)

@@ -51,7 +51,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),
     "execution": ("audit.review", "audit.runner", "audit._steps"),
-    "results": ("audit.result", "audit.report", "audit.record"),
+    "results": ("audit.result", "audit.report", "audit.record", "audit.finding"),
     "uses": ("audit.audit", "audit.monitor", "audit.cli", "audit"),
 }
 """Each layer's modules and packages, low to high (a package covers its submodules).

@@ -1273,13 +1273,17 @@ def test_largest_disparities_agree_with_the_result(fixture_result: AuditResult, 
     mine = Builder(fixture_result, load_catalogue("en")).top_disparities(5)
     theirs = fixture_result.largest_disparities(5)
     assert [(r["metric"], r["group"]) for r in mine] == list(zip(theirs["metric"], theirs["group"], strict=True))
-    # by hand: adjusted p 0.0001 (shortfall), 0.0012 (refusal), 0.004 (intersection), 0.03 (flips), 0.8, 1.0, ...
+    # issue 25: ranked by distance from parity, |log ratio| by hand: flips log(3.333) = 1.204, intersection
+    # log(2.347) = 0.853, refusal log(2.0) = 0.693, shortfall log(1.571) = 0.452 (adjusted p 0.03, 0.004,
+    # 0.0012, 0.0001 beside them; before issue 25 the order was by p: shortfall, refusal, intersection, flips)
     assert [(r["metric"], r["group"]) for r in mine[:4]] == [
-        ("mean_shortfall", "outside_eu"),
-        ("deny_rate", "outside_eu"),
-        ("deny_rate", "female & outside_eu"),
         ("flip_rate", "outside_eu"),
+        ("deny_rate", "female & outside_eu"),
+        ("deny_rate", "outside_eu"),
+        ("mean_shortfall", "outside_eu"),
     ]
+    assert [round(r["distance"], 3) for r in mine[:4]] == [1.204, 0.853, 0.693, 0.452]
+    assert [r["significant"] for r in mine[:4]] == [True, True, True, True]
 
 
 # --------------------------------------------------------------------------

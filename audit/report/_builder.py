@@ -796,12 +796,12 @@ class Builder:
         }
 
     def top_disparities(self, k: int) -> list[Mapping[str, Any]]:
-        """The ``k`` comparisons with the strongest evidence of a disparity.
+        """The ``k`` comparisons furthest from parity, adjusted p-value beside each.
 
         The same choice as :meth:`AuditResult.largest_disparities` and the
-        command line (:func:`audit.result.largest_disparity_rows`).
+        command line (:func:`audit.metrics.rank_disparities`).
         """
-        return largest_disparity_rows(list(self.metric_rows), k)
+        return largest_disparity_rows(list(self.metric_rows), k, alpha=self.alpha)
 
     def routing_notes(self) -> list[str]:
         review = (self.d.get("engine") or {}).get("review") or {}

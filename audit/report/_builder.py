@@ -74,7 +74,7 @@ SECTION_IDS: tuple[str, ...] = (
 )
 """Every section a report can have, in order (``other`` only when needed)."""
 
-_UNIT_KINDS = {"share": "rate", "SEK": "amount", "cases": "count", "ratio": "ratio", "AUC": "number"}
+_UNIT_KINDS = {"share": "rate", "SEK": "amount", "cases": "count", "ratio": "ratio", "AUC": "number", "pp": "pp"}
 """How the values of a registered metric read, by the registry's ``unit``."""
 _KEY_PART = re.compile(r"^[A-Za-z0-9_]+$")
 _MAX_FAILING_IN_SUMMARY = 4

@@ -1483,8 +1483,13 @@ def test_headline_figures_come_first_and_key_figures_fill_the_summary(fixture_re
         "grant_rate", "deny_rate", "refer_rate", "automation_rate", "underpayment_rate", "error_rate",
     ]
     # the fixture measured three of them: the cards of its summary, in that order
-    figures = [f["label"] for f in b.summary(b.findings_section())["figures"]]
-    assert figures == ["Refusal rate", "Routed to a caseworker", "Decided automatically"]
+    cards = b.summary(b.findings_section())["figures"]
+    figures = [f["label"] for f in cards]
+    # issue 25: the fixture compares with a correct decision but has no amounts, so the underpayment card says
+    # that amounts are not available (never 0 % or 100 %)
+    assert figures == ["Refusal rate", "Routed to a caseworker", "Decided automatically", "Underpaid"]
+    assert cards[-1]["value"] == "not available" and cards[-1]["explain"].startswith("Amounts are not available")
+    assert all(f["explain"] for f in cards)  # every card explains itself in one sentence
     assert b.section_metrics("other") == ["experimental_rate"]
     assert b.section_metrics("flips") == ["flip_rate"]
 

@@ -71,7 +71,8 @@ def test_largest_disparities_ranked_by_distance_from_parity_not_p() -> None:
         {**_row("calibration_gap", "nordic", 0.08, -0.02, 0.01), "ratio": None},   # signed: |difference| 0.10
     ]
     top = _result(rows).largest_disparities(10)
-    assert list(top["metric"]) == ["grant_rate", "refer_rate", "amount_ratio", "calibration_gap"]
-    # by hand: |log 0.1| = 2.3026, |log 1.5| = 0.4055, |log 1.12| = 0.1133, |0.08 + 0.02| = 0.10
-    assert top["distance"].round(4).tolist() == [2.3026, 0.4055, 0.1133, 0.1]
-    assert top["significant"].tolist() == [True, False, True, True]
+    # significant first, by distance; then the rest (refer_rate, adjusted p 0.2), by distance
+    assert list(top["metric"]) == ["grant_rate", "amount_ratio", "calibration_gap", "refer_rate"]
+    # by hand: |log 0.1| = 2.3026, |log 1.12| = 0.1133, |0.08 + 0.02| = 0.10, |log 1.5| = 0.4055
+    assert top["distance"].round(4).tolist() == [2.3026, 0.1133, 0.1, 0.4055]
+    assert top["significant"].tolist() == [True, True, True, False]

@@ -19,8 +19,11 @@ Distance from parity:
   in 0..2, so that SEK do not swamp shares).
 
 Only comparisons with a test (an adjusted p-value), not suppressed and not
-of the reference group with itself are ranked. Ties are broken by adjusted
-p-value, then by table order. This module is the one ranking: the command
+of the reference group with itself are ranked. The comparisons whose
+adjusted p-value is below ``alpha`` come first, by distance; those that
+could be chance follow, also by distance (a 7x ratio in a group of 12 with
+an adjusted p of 1.0 must not head the list: that would overstate it).
+Ties are broken by adjusted p-value, then by table order. This module is the one ranking: the command
 line, the report and the notebook view all call :func:`rank_disparities`.
 """
 
@@ -90,7 +93,8 @@ def rank_disparities(rows: Sequence[Mapping[str, Any]], k: int = 5, *,
     Returns
     -------
     list of dict
-        Copies of the chosen rows, largest distance first, each with
+        Copies of the chosen rows, significant ones first, each group by
+        largest distance first, each with
         ``distance`` (from parity) and ``significant`` (adjusted p-value
         below ``alpha``). A metric that is the complement of another ranked
         metric (``automation_rate`` = 1 - ``refer_rate``) is left out, and so
@@ -108,9 +112,9 @@ def rank_disparities(rows: Sequence[Mapping[str, Any]], k: int = 5, *,
         distance = parity_distance(r)
         if distance is None:
             continue
-        candidates.append((-round(distance, 12), p, index, distance, r))
-    candidates.sort(key=lambda c: c[:3])
-    present = {c[4]["metric"] for c in candidates}
+        candidates.append((p >= alpha, -round(distance, 12), p, index, distance, r))
+    candidates.sort(key=lambda c: c[:4])
+    present = {c[5]["metric"] for c in candidates}
     chosen: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for *_, distance, r in candidates:

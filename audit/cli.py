@@ -33,6 +33,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from audit._json import jsonable
 from audit._paths import resolve_path
 from audit._version import __version__
 from audit.audit import load_spec
@@ -124,8 +125,9 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 
 def _summary_table(result: Any, k: int = 5) -> Table:
-    table = Table(title="Largest disparities (adjusted for multiple testing)", show_lines=False)
-    for col in ("metric", "group", "value [95% CI]", "reference", "ratio [95% CI]", "p adj."):
+    table = Table(title="Largest disparities (furthest from parity; p adjusted for multiple testing)",
+                  show_lines=False)
+    for col in ("metric", "group", "value [95% CI]", "reference", "ratio [95% CI]", "difference", "p adj."):
         table.add_column(col)
     for r in result.largest_disparities(k).to_dict(orient="records"):
         table.add_row(
@@ -134,9 +136,17 @@ def _summary_table(result: Any, k: int = 5) -> Table:
             f"{_fmt(r['value'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
             f"{r['reference_group']}: {_fmt(r['reference_value'])}",
             f"{_fmt(r['ratio'])} [{_fmt(r.get('ratio_ci_low'))}, {_fmt(r.get('ratio_ci_high'))}]",
-            _fmt(r["p_adjusted"], 4),
+            _fmt(r["difference"]),
+            f"{_fmt_p(r['p_adjusted'])}{' *' if r.get('significant') else ''}",
         )
     return table
+
+
+def _fmt_p(p: Any) -> str:
+    """A p-value for people: 4 decimals, or scientific notation below 0.0001 (never 0.0000)."""
+    if p is None or (isinstance(p, float) and p != p):
+        return "–"
+    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
 
 def _print_result(result: Any, *, quiet: bool, as_json: bool) -> None:
@@ -145,11 +155,11 @@ def _print_result(result: Any, *, quiet: bool, as_json: bool) -> None:
             "run_id": result.run_id,
             "run_dir": str(result.run_dir) if result.run_dir else None,
             "exit_code": result.exit_code,
-            "findings": [dict(f) | {"attributes": list(f["attributes"])} if "attributes" in f else dict(f)
-                         for f in result.to_dict()["findings"]],
-            "largest_disparities": json.loads(result.largest_disparities(5).to_json(orient="records")),
+            "findings": result.to_dict()["findings"],
+            # full precision (pandas' to_json rounds to 10 digits: a p-value of 1e-40 became 0.0)
+            "largest_disparities": jsonable(result.largest_disparities(5).to_dict(orient="records")),
         }
-        sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(jsonable(summary), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         return
     if quiet:
         return

@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._cells import DEFAULT_SUPPRESSION_MARKERS, describe_bound, parse_cells
 from audit._columns import (
     ALLOWED_VALUES,
     ASSISTANCE_COLUMNS,
@@ -66,6 +67,7 @@ from audit._columns import (
 )
 from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
+from audit._schema import coerce_case_frame
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.spec import AuditSpec, PopulationSpec
 from audit.synth import generate, load_population_spec
@@ -82,6 +84,7 @@ __all__ = [
     "apply_mapping",
     "load_population",
     "read_table",
+    "suppression_notes",
 ]
 
 _MISSING_TOKENS = ("", " ")
@@ -606,18 +609,34 @@ def _load_aggregated(
             + ". Expected one row per attribute and group; narrow the rows with population.where."
         )
 
+    markers = DEFAULT_SUPPRESSION_MARKERS if spec.suppressed is None else tuple(spec.suppressed)
+    suppressed_at_source: list[dict[str, Any]] = []
+
     def numeric(col: str, what: str) -> np.ndarray:
         raw = frame[col]
-        text = raw.astype("str").str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
-        text = text.str.replace(",", ".", regex=False).where(raw.notna())
-        num = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
-        bad = raw.notna().to_numpy() & np.isnan(num)
+        if what == "group_size":
+            text = raw.astype("str").str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+            text = text.str.replace(",", ".", regex=False).where(raw.notna())
+            num = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
+            bad = raw.notna().to_numpy() & np.isnan(num)
+        else:
+            parsed = parse_cells(raw, markers=markers)
+            num, bad = parsed.values, parsed.bad
+            for i in np.flatnonzero(parsed.suppressed):
+                bound = float(parsed.bound[i])
+                suppressed_at_source.append({
+                    "attribute": str(out["attribute"].iloc[i]), "group": str(out["group"].iloc[i]),
+                    "cell": what.removeprefix("cells."), "column": col, "marker": str(parsed.marker[i]),
+                    "upper_bound": None if bound != bound else bound,
+                    "text": describe_bound(bound, str(parsed.marker[i]))})
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(
                 f"{source}: column {col!r} ({what}) has the non-numeric value {raw.iloc[i]!r} for {where_(i)}. "
                 + ("Expected a count of cases." if what == "group_size" else
-                   "Expected a count, a percentage or a blank cell for a suppressed value.")
+                   "Expected a count, a percentage, or a suppression marker ("
+                   + ", ".join(repr(m) for m in markers[:12]) + (", ..." if len(markers) > 12 else "")
+                   + " or <k; set population.suppressed to list the markers of this release).")
             )
         neg = num < 0
         if neg.any():
@@ -690,11 +709,32 @@ def _load_aggregated(
         out[list(_CELLS)] = cells
         out["group_size"] = size if size is not None else np.where(complete, total, np.nan)
     info = {**info, "rows_in_file": int(len(keep)), "rows_kept": int(len(out)),
-            "suppressed_cells": int(np.isnan(cells).sum())}
+            "suppressed_cells": int(np.isnan(cells).sum()), "suppressed": suppressed_at_source}
     return out, info
 
 
 _CELLS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
+
+
+def suppression_notes(suppressed: list[dict[str, Any]]) -> tuple[str, ...]:
+    """One plain sentence per group with cells suppressed at the source (``info["suppressed"]``).
+
+    Parameters
+    ----------
+    suppressed : list of dict
+        Rows with ``attribute``, ``group``, ``column`` and ``text`` (e.g.
+        ``"fewer than 5"``), as :func:`load_population` records them.
+
+    Returns
+    -------
+    tuple of str
+        E.g. ``"sex=female: cells suppressed at the source: TP fewer than 5, FN suppressed ('NA')."``
+    """
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for row in suppressed:
+        by_group.setdefault((row["attribute"], row["group"]), []).append(f"{row['column']} {row['text']}")
+    return tuple(f"{a}={g}: cells suppressed at the source: {', '.join(cells)}; metrics that need them are "
+                 "not computed for this group." for (a, g), cells in by_group.items())
 
 
 # ---------------------------------------------------------------------------
@@ -755,6 +795,7 @@ def load_population(audit: AuditSpec) -> Population:
             source={"kind": kind, "path": spec.aggregated, "rows": len(table), **jsonable(info, default=str),
                     "where": spec.where or {}, "units": spec.units},
             inputs=(path,),
+            notes=suppression_notes(info.get("suppressed", [])),
         )
     if kind == "file":
         path = audit.resolve(spec.file)  # type: ignore[arg-type]
@@ -767,6 +808,8 @@ def load_population(audit: AuditSpec) -> Population:
         inputs = extra
     rows_read = len(raw)
     frame, notes = apply_mapping(raw, spec, source=shown)
+    frame, typed = coerce_case_frame(frame, source=shown)
+    notes = [*notes, *typed]
     provenance = {c: "system" for c in frame.columns}
     provenance.update(spec.provenance)
     return Population(

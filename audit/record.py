@@ -24,7 +24,7 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +42,7 @@ from audit.spec import AuditSpec
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from audit.runner import RunState
 
-__all__ = ["ARTIFACTS", "write_run"]
+__all__ = ["ARTIFACTS", "artifacts_for", "write_run"]
 
 ARTIFACTS: tuple[str, ...] = (
     "report.html",
@@ -58,6 +58,21 @@ ARTIFACTS: tuple[str, ...] = (
     "manifest.json",
 )
 """Files of a complete run folder (DESIGN.md)."""
+
+_FORMAT_ARTIFACTS: dict[str, str] = {"html": "report.html", "md": "report.md", "json": "results.json"}
+"""The artifact of each of ``report.formats``; the other artifacts are always written."""
+
+
+def artifacts_for(formats: Sequence[str]) -> tuple[str, ...]:
+    """The files of a complete run folder for the spec's ``report.formats``, in :data:`ARTIFACTS` order.
+
+    ``report.html``, ``report.md`` and ``results.json`` are written only when
+    their format (``html``, ``md``, ``json``) is listed; the manifest hashes
+    exactly the files written, so a run folder verifies either way.
+    """
+    left_out = {name for fmt, name in _FORMAT_ARTIFACTS.items() if fmt not in set(formats)}
+    return tuple(a for a in ARTIFACTS if a not in left_out)
+
 
 _VERSIONED = ("pandas", "numpy", "scipy", "scikit-learn", "fairlearn", "great-expectations",
               "openlineage-python", "duckdb", "pyarrow", "pydantic")
@@ -122,7 +137,9 @@ def write_run(
 def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp: Path) -> None:
     """Write every artifact into ``tmp``, the manifest last."""
     journey = state.journey
-    (tmp / "results.json").write_text(result.to_json(), encoding="utf-8")
+    formats = set(spec.report.formats)
+    if "json" in formats:
+        (tmp / "results.json").write_text(result.to_json(), encoding="utf-8")
     (tmp / "metrics.csv").write_text(report.render_metrics_csv(result), encoding="utf-8")
     final = state.final
     if final is None:
@@ -136,10 +153,13 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
         json.dumps(jsonable(list(result.to_dict()["checks"])), indent=2, ensure_ascii=False), encoding="utf-8"
     )
     language = spec.report.language
-    (tmp / "report.html").write_text(report.render_html(result, language=language), encoding="utf-8")
-    (tmp / "report.md").write_text(report.render_markdown(result, language=language), encoding="utf-8")
+    if "html" in formats:
+        (tmp / "report.html").write_text(report.render_html(result, language=language), encoding="utf-8")
+    if "md" in formats:
+        (tmp / "report.md").write_text(report.render_markdown(result, language=language), encoding="utf-8")
     (tmp / "dossier.html").write_text(report.render_dossier_html(result), encoding="utf-8")
     (tmp / "dossier.md").write_text(report.render_dossier_md(result), encoding="utf-8")
+    expected = artifacts_for(spec.report.formats)
     manifest = {
         "run_id": result.run_id,
         "audit": spec.name,
@@ -150,10 +170,10 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
         "versions": _versions(),
         "platform": {"system": platform.system(), "machine": platform.machine()},
         "inputs": _inputs(spec, state),
-        "artifacts": {name: sha256_file(tmp / name) for name in ARTIFACTS if name != "manifest.json"},
+        "artifacts": {name: sha256_file(tmp / name) for name in expected if name != "manifest.json"},
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    missing = [a for a in ARTIFACTS if not (tmp / a).is_file()]
+    missing = [a for a in expected if not (tmp / a).is_file()]
     if missing:  # pragma: no cover - guarded by tests
         raise RuntimeError(f"run folder incomplete: {missing}")
 

@@ -44,6 +44,8 @@ from audit._columns import DISCOVERED_PREFIX, METRIC_COLUMNS
 from audit._json import jsonable
 from audit._version import __version__
 from audit.exceptions import DataError
+from audit.finding import Finding, Findings
+from audit.metrics import rank_disparities
 
 __all__ = [
     "AuditResult",
@@ -102,10 +104,6 @@ def set_html_summary(render: HtmlSummary | None) -> HtmlSummary | None:
     return previous
 
 
-_COMPLEMENTS = {"automation_rate": "refer_rate"}
-"""Metrics that are one minus another (the first is left out of summaries when the second is there)."""
-
-
 def _number(value: Any) -> float | None:
     try:
         f = float(value)
@@ -114,52 +112,17 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(f) or math.isinf(f) else f
 
 
-def largest_disparity_rows(rows: list[dict[str, Any]], k: int = 5) -> list[dict[str, Any]]:
-    """Choose the ``k`` metric rows with the strongest evidence of a disparity.
+def largest_disparity_rows(rows: list[dict[str, Any]], k: int = 5, *, alpha: float = 0.05) -> list[dict[str, Any]]:
+    """The ``k`` group comparisons furthest from parity, with their significance.
 
-    A candidate compares a group with its reference group (not the reference
-    itself), is not suppressed and has an adjusted p-value. Candidates are
-    ordered by adjusted p-value, then by the distance of the ratio from 1 on
-    the log scale (largest first), then by table order. A metric that is the
-    complement of another candidate metric (``automation_rate`` is one minus
-    ``refer_rate``) is left out, and so is a second metric with the very same
-    values for the same comparison (for an engine that never refuses,
-    ``grant_rate`` equals ``automation_rate``): neither says anything new.
-    The report and the command line both show this selection.
+    The one ranking of :func:`audit.metrics.rank_disparities` (distance from
+    parity on the log-ratio scale, or the difference for signed quantities;
+    adjusted p-value and ``significant`` beside each). The report, the
+    command line and the notebook view all show this selection.
     """
-    candidates = []
-    for index, r in enumerate(rows):
-        p = _number(r.get("p_adjusted"))
-        if not r.get("attributes") or r.get("suppressed") or p is None:
-            continue
-        if str(r.get("metric", "")).startswith(DISCOVERED_PREFIX):  # discovered groups: their own section
-            continue
-        if r.get("reference_group") is not None and str(r.get("group")) == str(r.get("reference_group")):
-            continue
-        ratio = _number(r.get("ratio"))
-        distance = abs(math.log(ratio)) if ratio is not None and ratio > 0 else 0.0
-        candidates.append((p, -distance, index, r))
-    candidates.sort(key=lambda c: c[:3])
-    present = {c[3]["metric"] for c in candidates}
-    chosen: list[dict[str, Any]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for *_, r in candidates:
-        if _COMPLEMENTS.get(r["metric"]) in present:
-            continue
-        key = (str(r.get("group")), str(r.get("reference_group")),
-               _round(r.get("value")), _round(r.get("reference_value")))
-        if key in seen:
-            continue
-        seen.add(key)
-        chosen.append(r)
-        if len(chosen) == k:
-            break
-    return chosen
-
-
-def _round(value: Any) -> float | None:
-    f = _number(value)
-    return None if f is None else round(f, 12)
+    # discovered groups have their own section (audit.metrics.discover)
+    rows = [r for r in rows if not str(r.get("metric", "")).startswith(DISCOVERED_PREFIX)]
+    return rank_disparities(rows, k, alpha=alpha)
 
 
 def strip_run_metadata(data: Any) -> Any:
@@ -180,6 +143,8 @@ def _freeze(obj: Any) -> Any:
 
 
 def _thaw(obj: Any) -> Any:
+    if isinstance(obj, Finding):
+        return obj.to_dict()
     if isinstance(obj, MappingProxyType):
         return {k: _thaw(v) for k, v in obj.items()}
     if isinstance(obj, tuple):
@@ -205,8 +170,10 @@ class AuditResult:
         One report per checked step.
     metrics : tuple of Mapping
         The tidy metrics table (see :meth:`metrics_frame`).
-    findings : tuple of Mapping
-        The spec's thresholds evaluated against the metrics.
+    findings : Findings
+        The spec's thresholds evaluated against the metrics: a tuple of plain
+        :class:`~audit.finding.Finding` records that prints as a table
+        (``findings.to_frame()`` gives a DataFrame).
     discovered : tuple of Mapping or None
         Subgroup discovery's groups (``discover:`` in the spec), None when
         discovery did not run.
@@ -233,8 +200,9 @@ class AuditResult:
     @classmethod
     def build(cls, *, decisions: pd.DataFrame | None = None, run_dir: Path | None = None, **parts: Any) -> AuditResult:
         """Build a result from plain (mutable) parts, converting them to frozen JSON-safe data."""
-        frozen = {k: _freeze(jsonable(v)) for k, v in parts.items()}
-        return cls(**frozen, run_dir=run_dir, _decisions=decisions)
+        frozen = {k: _freeze(jsonable(v)) for k, v in parts.items() if k != "findings"}
+        findings = Findings(Finding.from_dict(f) for f in jsonable(parts.get("findings") or []))
+        return cls(**frozen, findings=findings, run_dir=run_dir, _decisions=decisions)
 
     # -------------------------------------------------------------- access
     @property
@@ -260,14 +228,15 @@ class AuditResult:
 
     def findings_frame(self) -> pd.DataFrame:
         """Return the findings as a new DataFrame."""
-        return pd.DataFrame([_thaw(f) for f in self.findings])
+        return self.findings.to_frame()
 
     def largest_disparities(self, k: int = 5) -> pd.DataFrame:
         """The ``k`` group comparisons with the strongest evidence of a disparity.
 
         See :func:`largest_disparity_rows`; returned as a DataFrame.
         """
-        rows = largest_disparity_rows([_thaw(r) for r in self.metrics], k)
+        alpha = _number(((self.spec or {}).get("statistics") or {}).get("alpha")) or 0.05
+        rows = largest_disparity_rows([_thaw(r) for r in self.metrics], k, alpha=alpha)
         if not rows:
             return self.metrics_frame().head(0)
         frame = pd.DataFrame(rows)

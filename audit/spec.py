@@ -208,6 +208,7 @@ class PopulationSpec(_Model):
     cells: AggregatedCells | None = None
     units: Literal["count", "percent"] = "count"
     group_size: str | None = None
+    suppressed: list[str] | None = None
     case_id: str = "case_id"
     rename: dict[str, str] = Field(default_factory=dict)
     recode: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -235,7 +236,7 @@ class PopulationSpec(_Model):
             "synthetic": {"n", "bias"},
             "file": {"sheet"},
             "sql": {"url"},
-            "aggregated": {"where", "attribute", "group", "cells", "units", "group_size", "sheet"},
+            "aggregated": {"where", "attribute", "group", "cells", "units", "group_size", "sheet", "suppressed"},
         }
         mine = own[kind]
         for k, keys in own.items():

@@ -46,12 +46,12 @@ PACKAGE = "audit"
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "ground": ("audit.exceptions", "audit._privacy", "audit._paths", "audit._json", "audit._columns",
-               "audit._version"),
+               "audit._version", "audit._cells", "audit._schema"),
     "settings": ("audit.spec",),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),
     "execution": ("audit.review", "audit.runner", "audit._steps"),
-    "results": ("audit.result", "audit.report", "audit.record", "audit.runfolder"),
+    "results": ("audit.result", "audit.finding", "audit.report", "audit.record", "audit.runfolder"),
     "uses": ("audit.audit", "audit.evidence", "audit.monitor", "audit.cli", "audit"),
 }
 """Each layer's modules and packages, low to high (a package covers its submodules).

@@ -175,7 +175,7 @@ def test_registry_documents_every_metric() -> None:
         assert info.name == name
         # the registry's vocabulary (issue 17): kind is the estimate's shape, section the report's
         assert info.kind in {"count", "share", "rate", "mean", "ratio_of_sums", "auc", "share_ratio",
-                             "estimated_rate"}
+                             "estimated_rate", "share_difference"}  # share_difference: burden_gap (issue 25)
         assert info.section in {"affected", "routing", "amounts", "baseline", "selection", "comparison", "flips",
                                 "discovered", "sample"}
         assert info.description and info.denominator

@@ -46,7 +46,9 @@ def test_ratio_threshold_pass_fail_error(table: pd.DataFrame) -> None:
     assert got["eu"]["status"] == "PASS" and got["eu"]["observed"] == pytest.approx(1.5, abs=1e-12)
     assert got["nordic"]["status"] == "ERROR" and "suppressed" in got["nordic"]["message"]
     for f in findings:
-        assert f["statistic"] == "ratio" and f["severity"] == "fail" and f["bound"] == ">= 0.8"
+        # issue 25: severity agrees with status (no severity 'fail' next to PASS); the threshold's is on_breach
+        assert f["statistic"] == "ratio" and f["on_breach"] == "fail" and f["bound"] == ">= 0.8"
+        assert f["severity"] == {"PASS": None, "FAIL": "fail", "ERROR": "fail"}[f["status"]]
         assert f["reference_group"] == "sweden" and f["attributes"] == ["birth_region"]
     assert exit_status(findings) == 1
     json.dumps(findings)

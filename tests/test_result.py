@@ -60,3 +60,19 @@ def test_largest_disparities_order_and_no_redundant_rows() -> None:
     top = _result(rows).largest_disparities(10)
     assert list(zip(top["metric"], top["group"], strict=True)) == [
         ("grant_rate", "outside_eu"), ("refer_rate", "eu"), ("grant_rate", "nordic")]
+
+
+def test_largest_disparities_ranked_by_distance_from_parity_not_p() -> None:
+    """Issue 25: 'paid per krona owed 1.12x' (p 1e-12) no longer stands above 'grant rate 0.10x' (p 0.003)."""
+    rows = [
+        _row("amount_ratio", "eu", 1.12, 1.0, 1e-12),
+        _row("grant_rate", "outside_eu", 0.06, 0.60, 0.003),
+        _row("refer_rate", "nordic", 0.30, 0.20, 0.2),
+        {**_row("calibration_gap", "nordic", 0.08, -0.02, 0.01), "ratio": None},   # signed: |difference| 0.10
+    ]
+    top = _result(rows).largest_disparities(10)
+    # significant first, by distance; then the rest (refer_rate, adjusted p 0.2), by distance
+    assert list(top["metric"]) == ["grant_rate", "amount_ratio", "calibration_gap", "refer_rate"]
+    # by hand: |log 0.1| = 2.3026, |log 1.12| = 0.1133, |0.08 + 0.02| = 0.10, |log 1.5| = 0.4055
+    assert top["distance"].round(4).tolist() == [2.3026, 0.1133, 0.1, 0.4055]
+    assert top["significant"].tolist() == [True, True, True, False]

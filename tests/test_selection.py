@@ -84,6 +84,8 @@ def test_values_by_hand() -> None:
         ("hit_rate", "female"): 0.25, ("hit_rate", "male"): 0.5, ("hit_rate", "all"): 0.4,
         ("error_share", "female"): 6 / 14, ("error_share", "male"): 8 / 14,
         ("equal_burden", "female"): 0.4 / (6 / 14), ("equal_burden", "male"): 0.6 / (8 / 14),
+        # issue 25: the same comparison in percentage points (share of selections - share of errors)
+        ("burden_gap", "female"): 0.4 - 6 / 14, ("burden_gap", "male"): 0.6 - 8 / 14,
         ("population_selection_rate", "female"): 40 / 600, ("population_selection_rate", "male"): 60 / 400,
         ("population_selection_rate", "all"): 0.1,
         ("population_false_positive_rate", "female"): 30 / 540, ("population_false_positive_rate", "male"): 30 / 320,
@@ -318,3 +320,21 @@ def test_bad_population_size_and_options() -> None:
         measure_selection(_rows(BASIC), selection=SEL, sensitive_features=["sex"], intersections=[["sex", "x"]])
     with pytest.raises(SpecError, match=r"statistics.min_group_size"):
         measure_selection(_rows(BASIC), selection=SEL, sensitive_features=["sex"], statistics={"min_group_size": 0})
+
+
+def test_burden_gap_in_percentage_points_with_newcombe_interval() -> None:
+    """Issue 25: equal burden both ways; the gap's interval is Newcombe's, built here from scipy's Wilson."""
+    t = measure_selection(_rows(BASIC), selection=SEL, sensitive_features=["sex"], statistics=NO_BOOT)
+    r = _get(t, "burden_gap", "male")
+    p1, p0 = 60 / 100, 8 / 14
+    l1, u1 = _wilson(60, 100)
+    l0, u0 = _wilson(8, 14)
+    d = p1 - p0
+    assert r.value == pytest.approx(d, rel=1e-12) and r.value * 100 == pytest.approx(2.857142857, rel=1e-9)
+    assert r.ci_low == pytest.approx(d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2), rel=1e-9)
+    assert r.ci_high == pytest.approx(d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2), rel=1e-9)
+    # both ways agree on the direction: gap > 0 exactly where the ratio > 1
+    for g in ("female", "male"):
+        assert (_get(t, "burden_gap", g).value > 0) == (_get(t, "equal_burden", g).value > 1)
+    # a share difference: not compared with a reference group, so no extra test in the family
+    assert np.isnan(r.p_value) and r.reference_group is None or pd.isna(r.reference_group)

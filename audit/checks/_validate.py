@@ -25,6 +25,7 @@ import pandas as pd
 from audit._columns import ASSISTANCE_COLUMNS
 from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
+from audit._schema import coerce_case_frame
 from audit.checks._statistics import caching
 from audit.checks._suite import GROUPS_PLACEHOLDER, Suite, SuiteExpectation, build_expectation, load_suite
 from audit.exceptions import DataError, SpecError
@@ -697,7 +698,7 @@ def check_file(
     audit.exceptions.DataError
         The file is missing, has another suffix, or cannot be parsed.
     """
-    frame = _read_frame(Path(path), id_column=id_column)
+    frame, _ = coerce_case_frame(_read_frame(Path(path), id_column=id_column), source=str(path))
     return validate(frame, suites, step="check", id_column=id_column, groups=groups)
 
 

@@ -80,6 +80,7 @@ from audit.metrics._intervals import (
     wilson_interval,
 )
 from audit.metrics._measure import binary_metrics_from_counts, measure, measure_statistics
+from audit.metrics._ranking import COMPLEMENT_METRICS, parity_distance, rank_disparities
 from audit.metrics._registry import KINDS, METRICS, SECTIONS, MetricInfo
 from audit.metrics._selection import SELECTION_METRICS, measure_selection, population_confusion
 from audit.metrics._significance import (
@@ -109,6 +110,7 @@ from audit.metrics._table import (
 __all__ = [
     "COLUMNS",
     "COMPARE_METRICS",
+    "COMPLEMENT_METRICS",
     "CORRECTIONS",
     "Condition",
     "DISCOVERED_PREFIX",
@@ -149,8 +151,10 @@ __all__ = [
     "metric_table",
     "multinomial_bootstrap",
     "newcombe_difference_interval",
+    "parity_distance",
     "population_confusion",
     "proportion_evidence",
+    "rank_disparities",
     "se_evidence",
     "split_halves",
     "two_proportion_test",

@@ -109,7 +109,10 @@ def evaluate_thresholds(metrics: pd.DataFrame, thresholds: Sequence[Threshold | 
         (for ratio and difference bounds, every group except the reference),
         in threshold order. Keys: ``name`` (e.g. ``"refer_rate ratio >= 0.8 for
         birth_region=outside_eu vs sweden"``), ``status`` (PASS, FAIL, WARN,
-        ERROR), ``severity``, ``metric``, ``attributes``, ``group``,
+        ERROR), ``severity`` (what the finding is: ``fail`` for FAIL and
+        ERROR, ``warn`` for WARN, None for PASS), ``on_breach`` (the
+        threshold's severity: what a breach would be), ``metric``,
+        ``attributes``, ``group``,
         ``reference_group``, ``statistic`` (ratio, difference or value),
         ``observed``, ``bound`` (text), ``bound_min``, ``bound_max``,
         ``ci_low``, ``ci_high``, ``p_adjusted``, ``message``. Numbers are
@@ -137,12 +140,19 @@ def evaluate_thresholds(metrics: pd.DataFrame, thresholds: Sequence[Threshold | 
         }
         for stat, (lo, hi) in bounds.items():
             findings.extend(_evaluate(metrics, t, stat, lo, hi))
+    for f in findings:
+        f["severity"] = _SEVERITY_OF_STATUS[f["status"]]
     return findings
+
+
+_SEVERITY_OF_STATUS: dict[str, str | None] = {"PASS": None, "WARN": "warn", "FAIL": "fail", "ERROR": "fail"}
+"""What a finding is: an ERROR is never a pass, so it fails the run like a FAIL."""
 
 
 def _base(t: Threshold, stat: str, lo: float | None, hi: float | None) -> dict[str, Any]:
     return {
-        "severity": t.severity,
+        "severity": None,
+        "on_breach": t.severity,
         "metric": t.metric,
         "statistic": stat,
         "bound": _bound_text(lo, hi),

@@ -382,6 +382,10 @@ def _empty_families(group_statistics: GroupStatistics) -> frozenset[str]:
         empty |= {"truth", "entitlement", "score"}
     if "truth_amount" in group_statistics.families and total["priced"] == 0:
         empty.add("truth_amount")
+    if "amount" in group_statistics.families and total["fav"] > 0 and total["paid"] == 0:
+        # amounts are not available (e.g. a classifier that returns no amounts): never 0 granted, which
+        # would show every owed case as underpaid (100 %)
+        empty |= {"amount", "truth_amount"}
     hist = group_statistics.score_hist
     if "score" in group_statistics.families and (hist is None or hist.sum() == 0):
         empty.add("score")

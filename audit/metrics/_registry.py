@@ -167,6 +167,7 @@ KINDS: tuple[str, ...] = (
     "auc",
     "share_ratio",
     "estimated_rate",
+    "share_difference",
 )
 """The shapes of a metric's estimate, which decide its interval and test.
 
@@ -177,13 +178,17 @@ mean (t interval, Welch's test); ``ratio_of_sums``: ``sum(x) / sum(y)``
 (delta method); ``auc``: an area under the ROC curve (Hanley-McNeil);
 ``share_ratio``: a ratio of two shares from independent samples (Katz's
 interval, conditional test); ``estimated_rate``: a rate of a population
-reconstructed from a selection audit (Katz's interval or bootstrap).
+reconstructed from a selection audit (Katz's interval or bootstrap);
+``share_difference``: a difference of two shares from independent samples
+(Newcombe's interval), e.g. a group's share of selections minus its share of
+errors.
 """
 
 ANALYSES: tuple[str, ...] = ("measure", "measure_selection", "compare_decisions", "run_counterfactual", "discover")
 """The analyses that emit metric rows."""
 
-Kind = Literal["count", "share", "rate", "mean", "ratio_of_sums", "auc", "share_ratio", "estimated_rate"]
+Kind = Literal["count", "share", "rate", "mean", "ratio_of_sums", "auc", "share_ratio", "estimated_rate",
+               "share_difference"]
 
 
 @dataclass(frozen=True)
@@ -216,7 +221,7 @@ class MetricInfo:
     numerator, denominator : str
         Exact definitions.
     unit : str
-        ``cases``, ``share``, ``SEK``, ``ratio`` or ``AUC``.
+        ``cases``, ``share``, ``pp`` (percentage points: a difference of shares), ``SEK``, ``ratio`` or ``AUC``.
     favourable : bool or None
         True when a higher value is better for the applicant; the four-fifths
         flag is only set for rates with ``favourable=True``.
@@ -632,6 +637,13 @@ def _selection_metrics() -> list[MetricInfo]:
             "The group's share of selections divided by its share of errors found at random.",
             "the group's share of the selected cases", "the group's share of the errors found at random",
             unit="ratio", needs_truth=True),
+        MetricInfo(name="burden_gap", section="selection", kind="share_difference", headline=True,
+                   description="The group's share of selections minus its share of errors found at random, in "
+                               "percentage points (Lighthouse Reports / Svenska Dagbladet, 2024).",
+                   numerator="the group's share of the selected cases minus its share of the errors found at "
+                             "random", denominator="(shares of two totals: every selection, every error found)",
+                   unit="pp", favourable=None, compare=False, analyses=("measure_selection",), needs_truth=True,
+                   ratio_meaningful=False),
         sel("population_selection_rate", "estimated_rate", True,
             "Share of the group's population that the model selected.",
             "selected cases of the group", "estimated group size (population_size x random share)"),

@@ -45,6 +45,7 @@ metric                             value                                       n
 ``hit_rate``                       ``sp_g / sk_g`` (precision of selection)    ``sk_g``            ``sp_g``
 ``error_share``                    ``rp_g / E``                                ``E``               ``rp_g``
 ``equal_burden``                   ``(s_g / S) / (rp_g / E)``                  ``s_g + r_g``       ``s_g``
+``burden_gap``                     ``s_g / S - rp_g / E``                      ``s_g + r_g``       ``s_g``
 ``population_selection_rate``      ``s_g / N_g``                               ``s_g + r_g``       ``s_g``
 ``population_false_positive_rate`` ``FP_g / (FP_g + TN_g)``                    ``s_g + r_g``       --
 ``population_false_negative_rate`` ``FN_g / (FN_g + TP_g)``                    ``s_g + r_g``       --
@@ -56,6 +57,16 @@ random sample). ``equal_burden`` puts the group's share of the selections
 against its share of the errors that exist (estimated by the errors found at
 random): 1 means the group carries the burden of investigation in proportion
 to its errors; above 1 it is investigated more than its errors warrant.
+``burden_gap`` is the same comparison as a difference, in percentage points:
+the group's share of the selections minus its share of the errors found at
+random (0 is equal burden; +10 pp means the group makes up 10 percentage
+points more of those investigated than of the errors). This is the measure
+that Lighthouse Reports and Svenska Dagbladet published on the Swedish
+Social Insurance Agency's (Försäkringskassan's) control model for temporary
+parental benefit ("Sweden's Suspicion Machine", 27 November 2024,
+https://www.lighthousereports.com/investigation/swedens-suspicion-machine/),
+where the ratio alone hides how many people the gap concerns; Insyn reports
+both.
 
 **The population confusion matrix.** The selected cases are the model's
 predicted positives; the random sample is a simple random sample of the
@@ -79,7 +90,9 @@ recorded as random even if the model would also have picked it.
 Intervals and tests
 -------------------
 Plain proportions (the shares, ``base_rate``, ``hit_rate``) get Wilson score
-intervals. ``selection_ratio``, ``equal_burden`` and
+intervals. ``burden_gap`` is a difference of two proportions from
+independent samples (the selections and the errors found at random) and gets
+Newcombe's hybrid score interval. ``selection_ratio``, ``equal_burden`` and
 ``population_selection_rate`` (which equals ``selection_ratio * S / N``) are
 ratios of proportions from two independent samples (the selected cases and
 the random sample) and get Katz's log interval. The reconstructed false
@@ -137,6 +150,7 @@ from audit.metrics._groups import OVERALL, atoms, attribute_sets, grouping_matri
 from audit.metrics._intervals import (
     katz_ratio_interval,
     multinomial_bootstrap,
+    newcombe_difference_interval,
     wilson_interval,
 )
 from audit.metrics._significance import two_proportion_test
@@ -165,6 +179,7 @@ SELECTION_METRICS: tuple[str, ...] = (
     "hit_rate",
     "error_share",
     "equal_burden",
+    "burden_gap",
     "population_selection_rate",
     "population_false_positive_rate",
     "population_false_negative_rate",
@@ -314,6 +329,7 @@ def _estimates(sel: np.ndarray, rnd: np.ndarray, population_size: float) -> dict
         "hit_rate": hit,
         "error_share": error_share,
         "equal_burden": _divide(selected_share, error_share),
+        "burden_gap": selected_share - error_share,
         "population_selection_rate": _divide(s, size),
         "population_false_positive_rate": _divide(fp, fp + tn),
         "population_false_negative_rate": _divide(fn, fn + tp),
@@ -562,6 +578,10 @@ def _selection_blocks(
                 ci=katz_ratio_interval(s, total_s, rp, total_e, alpha),
                 notes=(np.where(rp == 0, "undefined: no errors found at random in this group", ""), unknown_rnd),
                 evidence=conditional(s, rp, "equal_burden"))
+            lo, hi = newcombe_difference_interval(s, total_s, rp, total_e, alpha)
+            add("burden_gap", n=audited, count=s, den=rk, den_name="random cases with a result",
+                ci=(lo, hi), compare=False,
+                notes=(np.where(total_e == 0, "undefined: no errors found in the random sample", ""), unknown_rnd))
     if overall:
         ci = (est["population_selection_rate"], est["population_selection_rate"])  # S / N: both known exactly
     else:

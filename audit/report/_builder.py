@@ -86,10 +86,14 @@ SECTION_IDS: tuple[str, ...] = (
 )
 """Every section a report can have, in order (``other`` only when needed)."""
 
-_UNIT_KINDS = {"share": "rate", "SEK": "amount", "cases": "count", "ratio": "ratio", "AUC": "number"}
+_UNIT_KINDS = {"share": "rate", "SEK": "amount", "cases": "count", "ratio": "ratio", "AUC": "number", "pp": "pp"}
 """How the values of a registered metric read, by the registry's ``unit``."""
 _KEY_PART = re.compile(r"^[A-Za-z0-9_]+$")
 _MAX_FAILING_IN_SUMMARY = 4
+_AMOUNT_FIGURES = frozenset({"underpayment_rate"})
+"""Key figures that need amounts: shown as "not available" when a run with a correct decision has none."""
+_DECIDED_FIGURES = frozenset({"grant_rate", "deny_rate", "underpayment_rate"})
+"""Key figures over decided applications: their sentence says how many still await a caseworker."""
 
 
 # --------------------------------------------------------------------------
@@ -788,6 +792,9 @@ class Builder:
         for name in self.key_figures():
             ov = self.overall(name)
             if ov is None:
+                if name in _AMOUNT_FIGURES and engine and self.has_truth_metrics():
+                    figures.append({"label": self.metric_label(name), "value": self.m("figure_explain.na_value"),
+                                    "ci": DASH, "note": "", "explain": self.m("figure_explain.not_available")})
                 continue
             kind = self.kind(name)
             figures.append(
@@ -796,6 +803,7 @@ class Builder:
                     "value": self.f.value(ov.get("value"), kind),
                     "ci": self.f.interval(ov.get("ci_low"), ov.get("ci_high"), kind),
                     "note": ov.get("reason") or "" if is_missing(ov.get("value")) else "",
+                    "explain": self.figure_explanation(name, ov),
                 }
             )
         disparities = [self.disparity_sentence(r) for r in self.top_disparities(3)]
@@ -812,13 +820,43 @@ class Builder:
             "disparities": disparities,
         }
 
+    def review_labels(self) -> list[str]:
+        """The spec's review labels (outcomes routed to a caseworker)."""
+        return [str(v) for v in ((self.spec.get("outcomes") or {}).get("review") or ["refer"])]
+
+    def has_truth_metrics(self) -> bool:
+        """Whether the run compared decisions with a correct decision (so amounts were expected)."""
+        return any(n in self.by_metric for n in ("wrongful_denial_rate", "wrongful_grant_rate"))
+
+    def awaiting_caseworker(self) -> int:
+        """Applications still waiting for a caseworker at the end of the run (referred, not resolved)."""
+        review = (self.d.get("engine") or {}).get("review") or {}
+        if not review:
+            return 0
+        return int(review.get("unresolved") or 0) if review.get("configured") else int(review.get("referred") or 0)
+
+    def figure_explanation(self, name: str, row: Mapping[str, Any]) -> str:
+        """One sentence that says what a key figure counts (``figure_explain.<metric>`` in the catalogue)."""
+        kind = self.kind(name)
+        if f"figure_explain.{name}" not in self.m:
+            return self.m("figure_explain.fallback", label=self.metric_label(name),
+                          value=self.f.value(row.get("value"), kind), n=self.f.integer(row.get("n")))
+        shortfall = self.overall("mean_shortfall")
+        text = self.m(f"figure_explain.{name}", value=self.f.value(row.get("value"), kind),
+                      n=self.f.integer(row.get("n")),
+                      shortfall=self.f.value(shortfall.get("value"), "amount") if shortfall else DASH)
+        awaiting = self.awaiting_caseworker()
+        if awaiting and name in _DECIDED_FIGURES:
+            text += " " + self.m("figure_explain.awaiting", awaiting=self.f.integer(awaiting))
+        return text
+
     def top_disparities(self, k: int) -> list[Mapping[str, Any]]:
-        """The ``k`` comparisons with the strongest evidence of a disparity.
+        """The ``k`` comparisons furthest from parity, adjusted p-value beside each.
 
         The same choice as :meth:`AuditResult.largest_disparities` and the
-        command line (:func:`audit.result.largest_disparity_rows`).
+        command line (:func:`audit.metrics.rank_disparities`).
         """
-        return largest_disparity_rows(list(self.metric_rows), k)
+        return largest_disparity_rows(list(self.metric_rows), k, alpha=self.alpha)
 
     def routing_notes(self) -> list[str]:
         review = (self.d.get("engine") or {}).get("review") or {}

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from audit.report._analyses import analysis_notes
 from audit.report._builder import METRIC_SECTION_IDS, SECTION_IDS, Builder
 from audit.report._discovery import discovered
 from audit.report._messages import Catalogue
@@ -99,6 +100,9 @@ def build_context(result: AuditResult, *, messages: Catalogue, charts: bool = Tr
         intro, absent = _intro_and_absent(b, sid)
         sections[sid] = b.metric_section(sid, intro, absent)
     sections["routing"]["notes"] = b.routing_notes()
+    for sid, notes in analysis_notes(b).items():  # every analysis that ran, in plain language
+        if sections.get(sid) and sections[sid].get("available", True):
+            sections[sid]["notes"] = [*sections[sid].get("notes", []), *notes]
     if not sections["other"]["available"]:
         sections["other"] = None
     sections["discovered"] = discovered(b)

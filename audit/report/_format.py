@@ -144,6 +144,8 @@ class Formatter:
             return self.integer(value)
         if kind == "ratio":
             return self.number(value, digits=2)
+        if kind == "pp":
+            return self.difference(value, "rate")
         return self.significant(value)
 
     def interval(self, low: Any, high: Any, kind: str) -> str:
@@ -158,6 +160,8 @@ class Formatter:
             lo, hi = self.integer(low), self.integer(high)
         elif kind == "ratio":
             lo, hi = self.number(low, digits=2), self.number(high, digits=2)
+        elif kind == "pp":
+            return self.difference_interval(low, high, "rate")
         else:
             lo, hi = self.significant(low), self.significant(high)
         return f"{lo}{DASH}{hi}"
@@ -168,7 +172,7 @@ class Formatter:
             return DASH
         f = float(value)
         sign = "+" if f > 0 else ""
-        if kind == "rate":
+        if kind in ("rate", "pp"):
             return self.messages.format("unit.pp", value=sign + self.number(f * 100, digits=1))
         if kind == "amount":
             return self.messages.format("unit.sek", value=sign + self.integer(f))
@@ -178,7 +182,7 @@ class Formatter:
         """An interval of a difference, in the unit of :meth:`difference`."""
         if is_missing(low) or is_missing(high):
             return DASH
-        if kind == "rate":
+        if kind in ("rate", "pp"):
             return self.messages.format(
                 "unit.pp",
                 value=f"{self.number(float(low) * 100, digits=1)}{DASH}{self.number(float(high) * 100, digits=1)}",

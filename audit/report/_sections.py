@@ -303,6 +303,8 @@ def method(b: Builder) -> dict[str, Any]:
         b.m("method.bootstrap", draws=b.f.integer(boot)) if boot else b.m("method.analytic"),
         b.m("method.suppression", min=b.f.integer(b.min_group_size)),
     ]
+    if "equal_burden" in b.by_metric or "burden_gap" in b.by_metric:
+        statements.append(b.m("method.sources_selection"))
     metrics = []
     for name in sorted(
         b.by_metric, key=lambda n: (SECTION_IDS.index(section_of(n)) if section_of(n) in SECTION_IDS else 99, n)

@@ -20,7 +20,14 @@ This module makes that mechanism reproducible:
 * :func:`train` fits a scikit-learn pipeline on the caseworker's decisions,
   with the sensitive features left out of its inputs;
 * :func:`build_model` does both and saves the pipeline with joblib, for
-  ``engine: {kind: sklearn, path: ..., labels: {1: deny, 0: grant}}``.
+  ``engine: {kind: sklearn, path: ..., labels: {1: deny, 0: grant}}``;
+* :func:`review_referred` is the caseworker as a *review* model
+  (``review: {model: {target: "engines.caseworker_model:review_referred"}}``):
+  it decides the applications an engine routed to a caseworker, under the
+  law (:class:`audit.norms.ReferenceEngine`), refusing a share
+  ``discretion_bias`` of the eligible applicants of ``biased_group`` anyway
+  (default 0: a caseworker who follows the law). The demo uses it so that
+  its headline figures describe final decisions.
 
 Run ``python examples/engines/caseworker_model.py model.joblib`` to write a
 model (model files are built on demand, never committed).
@@ -40,6 +47,7 @@ __all__ = [
     "NUMERIC",
     "build_model",
     "historical_decisions",
+    "review_referred",
     "train",
 ]
 
@@ -189,3 +197,57 @@ def _main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main())
+
+
+def review_referred(
+    cases: pd.DataFrame,
+    *,
+    discretion_bias: float = 0.0,
+    biased_group: str = "outside_eu",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Decide referred applications as a caseworker: the law, plus optional discretion.
+
+    Parameters
+    ----------
+    cases : pandas.DataFrame
+        The referred cases (the whole case file, sensitive columns included:
+        a caseworker sees the applicant).
+    discretion_bias : float, default 0.0
+        Share of the eligible applicants of ``biased_group`` whom the
+        caseworker refuses anyway; 0 is a caseworker who follows the law.
+    biased_group : str, default "outside_eu"
+        The ``birth_region`` the caseworker is biased against.
+    seed : int, default 0
+        Seed of the caseworker's choices; each case's draw depends on the
+        seed and its ``case_id`` only, so the same case gets the same
+        decision whatever else was referred.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``case_id``, ``outcome`` (``grant``, ``partial`` or ``deny``),
+        ``amount`` and ``reasons`` (the law's, plus ``CASEWORKER_DISCRETION``
+        where the caseworker refused an eligible applicant).
+    """
+    import hashlib
+
+    from audit.norms import ReferenceEngine
+
+    if not 0 <= discretion_bias <= 1:
+        raise ValueError(f"The 'discretion_bias' option must be a number between 0 and 1. Got {discretion_bias!r}.")
+    law = ReferenceEngine().decide(cases)
+    out = pd.DataFrame({"case_id": cases["case_id"].astype("str").to_numpy(),
+                        "outcome": law["outcome"].astype("str").to_numpy(),
+                        "amount": law["amount"].astype("float64").to_numpy(),
+                        "reasons": law["reasons"].astype("str").to_numpy()})
+    if discretion_bias > 0:
+        u = np.array([int.from_bytes(hashlib.sha256(f"{seed}|{c}".encode()).digest()[:8], "big") / 2.0**64
+                      for c in out["case_id"]])
+        refused = ((out["outcome"] != "deny").to_numpy() & (cases["birth_region"] == biased_group).to_numpy()
+                   & (u < discretion_bias))
+        out.loc[refused, "outcome"] = "deny"
+        out.loc[refused, "amount"] = 0.0
+        out.loc[refused, "reasons"] = out.loc[refused, "reasons"].map(
+            lambda r: f"{r};CASEWORKER_DISCRETION" if r else "CASEWORKER_DISCRETION")
+    return out

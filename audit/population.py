@@ -65,7 +65,7 @@ from audit._columns import (
     TRUTH_REASONS,
 )
 from audit._json import jsonable
-from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
+from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym_key, pseudonymise
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.spec import AuditSpec, PopulationSpec
 from audit.synth import generate, load_population_spec
@@ -386,7 +386,7 @@ def apply_mapping(
         out["case_id"] = out["case_id"].astype("str")
     pnr = looks_like_personnummer(out["case_id"]) if scrub else pd.Series(False, index=out.index)
     if pnr.any():
-        out["case_id"] = pseudonymise(out["case_id"], key=f"insyn|{source}")
+        out["case_id"] = pseudonymise(out["case_id"], key=pseudonym_key())
         notes.append(
             f"case_id held personal identity numbers in {int(pnr.sum())} rows; they were replaced by pseudonyms."
         )

@@ -30,9 +30,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from audit._privacy import mask
-from audit.cli import main
-from audit.synth import generate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from engine_servers import InsynServer  # noqa: E402
+
+from audit._privacy import mask  # noqa: E402
+from audit.cli import main  # noqa: E402
+from audit.synth import generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 40
@@ -155,6 +158,31 @@ def subprocess_engine(code: str, *, timeout: float | None = None, budget: float 
         eng: dict[str, Any] = {"kind": "subprocess", "command": ["{python}", "prog.py"], "error_budget": budget}
         if timeout is not None:
             eng["timeout_s"] = timeout
+        return _write_run(tmp, pop, _base_spec(engine=eng))
+    return build
+
+
+_SERVERS: list[InsynServer] = []
+"""HTTP engines started by a case; the test stops them."""
+
+
+class LeakyServer(InsynServer):
+    """An HTTP engine whose error body names a person."""
+
+    def __init__(self, text: str, status: int) -> None:
+        super().__init__()
+        self.text, self.status = text, status
+
+    def answer(self, path: str, raw: bytes) -> tuple[int, Any, int | None]:
+        return self.status, {"message": f"no such person {self.text}"}, None
+
+
+def http_engine(text: str, status: int = 422, budget: float = 1.0) -> Callable[[Path, pd.DataFrame], list[str]]:
+    """A run of an HTTP engine that answers every batch with an error body holding ``text``."""
+    def build(tmp: Path, pop: pd.DataFrame) -> list[str]:
+        server = LeakyServer(text, status).__enter__()
+        _SERVERS.append(server)
+        eng = {"kind": "http", "url": server.url, "retries": 0, "timeout_s": 5, "error_budget": budget}
         return _write_run(tmp, pop, _base_spec(engine=eng))
     return build
 
@@ -441,7 +469,7 @@ def _module(prefix: str, fmt: str) -> str:
     return f"{prefix}_{fmt.replace('-', '_')}"
 
 
-# places that need a whole run: two formats each, rotating, so that every format reaches the artifacts
+# places that need a whole run: one format each, rotating, so that every format reaches the artifacts twice
 RUN_PLACES: dict[str, Callable[[str, str], Case]] = {
     "description": lambda fmt, p: Case(f"pnr-{fmt}-description", 0, (), spec_over(description=f"case of {p}"), (p,)),
     "audit-name": lambda fmt, p: Case(f"pnr-{fmt}-audit-name", 2 if "+" in p else 0,
@@ -470,13 +498,16 @@ RUN_PLACES: dict[str, Callable[[str, str], Case]] = {
         f"pnr-{fmt}-engine-prints", 0, (),
         engine(f"import pandas as pd\ndef decide(cases):\n    print('looking up {p}')\n    return {_FRAME}\n",
                module=_module("eng_prn", fmt), extra=()), (p,)),
+    "http-error-body": lambda fmt, p: Case(f"pnr-{fmt}-http-error-body", 0, (), http_engine(p), (p,)),
+    "http-error-body-over-budget": lambda fmt, p: Case(f"pnr-{fmt}-http-error-body-over-budget", 2,
+                                                       ("error budget",), http_engine(p, 500, 0.0), (p,)),
     "subprocess-stderr": lambda fmt, p: Case(
         f"pnr-{fmt}-subprocess-stderr", 0, (),
         subprocess_engine(f"import sys\nsys.stderr.write('failed for {p}')\nsys.exit(1)\n"), (p,)),
 }
 for k, (place, make) in enumerate(RUN_PLACES.items()):
-    for fmt in (FORMATS[(2 * k) % 6], FORMATS[(2 * k + 1) % 6]):
-        CASES.append(make(fmt, PNRS[fmt]))
+    fmt = FORMATS[k % len(FORMATS)]
+    CASES.append(make(fmt, PNRS[fmt]))
 
 # places that fail before a run (cheap): every format
 for fmt, pnr in PNRS.items():
@@ -546,8 +577,12 @@ def _leaks(text: str, secrets: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case: Case, population: pd.DataFrame, tmp_path: Path) -> None:
     assert case.build is not None
-    args = case.build(tmp_path, population)
-    code, out, err = _run_main(args, case.env)
+    try:
+        args = case.build(tmp_path, population)
+        code, out, err = _run_main(args, case.env)
+    finally:
+        while _SERVERS:
+            _SERVERS.pop().__exit__(None, None, None)
     streams = out + err
     expected = case.code if isinstance(case.code, tuple) else (case.code,)
     assert code in expected, f"exit {code}, expected {expected}\nstdout: {out[-2000:]}\nstderr: {err[-2000:]}"

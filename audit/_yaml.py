@@ -38,7 +38,7 @@ MAX_YAML_NODES = 200_000
 MAX_YAML_DEPTH = 64
 """Deepest nesting of mappings and lists."""
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Loader: Any = yaml.SafeLoader  # the pure-Python loader: its messages are the ones users and tests know
 
 
 def _expanded_size(node: yaml.Node, source: str) -> None:

@@ -1,25 +1,71 @@
-"""Keep Swedish personal identity numbers (personnummer) out of every artifact.
+"""The one privacy gate: keep Swedish personal identity numbers out of everything Insyn writes or prints.
 
 Decision logs handed over by an authority often carry a personnummer as the
 case key or in free-text fields; Trelleborg's robot carried a few hundred of
-them in its source code. Insyn never writes one: a ``case_id`` that looks
-like a personnummer is replaced by a keyed pseudonym (the same input and key
-give the same pseudonym, so a rerun with the same seed is reproducible), and
-personnummer-shaped substrings in other text columns are masked.
+them in its source code. Insyn never writes or prints one. Every string that
+leaves Insyn passes through this module before it is written or printed:
 
-The pattern matches ``YYMMDD-NNNN``, ``YYMMDD+NNNN``, ``YYYYMMDDNNNN`` and
-``YYYYMMDD-NNNN`` with a plausible month and day (coordination numbers add 60
-to the day and are matched too).
+* :func:`mask` is the gate for one text (a message, a file or column name, a
+  label, a line of output); :func:`mask_value` walks JSON-like values (the
+  results, the manifest, lineage events, check reports); :func:`mask_frame`
+  masks the text columns *and* the column names of a table (decisions,
+  journey, failure tables). The run folder writer, the CLI's console and the
+  error tree (``InsynError`` masks its message when it is built) call them,
+  so no path around the gate exists.
+* a ``case_id`` that looks like a personnummer is replaced by a keyed
+  pseudonym (:func:`pseudonymise`): HMAC-SHA256 under a secret key that is
+  never written to an artifact. The key comes from the environment variable
+  ``INSYN_PSEUDONYM_KEY``; else from the key file named by
+  ``INSYN_PSEUDONYM_KEY_FILE``; else from ``$XDG_CONFIG_HOME/insyn/pseudonym.key``
+  (``~/.config/insyn/pseudonym.key``), created with mode 0600 on first use
+  (:func:`pseudonym_key`). The same key gives the same pseudonym in every
+  run, so a monitor can follow a case over months; without the key the
+  roughly 10^4 numbers of one birth date cannot be tried against a pseudonym.
+* :func:`neutralise_csv_cell` defuses spreadsheet formula injection in CSV
+  output (OWASP: a cell starting with ``=``, ``+``, ``-``, ``@``, tab or
+  carriage return is prefixed with ``'``), leaving numbers unchanged.
+
+The pattern matches ``YYMMDD-NNNN``, ``YYMMDD+NNNN``, ``YYMMDDNNNN``,
+``YYYYMMDDNNNN`` and ``YYYYMMDD-NNNN`` with a plausible month and day
+(coordination numbers, *samordningsnummer*, add 60 to the day and are matched
+too). Hexadecimal digests (SHA-256 hashes of files, pseudonyms) are not
+personnummer and pass unchanged: a match inside a lowercase hexadecimal token
+of 16 or more characters that holds a letter is left alone.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import io
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["MASK", "PNR_PATTERN", "PNR_RE2", "looks_like_personnummer", "mask_text_columns", "pseudonymise"]
+__all__ = [
+    "GatedStream",
+    "KEY_ENV",
+    "KEY_FILE_ENV",
+    "MASK",
+    "PNR_PATTERN",
+    "PNR_RE2",
+    "default_key_file",
+    "looks_like_personnummer",
+    "mask",
+    "mask_frame",
+    "mask_table",
+    "mask_text_columns",
+    "mask_value",
+    "neutralise_csv_cell",
+    "neutralise_csv_frame",
+    "pseudonym_key",
+    "pseudonymise",
+]
 
 _PNR = r"(?:19|20)?\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01])[-+]?\d{4}"
 """The one definition of a personnummer's shape: optional century, YYMMDD (day + 60 allowed), separator, 4 digits."""
@@ -36,8 +82,74 @@ personnummer. (RE2's ``\\d`` and ``\\D`` are ASCII; Python's also count
 other scripts' digits.)
 """
 
+_GATE_PATTERN = re.compile(rf"(?<!\d)(?<!\d\.){_PNR}(?!\d)")
+""":data:`PNR_PATTERN`, not in the fraction of a decimal number (``0.8501011234`` in a JSON line is no personnummer)."""
+
 MASK = "[personnummer removed]"
 """What a personnummer is replaced by in text."""
+
+KEY_ENV = "INSYN_PSEUDONYM_KEY"
+"""Environment variable holding the pseudonym key itself (any text of 16+ characters)."""
+
+KEY_FILE_ENV = "INSYN_PSEUDONYM_KEY_FILE"
+"""Environment variable naming the pseudonym key file (created with mode 0600 when absent)."""
+
+_HEX_TOKEN = re.compile(r"[0-9a-f]{16,}")
+_WORD = re.compile(r"[0-9A-Za-z]")
+_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)", re.IGNORECASE)
+
+
+def _is_digest(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] lies inside a lowercase hex token (>= 16 chars, with a letter)."""
+    lo, hi = start, end
+    while lo > 0 and _WORD.match(text[lo - 1]):
+        lo -= 1
+    while hi < len(text) and _WORD.match(text[hi]):
+        hi += 1
+    token = text[lo:hi]
+    return bool(_HEX_TOKEN.fullmatch(token)) and any(c in "abcdef" for c in token)
+
+
+def mask(text: Any) -> Any:
+    """Return ``text`` with every personnummer replaced by :data:`MASK` (the privacy gate for one text).
+
+    Parameters
+    ----------
+    text : object
+        A string; anything else is returned unchanged.
+
+    Returns
+    -------
+    object
+        The masked string, or ``text`` itself when it is not a string or
+        holds no personnummer.
+    """
+    if not isinstance(text, str) or not _GATE_PATTERN.search(text):
+        return text
+    return _GATE_PATTERN.sub(lambda m: m.group(0) if _is_digest(text, m.start(), m.end()) else MASK, text)
+
+
+def mask_value(value: Any) -> Any:
+    """Mask every string inside a JSON-like value: dict keys and values, list items, nested.
+
+    Parameters
+    ----------
+    value : object
+        A string, number, None, or a dict/list/tuple of those.
+
+    Returns
+    -------
+    object
+        The same structure with :func:`mask` applied to every string.
+    """
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, Mapping):
+        return {mask(k): mask_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_value(v) for v in value]
+    return value
 
 
 def looks_like_personnummer(values: pd.Series) -> pd.Series:
@@ -52,22 +164,74 @@ def looks_like_personnummer(values: pd.Series) -> pd.Series:
     return text.str.contains(PNR_PATTERN, regex=True, na=False)
 
 
-def pseudonymise(values: pd.Series, *, key: str) -> pd.Series:
-    """Replace each value by ``"p-" + the first 16 hex digits of SHA-256(key|value)``.
+def default_key_file() -> Path:
+    """Return where the pseudonym key lives when no environment variable names one.
+
+    ``$XDG_CONFIG_HOME/insyn/pseudonym.key``, or ``~/.config/insyn/pseudonym.key``.
+    """
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "insyn" / "pseudonym.key"
+
+
+def pseudonym_key(path: str | Path | None = None) -> bytes:
+    """Return the secret key for pseudonyms; create a key file (mode 0600) on first use.
+
+    Order: ``INSYN_PSEUDONYM_KEY`` (the key itself); ``path``;
+    ``INSYN_PSEUDONYM_KEY_FILE``; :func:`default_key_file`. A missing key
+    file is created with 32 random bytes (hex) and mode 0600. The key is
+    never written to any artifact.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A key file to use instead of the default.
+
+    Raises
+    ------
+    ValueError
+        When the key given in ``INSYN_PSEUDONYM_KEY`` or the key file is
+        shorter than 16 characters (too short to be a secret).
+    """
+    env = os.environ.get(KEY_ENV)
+    if env:
+        if len(env) < 16:
+            raise ValueError(f"{KEY_ENV} must hold a secret of at least 16 characters. Got {len(env)}.")
+        return env.encode()
+    file = Path(path) if path else Path(os.environ[KEY_FILE_ENV]) if os.environ.get(KEY_FILE_ENV) else default_key_file()
+    if not file.exists():
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another run created it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(os.urandom(32).hex() + "\n")
+    key = file.read_text(encoding="utf-8").strip()
+    if len(key) < 16:
+        raise ValueError(f"the pseudonym key file {file} must hold a secret of at least 16 characters. "
+                         f"Got {len(key)}.")
+    return key.encode()
+
+
+def pseudonymise(values: pd.Series, *, key: bytes | str) -> pd.Series:
+    """Replace each value by a keyed pseudonym: ``"p-"`` + 20 base32 letters of HMAC-SHA256(key, value).
 
     Parameters
     ----------
     values : pandas.Series
         The identifiers to replace.
-    key : str
-        A secret or run-specific key; the same key maps a value to the same
-        pseudonym.
+    key : bytes or str
+        The secret (see :func:`pseudonym_key`); the same key maps a value to
+        the same pseudonym, in every run.
     """
-    uniques = pd.unique(values.astype("str"))
+    secret = key.encode() if isinstance(key, str) else key
+    text = values.astype("str")
     mapping = {
-        u: "p-" + hashlib.sha256(f"{key}|{u}".encode()).hexdigest()[:16] for u in uniques
+        u: "p-" + base64.b32encode(hmac.new(secret, u.encode(), hashlib.sha256).digest()).decode()[:20].lower()
+        for u in pd.unique(text)
     }
-    return values.astype("str").map(mapping).astype("str")
+    return text.map(mapping).astype("str")
 
 
 def mask_text_columns(frame: pd.DataFrame, *, skip: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[str]]:
@@ -85,12 +249,139 @@ def mask_text_columns(frame: pd.DataFrame, *, skip: tuple[str, ...] = ()) -> tup
         if col in skip:
             continue
         s = frame[col]
-        if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+        if not (pd.api.types.is_string_dtype(s) or s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype)):
             continue
-        hit = looks_like_personnummer(s)
+        text = s.astype("str")
+        hit = text.str.contains(PNR_PATTERN, regex=True, na=False) & s.notna()
         if hit.any():
             if out is frame:
                 out = frame.copy()
-            out[col] = s.where(~hit, s.astype("str").str.replace(PNR_PATTERN, MASK, regex=True))
+            masked = text[hit].map(mask)
+            changed_here = masked != text[hit]
+            if not changed_here.any():
+                continue
+            col_values = out[col].astype("object")
+            col_values[masked.index[changed_here]] = masked[changed_here]
+            out[col] = col_values
             changed.append(col)
     return out, changed
+
+
+def mask_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with personnummer masked in its column names and in every text column.
+
+    The gate for tables that are written (decisions, journey, failure tables).
+    """
+    out, _ = mask_text_columns(frame)
+    names = [mask(c) if isinstance(c, str) else c for c in out.columns]
+    if names != list(out.columns):
+        out = out.copy() if out is frame else out
+        out.columns = names
+    return out
+
+
+def neutralise_csv_cell(value: Any) -> Any:
+    """Defuse a CSV cell that a spreadsheet would run as a formula (OWASP CSV injection), and mask it.
+
+    A text starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return
+    gets a leading ``'``, unless the whole text is a number (``-0.5``,
+    ``+3``, ``-inf``), which is left unchanged. Non-strings pass unchanged.
+    """
+    if not isinstance(value, str):
+        return value
+    value = mask(value)
+    if value.startswith(_CSV_TRIGGERS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def neutralise_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of ``frame`` with :func:`neutralise_csv_cell` applied to every text cell and column name."""
+    out = frame.copy()
+    out.columns = [neutralise_csv_cell(c) for c in out.columns]
+    for col in out.columns:
+        s = out[col]
+        if s.dtype == object or pd.api.types.is_string_dtype(s):
+            out[col] = s.map(lambda v: neutralise_csv_cell(v) if isinstance(v, str) else v)
+    return out
+
+
+
+
+def mask_table(table: Any) -> Any:
+    """Return a pyarrow Table with personnummer masked in its column names and string columns.
+
+    Columns without a hit (found with :data:`PNR_RE2` in Arrow, without a
+    pandas round trip) are kept as they are.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    columns = []
+    for col in table.columns:
+        text = col
+        if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
+            text = col.cast(pa.string())
+        if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
+            if pc.any(pc.fill_null(pc.match_substring_regex(text, PNR_RE2), False)).as_py():
+                masked = pa.chunked_array([pa.array([mask(v) for v in text.to_pylist()], type=text.type)])
+                col = masked.cast(col.type) if text is not col else masked
+        columns.append(col)
+    names = [mask(n) for n in table.column_names]
+    return pa.table(columns, names=names)
+
+
+class GatedStream(io.TextIOBase):
+    """A text stream that passes every write through :func:`mask` before it reaches ``target``.
+
+    The command line wraps ``sys.stdout`` and ``sys.stderr`` in it for the
+    whole command, so whatever is printed (Insyn's own output, rich tables,
+    warnings, an engine's prints, a library's messages) passes the gate.
+    Writes are buffered up to the end of a line so that a number split over
+    two writes is still seen whole.
+
+    Parameters
+    ----------
+    target : text stream
+        The real stream.
+    """
+
+    def __init__(self, target: Any) -> None:
+        super().__init__()
+        self.target = target
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        """Mask and forward complete lines; keep an unfinished line until the next write or flush."""
+        data = self._pending + text
+        head, sep, tail = data.rpartition("\n")
+        if len(tail) > 4096:  # a very long line without end: forward it now
+            head, sep, tail = data, "", ""
+        self._pending = tail
+        if head or sep:
+            self.target.write(mask(head + sep))
+        return len(text)
+
+    def flush(self) -> None:
+        """Forward what is pending and flush the real stream."""
+        if self._pending:
+            self.target.write(mask(self._pending))
+            self._pending = ""
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        """Whether the real stream is a terminal."""
+        return bool(getattr(self.target, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        """The real stream's file descriptor."""
+        return self.target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """The real stream's encoding."""
+        return getattr(self.target, "encoding", "utf-8") or "utf-8"
+
+    def writable(self) -> bool:
+        """Always True."""
+        return True

@@ -42,10 +42,10 @@ from audit.metrics import (
 from audit.norms import ReferenceEngine
 from audit.spec import AuditSpec, EngineSpec
 
-__all__ = ["CaseStatus", "aggregated_statistics", "assertions", "by_case_id", "check_columns", "check_step",
-           "compare_frame", "comparison", "corrected", "counterfactual", "discovery_notes", "engine_columns",
-           "final_frame", "measured", "metric_tables", "quarantined", "seen", "selection_frame", "table_metrics",
-           "truth"]
+__all__ = ["CaseStatus", "GRANT_LABELS", "TRUTH_ERROR", "aggregated_statistics", "assertions", "by_case_id",
+           "check_columns", "check_step", "compare_frame", "comparison", "corrected", "counterfactual",
+           "discovery_notes", "engine_columns", "final_frame", "measured", "metric_tables", "missing_amounts",
+           "quarantined", "seen", "selection_frame", "table_metrics", "truth", "undecidable"]
 
 
 class CaseStatus:
@@ -161,6 +161,45 @@ def engine_columns(
     return features, [col for col in sensitive if col not in features]
 
 
+TRUTH_ERROR = "truth_error"
+"""Column of the reference truth frame: why the law's baseline could not decide a case ("" when it could)."""
+
+
+def undecidable(truth_: pd.DataFrame | None) -> pd.Series:
+    """Reasons, by case id, of the cases whose correct decision the law's baseline cannot compute.
+
+    Such a case is never silently ``ok``: the run marks it ``error`` with this
+    reason (a missing column, a value that is not a number, a benefit month
+    without riksnorm tables, a household the rules do not cover).
+    """
+    if truth_ is None or TRUTH_ERROR not in truth_.columns:
+        return pd.Series([], dtype="str")
+    bad = truth_[TRUTH_ERROR].astype("str") != ""
+    return by_case_id(truth_.loc[bad], truth_.loc[bad, TRUTH_ERROR])
+
+
+GRANT_LABELS = ("grant", "partial")
+"""Outcomes that grant money: when an engine gives amounts for some of them, each one needs an amount."""
+
+
+def missing_amounts(decisions: pd.DataFrame) -> pd.Series:
+    """Reasons, by case id, of grants without an amount from an engine that gives amounts for its other grants.
+
+    A NaN amount on a grant is not "0 SEK": the case's payment is unknown,
+    so it is an error with this reason, never silently accepted (a
+    decisions suite with policy ``quarantine`` sees such cases first).
+    """
+    ok = decisions["status"] == STATUS_OK
+    granted = ok & decisions["outcome"].isin(GRANT_LABELS)
+    amount = pd.to_numeric(decisions["amount"], errors="coerce")
+    bad = granted & amount.isna()
+    if not bad.any() or not (granted & amount.notna()).any():
+        return pd.Series([], dtype="str")
+    text = ("amount is missing for the outcome " + decisions.loc[bad, "outcome"].astype("str")
+            + "; expected the SEK/month granted (the engine gives amounts for its other grants)")
+    return by_case_id(decisions.loc[bad], text)
+
+
 def truth(spec: AuditSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Per-case truth columns aligned with ``frame`` and their description (``truth.reference`` or ``.column``)."""
     t, ids = spec.truth, frame["case_id"].to_numpy()
@@ -174,6 +213,10 @@ def truth(spec: AuditSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, di
             TRUTH_AMOUNT: dec["amount"].astype("float64").to_numpy(),
             TRUTH_REASONS: dec["reasons"].astype("str").to_numpy(),
         })
+        if errors is not None:
+            text = errors.astype("str").where(errors.notna(), "").to_numpy()
+            out[TRUTH_ERROR] = np.where(text != "", np.char.add("the law's baseline cannot decide this case: ",
+                                                                text.astype("str")), "")
         return out, {
             "kind": "reference",
             "engine": {"name": ref.name, "version": ref.version,

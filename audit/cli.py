@@ -31,10 +31,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from audit._json import jsonable
 from audit._paths import resolve_path
+from audit._privacy import GatedStream, mask
 from audit._version import __version__
 from audit.audit import load_spec
 from audit.checks import check_file
@@ -109,11 +111,36 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Insyn audits automated decisions on Swedish social assistance."""
+    ctx.call_on_close(_gate_streams())
+
+
+def _gate_streams() -> Any:
+    """Route sys.stdout and sys.stderr through the privacy gate; return the function that undoes it.
+
+    Everything a command prints (its own lines, rich tables, warnings, an
+    engine's prints, a library's messages) passes :func:`audit._privacy.mask`.
+    """
+    saved = sys.stdout, sys.stderr
+    if not isinstance(sys.stdout, GatedStream):
+        sys.stdout = GatedStream(sys.stdout)
+    if not isinstance(sys.stderr, GatedStream):
+        sys.stderr = GatedStream(sys.stderr)
+
+    def undo() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more to say
+                pass
+        sys.stdout, sys.stderr = saved
+
+    return undo
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -185,18 +212,28 @@ def _guard(fn: Any) -> Any:
     except typer.Exit:
         raise
     except InsynError as exc:
-        _err.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
+        _err.print("[bold red]error:[/bold red] " + escape(mask(str(exc))), markup=True, highlight=False,
+                   soft_wrap=True)
         failures = getattr(exc, "failures", None)
         if failures is not None and len(failures):
-            _err.print(failures.head(20).to_string(index=False), markup=False)
+            _err.print(mask(failures.head(20).to_string(index=False)), markup=False)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         _err.print("interrupted")
         raise typer.Exit(130) from None
+    except OSError as exc:  # a file that cannot be read or written: the user's environment, not a bug
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        _err.print(mask(f"error: cannot use{where}: {exc.strerror or exc}. Expected a readable input and a "
+                        "writable output folder."), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except MemoryError:
+        _err.print("error: the input needs more memory than this machine has. Expected a smaller population "
+                   "or file (see the limits in docs/spec.md).", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except Exception as exc:  # an internal error: a bug
-        _err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+        _err.print(mask(f"internal error: {type(exc).__name__}: {exc}"), markup=False)
         if os.environ.get("INSYN_DEBUG"):
-            _err.print(traceback.format_exc(), markup=False)
+            _err.print(mask(traceback.format_exc()), markup=False)
         else:
             _err.print("This is a bug in Insyn. Set INSYN_DEBUG=1 to see the traceback.", markup=False)
         raise typer.Exit(3) from None
@@ -544,12 +581,27 @@ def keygen(
     raise typer.Exit(_guard(body))
 
 
-def main() -> None:
-    """Entry point of the ``insyn`` console script."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``insyn`` console script.
+
+    Standard output and standard error pass the privacy gate for the whole
+    command, usage errors included.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Raises
+    ------
+    SystemExit
+        Always, with the exit code.
+    """
+    undo = _gate_streams()
     try:
-        app()
-    except SystemExit:
-        raise
+        app(args=argv, prog_name="insyn")
+    finally:
+        undo()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._privacy import mask, mask_frame
+
 __all__ = [
     "CheckCode",
     "CheckFailedError",
@@ -39,6 +41,10 @@ FAILURE_COLUMNS: tuple[str, ...] = ("check", "column", "value", "case_id", "reas
 class InsynError(Exception):
     """Base class of every error that Insyn raises on purpose.
 
+    The message and the failure table pass the privacy gate
+    (:func:`audit._privacy.mask`) when the error is built, so no
+    personnummer reaches a message, a log or the terminal.
+
     Parameters
     ----------
     message : str
@@ -52,9 +58,10 @@ class InsynError(Exception):
     exit_code: int = 2
 
     def __init__(self, message: str, *, failures: pd.DataFrame | None = None) -> None:
+        message = mask(str(message))  # the privacy gate: no personnummer in any message or table
         super().__init__(message)
         self.message = message
-        self.failures = failures
+        self.failures = mask_frame(failures) if failures is not None else None
 
     def __str__(self) -> str:
         return self.message

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ from audit._columns import (
     TRUTH_REASONS,
 )
 from audit._json import jsonable
-from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonymise
+from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym_key, pseudonymise
 from audit._schema import coerce_case_frame
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.spec import AuditSpec, PopulationSpec
@@ -77,15 +78,26 @@ __all__ = [
     "ASSISTANCE_COLUMNS",
     "COST_COLUMNS",
     "INCOME_COLUMNS",
+    "MAX_FILE_BYTES",
+    "MAX_FILE_ENV",
     "Population",
     "TRUTH_AMOUNT",
     "TRUTH_OUTCOME",
     "TRUTH_REASONS",
     "apply_mapping",
+    "check_headers",
     "load_population",
+    "max_file_bytes",
     "read_table",
     "suppression_notes",
 ]
+
+MAX_FILE_BYTES = 2 * 1024**3
+"""The largest input file read by default (2 GiB), checked before reading: beyond it, split the file or raise
+the limit with ``INSYN_MAX_FILE_BYTES``."""
+
+MAX_FILE_ENV = "INSYN_MAX_FILE_BYTES"
+"""Environment variable that overrides :data:`MAX_FILE_BYTES`."""
 
 _MISSING_TOKENS = ("", " ")
 
@@ -172,6 +184,8 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{path}: cannot parse as CSV with delimiter {delimiter!r}: {exc}") from None
+    header = next(csv.reader(io.StringIO(text[: text.find("\n") + 1 or len(text)]), delimiter=delimiter), [])
+    check_headers(header, path)
     frame = _infer_types(frame, decimal=decimal)
     return frame, {"encoding": encoding, "delimiter": delimiter, "decimal": decimal}
 
@@ -188,7 +202,8 @@ def _infer_types(frame: pd.DataFrame, *, decimal: str) -> pd.DataFrame:
         if decimal == ",":
             candidate = candidate.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         numeric = pd.to_numeric(candidate, errors="coerce")
-        if len(nonmissing) and numeric.notna().all() and not _looks_like_codes(nonmissing):
+        if len(nonmissing) and numeric.notna().all() and not _looks_like_codes(nonmissing) \
+                and not _too_long_for_numbers(candidate):
             full = pd.Series(np.nan, index=s.index, dtype="float64")
             full.loc[numeric.index] = numeric.astype("float64")
             if (full.dropna() % 1 == 0).all() and not missing.any():
@@ -201,6 +216,29 @@ def _infer_types(frame: pd.DataFrame, *, decimal: str) -> pd.DataFrame:
             else:
                 out[col] = s.astype("str")
     return pd.DataFrame(out, index=frame.index)
+
+
+def _too_long_for_numbers(values: pd.Series) -> bool:
+    """Values with more than 15 significant digits (long ids) stay text: a float64 cannot hold them exactly."""
+    digits = values.str.replace(r"^[+-]?0*|\.|[eE].*$", "", regex=True)
+    return bool((digits.str.len() > 15).any())
+
+
+def check_headers(header: list[str], path: Path) -> None:
+    """Raise a :class:`DataError` when a column name repeats or is blank (a reader would rename it silently)."""
+    names = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"{path}: the column name {name!r} appears twice in the header (columns {seen[name] + 1} "
+                            f"and {i + 1}). Expected each column name once.")
+        seen[name] = i
+
+
+def max_file_bytes() -> int:
+    """The largest input file read, in bytes: ``INSYN_MAX_FILE_BYTES`` or :data:`MAX_FILE_BYTES`."""
+    raw = os.environ.get(MAX_FILE_ENV, "")
+    return int(raw) if raw.isdigit() else MAX_FILE_BYTES
 
 
 def _looks_like_codes(values: pd.Series) -> bool:
@@ -234,6 +272,10 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: no such file. Expected a CSV, Parquet or Excel file.")
+    size, limit = p.stat().st_size, max_file_bytes()
+    if size > limit:
+        raise DataError(f"{p}: the file has {size:,} bytes. Expected at most {limit:,} (set {MAX_FILE_ENV} to "
+                        "raise the limit, or split the file).")
     suffix = p.suffix.lower()
     if suffix in {".csv", ".txt", ".tsv"}:
         return _read_csv(p)
@@ -262,6 +304,8 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
                 raise DataError(f"{p}: no sheet named {sheet!r}. Sheets: {', '.join(repr(n) for n in names)}.")
             chosen = sheet
         frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False)
+        first = pd.read_excel(book, sheet_name=chosen, header=None, nrows=1, dtype=str, keep_default_na=False)
+        check_headers([str(c).strip() for c in first.iloc[0].tolist()] if len(first) else [], p)
         frame.columns = [str(c).strip() for c in frame.columns]
         return _infer_types(frame, decimal="."), {"sheet": chosen}
     raise DataError(
@@ -352,6 +396,14 @@ def apply_mapping(
             f"{source}: population.rename names the column {missing[0]!r}, which is not in the data. "
             f"Columns: {', '.join(map(str, frame.columns))}."
         )
+    targets = list(spec.rename.values())
+    clash = [t for t in targets if targets.count(t) > 1 or (t in frame.columns and t not in spec.rename)]
+    if clash:
+        raise DataError(
+            f"{source}: population.rename maps onto {clash[0]!r}, which is already a column of the data or the "
+            f"target of another rename. Expected each new name once and not already in use "
+            f"(drop or rename the existing {clash[0]!r} first). Columns: {', '.join(map(str, frame.columns))}."
+        )
     out = frame.rename(columns=spec.rename)
     out, unmapped = _recode(out, spec.recode, rename=spec.rename, source=source)
     if unmapped:
@@ -389,7 +441,7 @@ def apply_mapping(
         out["case_id"] = out["case_id"].astype("str")
     pnr = looks_like_personnummer(out["case_id"]) if scrub else pd.Series(False, index=out.index)
     if pnr.any():
-        out["case_id"] = pseudonymise(out["case_id"], key=f"insyn|{source}")
+        out["case_id"] = pseudonymise(out["case_id"], key=pseudonym_key())
         notes.append(
             f"case_id held personal identity numbers in {int(pnr.sum())} rows; they were replaced by pseudonyms."
         )
@@ -480,6 +532,20 @@ def _recode_error(source: str, unmapped: FailureCollector) -> DataError:
     )
 
 
+def _numbers(values: pd.Series, column: str, name: str, source: str) -> pd.Series:
+    """``values`` as numbers for binning; text that is not a number is an error, never a '(missing)' group."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        raise DataError(f"{source}: population.derive.{name} bins the column {column!r}, which holds "
+                        f"{values.dtype} values. Expected numbers.")
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        shown = ", ".join(repr(str(v)) for v in pd.unique(values[bad])[:3])
+        raise DataError(f"{source}: population.derive.{name} bins the column {column!r}, but {int(bad.sum())} "
+                        f"value(s) are not numbers, e.g. {shown}. Expected numbers (blank cells are missing).")
+    return num
+
+
 def _derive(frame: pd.DataFrame, name: str, d: Any, source: str) -> pd.Series:
     def need(col: str) -> pd.Series:
         if col not in frame.columns:
@@ -491,7 +557,7 @@ def _derive(frame: pd.DataFrame, name: str, d: Any, source: str) -> pd.Series:
 
     if d.quantile_bins is not None:
         qb = d.quantile_bins
-        s = pd.to_numeric(need(qb.column), errors="coerce")
+        s = _numbers(need(qb.column), qb.column, name, source)
         try:
             binned = pd.qcut(s, q=qb.q, labels=qb.labels, duplicates="raise")
         except ValueError as exc:
@@ -501,7 +567,7 @@ def _derive(frame: pd.DataFrame, name: str, d: Any, source: str) -> pd.Series:
         return binned.astype("str").where(binned.notna())
     if d.bins is not None:
         b = d.bins
-        s = pd.to_numeric(need(b.column), errors="coerce")
+        s = _numbers(need(b.column), b.column, name, source)
         binned = pd.cut(s, bins=b.edges, labels=b.labels, include_lowest=True)
         return binned.astype("str").where(binned.notna())
     if d.count_items is not None:

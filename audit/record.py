@@ -23,7 +23,9 @@ import json
 import os
 import platform
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +36,7 @@ import pandas as pd
 from audit import report
 from audit._json import jsonable
 from audit._paths import sha256_file
+from audit._privacy import mask, mask_frame, mask_value
 from audit._version import __version__
 from audit.exceptions import DataError
 from audit.result import AuditResult
@@ -42,7 +45,7 @@ from audit.spec import AuditSpec
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from audit.runner import RunState
 
-__all__ = ["ARTIFACTS", "artifacts_for", "write_run"]
+__all__ = ["ARTIFACTS", "STALE_AFTER_S", "artifacts_for", "clean_stale", "write_run"]
 
 ARTIFACTS: tuple[str, ...] = (
     "report.html",
@@ -114,16 +117,25 @@ def write_run(
         When the run folder already exists.
     """
     root = Path(out) if out is not None else Path.cwd() / "reports"
-    parent = root / spec.name
-    parent.mkdir(parents=True, exist_ok=True)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"--out {mask(str(root))}: this is a file. Expected a folder (or a path that does not exist).")
+    parent = root / mask(spec.name)  # the privacy gate: a folder name is a string that leaves Insyn
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        raise DataError(f"{mask(str(parent))}: cannot create the run folder ({exc.strerror}). "
+                        "Expected a writable folder for --out.") from None
+    clean_stale(parent)
     target = parent / result.run_id
     if target.exists():
         raise DataError(f"{target}: the run folder already exists. Expected a new run id.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{result.run_id}.", dir=parent))
+    (tmp / _OWNER).write_text(f"{socket.gethostname()} {os.getpid()}\n", encoding="utf-8")
     if progress:
         progress("record", "start")
     try:
         _write_artifacts(spec, state, result, tmp)
+        (tmp / _OWNER).unlink()
         os.replace(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -134,31 +146,91 @@ def write_run(
     return result
 
 
+_OWNER = ".insyn-writing"
+"""A file inside a temporary run folder naming the host and process writing it (removed before the rename)."""
+
+STALE_AFTER_S = 6 * 3600.0
+"""A temporary run folder whose writer cannot be checked is removed once it is this old (seconds)."""
+
+
+def clean_stale(parent: Path) -> list[Path]:
+    """Remove temporary run folders left behind by killed runs; return what was removed.
+
+    A run writes ``.<run_id>.<random>/`` beside its final folder and renames
+    it when complete. A run that was killed (``SIGKILL``, power loss) cannot
+    clean up; the next run in the same folder removes such a folder when the
+    process named in its ``.insyn-writing`` file is gone (same host), or when
+    it is older than :data:`STALE_AFTER_S`. Folders of runs still writing are
+    kept, so concurrent runs (monitors) never remove each other's work.
+
+    Parameters
+    ----------
+    parent : Path
+        ``reports/<audit>/``.
+    """
+    removed: list[Path] = []
+    host = socket.gethostname()
+    for folder in parent.glob(".*.*"):
+        if not folder.is_dir():
+            continue
+        owner = folder / _OWNER
+        stale = False
+        try:
+            if owner.is_file():
+                who, _, pid = owner.read_text(encoding="utf-8").strip().rpartition(" ")
+                stale = who == host and pid.isdigit() and not _alive(int(pid))
+            if not stale:
+                stale = time.time() - folder.stat().st_mtime > STALE_AFTER_S
+        except (OSError, ValueError):
+            continue
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    """True when a process with this id exists on this host."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _write_json(path: Path, value: object) -> None:
+    """Write JSON after the privacy gate (every string masked, keys too)."""
+    text = json.dumps(mask_value(jsonable(value)), indent=2, ensure_ascii=False, allow_nan=False)
+    path.write_text(text, encoding="utf-8")
+
+
 def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp: Path) -> None:
     """Write every artifact into ``tmp``, the manifest last."""
     journey = state.journey
     formats = set(spec.report.formats)
     if "json" in formats:
-        (tmp / "results.json").write_text(result.to_json(), encoding="utf-8")
-    (tmp / "metrics.csv").write_text(report.render_metrics_csv(result), encoding="utf-8")
+        _write_json(tmp / "results.json", result.to_dict())
+    (tmp / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
     final = state.final
     if final is None:
         final = pd.DataFrame({"case_id": pd.Series(dtype="str"), "status": pd.Series(dtype="str")})
-    final.to_parquet(tmp / "decisions.parquet", index=False)
+    mask_frame(final).to_parquet(tmp / "decisions.parquet", index=False)
     journey.write_cases(tmp / "journey.parquet")
     journey.write_lineage(tmp / "lineage.jsonl")
     if spec.lineage.url:
         journey.emit(spec.lineage.url, timeout_s=spec.lineage.timeout_s, api_key=spec.lineage.api_key)
-    (tmp / "checks.json").write_text(
-        json.dumps(jsonable(list(result.to_dict()["checks"])), indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    _write_json(tmp / "checks.json", list(result.to_dict()["checks"]))
     language = spec.report.language
     if "html" in formats:
-        (tmp / "report.html").write_text(report.render_html(result, language=language), encoding="utf-8")
+        (tmp / "report.html").write_text(mask(report.render_html(result, language=language)), encoding="utf-8")
     if "md" in formats:
-        (tmp / "report.md").write_text(report.render_markdown(result, language=language), encoding="utf-8")
-    (tmp / "dossier.html").write_text(report.render_dossier_html(result), encoding="utf-8")
-    (tmp / "dossier.md").write_text(report.render_dossier_md(result), encoding="utf-8")
+        (tmp / "report.md").write_text(mask(report.render_markdown(result, language=language)), encoding="utf-8")
+    (tmp / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
+    (tmp / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
     expected = artifacts_for(spec.report.formats)
     manifest = {
         "run_id": result.run_id,
@@ -172,7 +244,7 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
         "inputs": _inputs(spec, state),
         "artifacts": {name: sha256_file(tmp / name) for name in expected if name != "manifest.json"},
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    _write_json(tmp / "manifest.json", manifest)
     missing = [a for a in expected if not (tmp / a).is_file()]
     if missing:  # pragma: no cover - guarded by tests
         raise RuntimeError(f"run folder incomplete: {missing}")

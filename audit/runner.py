@@ -204,9 +204,10 @@ def _intake(state: RunState) -> Record:
                   **removed)
 
 
-def _reference(state: RunState) -> Record:
+def _reference(state: RunState) -> Record:  # a case the law's baseline cannot decide is an error, never ok
     state.truth, state.truth_info = _steps.truth(state.spec, state.cases)
-    return Record(len(state.cases), len(state.cases),
+    state.status.mark(STATUS_ERROR, errored := _steps.undecidable(state.truth))
+    return Record(len(state.cases), len(state.cases) - len(errored), errored=errored if len(errored) else None,
                   notes={"engine": state.truth_info["engine"]} if "engine" in state.truth_info else {})
 
 
@@ -236,18 +237,17 @@ def _decide(state: RunState) -> Record:
                                         batch_size=e.batch_size, workers=e.workers, error_budget=e.error_budget,
                                         timeout_s=e.batch_timeout_s)
     dec, ok = run.decisions, run.decisions["status"] == STATUS_OK
-    errored = by_case_id(dec.loc[~ok], dec.loc[~ok, "error_reason"])
-    state.status.mark(STATUS_ERROR, errored)
+    state.status.mark(STATUS_ERROR, errored := by_case_id(dec.loc[~ok], dec.loc[~ok, "error_reason"]))
     state.decision_report, quarantine = _steps.check_step(state.spec, "decisions", dec, state.checks)
     state.status.mark(STATUS_QUARANTINED, quarantine)
+    state.status.mark(STATUS_ERROR, _steps.missing_amounts(dec))  # a grant without an amount is never silently ok
     return Record(len(state.engine_input), int(ok.sum()), errored=errored if len(errored) else None,
                   frames=(state.engine_input, dec), status=dec["status"], reason=dec["error_reason"],
                   notes={"errors": int(run.n_errors), "extra_rows": 0 if run.extra is None else len(run.extra)})
 
 
 def _review(state: RunState) -> Record:
-    dec = state.engine_run.decisions
-    state.review = review(state.spec, state.cases, dec)
+    state.review = review(state.spec, state.cases, dec := state.engine_run.decisions)
     return Record(len(dec), len(dec), overrides=state.review.decided, notes=state.review.info)
 
 

@@ -51,6 +51,7 @@ from pydantic import (
 )
 
 from audit._paths import resolve_path
+from audit._yaml import MAX_YAML_BYTES, load_yaml
 from audit.exceptions import SpecError
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "EngineSpec",
     "EvidenceSpec",
     "LineageSpec",
+    "MAX_CASES",
     "MonitorSpec",
     "OutcomesSpec",
     "PopulationSpec",
@@ -77,6 +79,10 @@ __all__ = [
     "TruthSpec",
     "load_spec",
 ]
+
+MAX_CASES = 10_000_000
+"""Most cases a synthetic population may ask for (``population.n``): checked before any work starts, so that a
+typo such as ``n: 1000000000000`` is a spec error, not an exhausted machine."""
 
 ENGINE_KINDS: tuple[str, ...] = (
     "python",
@@ -195,7 +201,7 @@ class PopulationSpec(_Model):
     """Where the cases come from: exactly one of synthetic, file, sql, aggregated."""
 
     synthetic: str | None = None
-    n: int | None = Field(default=None, ge=1)
+    n: int | None = Field(default=None, ge=1, le=MAX_CASES)
     bias: dict[str, Any] | None = None
     file: str | None = None
     sheet: str | int | None = None
@@ -453,6 +459,13 @@ class Threshold(_Model):
         bounds = ("ratio_min", "ratio_max", "difference_min", "difference_max", "value_min", "value_max")
         if all(getattr(self, b) is None for b in bounds):
             raise ValueError(f"a threshold needs at least one bound of {', '.join(bounds)}.")
+        for kind in ("ratio", "difference", "value"):
+            low, high = getattr(self, f"{kind}_min"), getattr(self, f"{kind}_max")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{kind}_min ({low:g}) is above {kind}_max ({high:g}): no value can pass. "
+                                 f"Expected {kind}_min <= {kind}_max.")
+        if self.ratio_min is not None and self.ratio_min < 0:
+            raise ValueError(f"ratio_min must be >= 0 (a ratio of rates is never negative). Got {self.ratio_min:g}.")
         return self
 
 
@@ -723,19 +736,15 @@ class AuditSpec(_Model):
         shown = str(path)
         if not p.is_file():
             raise SpecError(f"{shown}: no such spec file. Expected a YAML audit spec.")
+        if p.stat().st_size > MAX_YAML_BYTES:
+            raise SpecError(f"{shown}: a spec of {p.stat().st_size:,} bytes. Expected at most {MAX_YAML_BYTES:,}.")
         try:
             text = p.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise SpecError(
                 f"{shown}: the spec must be UTF-8 text. Got a byte 0x{text_byte(exc)} at {exc.start}."
             ) from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise SpecError(f"{shown}: not valid YAML{where}: {problem}.") from None
+        data = load_yaml(text, source=shown)  # duplicate keys, alias bombs, depth and size are spec errors
         if data is None:
             raise SpecError(
                 f"{shown}: the spec is empty. Expected a mapping with at least name, population and engine."

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Pseudonym keys of the test run live in a temporary key file, never in the tester's ~/.config.
+os.environ.setdefault("INSYN_PSEUDONYM_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="insyn-key-")) / "pseudonym.key"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

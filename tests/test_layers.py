@@ -46,7 +46,7 @@ PACKAGE = "audit"
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "ground": ("audit.exceptions", "audit._privacy", "audit._paths", "audit._json", "audit._columns",
-               "audit._version", "audit._cells", "audit._schema"),
+               "audit._version", "audit._cells", "audit._schema", "audit._yaml"),
     "settings": ("audit.spec",),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),

@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from audit._yaml import load_yaml
 from audit._paths import resolve_path
 from audit.checks._expectations import GROUP_KWARGS  # importing it registers Insyn's expectations with GX
 from audit.exceptions import SpecError
@@ -241,7 +242,7 @@ def load_suite(path: str | Path) -> Suite:
     if not resolved.is_file():
         raise SpecError(f"{shown}: suite file not found (looked at {resolved}).")
     try:
-        data = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+        data = load_yaml(resolved.read_text(encoding="utf-8"), source=shown)  # duplicate keys, alias bombs: SpecError
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from audit._yaml import load_yaml
 from audit._columns import ALLOWED_VALUES, ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS, STATUS_OK
 from audit.counterfactual._pairs import RECORDED_NOTE, decide, text
 from audit.engine import RecordedEngine
@@ -111,7 +112,7 @@ def load_personas(path: str | Path, *, columns: Sequence[str] | None = None, sho
     if not p.is_file():
         raise SpecError(f"{shown}: no such personas file. Expected a YAML list of personas with name, case and vary.")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"), source=shown)  # duplicate keys, alias bombs: SpecError
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

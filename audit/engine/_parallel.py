@@ -19,6 +19,7 @@ needs an engine that can be pickled.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sys
 import threading
@@ -29,9 +30,35 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from audit.engine._protocol import Engine
 
-__all__: list[str] = []
+__all__ = ["EngineAbort", "decide_contained"]
 
 _WORKER_ENGINE: Any = None
+
+
+class EngineAbort(RuntimeError):
+    """The engine tried to end the process (``SystemExit``) or raised ``KeyboardInterrupt`` itself.
+
+    An engine must never take the audit down: :func:`decide_contained` turns
+    these into an ordinary exception, so the decision contract marks the
+    batch's cases as errors with this reason and the audit goes on.
+    """
+
+
+def decide_contained(engine: Any, batch: pd.DataFrame) -> Any:
+    """Call ``engine.decide(batch)`` with its prints sent to stderr and its exits contained.
+
+    Anything the engine prints goes to standard error (standard output
+    belongs to Insyn: ``insyn run --json``); ``sys.exit`` or a
+    ``KeyboardInterrupt`` raised inside the engine becomes
+    :class:`EngineAbort`.
+    """
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return engine.decide(batch)
+    except SystemExit as exc:
+        raise EngineAbort(f"the engine called sys.exit({exc.code!r})") from None
+    except KeyboardInterrupt:
+        raise EngineAbort("the engine raised KeyboardInterrupt") from None
 
 
 def _pool_init(engine: Any) -> None:
@@ -42,7 +69,7 @@ def _pool_init(engine: Any) -> None:
 
 def _pool_decide(batch: pd.DataFrame) -> Any:
     """Call the worker's engine on one batch."""
-    return _WORKER_ENGINE.decide(batch)
+    return decide_contained(_WORKER_ENGINE, batch)
 
 
 def _start_method() -> str:
@@ -124,7 +151,7 @@ class Caller:
             except multiprocessing.TimeoutError:
                 raise _Timeout(f"no answer within {self.timeout_s:g} s") from None
         if self.timeout_s is None:
-            return self.engine.decide(pending.batch)
+            return decide_contained(self.engine, pending.batch)
         return self._call_with_timeout(pending.batch)
 
     def call(self, batch: pd.DataFrame) -> Any:
@@ -136,7 +163,7 @@ class Caller:
 
         def target() -> None:
             try:
-                box["answer"] = self.engine.decide(batch)
+                box["answer"] = decide_contained(self.engine, batch)
             except BaseException as exc:  # handed back to the caller below
                 box["error"] = exc
 

@@ -73,7 +73,7 @@ def _import_target(target: str, base_dir: Path | None) -> Any:
                 f"engine.target {target!r}: no module named {module_name!r}. Expected a module on the Python "
                 f"path or a file {module_name.replace('.', '/')}.py next to the spec."
             ) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # an engine module calling sys.exit() must not end the audit
         raise SpecError(
             f"engine.target {target!r}: importing {module_name!r} failed: {type(exc).__name__}: {exc}."
         ) from None
@@ -100,7 +100,7 @@ def _import_from_file(module_name: str, base_dir: Path | None) -> Any:
     sys.modules[module_name] = module  # so that the engine pickles by reference
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         del sys.modules[module_name]
         raise SpecError(f"engine.target: running {path} failed: {type(exc).__name__}: {exc}.") from None
     return module
@@ -158,6 +158,8 @@ class PythonEngine:
         if inspect.isclass(target):
             try:
                 obj = target(**opts)
+            except SystemExit as exc:
+                raise SpecError(f"building {shown}(...) called sys.exit({exc.code!r}).") from None
             except TypeError as exc:
                 raise SpecError(f"engine.options do not fit {shown}(...): {exc}.") from None
         else:
@@ -252,6 +254,9 @@ def _decide_each(func: Callable[..., Any], cases: pd.DataFrame, options: Mapping
             raise
         except Exception as exc:
             error[i] = f"{type(exc).__name__}: {exc}"
+            continue
+        except SystemExit as exc:  # contained: one case ends as an error, the audit goes on
+            error[i] = f"the engine called sys.exit({exc.code!r})"
             continue
         if not isinstance(answer, Mapping):
             error[i] = (

@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from audit._yaml import load_yaml
 from audit._columns import ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.engine._expr import (
     NUMBER,
@@ -349,7 +350,7 @@ class RulesEngine:
         if not p.is_file():
             raise SpecError(f"{shown}: no such rule file. Expected a YAML rule set.")
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+            data = load_yaml(p.read_text(encoding="utf-8"), source=shown)  # duplicate keys, alias bombs: SpecError
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

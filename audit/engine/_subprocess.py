@@ -37,7 +37,11 @@ from audit._paths import sha256_files
 from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
 
-__all__ = ["SubprocessEngine"]
+__all__ = ["DEFAULT_TIMEOUT_S", "SubprocessEngine"]
+
+DEFAULT_TIMEOUT_S = 600.0
+"""Seconds a subprocess engine may take for one batch when the spec sets no ``timeout_s``: a hung program
+never hangs the audit (its cases end as errors with reason ``timeout``)."""
 
 
 class SubprocessEngine:
@@ -51,7 +55,8 @@ class SubprocessEngine:
     format : {"jsonl", "csv"}, default "jsonl"
         How cases and decisions are written (see module docstring).
     timeout_s : float, optional
-        Seconds allowed per batch; the program is killed when it overruns.
+        Seconds allowed per batch; the program is killed when it overruns
+        (default :data:`DEFAULT_TIMEOUT_S`; None also means the default).
     cwd : str or Path, optional
         Folder the program runs in (the spec's folder when built from a spec).
     env : mapping, optional
@@ -65,7 +70,7 @@ class SubprocessEngine:
         command: Sequence[str],
         *,
         format: str = "jsonl",
-        timeout_s: float | None = None,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
         cwd: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         name: str | None = None,
@@ -84,7 +89,7 @@ class SubprocessEngine:
             raise SpecError(f"engine.timeout_s must be a number > 0. Got {short_repr(timeout_s)}.")
         self.command: list[str] = [sys.executable if part == "{python}" else part for part in command]
         self.format = format
-        self.timeout_s = None if timeout_s is None else float(timeout_s)
+        self.timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else float(timeout_s)
         self.cwd = Path(cwd) if cwd is not None else None
         self.env = dict(env or {})
         base = self.cwd or Path.cwd()

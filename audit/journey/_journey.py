@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from audit._json import jsonable
+from audit._privacy import mask_table, mask_value
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
 from audit.journey._frames import FrameLineage, HashCache, constant_strings, frame_lineage
@@ -543,7 +544,7 @@ class Journey:
     def write_cases(self, path: str | Path) -> Path:
         """Write :meth:`cases_frame` to a Parquet file (``journey.parquet``) without a pandas round trip."""
         p = Path(path)
-        pq.write_table(self.cases_table(), p, use_dictionary=_LOW_CARDINALITY)
+        pq.write_table(mask_table(self.cases_table()), p, use_dictionary=_LOW_CARDINALITY)  # the privacy gate
         return p
 
     def overrides_frame(self) -> pd.DataFrame:
@@ -646,7 +647,7 @@ class Journey:
         p = Path(path)
         with p.open("w", encoding="utf-8") as fh:
             for event in self.lineage_events():
-                fh.write(json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n")
+                fh.write(json.dumps(mask_value(event), sort_keys=True, ensure_ascii=False) + "\n")
         return p
 
     def write(self, folder: str | Path) -> dict[str, Path]:
@@ -679,4 +680,4 @@ class Journey:
         int
             How many events the endpoint accepted (2xx).
         """
-        return send_events(self.lineage_events(), url, timeout_s=timeout_s, api_key=api_key)
+        return send_events([mask_value(e) for e in self.lineage_events()], url, timeout_s=timeout_s, api_key=api_key)

@@ -77,6 +77,7 @@ __all__ = [
     "percentile_interval",
     "proportion_evidence",
     "se_evidence",
+    "secondary_suppression",
     "shown_groups",
     "statistics_spec",
 ]
@@ -368,6 +369,54 @@ def _suppression(rows: Any, den: np.ndarray, source: np.ndarray, min_n: int
     return ~source & (small_group | small_den), small_group, small_den
 
 
+def _withheld(rows: np.ndarray, den: np.ndarray, hidden: np.ndarray, min_n: int) -> np.ndarray:
+    """Groups whose counts are withheld in addition to the suppressed ones (secondary suppression of counts).
+
+    The overall row and the other groups' counts are published, so one
+    suppressed count could be recovered by subtraction. As statistics
+    offices do (complementary suppression), the counts (``n``, the
+    numerator, a count metric's value) of further groups are withheld,
+    smallest first, until the withheld groups together hold at least
+    ``min_n`` cases and are at least two; their rates stay shown.
+    """
+    if len(rows) < 2 or not hidden.any():
+        return np.zeros(len(rows), dtype=bool)
+    out = secondary_suppression(rows, hidden, min_n)
+    out = secondary_suppression(np.nan_to_num(den), out, min_n)
+    return out & ~hidden
+
+
+def secondary_suppression(sizes: Any, hidden: Any, min_n: int) -> np.ndarray:
+    """Hide further groups until no hidden count can be recovered from the published ones.
+
+    Parameters
+    ----------
+    sizes : array_like
+        Cases (or a metric's denominator) of each group of one attribute set.
+    hidden : array_like of bool
+        Groups already hidden (primary suppression, or suppressed at source).
+    min_n : int
+        The smallest count that may be published.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        ``hidden`` plus the groups hidden in addition: when any group is
+        hidden, at least two are, and together they hold at least ``min_n``
+        (unless every group is hidden). The smallest visible groups are
+        chosen first (the least information lost), as in the cell
+        suppression rules of SCB and Eurostat.
+    """
+    sizes = np.asarray(sizes, dtype=float)
+    out = np.asarray(hidden, dtype=bool).copy()
+    if not out.any():
+        return out
+    while (~out).any() and (out.sum() < 2 or sizes[out].sum() < min_n):
+        visible = np.flatnonzero(~out)
+        out[visible[np.argmin(sizes[visible])]] = True
+    return out
+
+
 def shown_groups(rows: Any, n: Any, value: Any, statistics: StatisticsSpec, *, den: Any = None,
                  source_missing: Any = None) -> np.ndarray:
     """The groups :func:`compare_groups` shows a value for (not suppressed, not source-suppressed, defined).
@@ -460,16 +509,19 @@ def compare_groups(
     rows = np.asarray(rows, dtype=float)
     source = np.zeros(g, dtype=bool) if source_missing is None else np.asarray(source_missing, dtype=bool)
     suppressed, small_group, small_den = _suppression(rows, den, source, min_n)
+    withheld = _withheld(rows, den, suppressed | source, min_n)
     notes: list[list[str]] = []
     for i in range(g):
         given = [r for r in (reasons[i] if reasons is not None else ()) if r]
         if source[i]:
             notes.append([SOURCE_SUPPRESSED, *given])
-        elif small_group[i]:
-            k = int(rows[i])
-            notes.append([f"suppressed: the group has {k} case{'' if k == 1 else 's'} < min_group_size {min_n}"])
+        elif small_group[i]:  # never the exact count: a suppressed cell's size is itself disclosive
+            notes.append([f"suppressed: the group has fewer than min_group_size {min_n} cases"])
         elif small_den[i]:
-            notes.append([f"suppressed: {den_name} = {int(den[i])} < min_group_size {min_n}"])
+            notes.append([f"suppressed: {den_name} < min_group_size {min_n}"])
+        elif withheld[i]:
+            notes.append([*given, "counts withheld (secondary suppression): another group of this attribute is "
+                                  "suppressed, and its count could otherwise be recovered from the published totals"])
         else:
             notes.append(given)
     hide = suppressed | source
@@ -477,11 +529,11 @@ def compare_groups(
         metric=np.full(g, metric, dtype=object),
         attributes=[list(attributes) for _ in range(g)],
         group=np.array(list(labels), dtype=object),
-        n=n,
-        value=np.where(hide, np.nan, value),
+        n=np.where(suppressed | withheld, np.nan, n),
+        value=np.where(hide | (withheld & (info is not None and info.kind == "count")), np.nan, value),
         ci_low=np.where(hide, np.nan, np.asarray(ci[0], dtype=float)),
         ci_high=np.where(hide, np.nan, np.asarray(ci[1], dtype=float)),
-        count=np.where(hide, np.nan, count),
+        count=np.where(hide | withheld, np.nan, count),
         suppressed=suppressed,
         reasons=notes,
     )

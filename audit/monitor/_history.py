@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._privacy import mask_table
 from audit.exceptions import DataError
 
 __all__ = [
@@ -168,7 +169,7 @@ def write_history(directory: str | Path, rows: pd.DataFrame, *, run_id: str) -> 
     if other:
         raise DataError(f"{target}: the rows name the run {other[0]!r}, not {run_id!r}. Expected one run per file.")
     frame["run_id"] = run_id
-    table = pa.Table.from_pandas(frame, schema=_schema(), preserve_index=False)
+    table = mask_table(pa.Table.from_pandas(frame, schema=_schema(), preserve_index=False))  # the privacy gate
     tmp = d / f".run={run_id}.parquet.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         with open(tmp, "wb") as fh:

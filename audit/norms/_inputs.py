@@ -97,7 +97,7 @@ def _amounts(prep: PreparedCases, col: str) -> np.ndarray:
     s = prep.column(col)
     if s is None:
         return np.full(prep.n, np.nan)
-    if pd.api.types.is_bool_dtype(s):
+    if pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s):  # an Excel date cell too
         prep.flag(np.ones(prep.n, dtype=bool), col, CheckCode.DTYPE, s,
                   lambda v: f"{col}: {show_value(v)} is not an amount; expected a number >= 0 (SEK/month)")
         return np.full(prep.n, np.nan)
@@ -121,7 +121,7 @@ def _counts(prep: PreparedCases, col: str, lo: int, hi: int | None = None) -> np
         return np.zeros(prep.n, dtype="int64")
     x = (
         np.full(prep.n, np.nan)
-        if pd.api.types.is_bool_dtype(s)
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_datetime64_any_dtype(s)
         else pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     )
     with np.errstate(invalid="ignore"):

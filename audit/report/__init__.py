@@ -48,6 +48,7 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from audit._privacy import neutralise_csv_frame
 from audit._version import __version__
 from audit.report._context import SECTION_IDS, build_context
 from audit.report._dossier import render_dossier_html, render_dossier_md
@@ -175,7 +176,9 @@ def render_metrics_csv(result: AuditResult) -> str:
     ``attributes`` is written as the attribute names joined with ``" & "``
     (empty for overall rows), undefined values as empty cells, so that the
     file opens cleanly in a spreadsheet; every column of the metrics table is
-    kept.
+    kept. A text cell that a spreadsheet would run as a formula (starting
+    with ``=``, ``+``, ``-``, ``@``, tab or carriage return) gets a leading
+    ``'`` (OWASP's advice against CSV injection); numbers are unchanged.
 
     Returns
     -------
@@ -188,5 +191,5 @@ def render_metrics_csv(result: AuditResult) -> str:
             lambda a: " & ".join(map(str, a)) if isinstance(a, list | tuple) else ("" if a is None else str(a))
         )
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\n")
+    neutralise_csv_frame(frame).to_csv(buffer, index=False, lineterminator="\n")  # OWASP CSV injection
     return buffer.getvalue()

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit._privacy import mask, neutralise_csv_frame
 from audit._version import __version__
 from audit.exceptions import DataError, SpecError
 from audit.report._charts import LinePoint, LineSeries, line_chart
@@ -270,11 +271,11 @@ def write_trend(
         page = render_trend_html(frame, language=language, title=title)
         p = Path(html_path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(page, encoding="utf-8")
+        p.write_text(mask(page), encoding="utf-8")
         written.append(p)
     if csv_path is not None:
         p = Path(csv_path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(p, index=False)
+        neutralise_csv_frame(frame).to_csv(p, index=False)  # OWASP CSV injection; the privacy gate
         written.append(p)
     return written

@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from audit._yaml import load_yaml
 from audit._columns import ALLOWED_VALUES, ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.exceptions import SpecError
 from audit._paths import resolve_path
@@ -570,7 +571,7 @@ def load_population_spec(path: str | Path) -> PopulationModel:
     if not p.is_file():
         raise SpecError(f"{shown}: no such population spec file. Expected a YAML population spec.")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_yaml(p.read_text(encoding="utf-8"), source=shown)  # duplicate keys, alias bombs: SpecError
     except UnicodeDecodeError as exc:
         raise SpecError(f"{shown}: the spec must be UTF-8 text. Got byte 0x{exc.object[exc.start]:02x}.") from None
     except yaml.YAMLError as exc:

@@ -1,0 +1,256 @@
+"""The privacy gate, keyed pseudonyms, CSV injection, stale run folders and small-cell disclosure control.
+
+Personnummer-shaped strings are built at run time; they are made-up numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from audit._privacy import (
+    MASK,
+    GatedStream,
+    mask,
+    mask_frame,
+    mask_table,
+    mask_value,
+    neutralise_csv_cell,
+    pseudonym_key,
+    pseudonymise,
+)
+from audit.exceptions import DataError
+from audit.metrics._table import secondary_suppression
+from audit.record import clean_stale
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pnr(century: bool = True, sep: str = "-", day: int = 15) -> str:
+    return f"{'19' if century else ''}8506{day:02d}{sep}2387"
+
+
+@pytest.mark.parametrize("text", [pnr(), pnr(sep=""), pnr(False), pnr(False, ""), pnr(False, "+"), pnr(day=75),
+                                  pnr(False, "-", 61)])
+def test_every_written_form_is_masked(text: str) -> None:
+    assert mask(f"see {text}.") == f"see {MASK}."
+    assert mask(text) == MASK
+
+
+@pytest.mark.parametrize("text", [
+    "0.8506152387",                       # the fraction of a decimal number
+    "8506152387123",                      # inside a longer number
+    hashlib.sha256(b"x").hexdigest(),     # a file hash in the manifest
+    "a3f8506152387c0de11aa2b3c4d5e6f7",   # a hex digest with a number-shaped run
+    "20261207T003607746Z-03bb9bbc",       # a run id
+    "198513152387",                       # month 13
+    "198506322387",                       # day 32
+])
+def test_what_is_not_a_personnummer_passes(text: str) -> None:
+    assert mask(text) == text
+
+
+def test_mask_value_walks_keys_and_values() -> None:
+    data = {"a": [pnr(), {pnr(False): 1.5}], "b": (pnr(sep=""),), "n": 3}
+    assert mask_value(data) == {"a": [MASK, {MASK: 1.5}], "b": [MASK], "n": 3}
+
+
+def test_mask_frame_and_table_mask_names_and_cells() -> None:
+    frame = pd.DataFrame({f"note {pnr()}": [f"x {pnr(False)}", None], "n": [1, 2],
+                          "cat": pd.Categorical([pnr(), "a"])})
+    out = mask_frame(frame)
+    assert list(out.columns) == [f"note {MASK}", "n", "cat"]
+    assert out.iloc[0, 0] == f"x {MASK}" and pd.isna(out.iloc[1, 0]) and out["cat"].tolist() == [MASK, "a"]
+    table = mask_table(pa.table({f"c{pnr()}": [pnr(), "b"], "d": pa.array([pnr(), "a"]).dictionary_encode()}))
+    assert table.column_names == [f"c{MASK}", "d"]
+    assert table.column(0).to_pylist() == [MASK, "b"] and table.column(1).to_pylist() == [MASK, "a"]
+    assert pa.types.is_dictionary(table.column(1).type)
+
+
+def test_insyn_errors_are_masked_when_built() -> None:
+    err = DataError(f"bad value {pnr()}", failures=pd.DataFrame({"value": [pnr(False)], "case_id": [pnr()]}))
+    assert pnr() not in str(err) and MASK in str(err)
+    assert err.failures.to_dict("list") == {"value": [MASK], "case_id": [MASK]}
+
+
+def test_gated_stream_masks_across_writes() -> None:
+    target = io.StringIO()
+    stream = GatedStream(target)
+    number = pnr()
+    stream.write("first " + number[:6])
+    stream.write(number[6:] + " end\nnext")
+    stream.flush()
+    assert target.getvalue() == f"first {MASK} end\nnext"
+
+
+# ---------------------------------------------------------------------------
+# keyed pseudonyms
+
+
+def test_pseudonyms_are_keyed_hmac_and_stable(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = pd.Series([pnr(), pnr(False)])
+    key = b"k" * 32
+    out = pseudonymise(values, key=key)
+    again = pseudonymise(values, key=key)
+    assert out.tolist() == again.tolist() and out.str.fullmatch(r"p-[a-z2-7]{20}").all()
+    other = pseudonymise(values, key=b"q" * 32)
+    assert not (out == other).any()
+    import base64
+    expected = "p-" + base64.b32encode(hmac.new(key, pnr().encode(), hashlib.sha256).digest()).decode()[:20].lower()
+    assert out.iloc[0] == expected
+
+
+def test_key_file_is_created_0600_and_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INSYN_PSEUDONYM_KEY", raising=False)
+    file = tmp_path / "cfg" / "insyn" / "pseudonym.key"
+    monkeypatch.setenv("INSYN_PSEUDONYM_KEY_FILE", str(file))
+    first = pseudonym_key()
+    assert file.is_file() and stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert pseudonym_key() == first and len(first) >= 32
+    monkeypatch.setenv("INSYN_PSEUDONYM_KEY", "an environment secret of enough length")
+    assert pseudonym_key() == b"an environment secret of enough length"
+    monkeypatch.setenv("INSYN_PSEUDONYM_KEY", "short")
+    with pytest.raises(ValueError, match="at least 16"):
+        pseudonym_key()
+
+
+def test_artifacts_do_not_let_a_pseudonym_be_reversed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run on personnummer case ids: the key is in no artifact; trying every number of the birth date fails."""
+    from audit import load_spec
+    from audit.synth import generate
+
+    secret = "test secret that is long enough 0123456789"
+    monkeypatch.setenv("INSYN_PSEUDONYM_KEY", secret)
+    frame = generate(ROOT / "datasets/sweden/population-2026.yaml", n=30, seed=3)
+    frame["case_id"] = [f"19850615-{1000 + i:04d}" for i in range(len(frame))]
+    frame.to_csv(tmp_path / "log.csv", index=False)
+    (tmp_path / "spec.yaml").write_text(
+        "name: pseud\npopulation: {file: log.csv}\nsensitive_features: [sex]\nengine: {kind: reference}\n"
+        "statistics: {bootstrap: 0}\n", encoding="utf-8")
+    result = load_spec(tmp_path / "spec.yaml").run(out=tmp_path / "out")
+    run = Path(result.run_dir)
+    ids = pd.read_parquet(run / "decisions.parquet")["case_id"].tolist()
+    assert all(i.startswith("p-") for i in ids)
+    blob = b"".join(p.read_bytes() for p in run.iterdir())
+    assert secret.encode() not in blob
+    manifest = json.loads((run / "manifest.json").read_text())
+    # an attacker with the artifacts: every key-like string in the manifest plus the old fixed-prefix scheme
+    candidates = [f"19850615-{k:04d}" for k in range(10000)] + [f"850615-{k:04d}" for k in range(10000)]
+    guesses = {"insyn|log.csv", str(tmp_path / "log.csv"), "log.csv", json.dumps(manifest["inputs"]), ""}
+    recovered = 0
+    targets = set(ids)
+    for guess in guesses:
+        for c in candidates:
+            h = hashlib.sha256(f"{guess}|{c}".encode()).hexdigest()[:16]
+            if "p-" + h in targets:
+                recovered += 1
+            b = b"p-" + __import__("base64").b32encode(
+                hmac.new(guess.encode(), c.encode(), hashlib.sha256).digest())[:20].lower()
+            if b.decode() in targets:
+                recovered += 1
+    assert recovered == 0
+    # with the key, the owner can follow a case (the same pseudonym in every run)
+    assert pseudonymise(pd.Series(["19850615-1000"]), key=secret.encode()).iloc[0] in targets
+
+
+# ---------------------------------------------------------------------------
+# CSV formula injection
+
+
+@pytest.mark.parametrize(("cell", "expected"), [
+    ("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")"),
+    ("+cmd", "'+cmd"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
+    ("-0.25", "-0.25"), ("+3", "+3"), ("-1e-05", "-1e-05"), ("-inf", "-inf"), ("female", "female"), (0.5, 0.5),
+])
+def test_csv_cells_are_defused_but_numbers_kept(cell: object, expected: object) -> None:
+    assert neutralise_csv_cell(cell) == expected
+
+
+def test_trend_csv_is_defused(tmp_path: Path) -> None:
+    from audit.report import write_trend
+
+    frame = pd.DataFrame({"audit": ["a"], "period": ["2026-01"], "metric": ["grant_rate"], "attributes": ["team"],
+                          "group": ["=cmd|' /C calc'!A0"], "value": [-0.5], "alert": [""]})
+    write_trend(frame, csv_path=tmp_path / "t.csv")
+    back = pd.read_csv(tmp_path / "t.csv", dtype=str)
+    assert back.loc[0, "group"].startswith("'=") and back.loc[0, "value"] == "-0.5"
+
+
+# ---------------------------------------------------------------------------
+# stale temporary run folders
+
+
+def test_stale_temporary_folders_of_killed_runs_are_removed(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # a process id that no longer exists
+    import socket
+    dead = tmp_path / ".20260101T000000000Z-aaaa.x1"
+    dead.mkdir()
+    (dead / ".insyn-writing").write_text(f"{socket.gethostname()} {proc.pid}\n")
+    alive = tmp_path / ".20260101T000000000Z-bbbb.x2"
+    alive.mkdir()
+    (alive / ".insyn-writing").write_text(f"{socket.gethostname()} {os.getpid()}\n")
+    old = tmp_path / ".20250101T000000000Z-cccc.x3"
+    old.mkdir()
+    os.utime(old, (1, 1))
+    finished = tmp_path / "20260101T000000000Z-dddd"
+    finished.mkdir()
+    removed = clean_stale(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([dead.name, old.name])
+    assert alive.is_dir() and finished.is_dir() and not dead.exists() and not old.exists()
+
+
+# ---------------------------------------------------------------------------
+# small-cell disclosure control
+
+
+@pytest.mark.parametrize(("sizes", "hidden", "expected"), [
+    ([3, 200], [True, False], [True, True]),                     # two groups: the other is withheld too
+    ([3, 200, 150], [True, False, False], [True, False, True]),  # the smallest other group
+    ([4, 5, 300], [True, True, False], [True, True, True]),      # two hidden holding 9 < 10: one more
+    ([6, 7, 300, 400], [True, True, False, False], [True, True, False, False]),  # 13 >= 10: enough
+    ([50, 60], [False, False], [False, False]),                  # nothing hidden, nothing withheld
+])
+def test_secondary_suppression(sizes: list[int], hidden: list[bool], expected: list[bool]) -> None:
+    assert secondary_suppression(np.array(sizes), np.array(hidden), 10).tolist() == expected
+
+
+def test_a_suppressed_count_cannot_be_recovered_from_the_metrics() -> None:
+    from audit.metrics import measure
+
+    rng = np.random.default_rng(4)
+    n = 400
+    outcome = rng.choice(["grant", "deny", "refer"], n)
+    df = pd.DataFrame({
+        "case_id": [f"c{i}" for i in range(n)],
+        "team": np.where(np.arange(n) < 7, "tiny", np.where(np.arange(n) < 150, "mid", "big")),
+        "status": "ok", "outcome": outcome, "final_outcome": outcome,
+        "amount": np.where(outcome == "grant", 100.0, np.nan),
+    })
+    df["final_amount"] = df["amount"]
+    table = measure(df, sensitive_features=["team"], metrics=["n", "grant_rate"])
+    team = table[table["attributes"].map(lambda a: list(a) == ["team"])]
+    tiny = team[team["group"] == "tiny"]
+    assert tiny["suppressed"].all() and tiny["n"].isna().all() and tiny["value"].isna().all()
+    assert not tiny["reason"].str.contains("7").any()
+    mid = team[team["group"] == "mid"]
+    assert mid["n"].isna().all()  # the counts of the complementary group are withheld ...
+    assert mid.loc[mid["metric"] == "n", "value"].isna().all()
+    assert mid.loc[mid["metric"] == "grant_rate", "value"].notna().all()  # ... its rate stays shown
+    assert mid["reason"].str.contains("secondary suppression").all()
+    # what the table publishes: the overall count and the big group's; their difference is tiny + mid = 150
+    overall = table[table["attributes"].map(len) == 0]
+    shown = team.loc[team["metric"] == "n", "value"].dropna().sum()
+    assert overall.loc[overall["metric"] == "n", "value"].iloc[0] - shown == 150

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from audit._paths import resolve_path
@@ -39,6 +40,7 @@ from audit.exceptions import InsynError, SpecError
 from audit.journey import trace as trace_case
 from audit.monitor import run_monitor, trend
 from audit.report import write_trend
+from audit.study import run_study
 from audit.synth import generate as generate_population
 from audit.synth import write_population
 
@@ -387,6 +389,42 @@ def history(
         for path in write_trend(frame, html_path=out, csv_path=csv, language=language):
             _out.print(f"Wrote {path}")
         return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def study(
+    spec: Annotated[Path, typer.Argument(help="The study spec (YAML): a base audit, factors, design, replicates.")],
+    out: Annotated[Path | None, typer.Option("--out", help="The study folder (default: studies/<name>).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="A dask.distributed scheduler address (runs on Dask).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only failures.")] = False,
+) -> None:
+    """Run a bias study (resuming its folder); exit 1 when some run failed, 2 for a bad study spec."""
+
+    def body() -> int:
+        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), console=_err, disable=quiet)
+        job: list[Any] = []
+
+        def progress(done: int, total: int, key: str, failed: bool) -> None:
+            if not job:
+                job.append(bar.add_task("study runs", total=total, completed=done))
+            bar.update(job[0], completed=done, description=f"study runs ({key} failed)" if failed else "study runs")
+
+        with bar:
+            result = run_study(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
+        if not quiet:
+            _out.print(f"Study {result.out}: {result.finished} of {result.total} runs finished "
+                       f"({result.skipped} resumed) in {result.duration_s:.1f} s; see study.html and power.csv.")
+        for key, error in result.failures:
+            _err.print(f"FAILED {key}: {error}", markup=False, highlight=False, soft_wrap=True)
+        if result.failures:
+            _err.print(f"{len(result.failures)} run(s) failed; listed in {result.out / 'failures.csv'}", markup=False)
+        return result.exit_code
 
     raise typer.Exit(_guard(body))
 

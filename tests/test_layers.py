@@ -50,7 +50,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "settings": ("audit.spec", "audit.study_spec"),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),
-    "execution": ("audit.review", "audit.runner", "audit._steps"),
+    "execution": ("audit.review", "audit.runner", "audit._steps", "audit.execution"),
     "results": ("audit.result", "audit.report", "audit.record"),
     "uses": ("audit.audit", "audit.monitor", "audit.study", "audit.cli", "audit"),
 }

@@ -68,7 +68,7 @@ and ``info`` ones are always just recorded):
 
 from __future__ import annotations
 
-from audit.checks._expectations import CUSTOM_EXPECTATIONS
+from audit.checks._names import CUSTOM_EXPECTATIONS
 from audit.checks._suite import SEVERITIES, Suite, SuiteExpectation, known_expectation_types, load_suite
 from audit.checks._validate import CheckReport, check_file, validate
 

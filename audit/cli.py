@@ -36,8 +36,10 @@ from audit._paths import resolve_path
 from audit._version import __version__
 from audit.audit import load_spec
 from audit.checks import check_file
+from audit.chunked import run_chunked_audit
 from audit.exceptions import InsynError, SpecError
 from audit.journey import trace as trace_case
+from audit.metrics import exit_status
 from audit.monitor import run_monitor, trend
 from audit.report import write_trend
 from audit.study import run_study
@@ -194,6 +196,10 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Override the spec's seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=1, help="Run in chunks of N cases.")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="inprocess, processes or dask.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address.")] = None,
 ) -> None:
     """Run an audit and write its run folder."""
 
@@ -201,6 +207,12 @@ def run(
         audit = load_spec(spec)
         if seed is not None:
             audit = audit.with_options(seed=seed)
+        if chunk_size or executor or scheduler or (audit.execution and audit.execution.chunk_size):
+            chunked, folder = run_chunked_audit(audit, out=out, chunk_size=chunk_size, executor=executor,
+                                                workers=workers, scheduler=scheduler)
+            if not quiet:
+                _out.print(f"{chunked.rows:,} cases in {chunked.chunks} chunks; run folder: {folder}")
+            return exit_status(chunked.findings)
         progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
         try:
             result = audit.run(out=out, progress=progress)
@@ -419,7 +431,8 @@ def study(
             result = run_study(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
         if not quiet:
             _out.print(f"Study {result.out}: {result.finished} of {result.total} runs finished "
-                       f"({result.skipped} resumed) in {result.duration_s:.1f} s; see study.html and power.csv.")
+                       f"({result.skipped} resumed) in {result.duration_s:.1f} s; see study.html and power.csv.",
+                       soft_wrap=True)
         for key, error in result.failures:
             _err.print(f"FAILED {key}: {error}", markup=False, highlight=False, soft_wrap=True)
         if result.failures:

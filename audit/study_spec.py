@@ -34,6 +34,7 @@ expanding the design and running it is :mod:`audit.study`.
 from __future__ import annotations
 
 import math
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -129,7 +130,7 @@ class StudySpec(_Model):
         for key, levels in self.factors.items():
             problem = factor_key_problem(key)
             if problem:
-                raise ValueError(f"@factors.{key}: {problem}")
+                raise ValueError(f"@factors.{key} {problem}")
             if isinstance(levels, list) and not levels:
                 raise ValueError(f"@factors.{key} must list at least one level. Got [].")
             if isinstance(levels, FactorRange) and self.design == "grid" and levels.num is None:
@@ -170,8 +171,7 @@ class StudySpec(_Model):
         try:
             study = cls.model_validate(data)
         except ValidationError as exc:
-            raise SpecError(format_validation_error(exc, shown, data).replace(
-                "Known keys: ", "Known keys of a study: ")) from None
+            raise SpecError(_study_message(format_validation_error(exc, shown, data), shown)) from None
         study._base_dir = Path(base_dir).resolve() if base_dir is not None else None
         study._source = source
         if isinstance(study.audit, str) and not study.audit_path().is_file():
@@ -202,6 +202,23 @@ class StudySpec(_Model):
     def to_dict(self) -> dict[str, Any]:
         """The study as a plain dict that :meth:`from_dict` reads back."""
         return self.model_dump(mode="json", exclude_unset=True)
+
+
+def _study_message(text: str, source: str) -> str:
+    """Name the study's own keys (not the audit spec's) in the hints of unknown keys."""
+    lines = []
+    for line in text.splitlines():
+        m = re.match(rf"^{re.escape(source)}: (\S+) is not a known key\.", line)
+        if m:
+            path = m.group(1)
+            parent = path.rsplit(".", 1)[0] if "." in path else ""
+            if parent.startswith("factors."):
+                keys, where = sorted(FactorRange.model_fields), f" of a range ({parent})"
+            else:
+                keys, where = sorted(StudySpec.model_fields), " of a study"
+            line = f"{source}: {path} is not a known key. Known keys{where}: {', '.join(keys)}."
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def read_yaml(path: str | Path, *, what: str) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from audit.study._design import Point, RunTask, derive_seed, expand_points, run_key, set_key
 from audit.study._folder import StudyFolder
 from audit.study._page import write_page
-from audit.study._power import NO_FACTOR, POWER_COLUMNS, detected, family_wise, power_table
+from audit.study._power import NO_FACTOR, POWER_COLUMNS, analytic_power, detected, family_wise, power_table
 from audit.study._run import ID_COLUMNS, build_audit, run_frame, run_task
 from audit.study._study import StudyProgress, StudyResult, plan_study, run_study
 from audit.study_spec import StudySpec, load_study_spec
@@ -34,6 +34,7 @@ __all__ = [
     "StudyProgress",
     "StudyResult",
     "StudySpec",
+    "analytic_power",
     "build_audit",
     "derive_seed",
     "detected",

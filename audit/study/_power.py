@@ -15,13 +15,15 @@ of the factor ``(none)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from audit.metrics import wilson_interval
 
-__all__ = ["NO_FACTOR", "POWER_COLUMNS", "comparison_label", "detected", "family_wise", "power_table"]
+__all__ = ["NO_FACTOR", "POWER_COLUMNS", "analytic_power", "comparison_label", "detected", "family_wise", "power_table"]
 
 POWER_COLUMNS: tuple[str, ...] = ("factor", "level", "metric", "attributes", "group", "runs", "detected", "power",
                                   "power_low", "power_high")
@@ -131,3 +133,28 @@ def _level_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def analytic_power(effect: Any, mdd: Any, *, alpha: Any, tests: Any) -> np.ndarray:
+    """The power that a run's minimum detectable difference promises for a true difference ``effect``.
+
+    A run sizes its MDD for 80 % power of a two-sided test at ``alpha / m``
+    (``m`` = ``tests``, the run's family): ``mdd = (z_{1-alpha/(2m)} + z_{0.8}) * se``.
+    So the test's standard error is ``se = mdd / (z_{1-alpha/(2m)} + z_{0.8})`` and the
+    normal approximation of its power for a true difference ``d`` is
+    ``Phi(|d| / se - z_{1-alpha/(2m)})`` (the far tail ignored). At ``|d| = mdd`` this is 0.8.
+
+    Parameters
+    ----------
+    effect, mdd, alpha, tests : array_like
+        The true difference, the run's MDD, its alpha and its number of tests.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    m = np.maximum(np.asarray(tests, dtype=float), 1.0)
+    z_a = stats.norm.ppf(1 - np.asarray(alpha, dtype=float) / (2 * m))
+    se = np.asarray(mdd, dtype=float) / (z_a + stats.norm.ppf(0.8))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return stats.norm.cdf(np.abs(np.asarray(effect, dtype=float)) / se - z_a)

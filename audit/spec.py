@@ -62,6 +62,7 @@ __all__ = [
     "DeriveSpec",
     "ENGINE_KINDS",
     "EngineSpec",
+    "ExecutionSpec",
     "LineageSpec",
     "MonitorSpec",
     "OutcomesSpec",
@@ -478,6 +479,15 @@ class MonitorSpec(_Model):
     min_periods: int = Field(default=3, ge=1)
 
 
+class ExecutionSpec(_Model):
+    """How a run is executed: in memory, or in chunks on an executor (:mod:`audit.execution`)."""
+
+    chunk_size: int | None = Field(default=None, ge=1)
+    executor: Literal["inprocess", "processes", "dask"] = "processes"
+    workers: int | None = Field(default=None, ge=1)
+    scheduler: str | None = None
+
+
 class LineageSpec(_Model):
     """Where OpenLineage events go besides ``lineage.jsonl``."""
 
@@ -536,6 +546,7 @@ class AuditSpec(_Model):
     report: ReportSpec = Field(default_factory=ReportSpec)
     monitor: MonitorSpec | None = None
     lineage: LineageSpec = Field(default_factory=LineageSpec)
+    execution: ExecutionSpec | None = None
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)

@@ -52,7 +52,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                "audit.metrics", "audit.counterfactual", "audit.testing"),
     "execution": ("audit.review", "audit.runner", "audit._steps", "audit.execution"),
     "results": ("audit.result", "audit.report", "audit.record"),
-    "uses": ("audit.audit", "audit.monitor", "audit.study", "audit.cli", "audit"),
+    "uses": ("audit.audit", "audit.chunked", "audit.monitor", "audit.study", "audit.cli", "audit"),
 }
 """Each layer's modules and packages, low to high (a package covers its submodules).
 

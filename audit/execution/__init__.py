@@ -23,6 +23,17 @@ traceback, so one failing chunk or run is reported, not fatal.
 
 from __future__ import annotations
 
+from audit.execution._chunked import (
+    ChunkedRun,
+    ChunkResult,
+    ChunkTask,
+    check_chunkable,
+    iter_chunks,
+    merge_checks,
+    run_chunk,
+    run_chunked,
+    statistics_of,
+)
 from audit.execution._executor import (
     EXECUTOR_KINDS,
     DaskExecutor,
@@ -34,11 +45,20 @@ from audit.execution._executor import (
 )
 
 __all__ = [
+    "ChunkResult",
+    "ChunkTask",
+    "ChunkedRun",
     "DaskExecutor",
     "EXECUTOR_KINDS",
     "Executor",
     "InProcessExecutor",
     "ProcessExecutor",
     "TaskFailure",
+    "check_chunkable",
+    "iter_chunks",
+    "merge_checks",
     "open_executor",
+    "run_chunk",
+    "run_chunked",
+    "statistics_of",
 ]

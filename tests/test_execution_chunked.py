@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +14,7 @@ import pytest
 import yaml
 
 from audit import runner
+from audit.chunked import run_chunked_audit
 from audit.exceptions import SpecError
 from audit.execution import iter_chunks, run_chunked, statistics_of
 from audit.spec import load_spec
@@ -98,3 +104,33 @@ def test_bad_chunk_size_and_unsupported_options_are_spec_errors(file_spec) -> No
         list(iter_chunks(spec, 0))
     with pytest.raises(SpecError, match="'counterfactual' is not supported by a chunked run"):
         run_chunked(load_spec(ROOT / "examples/counterfactual.yaml"), chunk_size=10)
+
+
+def test_insyn_run_with_a_scheduler_address_writes_the_same_metrics(file_spec, tmp_path: Path) -> None:
+    """`insyn run SPEC --scheduler ADDRESS` on a running LocalCluster: metrics.csv equals the in-memory metrics."""
+    distributed = pytest.importorskip("dask.distributed")
+    spec, state, tmp = file_spec
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0", worker_dashboard_address=None) as cluster:
+        proc = subprocess.run([sys.executable, "-m", "audit.cli", "run", str(tmp / "spec.yaml"), "--out",
+                               str(tmp_path), "--chunk-size", "1000", "--scheduler", cluster.scheduler_address],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=900)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    (folder,) = (tmp_path / spec.name).iterdir()
+    assert "3 chunks" in proc.stdout
+    metrics = pd.read_csv(folder / "metrics.csv")
+    expected = pd.read_csv(io.StringIO(state.metrics.to_csv(index=False)))
+    pd.testing.assert_frame_equal(metrics, expected)
+    results = json.loads((folder / "results.json").read_text())
+    assert results["execution"]["executor"] == "dask" and results["population"]["rows"] == N
+    assert len(list((folder / "decisions").glob("part-*.parquet"))) == 3
+
+
+def test_the_spec_execution_section_is_read(file_spec, tmp_path: Path) -> None:
+    spec, state, _ = file_spec
+    spec2 = spec.with_options(execution={"chunk_size": 1200, "executor": "inprocess"})
+    run, folder = run_chunked_audit(spec2, out=tmp_path)
+    assert run.chunks == 3 and folder.is_dir()
+    pd.testing.assert_frame_equal(state.metrics.reset_index(drop=True), run.metrics.reset_index(drop=True))
+    with pytest.raises(Exception, match="chunk_size"):
+        spec.with_options(execution={"chunk_size": 0})

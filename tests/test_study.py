@@ -162,7 +162,8 @@ def test_seeds_are_derived_deterministically_and_distinct() -> None:
 
 def _power_by_hand(frame: pd.DataFrame) -> pd.DataFrame:
     """Detection rates from study.parquet, counted with DuckDB-free pandas and a Wilson interval by formula."""
-    rows = frame[(frame["row"] == "metric")]
+    rows = frame[(frame["row"] == "metric") & frame["reference_group"].notna()
+                 & (frame["group"] != frame["reference_group"])]
     tested = rows.groupby(["metric", "attributes", "group"])["p_value"].transform(lambda s: s.notna().any())
     rows = rows[tested]
     rows = rows.assign(hit=(rows["p_adjusted"] < rows["alpha"]).astype(int), level=rows["population.n"].astype(str))

@@ -57,10 +57,18 @@ def detected(frame: pd.DataFrame) -> pd.Series:
 
 
 def _tested(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows that are comparisons: metric rows with a test in some run, and every finding row."""
+    """Rows that are comparisons: metric rows with a test in some run, and every finding row.
+
+    A metric row counts only where its group is compared with another group:
+    in a run where the group is itself the reference (the default reference
+    is the largest group, which may change from run to run) there is no
+    comparison to detect. A suppressed group counts, as not detected.
+    """
     p = pd.to_numeric(frame["p_value"], errors="coerce")
     keys = ["metric", "attributes", "group"]
-    metric_rows = frame[frame["row"].eq("metric")]
+    ref = frame["reference_group"]
+    compared = ref.notna() & frame["group"].ne(ref)
+    metric_rows = frame[frame["row"].eq("metric") & compared]
     has_test = p[metric_rows.index].notna().groupby([metric_rows[k] for k in keys]).transform("any")
     keep = frame["row"].eq("finding")
     keep.loc[has_test.index] = has_test.to_numpy()

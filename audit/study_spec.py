@@ -46,7 +46,7 @@ from audit._paths import resolve_path
 from audit.exceptions import SpecError
 from audit.spec import AuditSpec, format_validation_error, text_byte
 
-__all__ = ["DESIGNS", "FactorRange", "PATH_KEYS", "StudySpec", "factor_key_problem", "load_study_spec"]
+__all__ = ["DESIGNS", "FactorRange", "PATH_KEYS", "StudySpec", "factor_key_problem", "load_study_spec", "read_yaml"]
 
 DESIGNS: tuple[str, ...] = ("grid", "random", "latin_hypercube")
 """The designs a study can use, in the order messages list them."""
@@ -229,7 +229,8 @@ def read_yaml(path: str | Path, *, what: str) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: the {what} must be UTF-8 text. Got a byte 0x{text_byte(exc)} at {exc.start}.") from None
+        raise SpecError(
+            f"{path}: the {what} must be UTF-8 text. Got a byte 0x{text_byte(exc)} at {exc.start}.") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -32,6 +32,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from audit._json import jsonable
@@ -40,15 +41,17 @@ from audit._privacy import GatedStream, mask
 from audit._version import __version__
 from audit.audit import load_spec
 from audit.checks import check_file
+from audit.chunked import run_chunked_audit
 from audit.evidence import keygen as make_keys
 from audit.evidence import verify as verify_evidence
 from audit.evidence import write_bundle
 from audit.exceptions import InsynError, SpecError
 from audit.journey import trace as trace_case
-from audit.metrics import DiscoveryResult
+from audit.metrics import DiscoveryResult, exit_status
 from audit.monitor import run_monitor, trend
 from audit.report import write_trend
 from audit.runfolder import RunFolder
+from audit.study import run_study
 from audit.synth import generate as generate_population
 from audit.synth import write_population
 
@@ -246,6 +249,10 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Override the spec's seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=1, help="Run in chunks of N cases.")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="inprocess, processes or dask.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address.")] = None,
 ) -> None:
     """Run an audit and write its run folder."""
 
@@ -253,6 +260,12 @@ def run(
         audit = load_spec(spec)
         if seed is not None:
             audit = audit.with_options(seed=seed)
+        if chunk_size or executor or scheduler or (audit.execution and audit.execution.chunk_size):
+            chunked, folder = run_chunked_audit(audit, out=out, chunk_size=chunk_size, executor=executor,
+                                                workers=workers, scheduler=scheduler)
+            if not quiet:
+                _out.print(f"{chunked.rows:,} cases in {chunked.chunks} chunks; run folder: {folder}")
+            return exit_status(chunked.findings)
         progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
         try:
             result = audit.run(out=out, progress=progress)
@@ -541,6 +554,43 @@ def verify(
             for line in outcome.lines():
                 sys.stdout.write(line + "\n")
         return outcome.exit_code
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command()
+def study(
+    spec: Annotated[Path, typer.Argument(help="The study spec (YAML): a base audit, factors, design, replicates.")],
+    out: Annotated[Path | None, typer.Option("--out", help="The study folder (default: studies/<name>).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", help="A dask.distributed scheduler address (runs on Dask).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only failures.")] = False,
+) -> None:
+    """Run a bias study (resuming its folder); exit 1 when some run failed, 2 for a bad study spec."""
+
+    def body() -> int:
+        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), console=_err, disable=quiet)
+        job: list[Any] = []
+
+        def progress(done: int, total: int, key: str, failed: bool) -> None:
+            if not job:
+                job.append(bar.add_task("study runs", total=total, completed=done))
+            bar.update(job[0], completed=done, description=f"study runs ({key} failed)" if failed else "study runs")
+
+        with bar:
+            result = run_study(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
+        if not quiet:
+            _out.print(f"Study {result.out}: {result.finished} of {result.total} runs finished "
+                       f"({result.skipped} resumed) in {result.duration_s:.1f} s; see study.html and power.csv.",
+                       soft_wrap=True)
+        for key, error in result.failures:
+            _err.print(f"FAILED {key}: {error}", markup=False, highlight=False, soft_wrap=True)
+        if result.failures:
+            _err.print(f"{len(result.failures)} run(s) failed; listed in {result.out / 'failures.csv'}", markup=False)
+        return result.exit_code
 
     raise typer.Exit(_guard(body))
 

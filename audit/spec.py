@@ -65,6 +65,7 @@ __all__ = [
     "ENGINE_KINDS",
     "EngineSpec",
     "EvidenceSpec",
+    "ExecutionSpec",
     "LineageSpec",
     "MAX_CASES",
     "MonitorSpec",
@@ -558,6 +559,15 @@ class EvidenceSpec(_Model):
         return self
 
 
+class ExecutionSpec(_Model):
+    """How a run is executed: in memory, or in chunks on an executor (:mod:`audit.execution`)."""
+
+    chunk_size: int | None = Field(default=None, ge=1)
+    executor: Literal["inprocess", "processes", "dask"] = "processes"
+    workers: int | None = Field(default=None, ge=1)
+    scheduler: str | None = None
+
+
 class LineageSpec(_Model):
     """Where OpenLineage events go besides ``lineage.jsonl``."""
 
@@ -618,6 +628,7 @@ class AuditSpec(_Model):
     discover: DiscoverSpec | None = None
     lineage: LineageSpec = Field(default_factory=LineageSpec)
     evidence: EvidenceSpec = Field(default_factory=EvidenceSpec)
+    execution: ExecutionSpec | None = None
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)

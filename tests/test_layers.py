@@ -47,12 +47,12 @@ PACKAGE = "audit"
 LAYERS: dict[str, tuple[str, ...]] = {
     "ground": ("audit.exceptions", "audit._privacy", "audit._paths", "audit._json", "audit._columns",
                "audit._version", "audit._cells", "audit._schema", "audit._yaml"),
-    "settings": ("audit.spec",),
+    "settings": ("audit.spec", "audit.study_spec"),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),
-    "execution": ("audit.review", "audit.runner", "audit._steps"),
+    "execution": ("audit.review", "audit.runner", "audit._steps", "audit.execution"),
     "results": ("audit.result", "audit.finding", "audit.report", "audit.record", "audit.runfolder"),
-    "uses": ("audit.audit", "audit.evidence", "audit.monitor", "audit.cli", "audit"),
+    "uses": ("audit.audit", "audit.chunked", "audit.evidence", "audit.monitor", "audit.study", "audit.cli", "audit"),
 }
 """Each layer's modules and packages, low to high (a package covers its submodules).
 

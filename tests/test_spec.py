@@ -45,6 +45,7 @@ INVALID = [
         "colour",
         "red",
         "colour is not a known key. Known keys: checks, compare, counterfactual, description, discover, engine, evidence, "
+        "execution, "
         "intersections, lineage, monitor, name, outcomes, population, reference_groups, report, review, seed, "
         "selection, sensitive_features, statistics, thresholds, truth.",
     ),

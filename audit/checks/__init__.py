@@ -11,7 +11,11 @@ fairness-aware expectations that no standard suite has (see
 :mod:`audit.checks._expectations`): group representation, differential
 missingness, differential registry failure and proxy strength.
 
-This package is the only part of Insyn that imports great-expectations.
+This package is the only part of Insyn that imports great-expectations, and
+it does so lazily: ``import audit`` does not import it (it costs seconds);
+the first suite that is built or validated imports it and registers Insyn's
+expectations (:func:`audit.checks._suite.register_expectations`). The names of
+Insyn's expectation types are readable without it (``CUSTOM_EXPECTATIONS``).
 
 Suites are YAML files in ``checks/`` (one per stage contract), loaded
 strictly by :func:`load_suite`. The shipped ones:
@@ -68,7 +72,7 @@ and ``info`` ones are always just recorded):
 
 from __future__ import annotations
 
-from audit.checks._expectations import CUSTOM_EXPECTATIONS
+from audit.checks._names import CUSTOM_EXPECTATIONS
 from audit.checks._suite import SEVERITIES, Suite, SuiteExpectation, known_expectation_types, load_suite
 from audit.checks._validate import CheckReport, check_file, validate
 

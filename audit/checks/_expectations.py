@@ -106,6 +106,13 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 
+from audit.checks._names import (
+    AGGREGATE_EXPECTATIONS,
+    CUSTOM_EXPECTATIONS,
+    GROUP_KWARGS,
+    ROW_LEVEL_EXPECTATIONS,
+    TABLE_EXPECTATIONS,
+)
 from audit.checks._statistics import (
     as_json_float,
     conditional_range_ok,
@@ -571,43 +578,3 @@ class ExpectColumnPairValuesBToBeBetweenWhereAInSet(ColumnPairMapExpectation):
                 "ignore_row_if must be one of both_values_are_missing, either_value_is_missing, neither"
             )
         return values
-
-
-# --------------------------------------------------------------------------
-# registry of what validate needs to know
-
-AGGREGATE_EXPECTATIONS: tuple[str, ...] = (
-    "expect_column_failure_rate_gap_across_groups_to_be_at_most",
-    "expect_column_group_representation_to_be_at_least",
-    "expect_column_missing_rate_gap_across_groups_to_be_at_most",
-    "expect_column_proxy_strength_to_be_at_most",
-)
-"""The fairness-aware (aggregate) custom expectations."""
-
-ROW_LEVEL_EXPECTATIONS: tuple[str, ...] = (
-    "expect_column_pair_values_a_to_be_at_most_count_of_ages_in_b",
-    "expect_column_pair_values_b_to_be_between_where_a_in_set",
-    "expect_column_values_to_be_age_lists",
-    "expect_table_text_values_to_not_contain_personnummer",
-)
-"""The row-level custom expectations."""
-
-TABLE_EXPECTATIONS: tuple[str, ...] = ("expect_table_columns_to_not_contain_set",)
-"""Custom table-level expectations."""
-
-CUSTOM_EXPECTATIONS: tuple[str, ...] = tuple(
-    sorted(AGGREGATE_EXPECTATIONS + ROW_LEVEL_EXPECTATIONS + TABLE_EXPECTATIONS)
-)
-"""Every expectation type this module registers."""
-
-GROUP_KWARGS: dict[str, str] = {
-    "expect_column_failure_rate_gap_across_groups_to_be_at_most": "group_column",
-    "expect_column_group_representation_to_be_at_least": "column",
-    "expect_column_missing_rate_gap_across_groups_to_be_at_most": "group_column",
-    "expect_column_proxy_strength_to_be_at_most": "sensitive_column",
-}
-"""For each fairness-aware expectation, the kwarg that names the group column.
-
-When a suite leaves it out, :func:`audit.checks.validate` fills it from its
-``groups`` argument (or the suite's ``groups`` key), one result per column.
-"""

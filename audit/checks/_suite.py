@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +56,7 @@ import yaml
 
 from audit._yaml import load_yaml
 from audit._paths import resolve_path
-from audit.checks._expectations import GROUP_KWARGS  # importing it registers Insyn's expectations with GX
+from audit.checks._names import GROUP_KWARGS
 from audit.exceptions import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,6 +70,7 @@ __all__ = [
     "build_expectation",
     "known_expectation_types",
     "load_suite",
+    "register_expectations",
 ]
 
 GROUPS_PLACEHOLDER = "{groups}"
@@ -298,14 +301,29 @@ def _parse_entry(index: int, entry: Any, where: str) -> SuiteExpectation:
     )
 
 
+@functools.cache
+def register_expectations() -> None:
+    """Import great-expectations and register Insyn's own expectation types with it (once per process).
+
+    great-expectations costs seconds to import, so it is loaded here, when a
+    suite is first built or validated, not by ``import audit``. The module
+    that defines Insyn's expectation classes is loaded by name for the same
+    reason: it is a great-expectations plugin and imports great-expectations
+    at its top.
+    """
+    importlib.import_module("audit.checks._expectations")
+
+
 def known_expectation_types() -> list[str]:
     """Every expectation type great-expectations knows, including Insyn's own, sorted."""
+    register_expectations()
     from great_expectations.expectations.registry import list_registered_expectation_implementations
 
     return sorted(list_registered_expectation_implementations())
 
 
 def _expectation_class(etype: str, *, where: str, index: int) -> type[Expectation]:
+    register_expectations()
     from great_expectations.exceptions import ExpectationNotFoundError
     from great_expectations.expectations.registry import get_expectation_impl
 
@@ -346,6 +364,7 @@ def build_expectation(
     audit.exceptions.SpecError
         When an argument is unknown, missing or invalid.
     """
+    register_expectations()
     from great_expectations.compatibility.pydantic import ValidationError
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 

@@ -1,0 +1,350 @@
+"""A chunked audit run: every row-level step per chunk, metrics from summed group statistics.
+
+A run over millions of cases need not hold them at once. The cases are read
+in chunks (Parquet record batches, CSV chunks, or a synthetic generator per
+chunk with a seed derived from the run's seed and the chunk's number); each
+chunk goes through the run's row-level steps (``source`` to ``final``: the
+intake suites, the reference decision, the engine input, the engine under the
+decision contract, review, the final frame) as one task of an executor
+(:func:`audit.execution.open_executor`); its final frame is written as one
+Parquet part of the decisions, and what the chunk returns is small: its
+:class:`~audit.metrics.GroupStatistics`, its row accounting, its check
+results and its step times. The metrics come from the sum of the chunks'
+group statistics, which is exactly the statistics of the whole frame, so the
+metric table (values, intervals, tests, bootstrap draws) equals the in-memory
+run's.
+
+Checks merged across chunks
+    Row-level expectations (values in a set, in a range, not null, age
+    lists, personnummer) are additive: their ``element_count``,
+    ``unexpected_count`` and ``missing_count`` are summed over chunks and the
+    merged expectation succeeds when the summed share of unexpected values
+    meets ``mostly``. Expectations that need the whole column (uniqueness
+    of ``case_id``, group-rate gaps, Cramér's V, group representation) are
+    not additive over chunk verdicts: for ``case_id`` uniqueness the run
+    keeps every chunk's case ids as 64-bit hashes and checks them once over
+    the whole run (a duplicate across chunks is a DataError naming the id's
+    chunk); the fairness-aware aggregate expectations are evaluated per
+    chunk and reported per chunk with ``exact: false`` in the merged entry,
+    because merging them exactly needs their sufficient statistics (group
+    counts and contingency tables), which this version does not yet return.
+
+Not yet chunked: ``compare``, ``counterfactual``, ``selection`` and a derived
+column with ``quantile_bins`` (a quantile needs the whole column); a spec
+with any of them is a SpecError naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit import _steps, runner
+from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
+from audit.exceptions import DataError, SpecError
+from audit.execution._executor import TaskFailure, open_executor
+from audit.journey import Journey
+from audit.metrics import GroupStatistics, measure_statistics
+from audit.population import Population, apply_mapping
+from audit.spec import AuditSpec
+from audit.synth import generate, load_population_spec
+
+__all__ = ["ChunkResult", "ChunkTask", "ChunkedRun", "check_chunkable", "iter_chunks", "merge_checks", "run_chunk",
+           "run_chunked", "statistics_of"]
+
+ROW_STEP_NAMES = ("source", "intake", "reference", "engine_input", "decision", "review", "final")
+"""The steps every chunk runs; measurement happens once, on the summed statistics."""
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk's work: the spec, the chunk's number, its cases (or how to generate them), where to write."""
+
+    spec: AuditSpec
+    index: int
+    frame: pd.DataFrame | None
+    n: int
+    seed: int | None
+    out_dir: str | None
+    run_id: str
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk returns: small, whatever the chunk's size."""
+
+    index: int
+    rows: int
+    statistics: GroupStatistics
+    status_counts: dict[str, int]
+    checks: list[dict[str, Any]]
+    timings: dict[str, float]
+    case_id_hashes: np.ndarray
+    part: str | None
+    peak_rss_mb: float
+
+
+@dataclass
+class ChunkedRun:
+    """The outcome of :func:`run_chunked`."""
+
+    spec: AuditSpec
+    run_id: str
+    chunks: int
+    rows: int
+    statistics: GroupStatistics
+    metrics: pd.DataFrame
+    findings: list[dict[str, Any]]
+    status_counts: dict[str, int]
+    checks: list[dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=dict)
+    parts: list[str] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def check_chunkable(spec: AuditSpec) -> None:
+    """Raise a SpecError naming the first option the chunked path cannot run exactly."""
+    where = spec.source or "<spec>"
+    if spec.population.aggregated is not None:
+        raise SpecError(f"{where}: population.aggregated is already a table of counts; run it without chunks.")
+    for key in ("compare", "counterfactual", "selection"):
+        if getattr(spec, key) is not None:
+            raise SpecError(f"{where}: '{key}' is not supported by a chunked run yet. Expected a spec without "
+                            f"'{key}', or run it in memory (no execution.chunk_size).")
+    for name, d in (spec.population.derive or {}).items():
+        if getattr(d, "quantile_bins", None) is not None:
+            raise SpecError(f"{where}: population.derive.{name} uses quantile_bins, which needs the whole column; "
+                            "a chunked run cannot cut it exactly. Expected fixed bins or an in-memory run.")
+    if spec.population.source_kind == "sql":
+        raise SpecError(f"{where}: population.sql is not read in chunks yet. Expected a file or synthetic source.")
+
+
+def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame | None, int, int | None]]:
+    """Yield ``(index, frame, n, seed)`` per chunk of the spec's population.
+
+    A Parquet file is read by record batches of ``chunk_size`` rows and a CSV
+    file with pandas' ``chunksize``, so only one chunk is in memory at a time
+    here; a synthetic population yields no frame but the chunk's size and a
+    seed derived from the spec's seed and the chunk's number (numpy's
+    ``SeedSequence``), and the chunk is generated where it runs.
+    """
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise SpecError(f"execution.chunk_size must be an integer >= 1. Got {chunk_size!r}.")
+    pop = spec.population
+    if pop.source_kind == "synthetic":
+        n = int(pop.n or 0)
+        starts = range(0, n, chunk_size)
+        seeds = np.random.SeedSequence(spec.seed).spawn(len(starts))
+        for i, start in enumerate(starts):
+            yield i, None, min(chunk_size, n - start), int(seeds[i].generate_state(1, dtype=np.uint32)[0])
+        return
+    path = spec.resolve(pop.file)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path) as pf:
+            for i, batch in enumerate(pf.iter_batches(batch_size=chunk_size)):
+                yield i, batch.to_pandas(), batch.num_rows, None
+        return
+    if suffix == ".csv":
+        for i, frame in enumerate(pd.read_csv(path, chunksize=chunk_size, dtype_backend="numpy_nullable")):
+            yield i, frame, len(frame), None
+        return
+    raise SpecError(f"{spec.source or '<spec>'}: population.file {pop.file!r} cannot be read in chunks. "
+                    "Expected a .parquet or .csv file.")
+
+
+def _population(task: ChunkTask) -> Population:
+    """The chunk as a Population (mapped like the in-memory loader maps the whole file)."""
+    spec = task.spec
+    pop = spec.population
+    if task.frame is None:
+        path = spec.resolve(pop.synthetic)
+        model = load_population_spec(path)
+        frame = generate(model, n=task.n, seed=task.seed, bias=pop.bias)
+        frame.attrs = {}
+        frame["case_id"] = f"c{task.index:05d}-" + frame["case_id"].astype("str")
+        if pop.rename or pop.recode or pop.derive:
+            frame, _ = apply_mapping(frame, pop, source=str(pop.synthetic), scrub=False)
+        provenance = dict(model.provenance)
+        provenance.update({name: "system" for name in pop.derive})
+        provenance.update(pop.provenance)
+        return Population(kind="synthetic", frame=frame, aggregated=None,
+                          source={"kind": "synthetic", "rows": len(frame)}, provenance=provenance, inputs=(path,))
+    frame, notes = apply_mapping(task.frame, pop, source=f"{pop.file} (chunk {task.index})")
+    provenance = {c: "system" for c in frame.columns}
+    provenance.update(pop.provenance)
+    return Population(kind="file", frame=frame, aggregated=None, source={"kind": "file", "rows": len(task.frame)},
+                      provenance=provenance, notes=tuple(notes))
+
+
+def statistics_of(spec: AuditSpec, final: pd.DataFrame) -> GroupStatistics:
+    """The group statistics of a final frame, with exactly the options the in-memory measurement uses."""
+    o = spec.outcomes
+    t_pos = [spec.truth.positive] if spec.truth.positive else None
+    return GroupStatistics.from_frame(final, sensitive_features=spec.sensitive_features, favourable=o.favourable,
+                                      review=o.review, pred_positive=o.positive or t_pos or ["deny"],
+                                      truth_positive=t_pos)
+
+
+def _hashes(case_ids: pd.Series) -> np.ndarray:
+    """64-bit hashes of case ids, for a uniqueness check over the whole run."""
+    return pd.util.hash_pandas_object(case_ids.astype("str"), index=False).to_numpy(dtype=np.uint64)
+
+
+def run_chunk(task: ChunkTask) -> ChunkResult:
+    """Run the row-level steps on one chunk; write its final frame as a Parquet part; return its statistics.
+
+    Module level so that worker processes and Dask workers can run it.
+    """
+    spec = task.spec
+    population = _population(task)
+
+    def prepare(state: runner.RunState) -> None:
+        state.population = population
+        state.journey = Journey(run_id=task.run_id, audit_name=spec.name, namespace=spec.lineage.namespace,
+                                provenance=population.provenance)
+
+    steps = [dataclasses.replace(s, prepare=prepare) if s.name == "source" else s
+             for s in runner.steps_for(spec) if s.name in ROW_STEP_NAMES]
+    state = runner.RunState(spec=spec, run_id=task.run_id)
+    for step in steps:
+        if step.when(spec):
+            runner.run_step(state, step)
+    t0 = time.perf_counter()
+    final = state.final
+    stats = statistics_of(spec, final)
+    state.timings["statistics"] = time.perf_counter() - t0
+    part = None
+    if task.out_dir is not None:
+        t0 = time.perf_counter()
+        part = os.path.join(task.out_dir, f"part-{task.index:05d}.parquet")
+        final.to_parquet(part, index=False)
+        state.timings["write"] = time.perf_counter() - t0
+    counts = final["status"].value_counts()
+    return ChunkResult(index=task.index, rows=len(final), statistics=stats,
+                       status_counts={k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)},
+                       checks=state.checks, timings=dict(state.timings), case_id_hashes=_hashes(final["case_id"]),
+                       part=part, peak_rss_mb=_peak_rss_mb())
+
+
+def merge_checks(per_chunk: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Merge the chunks' check entries: sum the counts of each expectation; succeed only when every chunk did.
+
+    Returns one entry per (step, expectation) with ``element_count``,
+    ``unexpected_count``, ``missing_count`` summed, ``success`` and
+    ``chunks_failed``; aggregate (whole-column) expectations carry
+    ``exact: False`` (module docstring).
+    """
+    merged: dict[tuple[str, int], dict[str, Any]] = {}
+    for entries in per_chunk:
+        for entry in entries:
+            for pos, res in enumerate(entry.get("results", [])):
+                key = (entry["step"], pos)
+                row = merged.setdefault(key, {
+                    "step": entry["step"], "expectation": res.get("expectation") or res.get("type"),
+                    "column": res.get("column"), "element_count": 0, "unexpected_count": 0, "missing_count": 0,
+                    "success": True, "chunks_failed": 0, "exact": True})
+                if res.get("unexpected_count") is None:
+                    row["exact"] = False  # an aggregate or table-level verdict: not additive over chunks
+                for k in ("element_count", "unexpected_count", "missing_count"):
+                    value = res.get(k)
+                    if value is not None and not pd.isna(value):
+                        row[k] += int(value)
+                if not res.get("success", True):
+                    row["success"] = False
+                    row["chunks_failed"] += 1
+    return list(merged.values())
+
+
+def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess", workers: int | None = None,
+                scheduler: str | None = None, out_dir: str | Path | None = None,
+                run_id: str | None = None) -> ChunkedRun:
+    """Run an audit in chunks on an executor; metrics from the summed group statistics.
+
+    Parameters
+    ----------
+    spec : AuditSpec
+        The audit (a file or synthetic population; see :func:`check_chunkable`).
+    chunk_size : int
+        Cases per chunk.
+    executor, workers, scheduler
+        As :func:`audit.execution.open_executor`.
+    out_dir : path, optional
+        Folder for the decisions' Parquet parts (``part-00000.parquet``, ...); none written without it.
+    run_id : str, optional
+        The run's id (default :func:`audit.runner.make_run_id`).
+
+    Returns
+    -------
+    ChunkedRun
+
+    Raises
+    ------
+    SpecError
+        For an option the chunked path does not support.
+    DataError
+        When a chunk fails (its error names the chunk) or a case id occurs in two chunks.
+    """
+    check_chunkable(spec)
+    run_id = run_id or runner.make_run_id(spec)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    tasks = (ChunkTask(spec=spec, index=i, frame=frame, n=n, seed=seed,
+                       out_dir=None if out_dir is None else str(out_dir), run_id=run_id)
+             for i, frame, n, seed in iter_chunks(spec, chunk_size))
+    results: dict[int, ChunkResult] = {}
+    with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
+        for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):
+            if isinstance(value, TaskFailure):
+                raise DataError(f"Chunk {key} of {spec.source or spec.name} failed: {value.error}")
+            results[key] = value
+    ordered = [results[i] for i in sorted(results)]
+    hashes = np.concatenate([r.case_id_hashes for r in ordered]) if ordered else np.array([], dtype=np.uint64)
+    if len(np.unique(hashes)) != len(hashes):
+        raise DataError(f"{spec.source or spec.name}: case_id must be unique over the whole run; "
+                        "a case id occurs in more than one chunk.")
+    t0 = time.perf_counter()
+    total = sum((r.statistics for r in ordered[1:]), ordered[0].statistics)
+    table = measure_statistics(total, sensitive_features=spec.sensitive_features, intersections=spec.intersections,
+                               reference_groups=spec.reference_groups, statistics=spec.statistics, seed=spec.seed,
+                               correct=False)
+    metrics, findings = _steps.corrected(spec, [table])
+    timings: dict[str, float] = {}
+    for r in ordered:
+        for k, v in r.timings.items():
+            timings[k] = timings.get(k, 0.0) + v
+    timings["measurement"] = time.perf_counter() - t0
+    timings["wall"] = time.perf_counter() - t_start
+    counts = {k: sum(r.status_counts[k] for r in ordered) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
+    return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=sum(r.rows for r in ordered),
+                      statistics=total, metrics=metrics, findings=findings, status_counts=counts,
+                      checks=merge_checks([r.checks for r in ordered]), timings=timings,
+                      parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered))
+
+
+class _LazyTasks:
+    """A read-once mapping view over a generator of chunk tasks, so chunks are read only as they are submitted."""
+
+    def __init__(self, tasks: Iterator[ChunkTask]) -> None:
+        self._tasks = tasks
+
+    def items(self) -> Iterator[tuple[int, ChunkTask]]:
+        for task in self._tasks:
+            yield task.index, task

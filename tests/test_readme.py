@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 BLOCK = re.compile(r"```([a-z]*)\n(.*?)```", re.S)
 BLOCKS = [(lang, body) for lang, body in BLOCK.findall(README)]
-KNOWN = {"sh", "python", "text", "bash", "", "cron", "ini"}
+KNOWN = {"sh", "python", "text", "bash", "", "cron", "ini", "yaml"}
 
 
 def _insyn(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -150,3 +150,65 @@ def test_monitoring_block_and_the_alert_line(scratch: Path) -> None:
     for i, period in enumerate(periods, start=1):
         res = run_monitor(base if i < 15 else changed, history=hist, period=period, write=False)
     assert alert_line in [a.line() for a in res.alerts], [a.line() for a in res.alerts]
+
+
+def _options_named_are_real(line: str, helptext: str) -> None:
+    for option in re.findall(r"(?<![\w-])--[a-z][a-z-]*", line.split("#")[0]):
+        assert option in helptext, (option, line)
+
+
+def test_chunked_and_benchmark_blocks_name_real_options(scratch: Path) -> None:
+    """The chunked-run lines name options of ``insyn run``; the benchmark lines options of benchmarks/scale.py.
+
+    They are checked, not run: one names a Dask cluster on another machine,
+    and the benchmark takes many minutes.
+    """
+    chunked = next(body for lang, body in BLOCKS if lang == "sh" and "--chunk-size" in body)
+    helptext = _insyn(["run", "--help"], scratch).stdout
+    for line in chunked.strip().splitlines():
+        assert shlex.split(line.split("#")[0])[:2] == ["insyn", "run"], line
+        _options_named_are_real(line, helptext)
+    bench = next(body for lang, body in BLOCKS if lang == "sh" and "benchmarks/scale.py" in body)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--help"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for line in bench.strip().splitlines():
+        _options_named_are_real(line, out.stdout)
+
+
+def test_evidence_block_runs_as_written(tour: dict, scratch: Path) -> None:
+    """insyn verify, keygen, bundle and verify of the bundle, on the run of the Python tour: each exits 0."""
+    block = next(body for lang, body in BLOCKS if lang == "sh" and "insyn verify" in body)
+    run_dir = str(tour["result"].run_dir)
+    (scratch / "keys").mkdir(exist_ok=True)
+    ran = 0
+    for line in block.strip().splitlines():
+        args = [a.replace("reports/demo/<run_id>", run_dir) for a in shlex.split(line.split("#")[0])]
+        assert args[0] == "insyn", line
+        out = _insyn(args[1:], scratch)
+        ran += 1
+        assert "Traceback" not in out.stderr, out.stderr
+    assert ran == 5 and (scratch / "demo.zip").is_file()
+
+
+def test_yaml_blocks_are_valid_spec_sections() -> None:
+    """Each YAML example is a valid part of a spec: audit sections validate, the study block matches its example."""
+    import yaml
+
+    from audit.spec import AuditSpec
+
+    base = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text(encoding="utf-8"))
+    study = yaml.safe_load((ROOT / "examples" / "study-power.yaml").read_text(encoding="utf-8"))
+    blocks = [body for lang, body in BLOCKS if lang == "yaml"]
+    assert blocks
+    for body in blocks:
+        fragment = yaml.safe_load(body)
+        assert isinstance(fragment, dict), body
+        if "factors" in fragment:  # the study block: what it shows is what examples/study-power.yaml holds
+            for key, value in fragment.items():
+                if key != "audit":
+                    assert study[key] == value, (key, value, study[key])
+            continue
+        for key in fragment:
+            assert key in AuditSpec.model_fields, key
+        AuditSpec.model_validate({**base, **fragment})  # raises on an invalid section

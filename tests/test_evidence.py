@@ -211,6 +211,8 @@ DEMO_INPUTS = {
     "inputs/checks/application.yaml": ("suite", ROOT / "checks/application.yaml"),
     "inputs/checks/engine_input.yaml": ("suite", ROOT / "checks/engine_input.yaml"),
     "inputs/checks/decisions.yaml": ("suite", ROOT / "checks/decisions.yaml"),
+    # the demo's review step: its caseworker model's code, found beside the spec
+    "inputs/examples/engines/caseworker_model.py": ("engine_code", ROOT / "examples/engines/caseworker_model.py"),
 }
 BUNDLE_MEMBERS = sorted([BUNDLE_INDEX, BUNDLE_SIGNATURE] + [f"run/{a}" for a in ARTIFACTS] + list(DEMO_INPUTS))
 
@@ -566,7 +568,7 @@ def test_cli_keygen_bundle_verify_and_exit_codes(demo_dir: Path, tmp_path: Path)
     assert proc.returncode == 2 and "the file exists already" in proc.stderr
     proc = _cli("bundle", str(demo_dir), "-o", str(tmp_path / "b.zip"), "--sign", str(tmp_path / "k"))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"Wrote {tmp_path / 'b.zip'} (run {demo_dir.name}): 18 files, signed by key ")
+    assert proc.stdout.startswith(f"Wrote {tmp_path / 'b.zip'} (run {demo_dir.name}): 19 files, signed by key ")
     proc = _cli("verify", str(tmp_path / "b.zip"), "--key", str(tmp_path / "k.pub"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.startswith(f"VERIFIED: bundle {tmp_path / 'b.zip'}")

@@ -196,6 +196,11 @@ def test_study_folder_contract(tmp_path: Path) -> None:
     direct = run_audit(Audit.from_dict({**AUDIT, "population": {**AUDIT["population"], "n": 600},
                                         "seed": derive_seed(11, 1, 1)}), write=False)
     ref = pd.DataFrame(list(direct.metrics))
+    ref["attributes"] = [" & ".join(a) for a in ref["attributes"]]
+    key = ["metric", "attributes", "group"]  # compared row by row in one canonical order
+    one = one.sort_values(key, kind="stable").reset_index(drop=True)
+    ref = ref.sort_values(key, kind="stable").reset_index(drop=True)
+    assert one[key].astype(str).equals(ref[key].astype(str))
     np.testing.assert_allclose(one["value"].to_numpy(float), ref["value"].to_numpy(float), equal_nan=True)
     np.testing.assert_allclose(one["p_adjusted"].to_numpy(float), ref["p_adjusted"].to_numpy(float), equal_nan=True)
     assert one["n"].iloc[0] == 600

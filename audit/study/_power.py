@@ -107,7 +107,9 @@ def power_table(frame: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
     out["power"] = out["detected"] / out["runs"]
     low, high = wilson_interval(out["detected"].to_numpy(dtype=float), out["runs"].to_numpy(dtype=float))
     out["power_low"], out["power_high"] = low, high
-    return out[list(POWER_COLUMNS)]
+    # one canonical row order, whatever order the executor finished the runs in
+    order = ["factor", "level", "metric", "attributes", "group"]
+    return out.sort_values(order, kind="stable", key=lambda c: c.astype(str)).reset_index(drop=True)[list(POWER_COLUMNS)]
 
 
 def family_wise(frame: pd.DataFrame, factors: Sequence[str] = ()) -> pd.DataFrame:

@@ -882,8 +882,9 @@ def _write_run(
         final.to_parquet(tmp / "decisions.parquet", index=False)
         journey.write_cases(tmp / "journey.parquet")
         journey.write_lineage(tmp / "lineage.jsonl")
-        if audit.lineage.url:
-            journey.emit(audit.lineage.url, timeout_s=audit.lineage.timeout_s, api_key=audit.lineage.api_key)
+        lineage = audit.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
+        journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
+                     path=audit.resolve(lineage.path) if lineage.path else None)
         (tmp / "checks.json").write_text(
             json.dumps(jsonable(list(result.to_dict()["checks"])), indent=2, ensure_ascii=False), encoding="utf-8"
         )

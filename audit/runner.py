@@ -165,8 +165,8 @@ def _check_step(
     if missing:
         raise SpecError(f"{audit.source or '<spec>'}: checks.{step}.suites names {missing[0]}, which does not exist.")
     report = validate(frame, suites, step=step, id_column="case_id", groups=list(audit.sensitive_features))
-    entry = {"step": step, "policy": cfg.policy, **report.to_dict()}
-    checks_out.append(entry)
+    entry = {"step": step, "policy": cfg.policy, **report.to_dict(), "gx_result": report.gx_result}
+    checks_out.append(entry)  # gx_result is taken out again before results.json (see run_audit)
     if report.success:
         return report, {}
     if cfg.policy == "fail" or (cfg.policy == "quarantine" and not report.quarantinable):
@@ -523,6 +523,9 @@ def run_audit(
         **({"counterfactual": _cf_summary(cf_result)} if cf_result is not None else {}),
     }
     population_info = _population_info(population, final)
+    gx_results = {e["step"]: e.pop("gx_result") for e in checks_out if e.get("gx_result") is not None}
+    for e in checks_out:
+        e.pop("gx_result", None)
     result = AuditResult.build(
         decisions=final,
         run_id=run_id,
@@ -537,7 +540,7 @@ def run_audit(
     )
     if not write:
         return result
-    return _write_run(audit, result, final, journey, population, out, steps)
+    return _write_run(audit, result, final, journey, population, out, steps, gx_results=gx_results)
 
 
 def _check_columns(audit: Audit, cases: pd.DataFrame) -> None:
@@ -863,6 +866,8 @@ def _write_run(
     population: Population,
     out: str | Path | None,
     steps: _Steps,
+    *,
+    gx_results: dict[str, Any] | None = None,
 ) -> AuditResult:
     from audit.report import render_html, render_markdown, render_metrics_csv
 
@@ -888,6 +893,10 @@ def _write_run(
         (tmp / "checks.json").write_text(
             json.dumps(jsonable(list(result.to_dict()["checks"])), indent=2, ensure_ascii=False), encoding="utf-8"
         )
+        for step, gx_result in (gx_results or {}).items():  # great-expectations' own result, per step
+            (tmp / "checks").mkdir(exist_ok=True)
+            (tmp / "checks" / f"{step}.gx.json").write_text(
+                json.dumps(jsonable(gx_result), indent=2, ensure_ascii=False), encoding="utf-8")
         language = audit.report.language
         (tmp / "report.html").write_text(render_html(result, language=language), encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(result, language=language), encoding="utf-8")
@@ -905,6 +914,7 @@ def _write_run(
             if p.is_file():
                 inputs[audit.engine.path] = sha256_file(p)
         artifacts = {name: sha256_file(tmp / name) for name in ARTIFACTS if name != "manifest.json"}
+        artifacts.update({f"checks/{p.name}": sha256_file(p) for p in sorted((tmp / "checks").glob("*.gx.json"))})
         manifest = {
             "run_id": result.run_id,
             "audit": audit.name,

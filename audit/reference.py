@@ -40,11 +40,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import annotated_types
 import yaml
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic.fields import FieldInfo, PydanticUndefined
 
 from audit.exceptions import SpecError
 from audit.spec import ENGINE_KEYS, ENGINE_REQUIRED, Audit, EngineSpec
@@ -267,20 +265,16 @@ def _allowed_text(field: FieldInfo) -> str:
     choices = _literals(field.annotation)
     if choices:
         parts.append(", ".join(f"`{c}`" for c in choices))
-    for meta in _constraints(field):
-        if isinstance(meta, annotated_types.Ge):
-            parts.append(f"≥ {meta.ge:g}")
-        elif isinstance(meta, annotated_types.Gt):
-            parts.append(f"> {meta.gt:g}")
-        elif isinstance(meta, annotated_types.Le):
-            parts.append(f"≤ {meta.le:g}")
-        elif isinstance(meta, annotated_types.Lt):
-            parts.append(f"< {meta.lt:g}")
-        elif isinstance(meta, annotated_types.MinLen):
-            parts.append(f"at least {meta.min_length} item{'s' if meta.min_length != 1 else ''}")
-        elif isinstance(meta, annotated_types.MaxLen):
+    for meta in _constraints(field):  # annotated-types constraints (Ge, Gt, Le, Lt, MinLen, MaxLen) and patterns
+        for attr, text in (("ge", "≥ {:g}"), ("gt", "> {:g}"), ("le", "≤ {:g}"), ("lt", "< {:g}")):
+            if getattr(meta, attr, None) is not None:
+                parts.append(text.format(getattr(meta, attr)))
+        if getattr(meta, "min_length", None) is not None:
+            n = meta.min_length
+            parts.append(f"at least {n} item{'s' if n != 1 else ''}")
+        if getattr(meta, "max_length", None) is not None:
             parts.append(f"at most {meta.max_length} characters")
-        elif getattr(meta, "pattern", None):
+        if getattr(meta, "pattern", None):
             parts.append(f"pattern `{meta.pattern}`")
     return "; ".join(parts)
 

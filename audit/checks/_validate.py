@@ -458,13 +458,16 @@ def _run(
 
     The frame is the one batch of a pandas data source on an ephemeral
     context; the expectations form one ``ExpectationSuite`` named after the
-    step, validated with ``batch.validate(suite)`` and SUMMARY results
-    (great-expectations fingerprints the frame once per validation, 0.5 s
-    per million rows). For each failed critical row-level expectation whose
-    sample does not hold every unexpected row, a second ``batch.validate``
-    of just those expectations asks for COMPLETE results without the
-    unexpected values (``exclude_unexpected_values``), which gives every
-    unexpected row position without copying the values themselves.
+    step, run by a ``ValidationDefinition`` with SUMMARY results (one batch
+    load: great-expectations fingerprints the frame, 0.5 s per million
+    rows). For each failed critical row-level expectation whose sample does
+    not hold every unexpected row, a second validation of just those
+    expectations (``batch.validate``, COMPLETE results without the values,
+    ``exclude_unexpected_values``) gives every unexpected row position. It
+    costs two more batch loads and great-expectations' COMPLETE bookkeeping
+    (on 300,000 rows about 0.6 s of CPU with 1 % of the rows failing, 1.6 s
+    when every row fails three checks), and only when such a failure
+    happens.
 
     Returns
     -------
@@ -498,17 +501,20 @@ def _run(
             progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
         ),
     )
-    batch = (
-        context.data_sources.add_pandas("insyn")
-        .add_dataframe_asset(step)
-        .add_batch_definition_whole_dataframe("frame")
-        .get_batch(batch_parameters={"dataframe": data})
+    batch_definition = (
+        context.data_sources.add_pandas("insyn").add_dataframe_asset(step).add_batch_definition_whole_dataframe("frame")
     )
-    suite = gx.ExpectationSuite(name=step, expectations=[expectation(p) for p in runnable])
+
+    def run(name: str, expectations: list[Any], result_format: dict[str, Any]) -> Any:
+        suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+        return definition.run(batch_parameters={"dataframe": data}, result_format=result_format)
+
     result_format = {**_RESULT_FORMAT, "partial_unexpected_count": max(sample_size, 1)}
     by_key = {p.key: p for p in runnable}
     with caching():
-        validation = batch.validate(suite, result_format=result_format)
+        validation = run(step, [expectation(p) for p in runnable], result_format)
         outcomes = {int(r.expectation_config.meta[_KEY]): _Outcome(r) for r in validation.results}
         incomplete: list[int] = []
         for key, outcome in outcomes.items():
@@ -521,9 +527,11 @@ def _run(
             elif not outcome.result.success and by_key[key].entry.severity == "critical":
                 incomplete.append(key)
         if incomplete:
-            rows = gx.ExpectationSuite(name=f"{step}.unexpected_rows",
-                                       expectations=[expectation(by_key[k]) for k in incomplete])
-            for r in batch.validate(rows, result_format=dict(_ALL_ROWS_FORMAT)).results:
+            rows = batch_definition.get_batch(batch_parameters={"dataframe": data}).validate(
+                gx.ExpectationSuite(name=f"{step}.unexpected_rows",
+                                    expectations=[expectation(by_key[k]) for k in incomplete]),
+                result_format=dict(_ALL_ROWS_FORMAT))
+            for r in rows.results:
                 index_list = (r.result or {}).get("unexpected_index_list")
                 if index_list is not None:
                     outcomes[int(r.expectation_config.meta[_KEY])].positions = np.asarray(

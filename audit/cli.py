@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal
 import typer
 from rich.console import Console
 
+from audit._json import jsonable
 from audit._paths import display_path, resolve_path
 from audit._version import __version__
 from audit.console import (
@@ -126,7 +127,7 @@ def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker) -> No
             "exit_code": result.exit_code,
             "findings": [dict(f) | {"attributes": list(f["attributes"])} if "attributes" in f else dict(f)
                          for f in result.to_dict()["findings"]],
-            "largest_disparities": json.loads(result.largest_disparities(5).to_json(orient="records")),
+            "largest_disparities": jsonable(result.largest_disparities(5).to_dict(orient="records")),
         }
         sys.stdout.write(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         return

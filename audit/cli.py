@@ -27,7 +27,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -35,17 +35,10 @@ from rich.console import Console
 from audit._json import jsonable
 from audit._paths import display_path, resolve_path
 from audit._version import __version__
-from audit.console import (
-    Speaker,
-    check_rows,
-    check_table,
-    disparity_rows,
-    finding_lines,
-    make_console,
-    summary_table,
-    write_rows,
-)
 from audit.exceptions import InsynError, SpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.console import Speaker
 
 __all__ = ["app", "main"]
 
@@ -120,6 +113,13 @@ def _root(
 
 
 def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker) -> None:
+    from audit.console import (  # late: loads the metric registry
+        disparity_rows,
+        finding_lines,
+        make_console,
+        summary_table,
+        write_rows,
+    )
     if fmt == "json":
         summary = {
             "run_id": result.run_id,
@@ -146,6 +146,8 @@ def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker) -> No
 
 def _guard(fn: Any) -> Any:
     """Run a command body, mapping errors to exit codes 2 and 3."""
+    from audit.console import make_console  # late: loads the metric registry
+
     err = make_console(stderr=True)
     try:
         return fn()
@@ -171,6 +173,7 @@ def _guard(fn: Any) -> Any:
 
 def _spec_path(spec: Path | None, example: str | None, speaker_lang: str | None) -> Path:
     """The spec file to run: SPEC, or a shipped example by name; notes a fallback to a shipped spec."""
+    from audit.console import Speaker, make_console  # late: loads the metric registry
     from audit.scaffold import example_spec
 
     if (spec is None) == (example is None):
@@ -207,6 +210,7 @@ def run(
     lang: Annotated[Language | None, typer.Option("--lang", help=_LANG_HELP)] = None,
 ) -> None:
     """Run an audit and write its run folder."""
+    from audit.console import Speaker, make_console  # late: loads the metric registry
     from audit.spec import load_spec
 
     def body() -> int:
@@ -236,6 +240,7 @@ def demo(
     lang: Annotated[Language | None, typer.Option("--lang", help=_LANG_HELP)] = None,
 ) -> None:
     """Audit the bundled municipal RPA rule set on 20,000 synthetic applications."""
+    from audit.console import Speaker, make_console  # late: loads the metric registry
     from audit.scaffold import example_spec
     from audit.spec import load_spec
 
@@ -267,6 +272,7 @@ def init(
     lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
     """Create an audit project: example specs, suites, a population card and a README saying what to edit."""
+    from audit.console import Speaker, make_console  # late: loads the metric registry
     from audit.scaffold import init_project
 
     def body() -> int:
@@ -315,6 +321,7 @@ def suite(
     ] = None,
 ) -> None:
     """Convert an expectation suite between Insyn's YAML and great-expectations' own JSON."""
+    from audit.console import Speaker, make_console  # late: loads the metric registry
     from audit.checks import convert_suite
 
     def body() -> int:
@@ -342,6 +349,7 @@ def generate(
     lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
     """Generate a synthetic population for use outside an audit."""
+    from audit.console import Speaker, make_console  # late: loads the metric registry
     from audit.synth import generate as _generate
     from audit.synth import write_population
 
@@ -378,6 +386,13 @@ def check(
     lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
     """Run expectation suites on a data file; exit 1 when a critical expectation fails."""
+    from audit.console import (  # late: loads the metric registry
+        Speaker,
+        check_rows,
+        check_table,
+        make_console,
+        write_rows,
+    )
     from audit.checks import check_file
 
     def body() -> int:
@@ -427,7 +442,8 @@ def trace(
 @app.command(short_help='Audit one period and alert on drift.')
 def monitor(
     spec: Annotated[
-        Path, typer.Argument(metavar="SPEC", help="The monitoring spec: an audit spec, usually with a monitor: section.")
+        Path,
+        typer.Argument(metavar="SPEC", help="The monitoring spec: an audit spec, usually with a monitor: section."),
     ],
     history: Annotated[
         Path, typer.Option("--history", metavar="DIR", help="The history folder (one Parquet file per run).")
@@ -448,6 +464,7 @@ def monitor(
     as_json: Annotated[bool, typer.Option("--json", help="Print the alerts as a JSON list.")] = False,
 ) -> None:
     """Audit one period, add it to the history and alert when disparities move (exit 1 on an alert)."""
+    from audit.console import make_console  # late: loads the metric registry
     from audit.monitor import run_monitor
 
     def body() -> int:
@@ -455,7 +472,8 @@ def monitor(
         progress = _Progress(err, enabled=not quiet and not as_json and err.is_terminal)
         options: dict[str, Any] = {} if arl is None else {"arl": arl}
         try:
-            result = run_monitor(spec, history=history, period=period, out=out, progress=progress, **options)
+            result = run_monitor(_spec_path(spec, None, None), history=history, period=period, out=out,
+                                 progress=progress, **options)
         finally:
             progress("", "end")
         if as_json:
@@ -498,6 +516,7 @@ def history(
     lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
     """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
+    from audit.console import Speaker, make_console, write_rows  # late: loads the metric registry
     from rich.table import Table
 
     from audit.monitor import trend, write_trend

@@ -211,3 +211,11 @@ def test_a_broken_file_transport_is_a_warning(tmp_path: Path) -> None:
     j, _ = _pipeline()
     with pytest.warns(LineageWarning, match=r"could not be sent .* 12 of 12 event\(s\) not sent"):
         assert j.emit(transport="file", path=tmp_path / "no-such-folder" / "events.jsonl") == 0
+
+
+def test_an_unreadable_openlineage_yml_never_fails_the_events() -> None:
+    j, _ = _pipeline()
+    Path("openlineage.yml").write_text("facets: {colour: red}\n", encoding="utf-8")  # no such facet setting
+    with pytest.warns(LineageWarning, match="cannot read its configuration"):
+        events = j.lineage_events()
+    assert len(events) == 12 and all(e["eventType"] in ("START", "COMPLETE", "FAIL") for e in events)

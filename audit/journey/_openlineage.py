@@ -297,8 +297,18 @@ def _column_lineage_facet(
 def build_events(journey: Journey) -> list[dict[str, Any]]:
     """The OpenLineage RunEvents of a journey as the client emits them (see :meth:`Journey.lineage_events`)."""
     collected = _Collect()
-    client = _client(collected)
-    for event in build_run_events(journey):
+    events = build_run_events(journey)
+    try:
+        client = _client(collected)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # an openlineage.yml the client cannot read
+        warnings.warn(
+            f"The OpenLineage client cannot read its configuration ({type(exc).__name__}: {exc}); lineage.jsonl "
+            "holds the events without the client's tags, filters and facets, and none are sent.",
+            LineageWarning,
+            stacklevel=3,
+        )
+        return [json.loads(Serde.to_json(e)) for e in events]
+    for event in events:
         client.emit(event)
     return collected.events
 
@@ -581,7 +591,8 @@ def emit_events(journey: Journey, target: LineageTarget) -> int:
                 refused.append((i, code, response.text[:200] if response is not None else str(exc)))
                 continue
             except (requests.ConnectionError, requests.Timeout) as exc:
-                detail = str(exc).replace(target.config.get("url", "") if target.config else "", shown) or "no detail"
+                base = (target.config or {}).get("url") or ""
+                detail = (str(exc).replace(base, _shown(base)) if base else str(exc)) or "no detail"
                 warnings.warn(
                     f"OpenLineage endpoint {shown} is unreachable ({type(exc).__name__}: {detail}) after "
                     f"{time.monotonic() - started:.2f} s; {len(events) - i} of {len(events)} event(s) not sent. "

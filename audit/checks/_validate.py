@@ -543,6 +543,8 @@ def _masked_tree(value: Any) -> Any:
     """Mask personnummer-shaped text anywhere in a JSON tree (the GX result lists unexpected values)."""
     if isinstance(value, str):
         return PNR_PATTERN.sub(MASK, value)
+    if isinstance(value, int) and not isinstance(value, bool) and PNR_PATTERN.fullmatch(str(value)):
+        return MASK  # a personnummer stored as a number
     if isinstance(value, Mapping):
         return {_masked_tree(k): _masked_tree(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -531,7 +531,7 @@ def history(
         console = make_console()
         for (name, attrs), panel in frame.groupby(["metric", "attributes"], sort=False):
             groups = list(dict.fromkeys(panel["group"]))
-            attr_list = [a for a in str(attrs or "").split(",") if a]
+            attr_list = [a for a in str(attrs or "").split(" & ") if a]  # joined with " & " in a history
             table = Table(title=speaker("history_title", metric=speaker.metric(str(name)),
                                         attribute=speaker.attribute(attr_list), audit=panel["audit"].iloc[0]))
             table.add_column(speaker("history_period"))

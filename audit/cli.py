@@ -531,12 +531,12 @@ def history(
         console = make_console()
         for (name, attrs), panel in frame.groupby(["metric", "attributes"], sort=False):
             groups = list(dict.fromkeys(panel["group"]))
-            attr_list = [a for a in str(attrs or "").split(" & ") if a]  # joined with " & " in a history
-            table = Table(title=speaker("history_title", metric=speaker.metric(str(name)),
-                                        attribute=speaker.attribute(attr_list), audit=panel["audit"].iloc[0]))
+            # metric, grouping and groups keep the names --metric and --attribute take; the words are translated
+            table = Table(title=speaker("history_title", metric=name, attribute=attrs or speaker.attribute([]),
+                                        audit=panel["audit"].iloc[0]))
             table.add_column(speaker("history_period"))
             for g in groups:
-                table.add_column(speaker.group(attr_list, g) if str(g) else speaker.attribute([]), justify="right")
+                table.add_column(str(g) or speaker.attribute([]), justify="right")
             cells = {(p, g): (v, a) for p, g, v, a in zip(panel["period"], panel["group"], panel["value"],
                                                           panel["alert"])}
             for p in sorted(set(panel["period"])):

@@ -221,3 +221,30 @@ def test_suite_command_converts_both_ways(tmp_path: Path) -> None:
     assert data["name"] == "decisions" and "great_expectations_version" in data["meta"]
     res = runner.invoke(app, ["suite", str(tmp_path / "d.json"), str(tmp_path / "d.txt")])
     assert res.exit_code == 2 and "Expected .json (great-expectations) or .yaml (Insyn)." in res.stderr
+
+
+def test_history_in_swedish_and_as_csv(tmp_path: Path) -> None:
+    spec = tmp_path / "mon.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "mon-sv", "seed": 5,
+        "population": {"synthetic": str(ROOT / "datasets/sweden/population-2026.yaml"), "n": 400},
+        "sensitive_features": ["sex"], "engine": {"kind": "reference"}, "truth": {"reference": True},
+        "statistics": {"bootstrap": 0}, "monitor": {"baseline": "trailing", "periods": 3, "metrics": ["grant_rate"]},
+    }), encoding="utf-8")
+    hist = tmp_path / "history"
+    for period in ("2025-01", "2025-02"):
+        res = runner.invoke(app, ["monitor", str(spec), "--history", str(hist), "--period", period, "--out",
+                                  str(tmp_path / "r"), "--quiet"])
+        assert res.exit_code == 0, res.output
+    sv = runner.invoke(app, ["history", str(hist), "--attribute", "sex", "--lang", "sv"])
+    assert sv.exit_code == 0, sv.output
+    assert "grant_rate per sex (mon-sv)" in sv.stdout and "Period" in sv.stdout
+    assert "! markerar en period med larm." in sv.stdout
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(app, ["history", str(hist), "--attribute", "sex",
+                                                                "--format", "csv"]).stdout)))
+    assert {(r["period"], r["group"]) for r in rows} == {(p, g) for p in ("2025-01", "2025-02")
+                                                       for g in ("female", "male")}
+    values = {(r["period"], r["group"]): float(r["value"]) for r in rows}
+    shown = [line for line in sv.stdout.splitlines() if line.startswith("│ 2025-01")][0]
+    female = values[("2025-01", "female")]
+    assert f"{100 * female:.1f}".replace(".", ",") + "\u00a0%" in shown  # Swedish percent: 71,6 %

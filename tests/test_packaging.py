@@ -77,10 +77,11 @@ def test_every_extra_is_documented_in_the_readme() -> None:
 
 def test_the_makefile_installs_with_uv_and_falls_back_to_pip() -> None:
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "uv pip install" in makefile and "pip install" in makefile.replace("uv pip install", "")
-    assert "--quiet" not in makefile  # progress stays visible
-    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "make test" in ci
+    setup = (ROOT / "scripts" / "setup-env.sh").read_text(encoding="utf-8")
+    assert "scripts/setup-env.sh run" in makefile and "scripts/setup-env.sh dev" in makefile
+    assert '"$UV" pip install' in setup and '-m pip install --disable-pip-version-check -e "$TARGET"' in setup
+    assert "--quiet" not in makefile + setup and "-q " not in setup  # progress stays visible
+    assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ tables sized to its width, while a pipe or a file gets the full lines, never
 wrapped or cut at 80 columns (rich's default when it cannot ask a terminal),
 and ``--format csv`` or ``--format json`` gives a program the same rows
 without any layout. The words come from the report's message catalogues
-(:func:`audit.report.load_catalogue`), so ``--lang sv`` prints Swedish
+(``audit/report/messages/``), so ``--lang sv`` prints Swedish
 labels, statuses and numbers (``31,2 %``) wherever the report speaks
 Swedish.
 """
@@ -26,7 +26,9 @@ from rich.table import Table
 from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
 from audit.metrics import METRICS
-from audit.report import Catalogue, Formatter, load_catalogue, metric_kind
+from audit.report._builder import metric_kind
+from audit.report._format import Formatter
+from audit.report._messages import Catalogue, load_catalogue
 
 __all__ = [
     "FORMATS",

@@ -890,13 +890,9 @@ def _write_run(
         lineage = audit.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
         journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
                      path=audit.resolve(lineage.path) if lineage.path else None)
-        (tmp / "checks.json").write_text(
-            json.dumps(jsonable(list(result.to_dict()["checks"])), indent=2, ensure_ascii=False), encoding="utf-8"
-        )
-        for step, gx_result in (gx_results or {}).items():  # great-expectations' own result, per step
-            (tmp / "checks").mkdir(exist_ok=True)
-            (tmp / "checks" / f"{step}.gx.json").write_text(
-                json.dumps(jsonable(gx_result), indent=2, ensure_ascii=False), encoding="utf-8")
+        gx = gx_results or {}  # each step's great-expectations result, beside Insyn's summary
+        checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.to_dict()["checks"]]
+        (tmp / "checks.json").write_text(json.dumps(jsonable(checks), indent=2, ensure_ascii=False), encoding="utf-8")
         language = audit.report.language
         (tmp / "report.html").write_text(render_html(result, language=language), encoding="utf-8")
         (tmp / "report.md").write_text(render_markdown(result, language=language), encoding="utf-8")
@@ -914,7 +910,6 @@ def _write_run(
             if p.is_file():
                 inputs[audit.engine.path] = sha256_file(p)
         artifacts = {name: sha256_file(tmp / name) for name in ARTIFACTS if name != "manifest.json"}
-        artifacts.update({f"checks/{p.name}": sha256_file(p) for p in sorted((tmp / "checks").glob("*.gx.json"))})
         manifest = {
             "run_id": result.run_id,
             "audit": audit.name,

@@ -129,7 +129,7 @@ insyn run decision-log.yaml     # recorded decisions from an Excel export
 
 Each run writes `reports/<name>/<run_id>/` with `report.html` (open it in a
 browser), `results.json`, `metrics.csv`, the data journey, the data-quality
-results (`checks.json`, and great-expectations' own results in `checks/`)
+results (`checks.json`, with great-expectations' own result of each step)
 and a manifest with the SHA-256 of every input and artifact.
 
 ## What to edit

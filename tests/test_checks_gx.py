@@ -173,7 +173,9 @@ def test_every_failed_row_is_found_through_the_second_validation(cases: pd.DataF
     assert report.failed_case_ids == frozenset(frame["case_id"].iloc[bad])
 
 
-def test_a_run_folder_keeps_each_steps_gx_result(tmp_path: Path) -> None:
+def test_checks_json_keeps_each_steps_gx_result_beside_the_summary(tmp_path: Path) -> None:
+    from great_expectations.core.expectation_validation_result import expectationSuiteValidationResultSchema
+
     from audit import Audit
 
     audit = Audit.from_dict(
@@ -192,17 +194,17 @@ def test_a_run_folder_keeps_each_steps_gx_result(tmp_path: Path) -> None:
     result = audit.run(out=tmp_path)
     run = Path(result.run_dir)
     checks = json.loads((run / "checks.json").read_text())
+    summary = json.loads((run / "results.json").read_text())["checks"]
     assert [c["step"] for c in checks] == ["intake", "decisions"]
-    assert all("gx_result" not in c for c in checks)
-    assert all("gx_result" not in c for c in json.loads((run / "results.json").read_text())["checks"])
-    manifest = json.loads((run / "manifest.json").read_text())
-    for entry in checks:
-        path = run / "checks" / f"{entry['step']}.gx.json"
-        gx_result = json.loads(path.read_text())
-        assert gx_result["suite_name"] == entry["step"]
-        assert gx_result["statistics"]["evaluated_expectations"] == entry["n_expectations"]
-        assert gx_result["statistics"]["unsuccessful_expectations"] == entry["n_failed_expectations"]
-        assert f"checks/{path.name}" in manifest["artifacts"]
+    assert all("gx_result" not in c for c in summary)  # results.json: Insyn's summary only
+    for entry, plain in zip(checks, summary, strict=True):
+        gx_result = entry.pop("gx_result")
+        assert entry == plain  # the rest of the entry is the summary of results.json
+        loaded = expectationSuiteValidationResultSchema.load(gx_result)  # great-expectations reads it back
+        assert loaded.suite_name == entry["step"]
+        assert loaded.statistics["evaluated_expectations"] == entry["n_expectations"]
+        assert loaded.statistics["unsuccessful_expectations"] == entry["n_failed_expectations"]
+        assert "run_id" in gx_result["meta"] and "validation_time" in gx_result["meta"]
 
 
 # --------------------------------------------------------------------------

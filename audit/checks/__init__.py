@@ -49,7 +49,7 @@ either form. The shipped ones:
 :func:`validate` runs every suite of a step in one great-expectations
 validation and returns a frozen :class:`CheckReport`, which also keeps
 great-expectations' own validation result (``gx_result``, written to
-``checks/<step>.gx.json`` in a run folder); :func:`check_file` does the same
+the ``gx_result`` of the step's entry in ``checks.json``); :func:`check_file` does the same
 for a CSV or Parquet file (``insyn check DATA --suite checks/application.yaml
 [--groups COL]``, exit code 1 when the report's ``success`` is False).
 

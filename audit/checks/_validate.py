@@ -10,7 +10,8 @@ pandas data source on an ephemeral context (no files, no progress bars), and
 overall verdict, the cases that failed any row-level expectation (what the
 ``quarantine`` policy keeps out of the decisions), and great-expectations'
 own validation result (:attr:`CheckReport.gx_result`), which a run folder
-keeps as ``checks/<step>.gx.json`` for great-expectations' own tools.
+keeps beside Insyn's summary in ``checks.json`` (the step's ``gx_result``)
+for great-expectations' own tools.
 """
 
 from __future__ import annotations

@@ -47,20 +47,14 @@ from audit._privacy import MASK as _PNR_MASK
 from audit._privacy import PNR_PATTERN as _PNR_PATTERN
 from audit._version import __version__
 from audit.report._context import SECTION_IDS, build_context
-from audit.report._builder import metric_kind
-from audit.report._format import Formatter
-from audit.report._messages import LANGUAGES, Catalogue, load_catalogue
+from audit.report._messages import LANGUAGES, load_catalogue
 
 if TYPE_CHECKING:  # pragma: no cover
     from audit.result import AuditResult
 
 __all__ = [
-    "Catalogue",
-    "Formatter",
     "LANGUAGES",
     "SECTION_IDS",
-    "load_catalogue",
-    "metric_kind",
     "render_html",
     "render_json",
     "render_markdown",

@@ -130,11 +130,12 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
     final.to_parquet(tmp / "decisions.parquet", index=False)
     journey.write_cases(tmp / "journey.parquet")
     journey.write_lineage(tmp / "lineage.jsonl")
-    if spec.lineage.url:
-        journey.emit(spec.lineage.url, timeout_s=spec.lineage.timeout_s, api_key=spec.lineage.api_key)
-    (tmp / "checks.json").write_text(
-        json.dumps(jsonable(list(result.to_dict()["checks"])), indent=2, ensure_ascii=False), encoding="utf-8"
-    )
+    lineage = spec.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
+    journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
+                 path=spec.resolve(lineage.path) if lineage.path else None)
+    gx = {e["step"]: e["gx_result"] for e in state.checks if e.get("gx_result") is not None}
+    checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.to_dict()["checks"]]
+    (tmp / "checks.json").write_text(json.dumps(jsonable(checks), indent=2, ensure_ascii=False), encoding="utf-8")
     language = spec.report.language
     (tmp / "report.html").write_text(report.render_html(result, language=language), encoding="utf-8")
     (tmp / "report.md").write_text(report.render_markdown(result, language=language), encoding="utf-8")

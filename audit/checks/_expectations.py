@@ -106,6 +106,13 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 
+from audit.checks._catalogue import (
+    AGGREGATE_EXPECTATIONS,
+    CUSTOM_EXPECTATIONS,
+    GROUP_KWARGS,
+    ROW_LEVEL_EXPECTATIONS,
+    TABLE_EXPECTATIONS,
+)
 from audit.checks._statistics import (
     as_json_float,
     conditional_range_ok,
@@ -504,8 +511,6 @@ class ExpectTableTextValuesToNotContainPersonnummer(BatchExpectation):
     metric_dependencies: ClassVar[Tuple[str, ...]] = ("insyn.table.personnummer_rows", "table.row_count")
     success_keys: ClassVar[Tuple[str, ...]] = ("ignore_columns",)
     args_keys: ClassVar[Tuple[str, ...]] = ()
-    row_positions_metric: ClassVar[str] = "insyn.table.personnummer_rows"
-    """Metric whose ``positions`` hold every unexpected row (read by audit.checks.validate)."""
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
         info = metrics["insyn.table.personnummer_rows"]
@@ -514,17 +519,17 @@ class ExpectTableTextValuesToNotContainPersonnummer(BatchExpectation):
         k = int(len(positions))
         result_format = self._get_result_format(runtime_configuration=runtime_configuration)
         shown = result_format.get("partial_unexpected_count", 20) if isinstance(result_format, dict) else 20
-        return {
-            "success": k == 0,
-            "result": {
-                "observed_value": info["by_column"],
-                "element_count": n,
-                "unexpected_count": k,
-                "unexpected_percent": (100.0 * k / n) if n else 0.0,
-                "partial_unexpected_index_list": positions[:shown].tolist(),
-                "details": {"columns_scanned": info["columns_scanned"]},
-            },
+        result = {
+            "observed_value": info["by_column"],
+            "element_count": n,
+            "unexpected_count": k,
+            "unexpected_percent": (100.0 * k / n) if n else 0.0,
+            "partial_unexpected_index_list": positions[:shown].tolist(),
+            "details": {"columns_scanned": info["columns_scanned"]},
         }
+        if isinstance(result_format, dict) and result_format.get("result_format") == "COMPLETE":
+            result["unexpected_index_list"] = positions.tolist()  # every row, as map expectations give
+        return {"success": k == 0, "result": result}
 
 
 class ExpectColumnPairValuesBToBeBetweenWhereAInSet(ColumnPairMapExpectation):
@@ -571,43 +576,3 @@ class ExpectColumnPairValuesBToBeBetweenWhereAInSet(ColumnPairMapExpectation):
                 "ignore_row_if must be one of both_values_are_missing, either_value_is_missing, neither"
             )
         return values
-
-
-# --------------------------------------------------------------------------
-# registry of what validate needs to know
-
-AGGREGATE_EXPECTATIONS: tuple[str, ...] = (
-    "expect_column_failure_rate_gap_across_groups_to_be_at_most",
-    "expect_column_group_representation_to_be_at_least",
-    "expect_column_missing_rate_gap_across_groups_to_be_at_most",
-    "expect_column_proxy_strength_to_be_at_most",
-)
-"""The fairness-aware (aggregate) custom expectations."""
-
-ROW_LEVEL_EXPECTATIONS: tuple[str, ...] = (
-    "expect_column_pair_values_a_to_be_at_most_count_of_ages_in_b",
-    "expect_column_pair_values_b_to_be_between_where_a_in_set",
-    "expect_column_values_to_be_age_lists",
-    "expect_table_text_values_to_not_contain_personnummer",
-)
-"""The row-level custom expectations."""
-
-TABLE_EXPECTATIONS: tuple[str, ...] = ("expect_table_columns_to_not_contain_set",)
-"""Custom table-level expectations."""
-
-CUSTOM_EXPECTATIONS: tuple[str, ...] = tuple(
-    sorted(AGGREGATE_EXPECTATIONS + ROW_LEVEL_EXPECTATIONS + TABLE_EXPECTATIONS)
-)
-"""Every expectation type this module registers."""
-
-GROUP_KWARGS: dict[str, str] = {
-    "expect_column_failure_rate_gap_across_groups_to_be_at_most": "group_column",
-    "expect_column_group_representation_to_be_at_least": "column",
-    "expect_column_missing_rate_gap_across_groups_to_be_at_most": "group_column",
-    "expect_column_proxy_strength_to_be_at_most": "sensitive_column",
-}
-"""For each fairness-aware expectation, the kwarg that names the group column.
-
-When a suite leaves it out, :func:`audit.checks.validate` fills it from its
-``groups`` argument (or the suite's ``groups`` key), one result per column.
-"""

@@ -1,30 +1,28 @@
 # Two commands do everything on a fresh machine:
-#   make demo   create .venv, install Insyn, run the demo audit
-#   make test   the same environment, then the whole test suite
+#   make demo   create .venv, install Insyn (runtime dependencies only), run the demo audit
+#   make test   the same environment with the dev extra, then the whole test suite
+# scripts/setup-env.sh installs with uv from PyPI (falling back to pip) and shows its progress.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv venv-dev bench clean
 
-venv: $(STAMP)
+venv:
+	PYTHON=$(PYTHON) sh scripts/setup-env.sh run
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,dask]'
-	touch $(STAMP)
+venv-dev:
+	PYTHON=$(PYTHON) sh scripts/setup-env.sh dev
 
 demo: venv
 	$(BIN)/insyn demo
 
-test: venv
+test: venv-dev
 	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: venv
+bench: venv-dev
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) .venv-uv build dist .pytest_cache

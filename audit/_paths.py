@@ -15,10 +15,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["DEFAULTS_ROOTS", "defaults_dir", "display_path", "resolve_path", "sha256_file", "sha256_files"]
+__all__ = [
+    "DEFAULTS_ROOTS",
+    "defaults_dir",
+    "display_path",
+    "missing_spec_message",
+    "resolve_path",
+    "sha256_file",
+    "sha256_files",
+    "shipped_examples",
+]
 
 DEFAULTS_ROOTS: tuple[str, ...] = ("datasets", "checks", "examples")
 """Top-level folders whose files ship inside the wheel as defaults."""
@@ -71,6 +81,46 @@ def resolve_path(path: str | Path, base_dir: str | Path | None) -> Path:
     if cwd_candidate.exists() and parts and parts[0] in DEFAULTS_ROOTS:
         return cwd_candidate
     return local
+
+
+def shipped_examples() -> dict[str, Path]:
+    """Return the audit specs shipped in ``examples/``, by name (the file name without ``.yaml``).
+
+    A YAML file counts as an audit spec when it has a top-level
+    ``population:`` key; ``examples/personas.yaml`` (paired personas) does
+    not. Empty when Insyn was installed without its defaults.
+    """
+    root = defaults_dir()
+    if root is None or not (root / "examples").is_dir():
+        return {}
+    out: dict[str, Path] = {}
+    for path in sorted((root / "examples").glob("*.yaml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):  # pragma: no cover - shipped files are UTF-8
+            continue
+        if re.search(r"^population:", text, flags=re.MULTILINE):
+            out[path.stem] = path.resolve()
+    return out
+
+
+def missing_spec_message(path: str | os.PathLike[str]) -> str:
+    """The message for a spec file that exists neither where it was named nor among the shipped examples.
+
+    It says where Insyn looked and which examples ship with it, so that a
+    user who typed ``examples/demo.yaml`` outside a clone learns that
+    ``insyn run --example demo`` (or the path from a clone) is meant.
+    """
+    p = Path(path)
+    folder = p.parent if p.is_absolute() else (Path.cwd() / p).parent
+    names = shipped_examples()
+    text = f"{path}: no such spec file in {folder}"
+    if names and not p.is_absolute():
+        text += f", nor among the examples shipped with Insyn ({', '.join(names)})"
+    text += ". Expected a YAML audit spec"
+    if names and not p.is_absolute():
+        text += "; run a shipped one with: insyn run --example NAME"
+    return text + "."
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -105,7 +105,8 @@ def check_step(
     if missing:
         raise SpecError(f"{spec.source or '<spec>'}: checks.{step}.suites names {missing[0]}, which does not exist.")
     report = validate(frame, suites, step=step, id_column="case_id", groups=list(spec.sensitive_features))
-    entries.append({"step": step, "policy": cfg.policy, **report.to_dict()})
+    # gx_result: great-expectations' own result, kept for checks.json only (audit.record; not results.json)
+    entries.append({"step": step, "policy": cfg.policy, **report.to_dict(), "gx_result": report.gx_result})
     if report.success:
         return report, none
     if cfg.policy == "fail" or (cfg.policy == "quarantine" and not report.quarantinable):

@@ -107,7 +107,7 @@ def run_audit(
         spec=spec.to_dict(),
         population=population_info(state),
         engine=engine_info(state),
-        checks=state.checks,
+        checks=[{k: v for k, v in e.items() if k != "gx_result"} for e in state.checks],  # gx_result: checks.json only
         journey={"steps": state.journey.steps, "fields": state.journey.field_provenance(), "timings": state.timings},
         metrics=[jsonable(r) for r in state.metrics.to_dict(orient="records")],
         findings=state.findings,

@@ -16,7 +16,9 @@ Exit codes, for scripts and cron jobs:
     an internal error (a bug in Insyn; set ``INSYN_DEBUG=1`` for the traceback).
 
 No command holds logic of its own: each one parses its options, calls the
-API and prints.
+API and prints through :mod:`audit.console`. Output to a pipe or a file is
+never wrapped or cut (``--format csv|json`` gives the rows without layout),
+and ``--lang sv`` prints Swedish wherever the report speaks Swedish.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -36,12 +38,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from audit._json import jsonable
-from audit._paths import resolve_path
+from audit._paths import display_path, resolve_path
 from audit._privacy import GatedStream, mask
 from audit._version import __version__
 from audit.audit import load_spec
-from audit.checks import check_file
+from audit.checks import check_file, convert_suite
 from audit.chunked import run_chunked_audit
+from audit.console import (
+    Speaker,
+    check_rows,
+    check_table,
+    disparity_rows,
+    finding_lines,
+    make_console,
+    summary_table,
+    write_rows,
+)
 from audit.evidence import keygen as make_keys
 from audit.evidence import verify as verify_evidence
 from audit.evidence import write_bundle
@@ -49,8 +61,10 @@ from audit.exceptions import InsynError, SpecError
 from audit.journey import trace as trace_case
 from audit.metrics import DiscoveryResult, exit_status
 from audit.monitor import run_monitor, trend
+from audit.reference import markdown_reference, schema_text
 from audit.report import write_trend
 from audit.runfolder import RunFolder
+from audit.scaffold import example_spec, init_project
 from audit.study import run_study
 from audit.synth import generate as generate_population
 from audit.synth import write_population
@@ -63,11 +77,16 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 _MAX_FINDINGS_SHOWN = 8
-_err = Console(stderr=True, highlight=False)
-_out = Console(highlight=False)
+
+Format = Literal["table", "csv", "json"]
+Language = Literal["en", "sv"]
+
+_LANG_HELP = "Language of the console: en or sv (default: the spec's report.language, else en)."
+_FORMAT_HELP = "table for people; csv or json for programs (full precision, never cut)."
 
 
 class _Progress:
@@ -108,7 +127,7 @@ class _Progress:
 
 def _version_callback(value: bool) -> None:
     if value:
-        _out.print(f"insyn {__version__}")
+        sys.stdout.write(f"insyn {__version__}\n")
         raise typer.Exit(0)
 
 
@@ -116,7 +135,8 @@ def _version_callback(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Insyn audits automated decisions on Swedish social assistance."""
@@ -146,41 +166,8 @@ def _gate_streams() -> Any:
     return undo
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
-def _summary_table(result: Any, k: int = 5) -> Table:
-    table = Table(title="Largest disparities (furthest from parity; p adjusted for multiple testing)",
-                  show_lines=False)
-    for col in ("metric", "group", "value [95% CI]", "reference", "ratio [95% CI]", "difference", "p adj."):
-        table.add_column(col)
-    for r in result.largest_disparities(k).to_dict(orient="records"):
-        table.add_row(
-            str(r["metric"]),
-            str(r["group"]),
-            f"{_fmt(r['value'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}]",
-            f"{r['reference_group']}: {_fmt(r['reference_value'])}",
-            f"{_fmt(r['ratio'])} [{_fmt(r.get('ratio_ci_low'))}, {_fmt(r.get('ratio_ci_high'))}]",
-            _fmt(r["difference"]),
-            f"{_fmt_p(r['p_adjusted'])}{' *' if r.get('significant') else ''}",
-        )
-    return table
-
-
-def _fmt_p(p: Any) -> str:
-    """A p-value for people: 4 decimals, or scientific notation below 0.0001 (never 0.0000)."""
-    if p is None or (isinstance(p, float) and p != p):
-        return "–"
-    return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
-
-
-def _print_result(result: Any, *, quiet: bool, as_json: bool) -> None:
-    if as_json:
+def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker) -> None:
+    if fmt == "json":
         summary = {
             "run_id": result.run_id,
             "run_dir": str(result.run_dir) if result.run_dir else None,
@@ -191,126 +178,235 @@ def _print_result(result: Any, *, quiet: bool, as_json: bool) -> None:
         }
         sys.stdout.write(json.dumps(jsonable(summary), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         return
+    if fmt == "csv":
+        write_rows(disparity_rows(result, 5), "csv")
+        return
     if quiet:
         return
-    _out.print(_summary_table(result))
-    counts: dict[str, int] = {}
-    for f in result.findings:
-        counts[f["status"]] = counts.get(f["status"], 0) + 1
-    if counts:
-        _out.print("Findings: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    flagged = [f for f in result.findings if f["status"] in ("FAIL", "ERROR", "WARN")]
-    for f in flagged[:_MAX_FINDINGS_SHOWN]:
-        _out.print(f"  {f['status']}: {f['name']}")
-    if len(flagged) > _MAX_FINDINGS_SHOWN:
-        _out.print(f"  … and {len(flagged) - _MAX_FINDINGS_SHOWN} more (see the report)")
+    out = make_console()
+    out.print(summary_table(result, speaker))
+    for line in finding_lines(result, speaker, limit=_MAX_FINDINGS_SHOWN):
+        out.print(line, markup=False)
     if result.run_dir:
-        _out.print(f"Report: {Path(result.run_dir) / 'report.html'}")
+        out.print(speaker("report_path", path=Path(result.run_dir) / "report.html"), markup=False)
 
 
 def _guard(fn: Any) -> Any:
     """Run a command body, mapping errors to exit codes 2 and 3."""
+
+    err = make_console(stderr=True)
     try:
         return fn()
     except typer.Exit:
         raise
     except InsynError as exc:
-        _err.print("[bold red]error:[/bold red] " + escape(mask(str(exc))), markup=True, highlight=False,
-                   soft_wrap=True)
+        err.print("[bold red]error:[/bold red] " + escape(mask(str(exc))), markup=True, highlight=False,
+                  soft_wrap=True)
         failures = getattr(exc, "failures", None)
         if failures is not None and len(failures):
-            _err.print(mask(failures.head(20).to_string(index=False)), markup=False)
+            err.print(mask(failures.head(20).to_string(index=False)), markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        _err.print("interrupted")
+        err.print("interrupted")
         raise typer.Exit(130) from None
     except OSError as exc:  # a file that cannot be read or written: the user's environment, not a bug
         where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-        _err.print(mask(f"error: cannot use{where}: {exc.strerror or exc}. Expected a readable input and a "
-                        "writable output folder."), markup=False, highlight=False, soft_wrap=True)
+        err.print(mask(f"error: cannot use{where}: {exc.strerror or exc}. Expected a readable input and a "
+                       "writable output folder."), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except MemoryError:
-        _err.print("error: the input needs more memory than this machine has. Expected a smaller population "
-                   "or file (see the limits in docs/spec.md).", markup=False, highlight=False, soft_wrap=True)
+        err.print("error: the input needs more memory than this machine has. Expected a smaller population "
+                  "or file (see the limits in docs/spec.md).", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # an internal error: a bug
-        _err.print(mask(f"internal error: {type(exc).__name__}: {exc}"), markup=False)
+        err.print(mask(f"internal error: {type(exc).__name__}: {exc}"), markup=False, soft_wrap=True)
         if os.environ.get("INSYN_DEBUG"):
-            _err.print(mask(traceback.format_exc()), markup=False)
+            err.print(mask(traceback.format_exc()), markup=False, soft_wrap=True)
         else:
-            _err.print("This is a bug in Insyn. Set INSYN_DEBUG=1 to see the traceback.", markup=False)
+            err.print("This is a bug in Insyn. Set INSYN_DEBUG=1 to see the traceback.", markup=False)
         raise typer.Exit(3) from None
 
 
-@app.command()
+def _spec_path(spec: Path | None, example: str | None, speaker_lang: str | None) -> Path:
+    """The spec file to run: SPEC, or a shipped example by name; notes a fallback to a shipped spec."""
+
+    if (spec is None) == (example is None):
+        raise SpecError("Name a spec file (insyn run SPEC) or a shipped example (insyn run --example NAME), "
+                        f"not {'both' if spec is not None else 'neither'}.")
+    if example is not None:
+        return example_spec(example)
+    assert spec is not None
+    if not spec.is_file():
+        shipped = resolve_path(spec, None)
+        if shipped.is_file():
+            note = Speaker(speaker_lang or "en")(
+                "shipped_example", given=str(spec), folder=display_path((Path.cwd() / spec).parent), path=shipped)
+            make_console(stderr=True).print(f"note: {note}", markup=False, soft_wrap=True)
+            return shipped
+    return spec
+
+
+@app.command(short_help='Run an audit and write its run folder.')
 def run(
-    spec: Annotated[Path, typer.Argument(help="The audit spec (YAML).")],
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for run output (default: ./reports).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Override the spec's seed.")] = None,
+    spec: Annotated[
+        Path | None, typer.Argument(metavar="SPEC", help="The audit spec (YAML).", show_default=False)
+    ] = None,
+    example: Annotated[
+        str | None, typer.Option("--example", metavar="NAME", help="Run an example shipped with Insyn (e.g. demo).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Folder for run output (default: ./reports).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", metavar="N", help="Override the spec's seed.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors (for cron).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON.")] = False,
-    chunk_size: Annotated[int | None, typer.Option("--chunk-size", min=1, help="Run in chunks of N cases.")] = None,
-    executor: Annotated[str | None, typer.Option("--executor", help="inprocess, processes or dask.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="Dask scheduler address.")] = None,
+    chunk_size: Annotated[
+        int | None, typer.Option("--chunk-size", metavar="N", min=1, help="Run in chunks of N cases.")
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option("--executor", metavar="KIND", help="inprocess, processes or dask.")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", metavar="N", min=1, help="Worker processes.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Dask scheduler address.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON (= --format json).")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help=_FORMAT_HELP)] = "table",
+    lang: Annotated[Language | None, typer.Option("--lang", help=_LANG_HELP)] = None,
 ) -> None:
     """Run an audit and write its run folder."""
 
     def body() -> int:
-        audit = load_spec(spec)
+        audit = load_spec(_spec_path(spec, example, lang))
         if seed is not None:
             audit = audit.with_options(seed=seed)
+        speaker = Speaker(lang or audit.report.language)
+        form = "json" if as_json else fmt
         if chunk_size or executor or scheduler or (audit.execution and audit.execution.chunk_size):
             chunked, folder = run_chunked_audit(audit, out=out, chunk_size=chunk_size, executor=executor,
                                                 workers=workers, scheduler=scheduler)
             if not quiet:
-                _out.print(f"{chunked.rows:,} cases in {chunked.chunks} chunks; run folder: {folder}")
+                make_console().print(f"{chunked.rows:,} cases in {chunked.chunks} chunks; run folder: {folder}",
+                                     markup=False, soft_wrap=True)
             return exit_status(chunked.findings)
-        progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
+        err = make_console(stderr=True)
+        progress = _Progress(err, enabled=not quiet and form == "table" and err.is_terminal)
         try:
             result = audit.run(out=out, progress=progress)
         finally:
             progress("", "end")
-        _print_result(result, quiet=quiet, as_json=as_json)
+        _print_result(result, quiet=quiet, fmt=form, speaker=speaker)
         return result.exit_code
 
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Audit the demo rule set on 20,000 cases.')
 def demo(
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for run output (default: ./reports).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Folder for run output (default: ./reports).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    lang: Annotated[Language | None, typer.Option("--lang", help=_LANG_HELP)] = None,
 ) -> None:
     """Audit the bundled municipal RPA rule set on 20,000 synthetic applications."""
     def body() -> int:
-        path = resolve_path("examples/demo.yaml", Path.cwd())
-        audit = load_spec(path)
+        audit = load_spec(example_spec("demo"))
+        speaker = Speaker(lang or audit.report.language)
+        console = make_console()
         if not quiet:
-            _out.print(f"Insyn demo: auditing [bold]{audit.engine.kind if audit.engine else ''}[/bold] engine "
-                       f"on {audit.population.n:,} synthetic applications (seed {audit.seed}).")
-        progress = _Progress(_err, enabled=not quiet and _err.is_terminal)
+            console.print(speaker("demo_intro", engine=audit.engine.kind if audit.engine else "",
+                                  n=f"{audit.population.n:,}", seed=audit.seed), markup=False)
+        err = make_console(stderr=True)
+        progress = _Progress(err, enabled=not quiet and err.is_terminal)
         try:
             result = audit.run(out=out, progress=progress)
         finally:
             progress("", "end")
-        _print_result(result, quiet=quiet, as_json=False)
+        _print_result(result, quiet=quiet, fmt="table", speaker=speaker)
         return 0
 
     raise typer.Exit(_guard(body))
 
 
-@app.command()
-def generate(
-    spec: Annotated[Path, typer.Argument(help="A population spec, e.g. datasets/sweden/population-2026.yaml.")],
-    n: Annotated[int, typer.Option("--n", min=1, help="Number of cases.")] = 10_000,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output file (.parquet or .csv).")] = Path(
-        "population.parquet"
-    ),
-    bias: Annotated[
-        list[str] | None, typer.Option("--bias", help="Switch on a bias knob: NAME=STRENGTH (repeatable).")
+@app.command(short_help='Create an audit project to edit.')
+def init(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="The folder to create (new or empty).")],
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="The audit's name (default: the folder's name).")
     ] = None,
+    lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
+) -> None:
+    """Create an audit project: example specs, suites, a population card and a README saying what to edit."""
+
+    def body() -> int:
+        written = init_project(directory, name=name)
+        console = make_console()
+        for path in written:
+            console.print(f"  {display_path(path)}", markup=False)
+        console.print(Speaker(lang)("init_done", path=display_path(directory)), markup=False)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command(short_help="Print the spec's JSON Schema or reference.")
+def schema(
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="The spec kind.")] = "audit",
+    fmt: Annotated[
+        Literal["json", "markdown"], typer.Option("--format", help="json: the JSON Schema; markdown: the reference.")
+    ] = "json",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the audit spec (or its Markdown reference), for editors and CI."""
+
+    def body() -> int:
+        text = schema_text(kind) if fmt == "json" else markdown_reference(kind)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command(short_help='Convert a suite: Insyn YAML <-> GX JSON.')
+def suite(
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A suite: Insyn YAML or great-expectations JSON.")],
+    dest: Annotated[Path, typer.Argument(metavar="DEST", help="Where to write it: .json (GX) or .yaml (Insyn).")],
+    groups: Annotated[
+        list[str] | None,
+        typer.Option("--groups", metavar="COL", help="Fill fairness-aware checks' group column (repeatable)."),
+    ] = None,
+) -> None:
+    """Convert an expectation suite between Insyn's YAML and great-expectations' own JSON."""
+
+    def body() -> int:
+        written = convert_suite(source, dest, groups=groups or None)
+        make_console().print(Speaker("en")("wrote", path=display_path(written)), markup=False)
+        return 0
+
+    raise typer.Exit(_guard(body))
+
+
+@app.command(short_help='Generate a synthetic population.')
+def generate(
+    spec: Annotated[
+        Path, typer.Argument(metavar="SPEC", help="A population spec, e.g. datasets/sweden/population-2026.yaml.")
+    ],
+    n: Annotated[int, typer.Option("--n", metavar="N", min=1, help="Number of cases.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", metavar="N", min=0, help="Random seed.")] = 0,
+    output: Annotated[
+        Path, typer.Option("-o", "--output", metavar="FILE", help="Output file (.parquet or .csv).")
+    ] = Path("population.parquet"),
+    bias: Annotated[
+        list[str] | None,
+        typer.Option("--bias", metavar="NAME=STRENGTH", help="Switch on a bias knob (repeatable)."),
+    ] = None,
+    lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
     """Generate a synthetic population for use outside an audit."""
 
@@ -326,41 +422,60 @@ def generate(
                 raise SpecError(f"--bias must have the form NAME=STRENGTH with a number. Got {item!r}.")
         frame = generate_population(spec, n=n, seed=seed, bias=knobs or None)
         write_population(frame, output)
-        _out.print(f"Wrote {len(frame):,} cases to {output}")
+        make_console().print(Speaker(lang)("wrote_cases", n=f"{len(frame):,}", path=output), markup=False)
         return 0
 
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Check a data file against suites.')
 def check(
-    data: Annotated[Path, typer.Argument(help="A case file (CSV or Parquet).")],
-    suite: Annotated[list[Path], typer.Option("--suite", help="An expectation suite (YAML); repeatable.")],
-    groups: Annotated[str | None, typer.Option("--groups", help="Column that forms groups for fairness checks.")] = None,
-    id_column: Annotated[str, typer.Option("--id-column", help="Column with case ids.")] = "case_id",
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="A case file (CSV or Parquet).")],
+    suite: Annotated[
+        list[Path],
+        typer.Option("--suite", metavar="SUITE", help="An expectation suite (YAML or GX JSON); repeatable."),
+    ],
+    groups: Annotated[
+        str | None, typer.Option("--groups", metavar="COL", help="Column that forms groups for fairness checks.")
+    ] = None,
+    id_column: Annotated[str, typer.Option("--id-column", metavar="COL", help="Column with case ids.")] = "case_id",
+    fmt: Annotated[Format, typer.Option("--format", help=_FORMAT_HELP)] = "table",
+    lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
-    """Run expectation suites on a data file; exit 1 when an expectation fails."""
+    """Run expectation suites on a data file; exit 1 when a critical expectation fails."""
 
     def body() -> int:
         report = check_file(data, suite, groups=[groups] if groups else None, id_column=id_column)
-        failed = [r for r in report.results if not r["success"]]
+        code = 0 if report.success else 1
+        if fmt != "table":
+            if fmt == "json":
+                sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+            else:
+                write_rows(check_rows(report), "csv")
+            return code
+        speaker = Speaker(lang)
+        console = make_console()
+        failed = report.failures
         if not failed:
-            _out.print(f"All {len(report.results)} expectations passed.")
+            console.print(speaker("check_passed", n=len(report.results)), markup=False)
             return 0
-        _out.print(report.to_text(), markup=False, highlight=False)
+        head, table, more = check_table(report, speaker)
+        console.print(head, markup=False)
+        if table is not None:
+            console.print(table)
+        if more:
+            console.print(more, markup=False)
         if report.success:
-            _out.print(f"{len(failed)} expectation(s) with severity warning or info failed; "
-                       "no critical expectation failed.")
-            return 0
-        return 1
+            console.print(speaker("check_only_warnings", n=len(failed)), markup=False)
+        return code
 
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help="Print one case's data journey.")
 def trace(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-    case_id: Annotated[str, typer.Argument(help="The case to trace.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder.")],
+    case_id: Annotated[str, typer.Argument(metavar="CASE_ID", help="The case to trace.")],
 ) -> None:
     """Print one case's data journey as a timeline."""
 
@@ -372,7 +487,7 @@ def trace(
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Find groups nobody named in a finished run.')
 def discover(
     run_dir: Annotated[Path, typer.Argument(help="A finished run folder (reports/<audit>/<run_id>).")],
     outcome: Annotated[
@@ -403,11 +518,12 @@ def discover(
         if as_json:
             sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
             return 0
-        _out.print(_discovery_table(result))
+        console = make_console()
+        console.print(_discovery_table(result))
         for note in result.notes:
-            _out.print(f"Note: {note}")
+            console.print(f"Note: {note}")
         c = result.correction
-        _out.print(f"{len(result.confirmed)} of {len(result.groups)} group(s) confirmed on the test half "
+        console.print(f"{len(result.confirmed)} of {len(result.groups)} group(s) confirmed on the test half "
                    f"({result.sizes['test']:,} cases; searched on {result.sizes['search']:,}); p-values "
                    f"corrected ({c['method']}) with the run's tests, {c['m']} in all.")
         return 0
@@ -442,17 +558,26 @@ def _discovery_table(result: DiscoveryResult) -> Table:
     return table
 
 
-@app.command()
+@app.command(short_help='Audit one period and alert on drift.')
 def monitor(
-    spec: Annotated[Path, typer.Argument(help="The monitoring spec: an audit spec, usually with a monitor: section.")],
-    history: Annotated[Path, typer.Option("--history", help="The history folder (one Parquet file per run).")],
+    spec: Annotated[
+        Path,
+        typer.Argument(metavar="SPEC", help="The monitoring spec: an audit spec, usually with a monitor: section."),
+    ],
+    history: Annotated[
+        Path, typer.Option("--history", metavar="DIR", help="The history folder (one Parquet file per run).")
+    ],
     period: Annotated[
-        str | None, typer.Option("--period", help="The month to audit, YYYY-MM (default: the previous month).")
+        str | None,
+        typer.Option("--period", metavar="YYYY-MM", help="The month to audit (default: the previous month)."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Folder for run output (default: ./reports).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="Folder for run output (default: ./reports).")
+    ] = None,
     arl: Annotated[
         float | None,
-        typer.Option("--arl", help="In-control average run length of the whole monitor, in periods (default 1000)."),
+        typer.Option("--arl", metavar="PERIODS",
+                     help="In-control average run length of the whole monitor, in periods (default 1000)."),
     ] = None,
     quiet: Annotated[
         bool,
@@ -463,10 +588,12 @@ def monitor(
     """Audit one period, add it to the history and alert when disparities move (exit 1 on an alert)."""
 
     def body() -> int:
-        progress = _Progress(_err, enabled=not quiet and not as_json and _err.is_terminal)
+        err = make_console(stderr=True)
+        progress = _Progress(err, enabled=not quiet and not as_json and err.is_terminal)
         options: dict[str, Any] = {} if arl is None else {"arl": arl}
         try:
-            result = run_monitor(spec, history=history, period=period, out=out, progress=progress, **options)
+            result = run_monitor(_spec_path(spec, None, None), history=history, period=period, out=out,
+                                 progress=progress, **options)
         finally:
             progress("", "end")
         if as_json:
@@ -489,51 +616,64 @@ def monitor(
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Print the trend of a monitoring history.')
 def history(
-    directory: Annotated[Path, typer.Argument(help="A history folder written by insyn monitor.")],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="A history folder written by insyn monitor.")],
     metric: Annotated[
-        list[str] | None, typer.Option("--metric", help="A metric to show (repeatable; default: the monitored ones).")
+        list[str] | None,
+        typer.Option("--metric", metavar="METRIC", help="A metric to show (repeatable; default: the monitored ones)."),
     ] = None,
     attribute: Annotated[
-        str | None, typer.Option("--attribute", help="One grouping, e.g. birth_region, or overall for all cases.")
+        str | None,
+        typer.Option("--attribute", metavar="COL", help="One grouping, e.g. birth_region, or overall for all cases."),
     ] = None,
     audit_name: Annotated[
-        str | None, typer.Option("--audit", help="The audit to show when the history holds several.")
+        str | None, typer.Option("--audit", metavar="NAME", help="The audit to show when the history holds several.")
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Write a self-contained HTML page here.")] = None,
-    csv: Annotated[Path | None, typer.Option("--csv", help="Write the trend as CSV here.")] = None,
-    language: Annotated[str, typer.Option("--language", help="Language of the HTML page: en or sv.")] = "en",
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Write a self-contained HTML page here.")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", metavar="FILE", help="Write the trend as CSV here.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help=_FORMAT_HELP)] = "table",
+    lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
 ) -> None:
     """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
 
+
     def body() -> int:
         frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name)
+        if fmt != "table":
+            write_rows(frame.to_dict(orient="records"), fmt)
+            write_trend(frame, html_path=out, csv_path=csv, language=lang)
+            return 0
+        speaker = Speaker(lang)
+        console = make_console()
         for (name, attrs), panel in frame.groupby(["metric", "attributes"], sort=False):
             groups = list(dict.fromkeys(panel["group"]))
-            table = Table(title=f"{name} by {attrs or 'all cases'} ({panel['audit'].iloc[0]})")
-            table.add_column("period")
+            # metric, grouping and groups keep the names --metric and --attribute take; the words are translated
+            table = Table(title=speaker("history_title", metric=name, attribute=attrs or speaker.attribute([]),
+                                        audit=panel["audit"].iloc[0]))
+            table.add_column(speaker("history_period"))
             for g in groups:
-                table.add_column(str(g) or "all cases", justify="right")
+                table.add_column(str(g) or speaker.attribute([]), justify="right")
             cells = {(p, g): (v, a) for p, g, v, a in zip(panel["period"], panel["group"], panel["value"],
                                                           panel["alert"])}
             for p in sorted(set(panel["period"])):
                 row = [str(p)]
                 for g in groups:
                     v, a = cells.get((p, g), (None, ""))
-                    text = "–" if v is None or v != v else (f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}")
-                    row.append(text + (" !" if a else ""))
+                    row.append(speaker.value(v, str(name)) + (" !" if a else ""))
                 table.add_row(*row)
-            _out.print(table)
-        _out.print("! marks a period with an alert.")
-        for path in write_trend(frame, html_path=out, csv_path=csv, language=language):
-            _out.print(f"Wrote {path}")
+            console.print(table)
+        console.print(speaker("history_alert_note"), markup=False)
+        for path in write_trend(frame, html_path=out, csv_path=csv, language=lang):
+            console.print(speaker("wrote", path=path), markup=False)
         return 0
 
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Check a run folder or bundle.')
 def verify(
     path: Annotated[Path, typer.Argument(help="A run folder or a bundle (.zip) made by insyn bundle.")],
     rerun: Annotated[
@@ -558,21 +698,28 @@ def verify(
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help="Run a bias study over a grid of scenarios.")
 def study(
-    spec: Annotated[Path, typer.Argument(help="The study spec (YAML): a base audit, factors, design, replicates.")],
-    out: Annotated[Path | None, typer.Option("--out", help="The study folder (default: studies/<name>).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Worker processes.")] = None,
+    spec: Annotated[
+        Path,
+        typer.Argument(metavar="SPEC", help="The study spec (YAML): a base audit, factors, design, replicates."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="DIR", help="The study folder (default: studies/<name>).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", metavar="N", min=1, help="Worker processes.")] = None,
     scheduler: Annotated[
-        str | None, typer.Option("--scheduler", help="A dask.distributed scheduler address (runs on Dask).")
+        str | None,
+        typer.Option("--scheduler", metavar="ADDRESS", help="A dask.distributed scheduler address (runs on Dask)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; print only failures.")] = False,
 ) -> None:
     """Run a bias study (resuming its folder); exit 1 when some run failed, 2 for a bad study spec."""
 
     def body() -> int:
+        out_console, err = make_console(), make_console(stderr=True)
         bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), console=_err, disable=quiet)
+                       TimeRemainingColumn(), console=err, disable=quiet)
         job: list[Any] = []
 
         def progress(done: int, total: int, key: str, failed: bool) -> None:
@@ -583,19 +730,19 @@ def study(
         with bar:
             result = run_study(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
         if not quiet:
-            _out.print(f"Study {result.out}: {result.finished} of {result.total} runs finished "
-                       f"({result.skipped} resumed) in {result.duration_s:.1f} s; see study.html and power.csv.",
-                       soft_wrap=True)
+            out_console.print(f"Study {result.out}: {result.finished} of {result.total} runs finished "
+                              f"({result.skipped} resumed) in {result.duration_s:.1f} s; see study.html and "
+                              "power.csv.", markup=False, soft_wrap=True)
         for key, error in result.failures:
-            _err.print(f"FAILED {key}: {error}", markup=False, highlight=False, soft_wrap=True)
+            err.print(f"FAILED {key}: {error}", markup=False, highlight=False, soft_wrap=True)
         if result.failures:
-            _err.print(f"{len(result.failures)} run(s) failed; listed in {result.out / 'failures.csv'}", markup=False)
+            err.print(f"{len(result.failures)} run(s) failed; listed in {result.out / 'failures.csv'}", markup=False)
         return result.exit_code
 
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Pack a run folder into an evidence bundle.')
 def bundle(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The zip file to write (must not exist).")],
@@ -615,7 +762,7 @@ def bundle(
     raise typer.Exit(_guard(body))
 
 
-@app.command()
+@app.command(short_help='Make a key pair for signing bundles.')
 def keygen(
     key: Annotated[Path, typer.Argument(help="The private key file to create; the public key goes to KEY.pub.")] = Path(
         "insyn.key"

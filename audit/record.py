@@ -221,9 +221,12 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
     mask_frame(final).to_parquet(tmp / "decisions.parquet", index=False)
     journey.write_cases(tmp / "journey.parquet")
     journey.write_lineage(tmp / "lineage.jsonl")
-    if spec.lineage.url:
-        journey.emit(spec.lineage.url, timeout_s=spec.lineage.timeout_s, api_key=spec.lineage.api_key)
-    _write_json(tmp / "checks.json", list(result.to_dict()["checks"]))
+    lineage = spec.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
+    journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
+                 path=spec.resolve(lineage.path) if lineage.path else None)
+    gx = {e["step"]: e["gx_result"] for e in state.checks if e.get("gx_result") is not None}
+    checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.to_dict()["checks"]]
+    _write_json(tmp / "checks.json", checks)
     language = spec.report.language
     if "html" in formats:
         (tmp / "report.html").write_text(mask(report.render_html(result, language=language)), encoding="utf-8")

@@ -50,7 +50,7 @@ from pydantic import (
     model_validator,
 )
 
-from audit._paths import resolve_path
+from audit._paths import missing_spec_message, resolve_path
 from audit._yaml import MAX_YAML_BYTES, load_yaml
 from audit.exceptions import SpecError
 
@@ -62,7 +62,9 @@ __all__ = [
     "CounterfactualSpec",
     "DeriveSpec",
     "DiscoverSpec",
+    "ENGINE_KEYS",
     "ENGINE_KINDS",
+    "ENGINE_REQUIRED",
     "EngineSpec",
     "EvidenceSpec",
     "ExecutionSpec",
@@ -104,7 +106,7 @@ _ENGINE_KEYS: dict[str, frozenset[str]] = {
     "sklearn": frozenset({"path", "threshold", "labels", "method", "score"}),
     "rules": frozenset({"path", "options"}),
     "http": frozenset(
-        {"url", "timeout_s", "retries", "concurrency", "protocol", "mapping", "headers", "decision"}
+        {"url", "timeout_s", "retries", "retry_max_s", "concurrency", "protocol", "mapping", "headers", "decision"}
     ),
     "subprocess": frozenset({"command", "format", "timeout_s"}),
     "recorded": frozenset({"outcome", "amount", "reasons", "score", "path"}),
@@ -119,6 +121,13 @@ _ENGINE_REQUIRED: dict[str, tuple[str, ...]] = {
     "recorded": ("outcome",),
     "reference": (),
 }
+
+ENGINE_KEYS: dict[str, frozenset[str]] = {k: _COMMON_ENGINE_KEYS | v for k, v in _ENGINE_KEYS.items()}
+"""The keys an ``engine:`` (or ``compare:``) section may hold, per kind."""
+
+ENGINE_REQUIRED: dict[str, tuple[str, ...]] = dict(_ENGINE_REQUIRED)
+"""The keys an engine section must hold, per kind."""
+
 
 class _Model(BaseModel):
     """Base of every spec model: unknown keys are errors; values are frozen."""
@@ -295,6 +304,7 @@ class EngineSpec(_Model):
     url: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
     retries: int = Field(default=3, ge=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
     concurrency: int = Field(default=4, ge=1)
     protocol: Literal["insyn", "dmn"] = "insyn"
     mapping: dict[str, str] = Field(default_factory=dict)
@@ -569,12 +579,33 @@ class ExecutionSpec(_Model):
 
 
 class LineageSpec(_Model):
-    """Where OpenLineage events go besides ``lineage.jsonl``."""
+    """Where OpenLineage events go besides ``lineage.jsonl``.
+
+    ``transport`` chooses openlineage-python's transport: ``http`` (to
+    ``url``, e.g. Marquez; the default when ``url`` is given), ``file``
+    (JSON lines appended to ``path``) or ``console``. Without a transport
+    here, ``OPENLINEAGE_URL`` or an ``openlineage.yml`` configure it.
+    """
 
     url: str | None = None
     namespace: str = "insyn"
     timeout_s: float = Field(default=2.0, gt=0)
     api_key: str | None = None
+    transport: Literal["http", "file", "console"] | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _transport_keys(self) -> LineageSpec:
+        kind = self.transport or ("http" if self.url is not None else None)
+        if kind == "http" and self.url is None:
+            raise ValueError("@url is required when transport is http.")
+        if kind == "file" and self.path is None:
+            raise ValueError("@path (the JSON lines file) is required when transport is file.")
+        if kind != "file" and self.path is not None:
+            raise ValueError("@path belongs to the file transport; set transport: file.")
+        if kind in ("file", "console") and self.url is not None:
+            raise ValueError(f"@url belongs to the http transport, but transport is {kind}.")
+        return self
 
     @field_validator("url")
     @classmethod
@@ -746,7 +777,11 @@ class AuditSpec(_Model):
         p = Path(path)
         shown = str(path)
         if not p.is_file():
-            raise SpecError(f"{shown}: no such spec file. Expected a YAML audit spec.")
+            # a spec named as in a clone (examples/demo.yaml) falls back to the one shipped with Insyn
+            p = resolve_path(path, None)
+            if not p.is_file():
+                raise SpecError(missing_spec_message(path))
+            shown = str(p)
         if p.stat().st_size > MAX_YAML_BYTES:
             raise SpecError(f"{shown}: a spec of {p.stat().st_size:,} bytes. Expected at most {MAX_YAML_BYTES:,}.")
         try:

@@ -14,8 +14,10 @@ Both decide with :func:`screen_case`, a plain-Python copy of the screen in
 decisions with a vectorised pandas version, independently of this one), and
 both record what happened: every request, how many cases it held, and the
 largest number of requests in flight at once. Faults for the retry tests
-(``fail_first``: answer 503; ``slow_first``: answer too late) and a hook to
-corrupt answers are set per server.
+(``fail_first``: answer ``fail_status``, 503 by default, with an optional
+``Retry-After`` header, a string or a function of the request number;
+``slow_first``: answer too late) and a hook to corrupt answers are set per
+server.
 """
 
 from __future__ import annotations
@@ -104,9 +106,13 @@ class _Server:
         slow_first: int = 0,
         slow_s: float = 1.0,
         corrupt: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+        fail_status: int = 503,
+        retry_after: str | Callable[[int], str] | None = None,
     ) -> None:
         self.delay_s = delay_s
         self.fail_first = fail_first
+        self.fail_status = fail_status
+        self.retry_after = retry_after
         self.slow_first = slow_first
         self.slow_s = slow_s
         self.corrupt = corrupt
@@ -146,10 +152,13 @@ class _Server:
         self.httpd.server_close()
         self._thread.join(5)
 
-    def _reply(self, handler: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
+    def _reply(self, handler: BaseHTTPRequestHandler, status: int, payload: Any,
+               headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode("utf-8")
         try:
             handler.send_response(status)
+            for key, value in (headers or {}).items():
+                handler.send_header(key, value)
             handler.send_header("Content-Type", "application/json")
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
@@ -171,8 +180,12 @@ class _Server:
                 time.sleep(self.slow_s)
             if self.delay_s:
                 time.sleep(self.delay_s)
+            headers: dict[str, str] = {}
             if number <= self.fail_first:
-                status, payload, n_cases = 503, {"message": "service unavailable (test fault)"}, None
+                status, payload, n_cases = self.fail_status, {"message": "service unavailable (test fault)"}, None
+                if self.retry_after is not None:
+                    headers["Retry-After"] = (self.retry_after(number) if callable(self.retry_after)
+                                              else self.retry_after)
             else:
                 status, payload, n_cases = self.answer(handler.path, raw)
             with self._lock:
@@ -180,7 +193,7 @@ class _Server:
                     {"number": number, "path": handler.path, "status": status, "n_cases": n_cases,
                      "start": start, "end": time.monotonic()}
                 )
-            self._reply(handler, status, payload)
+            self._reply(handler, status, payload, headers)
         finally:
             with self._lock:
                 self.active -= 1

@@ -47,18 +47,21 @@ PACKAGE = "audit"
 LAYERS: dict[str, tuple[str, ...]] = {
     "ground": ("audit.exceptions", "audit._privacy", "audit._paths", "audit._json", "audit._columns",
                "audit._version", "audit._cells", "audit._schema", "audit._yaml"),
-    "settings": ("audit.spec", "audit.study_spec"),
+    "settings": ("audit.spec", "audit.study_spec", "audit.reference"),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing"),
     "execution": ("audit.review", "audit.runner", "audit._steps", "audit.execution"),
     "results": ("audit.result", "audit.finding", "audit.report", "audit.record", "audit.runfolder"),
-    "uses": ("audit.audit", "audit.chunked", "audit.evidence", "audit.monitor", "audit.study", "audit.cli", "audit"),
+    "uses": ("audit.audit", "audit.chunked", "audit.evidence", "audit.monitor", "audit.study", "audit.console",
+             "audit.scaffold", "audit.cli", "audit"),
 }
 """Each layer's modules and packages, low to high (a package covers its submodules).
 
 ``audit._steps`` holds the runner's work on frames (execution); ``audit.runfolder``
-reads a finished run folder back (results); ``audit`` itself, the package facade,
-is the top of the uses layer.
+reads a finished run folder back (results); ``audit.reference`` derives the spec's
+JSON Schema and reference from the spec models (settings); ``audit.console`` (what the
+command line prints) and ``audit.scaffold`` (``insyn init``, shipped examples) are uses;
+``audit`` itself, the package facade, is the top of the uses layer.
 """
 
 

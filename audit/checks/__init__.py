@@ -12,13 +12,20 @@ fairness-aware expectations that no standard suite has (see
 missingness, differential registry failure and proxy strength.
 
 This package is the only part of Insyn that imports great-expectations, and
-it does so lazily: ``import audit`` does not import it (it costs seconds);
-the first suite that is built or validated imports it and registers Insyn's
-expectations (:func:`audit.checks._suite.register_expectations`). The names of
-Insyn's expectation types are readable without it (``CUSTOM_EXPECTATIONS``).
+it does so only when a suite is loaded or run: ``import audit`` and
+``import audit.checks`` are cheap (the first suite built or validated imports
+it and registers Insyn's expectations,
+:func:`audit.checks._suite.register_expectations`). Suites go through great-expectations' public 1.x API (an
+``ExpectationSuite`` per step, validated with ``batch.validate``), and the
+custom expectations are ordinary great-expectations expectations: importing
+one of their classes from this package registers all of them, after which a
+plain great-expectations project can use them by type name, e.g. in a suite
+written by ``insyn suite checks/application.yaml application.json``.
 
 Suites are YAML files in ``checks/`` (one per stage contract), loaded
-strictly by :func:`load_suite`. The shipped ones:
+strictly by :func:`load_suite`, which also reads a suite in
+great-expectations' own JSON; :func:`convert_suite` (``insyn suite``) writes
+either form. The shipped ones:
 
 ``application``
     The assistance case frame (``audit._columns``) as it enters an audit:
@@ -41,8 +48,10 @@ strictly by :func:`load_suite`. The shipped ones:
     A historical decision log handed over by a municipality (see the suite
     file for its columns).
 
-:func:`validate` runs every suite of a step in one great-expectations call
-and returns a frozen :class:`CheckReport`; :func:`check_file` does the same
+:func:`validate` runs every suite of a step in one great-expectations
+validation and returns a frozen :class:`CheckReport`, which also keeps
+great-expectations' own validation result (``gx_result``, written to
+the ``gx_result`` of the step's entry in ``checks.json``); :func:`check_file` does the same
 for a CSV or Parquet file (``insyn check DATA --suite checks/application.yaml
 [--groups COL]``, exit code 1 when the report's ``success`` is False).
 
@@ -72,18 +81,46 @@ and ``info`` ones are always just recorded):
 
 from __future__ import annotations
 
-from audit.checks._names import CUSTOM_EXPECTATIONS
-from audit.checks._suite import SEVERITIES, Suite, SuiteExpectation, known_expectation_types, load_suite
+from typing import Any
+
+from audit.checks._catalogue import CUSTOM_EXPECTATIONS, EXPECTATION_CLASSES
+from audit.checks._suite import (
+    SEVERITIES,
+    Suite,
+    SuiteExpectation,
+    convert_suite,
+    known_expectation_types,
+    load_suite,
+)
 from audit.checks._validate import CheckReport, check_file, validate
 
 __all__ = [
     "CUSTOM_EXPECTATIONS",
     "CheckReport",
+    "ExpectColumnFailureRateGapAcrossGroupsToBeAtMost",
+    "ExpectColumnGroupRepresentationToBeAtLeast",
+    "ExpectColumnMissingRateGapAcrossGroupsToBeAtMost",
+    "ExpectColumnPairValuesAToBeAtMostCountOfAgesInB",
+    "ExpectColumnPairValuesBToBeBetweenWhereAInSet",
+    "ExpectColumnProxyStrengthToBeAtMost",
+    "ExpectColumnValuesToBeAgeLists",
+    "ExpectTableColumnsToNotContainSet",
+    "ExpectTableTextValuesToNotContainPersonnummer",
     "SEVERITIES",
     "Suite",
     "SuiteExpectation",
     "check_file",
+    "convert_suite",
     "known_expectation_types",
     "load_suite",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The expectation classes, imported (with great-expectations) on first use."""
+    if name in EXPECTATION_CLASSES:
+        import importlib
+
+        return getattr(importlib.import_module("audit.checks._expectations"), name)
+    raise AttributeError(f"module 'audit.checks' has no attribute {name!r}")

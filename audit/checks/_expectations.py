@@ -106,7 +106,7 @@ from great_expectations.expectations.metrics.map_metric_provider import (
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
 
-from audit.checks._names import (
+from audit.checks._catalogue import (
     AGGREGATE_EXPECTATIONS,
     CUSTOM_EXPECTATIONS,
     GROUP_KWARGS,
@@ -511,8 +511,6 @@ class ExpectTableTextValuesToNotContainPersonnummer(BatchExpectation):
     metric_dependencies: ClassVar[Tuple[str, ...]] = ("insyn.table.personnummer_rows", "table.row_count")
     success_keys: ClassVar[Tuple[str, ...]] = ("ignore_columns",)
     args_keys: ClassVar[Tuple[str, ...]] = ()
-    row_positions_metric: ClassVar[str] = "insyn.table.personnummer_rows"
-    """Metric whose ``positions`` hold every unexpected row (read by audit.checks.validate)."""
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
         info = metrics["insyn.table.personnummer_rows"]
@@ -521,17 +519,17 @@ class ExpectTableTextValuesToNotContainPersonnummer(BatchExpectation):
         k = int(len(positions))
         result_format = self._get_result_format(runtime_configuration=runtime_configuration)
         shown = result_format.get("partial_unexpected_count", 20) if isinstance(result_format, dict) else 20
-        return {
-            "success": k == 0,
-            "result": {
-                "observed_value": info["by_column"],
-                "element_count": n,
-                "unexpected_count": k,
-                "unexpected_percent": (100.0 * k / n) if n else 0.0,
-                "partial_unexpected_index_list": positions[:shown].tolist(),
-                "details": {"columns_scanned": info["columns_scanned"]},
-            },
+        result = {
+            "observed_value": info["by_column"],
+            "element_count": n,
+            "unexpected_count": k,
+            "unexpected_percent": (100.0 * k / n) if n else 0.0,
+            "partial_unexpected_index_list": positions[:shown].tolist(),
+            "details": {"columns_scanned": info["columns_scanned"]},
         }
+        if isinstance(result_format, dict) and result_format.get("result_format") == "COMPLETE":
+            result["unexpected_index_list"] = positions.tolist()  # every row, as map expectations give
+        return {"success": k == 0, "result": result}
 
 
 class ExpectColumnPairValuesBToBeBetweenWhereAInSet(ColumnPairMapExpectation):

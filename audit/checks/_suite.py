@@ -47,7 +47,8 @@ import copy
 import difflib
 import functools
 import importlib
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ import yaml
 
 from audit._yaml import load_yaml
 from audit._paths import resolve_path
-from audit.checks._names import GROUP_KWARGS
+from audit.checks._catalogue import GROUP_KWARGS
 from audit.exceptions import SpecError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,6 +69,8 @@ __all__ = [
     "Suite",
     "SuiteExpectation",
     "build_expectation",
+    "convert_suite",
+    "expand_entry",
     "known_expectation_types",
     "load_suite",
     "register_expectations",
@@ -218,14 +221,114 @@ class Suite:
         )
 
 
+    # ------------------------------------------------------------------ great-expectations JSON
+    def to_gx_dict(self, *, groups: Sequence[str] | None = None) -> dict[str, Any]:
+        """The suite in great-expectations' own JSON form (what ``ExpectationSuite.to_json_dict`` writes).
+
+        ``{name, id, expectations: [{type, kwargs, meta, severity, id}], meta, notes}``;
+        ``gx.ExpectationSuite(**data)`` reads it, and so does
+        :meth:`from_gx_dict`. Arguments are written exactly as in the YAML
+        (great-expectations' own serialisation would turn integers into
+        floats). The suite's description, default groups and each entry's
+        place in the suite travel in ``meta["insyn"]``.
+
+        Parameters
+        ----------
+        groups : sequence of str, optional
+            Fill the group column of fairness-aware expectations that leave
+            it out (one expectation per column, as :func:`audit.checks.validate`
+            does), so that the suite runs in plain great-expectations. Without
+            it they are written as in the YAML and need their group column
+            before they can run.
+        """
+        import great_expectations as gx
+
+        expectations: list[dict[str, Any]] = []
+        for entry in self.expectations:
+            filled = expand_entry(entry, self, list(groups)) if groups else [(dict(entry.kwargs), None)]
+            for kwargs, _problem in filled:
+                meta = copy.deepcopy(dict(entry.meta)) if entry.meta else {}
+                meta["insyn"] = {"suite": self.name, "index": entry.index}
+                expectations.append({"type": entry.type, "kwargs": copy.deepcopy(kwargs), "meta": meta,
+                                     "severity": entry.severity, "id": None})
+        insyn: dict[str, Any] = {"source": self.source}
+        if self.groups:
+            insyn["groups"] = list(self.groups)
+        if groups:
+            insyn["expanded_for"] = list(groups)
+        return {
+            "name": self.name,
+            "id": None,
+            "expectations": expectations,
+            "meta": {"great_expectations_version": gx.__version__, "insyn": insyn},
+            "notes": self.description,
+        }
+
+    def to_gx(self, *, groups: Sequence[str] | None = None) -> Any:
+        """The suite as a ``great_expectations.ExpectationSuite`` (see :meth:`to_gx_dict`)."""
+        import great_expectations as gx
+
+        import audit.checks._expectations  # noqa: F401  (registers the custom expectations)
+
+        return gx.ExpectationSuite(**self.to_gx_dict(groups=groups))
+
+    @classmethod
+    def from_gx_dict(cls, data: Any, *, source: str = "<gx json>") -> Suite:
+        """Read a suite in great-expectations' JSON form, as strictly as :func:`load_suite` reads YAML.
+
+        Each expectation keeps its ``type``, ``kwargs``, ``meta`` and
+        ``severity``; ``id``, ``rendered_content`` and a ``batch_id`` argument
+        are dropped (an audit sets them), and an expectation's ``notes`` and
+        ``description`` move into its ``meta``. A suite written by
+        :meth:`to_gx_dict` comes back with its description, default groups
+        and entries as they were (expanded group columns stay expanded).
+
+        Raises
+        ------
+        audit.exceptions.SpecError
+            Naming the source, the entry and what was expected.
+        """
+        where = f"{source}:"
+        if not isinstance(data, Mapping) or not isinstance(data.get("expectations"), list):
+            got = type(data).__name__ if not isinstance(data, Mapping) else f"keys {', '.join(map(str, data))}"
+            raise SpecError(f"{where} a great-expectations suite must be a mapping with name and a list of "
+                            f"expectations. Got {got}.")
+        meta = data.get("meta") if isinstance(data.get("meta"), Mapping) else {}
+        insyn = meta.get("insyn") if isinstance(meta.get("insyn"), Mapping) else {}
+        entries: list[dict[str, Any]] = []
+        for i, item in enumerate(data["expectations"]):
+            if not isinstance(item, Mapping):
+                raise SpecError(f"{where} expectations[{i}] must be a mapping with type and kwargs. Got {item!r}.")
+            kwargs = {k: v for k, v in dict(item.get("kwargs") or {}).items() if k != "batch_id"}
+            entry_meta = {k: v for k, v in dict(item.get("meta") or {}).items() if k != "insyn"}
+            for key in ("notes", "description"):
+                if item.get(key):
+                    entry_meta[key] = item[key]
+            entry: dict[str, Any] = {"type": item.get("type"), "kwargs": kwargs}
+            if entry_meta:
+                entry["meta"] = entry_meta
+            severity = item.get("severity", "critical")
+            if severity != "critical":
+                entry["severity"] = severity
+            entries.append(entry)
+        suite: dict[str, Any] = {"name": data.get("name"), "expectations": entries}
+        if data.get("notes"):
+            suite["description"] = data["notes"] if isinstance(data["notes"], str) else "\n".join(data["notes"])
+        if insyn.get("groups"):
+            suite["groups"] = list(insyn["groups"])
+        return cls.from_dict(suite, source=source)
+
+
 def load_suite(path: str | Path) -> Suite:
-    """Load an expectation suite from a YAML file, strictly.
+    """Load an expectation suite from a YAML file (or great-expectations' JSON), strictly.
 
     Parameters
     ----------
     path : str or Path
-        The suite file. A relative path under ``checks/`` that does not exist
-        in the current folder falls back to the suites shipped with Insyn.
+        The suite file: Insyn's YAML, or a ``.json`` suite in
+        great-expectations' own form (see :meth:`Suite.from_gx_dict`). A
+        relative path under ``checks/`` that does not exist in the current
+        folder falls back to the suites shipped with Insyn.
 
     Returns
     -------
@@ -244,6 +347,14 @@ def load_suite(path: str | Path) -> Suite:
     resolved = resolve_path(path, None)
     if not resolved.is_file():
         raise SpecError(f"{shown}: suite file not found (looked at {resolved}).")
+    if resolved.suffix.lower() == ".json":
+        try:
+            data = json.loads(resolved.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"{shown}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpecError(f"{shown}: cannot read the suite file: {exc}.") from None
+        return Suite.from_gx_dict(data, source=shown)
     try:
         data = load_yaml(resolved.read_text(encoding="utf-8"), source=shown)  # duplicate keys, alias bombs: SpecError
     except yaml.YAMLError as exc:
@@ -343,6 +454,7 @@ def build_expectation(
     where: str,
     meta: Mapping[str, Any] | None = None,
     impl: type[Expectation] | None = None,
+    severity: str | None = None,
 ) -> Expectation:
     """Build a great-expectations expectation, turning its validation errors into a SpecError.
 
@@ -358,6 +470,9 @@ def build_expectation(
         Meta attached to the expectation.
     impl : type, optional
         The expectation class, when already looked up.
+    severity : str, optional
+        ``critical``, ``warning`` or ``info`` (great-expectations' default:
+        critical).
 
     Raises
     ------
@@ -373,7 +488,8 @@ def build_expectation(
 
         impl = get_expectation_impl(etype)
     try:
-        config = ExpectationConfiguration(type=etype, kwargs=kwargs, meta=dict(meta) if meta else None)
+        config = ExpectationConfiguration(type=etype, kwargs=kwargs, meta=dict(meta) if meta else None,
+                                          **({"severity": severity} if severity else {}))
         return config.to_domain_obj()
     except ValidationError as exc:
         raise SpecError(f"{where}: {_describe_validation_error(exc, kwargs, impl)}") from None
@@ -444,3 +560,78 @@ def _describe_validation_error(exc: Any, kwargs: Mapping[str, Any], impl: type[E
 def _did_you_mean(word: str, options: Any) -> str:
     match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.75)
     return f" Did you mean {match[0]}?" if match else ""
+
+
+def expand_entry(
+    entry: SuiteExpectation, suite: Suite, groups: Sequence[str]
+) -> list[tuple[dict[str, Any], str | None]]:
+    """The concrete arguments of one entry: one set per group column it needs, or a problem.
+
+    A fairness-aware entry that leaves its group column out (or writes
+    ``"{groups}"``) is filled with each column of ``groups`` (or, without
+    them, of the suite's ``groups`` key); a column compared with itself is
+    skipped. Other entries come back as they are.
+
+    Returns
+    -------
+    list of (kwargs, problem)
+        ``problem`` is None, or says why the entry cannot run.
+    """
+    kwargs = dict(entry.kwargs)
+    if not entry.needs_groups():
+        return [(kwargs, None)]
+    columns = list(groups) or list(suite.groups)
+    if not columns:
+        what = f"kwargs.{entry.group_kwarg}" if entry.group_kwarg else "a group column"
+        return [
+            (
+                kwargs,
+                f"needs {what}: name it in the suite, pass groups (insyn check --groups COL), "
+                "or list default groups in the suite's groups key.",
+            )
+        ]
+    out: list[tuple[dict[str, Any], str | None]] = []
+    for g in columns:
+        filled = {k: (g if v == GROUPS_PLACEHOLDER else v) for k, v in kwargs.items()}
+        if entry.group_kwarg is not None and filled.get(entry.group_kwarg) is None:
+            filled[entry.group_kwarg] = g
+        if entry.group_kwarg not in (None, "column") and filled.get(entry.group_kwarg) == filled.get("column"):
+            continue  # a column compared with itself (proxy of birth_region for birth_region) says nothing
+        out.append((filled, None))
+    return out
+
+
+def convert_suite(source: str | Path, dest: str | Path, *, groups: Sequence[str] | None = None) -> Path:
+    """Convert a suite between Insyn's YAML and great-expectations' JSON (``insyn suite SOURCE DEST``).
+
+    Parameters
+    ----------
+    source : str or Path
+        A ``.yaml``/``.yml`` (Insyn) or ``.json`` (great-expectations) suite.
+    dest : str or Path
+        The file to write; its suffix chooses the form.
+    groups : sequence of str, optional
+        When writing JSON, fill the group column of fairness-aware
+        expectations (see :meth:`Suite.to_gx_dict`).
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
+    suite = load_suite(source)
+    out = Path(dest)
+    suffix = out.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(suite.to_gx_dict(groups=groups), indent=2, ensure_ascii=False) + "\n"
+    elif suffix in (".yaml", ".yml"):
+        if groups:
+            raise SpecError(f"{dest}: --groups fills group columns in great-expectations JSON only. "
+                            "Expected a .json destination, or no --groups.")
+        text = yaml.safe_dump(suite.to_dict(), sort_keys=False, allow_unicode=True)
+    else:
+        raise SpecError(f"{dest}: cannot write a suite as {suffix or 'a suffix-less file'}. "
+                        "Expected .json (great-expectations) or .yaml (Insyn).")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out

@@ -2,11 +2,16 @@
 
 Every step of an audit run (intake, engine input, decisions, ...) hands its
 input frame to :func:`validate` together with the suites the spec names for
-that step. All suites run in one great-expectations call on an ephemeral
-context (no files, no progress bars), and the result is a frozen
+that step. Through great-expectations' public API, the step's suites become
+one ``ExpectationSuite`` named after the step, the frame one batch of a
+pandas data source on an ephemeral context (no files, no progress bars), and
+``batch.validate(suite)`` one validation. The result is a frozen
 :class:`CheckReport`: one JSON-safe dict per expectation in suite order, the
-overall verdict, and the cases that failed any row-level expectation, which
-is what the ``quarantine`` policy keeps out of the decisions.
+overall verdict, the cases that failed any row-level expectation (what the
+``quarantine`` policy keeps out of the decisions), and great-expectations'
+own validation result (:attr:`CheckReport.gx_result`), which a run folder
+keeps beside Insyn's summary in ``checks.json`` (the step's ``gx_result``)
+for great-expectations' own tools.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
 from audit._schema import coerce_case_frame
 from audit.checks._statistics import caching
-from audit.checks._suite import GROUPS_PLACEHOLDER, Suite, SuiteExpectation, build_expectation, load_suite
+from audit.checks._suite import Suite, SuiteExpectation, build_expectation, expand_entry, load_suite
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["CheckReport", "check_file", "validate"]
@@ -77,6 +82,11 @@ class CheckReport:
         samples are row positions.
     n_rows : int
         Rows in the checked frame.
+    gx_result : dict or None
+        great-expectations' own ``ExpectationSuiteValidationResult`` of the
+        step as JSON (``to_json_dict()``), with personnummer-shaped text
+        masked; None when no expectation could run. Not part of
+        :meth:`to_dict`: it carries run times and batch fingerprints.
     """
 
     step: str
@@ -87,6 +97,7 @@ class CheckReport:
     failed_rows: np.ndarray
     id_column: str | None
     n_rows: int
+    gx_result: dict[str, Any] | None = field(default=None, repr=False)
     _row_failures: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False)
     _ids: pd.Series | None = field(default=None, repr=False)
 
@@ -362,7 +373,7 @@ def validate(
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
         data = frame.reset_index(drop=True)
     planned = _plan(loaded, group_list, data.columns, step=step)
-    gx_results = _run(data, planned, sample_size=sample_size)
+    gx_results, gx_json = _run(data, planned, sample_size=sample_size, step=step)
 
     ids = data[id_column] if id_column in data.columns else None
     results: list[dict[str, Any]] = []
@@ -394,6 +405,7 @@ def validate(
         failed_rows=failed_rows,
         id_column=id_column if ids is not None else None,
         n_rows=len(data),
+        gx_result=gx_json,
         _row_failures=tuple(row_failures),
         _ids=ids,
     )
@@ -405,36 +417,11 @@ def _plan(suites: list[Suite], groups: list[str], columns: pd.Index, *, step: st
     planned: list[_Planned] = []
     for suite in suites:
         for entry in suite.expectations:
-            for kwargs, problem in _expand(entry, suite, groups):
+            for kwargs, problem in expand_entry(entry, suite, groups):
                 if problem is None:
                     problem = _missing_columns(kwargs, present, columns, step=step)
                 planned.append(_Planned(len(planned), suite, entry, kwargs, problem))
     return planned
-
-
-def _expand(entry: SuiteExpectation, suite: Suite, groups: list[str]) -> list[tuple[dict[str, Any], str | None]]:
-    kwargs = dict(entry.kwargs)
-    if not entry.needs_groups():
-        return [(kwargs, None)]
-    columns = groups or list(suite.groups)
-    if not columns:
-        what = f"kwargs.{entry.group_kwarg}" if entry.group_kwarg else "a group column"
-        return [
-            (
-                kwargs,
-                f"needs {what}: name it in the suite, pass groups (insyn check --groups COL), "
-                "or list default groups in the suite's groups key.",
-            )
-        ]
-    out: list[tuple[dict[str, Any], str | None]] = []
-    for g in columns:
-        filled = {k: (g if v == GROUPS_PLACEHOLDER else v) for k, v in kwargs.items()}
-        if entry.group_kwarg is not None and filled.get(entry.group_kwarg) is None:
-            filled[entry.group_kwarg] = g
-        if entry.group_kwarg not in (None, "column") and filled.get(entry.group_kwarg) == filled.get("column"):
-            continue  # a column compared with itself (proxy of birth_region for birth_region) says nothing
-        out.append((filled, None))
-    return out
 
 
 def _missing_columns(kwargs: Mapping[str, Any], present: set[Any], columns: pd.Index, *, step: str) -> str | None:
@@ -455,7 +442,8 @@ _RESULT_FORMAT = {
     "include_unexpected_rows": False,
     "return_unexpected_index_query": False,
 }
-_ALL_ROWS_FORMAT = {**_RESULT_FORMAT, "result_format": "COMPLETE", "partial_unexpected_count": 20}
+_ALL_ROWS_FORMAT = {**_RESULT_FORMAT, "result_format": "COMPLETE", "partial_unexpected_count": 20,
+                    "exclude_unexpected_values": True}
 
 
 @dataclass
@@ -466,22 +454,33 @@ class _Outcome:
     positions: np.ndarray | None = None
 
 
-def _run(data: pd.DataFrame, planned: list[_Planned], *, sample_size: int) -> dict[int, _Outcome]:
-    """Validate every runnable planned expectation in one great-expectations pass.
+def _run(
+    data: pd.DataFrame, planned: list[_Planned], *, sample_size: int, step: str
+) -> tuple[dict[int, _Outcome], dict[str, Any] | None]:
+    """Validate every runnable planned expectation with great-expectations' public API.
 
-    One Validator is built on the frame (great-expectations fingerprints the
-    whole frame once per batch, 0.5 s per million rows) and all expectations
-    run in one ``graph_validate`` call with SUMMARY results. For each failed
-    critical row-level expectation whose sample does not hold every unexpected row, the
-    full list of row positions is then read from the same Validator as the
-    expectation's own ``unexpected_index_list`` metric (COMPLETE). Asking for
-    COMPLETE results instead would make great-expectations deep-copy and
-    serialise every unexpected value: 14 s for three checks failing on
-    1,000,000 rows, against 0.2 s this way.
+    The frame is the one batch of a pandas data source on an ephemeral
+    context; the expectations form one ``ExpectationSuite`` named after the
+    step, run by a ``ValidationDefinition`` with SUMMARY results (one batch
+    load: great-expectations fingerprints the frame, 0.5 s per million
+    rows). For each failed critical row-level expectation whose sample does
+    not hold every unexpected row, a second validation of just those
+    expectations (``batch.validate``, COMPLETE results without the values,
+    ``exclude_unexpected_values``) gives every unexpected row position. It
+    costs two more batch loads and great-expectations' COMPLETE bookkeeping,
+    and only when such a failure happens (``benchmarks/checks.py`` times the
+    cases with 1 % and with every row failing).
+
+    Returns
+    -------
+    (outcomes, gx_result)
+        The results by planned key, and the SUMMARY validation result in
+        great-expectations' JSON form (masked), or ({}, None) when nothing
+        could run.
     """
     runnable = [p for p in planned if p.problem is None]
     if not runnable:
-        return {}
+        return {}, None
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -489,15 +488,11 @@ def _run(data: pd.DataFrame, planned: list[_Planned], *, sample_size: int) -> di
         ProgressBarsConfig,
     )
 
-    expectations = {
-        p.key: build_expectation(
-            p.entry.type,
-            dict(p.kwargs),
-            where=f"{p.suite.source}: {p.entry.label}",
-            meta={**(p.entry.meta or {}), _KEY: p.key},
-        )
-        for p in runnable
-    }
+    def expectation(p: _Planned) -> Any:
+        meta = {**(p.entry.meta or {}), _KEY: p.key, "insyn": {"suite": p.suite.name, "index": p.entry.index}}
+        return build_expectation(p.entry.type, dict(p.kwargs), where=f"{p.suite.source}: {p.entry.label}",
+                                 meta=meta, severity=p.entry.severity)
+
     # Ephemeral and silent: in-memory stores, no temporary Data Docs site, no
     # analytics, no tqdm bars (TQDM_DISABLE has no effect on GX).
     context = gx.get_context(
@@ -509,23 +504,21 @@ def _run(data: pd.DataFrame, planned: list[_Planned], *, sample_size: int) -> di
         ),
     )
     batch_definition = (
-        context.data_sources.add_pandas("insyn")
-        .add_dataframe_asset("frame")
-        .add_batch_definition_whole_dataframe("whole")
+        context.data_sources.add_pandas("insyn").add_dataframe_asset(step).add_batch_definition_whole_dataframe("frame")
     )
-    validator = context.get_validator(
-        batch_request=batch_definition.build_batch_request(batch_parameters={"dataframe": data})
-    )
+
+    def run(name: str, expectations: list[Any], result_format: dict[str, Any]) -> Any:
+        suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+        return definition.run(batch_parameters={"dataframe": data}, result_format=result_format)
+
     result_format = {**_RESULT_FORMAT, "partial_unexpected_count": max(sample_size, 1)}
-    severity = {p.key: p.entry.severity for p in runnable}
+    by_key = {p.key: p for p in runnable}
     with caching():
-        configurations = validator.process_expectations_for_validation(
-            [e.configuration for e in expectations.values()]
-        )
-        results = validator.graph_validate(
-            configurations=configurations, runtime_configuration={"result_format": result_format}
-        )
-        outcomes = {int(r.expectation_config.meta[_KEY]): _Outcome(r) for r in results}
+        validation = run(step, [expectation(p) for p in runnable], result_format)
+        outcomes = {int(r.expectation_config.meta[_KEY]): _Outcome(r) for r in validation.results}
+        incomplete: list[int] = []
         for key, outcome in outcomes.items():
             res = outcome.result.result or {}
             shown = res.get("partial_unexpected_index_list")
@@ -533,22 +526,32 @@ def _run(data: pd.DataFrame, planned: list[_Planned], *, sample_size: int) -> di
                 continue
             if len(shown) >= int(res.get("unexpected_count") or 0):
                 outcome.positions = np.asarray(shown, dtype=np.int64).reshape(-1)
-            elif not outcome.result.success and severity[key] == "critical":
-                outcome.positions = _all_unexpected_positions(validator, expectations[key])
-    return outcomes
+            elif not outcome.result.success and by_key[key].entry.severity == "critical":
+                incomplete.append(key)
+        if incomplete:
+            rows = batch_definition.get_batch(batch_parameters={"dataframe": data}).validate(
+                gx.ExpectationSuite(name=f"{step}.unexpected_rows",
+                                    expectations=[expectation(by_key[k]) for k in incomplete]),
+                result_format=dict(_ALL_ROWS_FORMAT))
+            for r in rows.results:
+                index_list = (r.result or {}).get("unexpected_index_list")
+                if index_list is not None:
+                    outcomes[int(r.expectation_config.meta[_KEY])].positions = np.asarray(
+                        index_list, dtype=np.int64).reshape(-1)
+    return outcomes, _masked_tree(validation.to_json_dict())
 
 
-def _all_unexpected_positions(validator: Any, expectation: Any) -> np.ndarray:
-    """Every unexpected row position of a map expectation, from its own metric."""
-    dependencies = expectation.get_validation_dependencies(
-        execution_engine=validator.execution_engine,
-        runtime_configuration={"result_format": dict(_ALL_ROWS_FORMAT)},
-    )
-    own = getattr(expectation, "row_positions_metric", None)
-    if own is not None:  # Insyn's table-wide row check keeps its positions in its own metric
-        return np.asarray(validator.get_metric(dependencies.get_metric_configuration(own))["positions"], np.int64)
-    metric = dependencies.get_metric_configuration(f"{expectation.map_metric}.unexpected_index_list")
-    return np.asarray(validator.get_metric(metric), dtype=np.int64).reshape(-1)
+def _masked_tree(value: Any) -> Any:
+    """Mask personnummer-shaped text anywhere in a JSON tree (the GX result lists unexpected values)."""
+    if isinstance(value, str):
+        return PNR_PATTERN.sub(MASK, value)
+    if isinstance(value, int) and not isinstance(value, bool) and PNR_PATTERN.fullmatch(str(value)):
+        return MASK  # a personnummer stored as a number
+    if isinstance(value, Mapping):
+        return {_masked_tree(k): _masked_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked_tree(v) for v in value]
+    return value
 
 
 def _result_dict(

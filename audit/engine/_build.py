@@ -80,6 +80,7 @@ def build_engine(spec: EngineSpec, *, base_dir: str | Path) -> Engine:
             batch_size=spec.batch_size or _HTTP_DEFAULT_BATCH,
             timeout_s=spec.timeout_s,
             retries=spec.retries,
+            retry_max_s=spec.retry_max_s,
             concurrency=spec.concurrency,
             protocol=spec.protocol,
             mapping=spec.mapping,

@@ -21,21 +21,45 @@ Two protocols are built in:
 
 ``mapping`` renames the fields of either protocol: keys are the contract's
 names (``cases``, ``decisions``, ``case_id``, ``outcome``, ``amount``,
-``score``, ``reasons``, ``error``), values the service's. Requests that time
-out, fail to connect or get a 5xx answer are retried ``retries`` times with
-exponential backoff; at most ``concurrency`` requests are in flight. A
-request that still fails marks its cases as errors with the reason, and the
-other requests go on.
+``score``, ``reasons``, ``error``), values the service's. At most
+``concurrency`` requests are in flight.
+
+Retries
+-------
+A municipal service under load answers ``429 Too Many Requests`` or ``503
+Service Unavailable``, often with a ``Retry-After`` header (seconds, or an
+HTTP date). Every outcome of a request is accounted for, with tenacity:
+
+* 2xx with a JSON body: the decisions;
+* a timeout, a connection error, any 5xx or a 429: retried, at most
+  ``retries`` more times. The wait before retry *n* is ``backoff_s * 2**(n-1)``
+  plus a random jitter in ``[0, jitter_s]`` (so that concurrent requests do
+  not come back in step); after a 429 or 503 with ``Retry-After``, at least
+  the time the service asked for (plus the jitter);
+* any other 4xx, or a 2xx that is not JSON: not retried;
+* ``retry_max_s`` bounds the time one request spends: a retry whose wait
+  would end later than ``retry_max_s`` after the first attempt is not made
+  (a ``Retry-After`` of two minutes against a bound of one minute fails at
+  once). One request therefore ends within ``retry_max_s`` plus one
+  ``timeout_s``.
+
+A request that fails for good marks its cases, and only its cases, as
+errors with the reason (the last answer, the number of attempts and, when
+the bound stopped it, the wait that would have passed it); the other
+requests go on.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import math
+import random
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -45,15 +69,62 @@ import pandas as pd
 from audit.engine._protocol import short_repr
 from audit.exceptions import SpecError
 
-__all__ = ["HttpEngine"]
+__all__ = ["HttpEngine", "parse_retry_after"]
 
 _MAPPING_KEYS = ("cases", "decisions", "case_id", "outcome", "amount", "score", "reasons", "error")
 _DECISION_FIELDS = ("case_id", "outcome", "amount", "score", "reasons", "error")
 _INT32 = 2**31 - 1
 
 
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+"""Answers whose ``Retry-After`` header is honoured."""
+
+
 class _RequestFailed(Exception):
     """A request failed for good (after retries, or with a 4xx answer)."""
+
+
+class _Retryable(Exception):
+    """One attempt failed in a way that a later attempt may not (timeout, connection, 5xx, 429)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, header: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.header = header
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (RFC 9110, 10.2.3).
+
+    Parameters
+    ----------
+    value : str or None
+        The header: delay seconds (``"120"``) or an HTTP date
+        (``"Wed, 21 Oct 2026 07:28:00 GMT"``).
+    now : datetime, optional
+        The current time (aware), for an HTTP date; default, now in UTC.
+
+    Returns
+    -------
+    float or None
+        Seconds from ``now`` (0 for a date in the past), or None when the
+        header is missing or is neither form (then the backoff applies).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons return None instead of raising
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 class HttpEngine:
@@ -69,7 +140,7 @@ class HttpEngine:
     timeout_s : float, default 10
         Seconds allowed per request (connect, write, read).
     retries : int, default 3
-        Further attempts after a timeout, connection error or 5xx answer.
+        Further attempts after a timeout, a connection error, a 5xx or a 429 answer.
     concurrency : int, default 4
         Requests in flight at the same time.
     protocol : {"insyn", "dmn"}, default "insyn"
@@ -82,6 +153,12 @@ class HttpEngine:
         ``/evaluate``).
     backoff_s : float, default 0.5
         Wait before the first retry; doubled before each further one.
+    jitter_s : float, optional
+        Upper bound of the random time added to each wait (default:
+        ``backoff_s``).
+    retry_max_s : float, default 60
+        Bound on the time one request may take from its first attempt to the
+        start of its last (see the module docstring).
     name, version : str, optional
         Shown in reports (default name: the service's host and path).
     """
@@ -101,6 +178,8 @@ class HttpEngine:
         headers: Mapping[str, str] | None = None,
         decision: str | None = None,
         backoff_s: float = 0.5,
+        jitter_s: float | None = None,
+        retry_max_s: float = 60.0,
         name: str | None = None,
         version: str | None = None,
     ) -> None:
@@ -110,7 +189,9 @@ class HttpEngine:
         for key, value, lo in (("batch_size", batch_size, 1), ("retries", retries, 0), ("concurrency", concurrency, 1)):
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise SpecError(f"engine.{key} must be an integer >= {lo}. Got {short_repr(value)}.")
-        for key, value, strict in (("timeout_s", timeout_s, True), ("backoff_s", backoff_s, False)):
+        jitter_s = backoff_s if jitter_s is None else jitter_s
+        for key, value, strict in (("timeout_s", timeout_s, True), ("backoff_s", backoff_s, False),
+                                   ("jitter_s", jitter_s, False), ("retry_max_s", retry_max_s, True)):
             number = not isinstance(value, bool) and isinstance(value, (int, float))
             if not number or value < 0 or (strict and value == 0):
                 raise SpecError(f"engine.{key} must be a number {'>' if strict else '>='} 0. Got {short_repr(value)}.")
@@ -137,6 +218,8 @@ class HttpEngine:
         self.protocol = protocol
         self.decision = decision
         self.backoff_s = float(backoff_s)
+        self.jitter_s = float(jitter_s)
+        self.retry_max_s = float(retry_max_s)
         self.headers = {"Content-Type": "application/json", "Accept": "application/json", **dict(headers or {})}
         self._map = {k: mapping.get(k, k) for k in _MAPPING_KEYS}
         self.name: str = name or f"{parts.netloc}{parts.path}"
@@ -201,34 +284,66 @@ class HttpEngine:
             ]
 
     def _post(self, client: Any, body: str) -> Any:
-        import httpx
+        """POST one request with retries (see the module docstring); return the parsed JSON answer."""
+        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, stop_before_delay
 
         attempts = self.retries + 1
-        last = ""
-        for attempt in range(attempts):
-            with self._lock:
-                self.requests_made += 1
-            try:
-                resp = client.post(self.endpoint, content=body.encode("utf-8"))
-            except httpx.TimeoutException:
-                last = f"timeout: no answer from {self.endpoint} within {self.timeout_s:g} s"
-            except httpx.TransportError as exc:
-                last = f"cannot reach {self.endpoint}: {type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code >= 500:
-                    last = f"HTTP {resp.status_code} from {self.endpoint}: {_excerpt(resp.text)}"
-                elif resp.status_code >= 400:
-                    raise _RequestFailed(f"HTTP {resp.status_code} from {self.endpoint}: {_excerpt(resp.text)}")
-                else:
-                    try:
-                        return resp.json()
-                    except ValueError:
-                        raise _RequestFailed(
-                            f"the answer from {self.endpoint} is not JSON: {_excerpt(resp.text)}"
-                        ) from None
-            if attempt < attempts - 1:
-                time.sleep(self.backoff_s * 2**attempt)
-        raise _RequestFailed(f"{last} (after {attempts} attempt{'s' if attempts > 1 else ''})")
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts) | stop_before_delay(self.retry_max_s),
+            wait=self._wait,
+            retry=retry_if_exception_type(_Retryable),
+            sleep=time.sleep,
+        )
+        try:
+            return retrying(self._attempt, client, body)
+        except RetryError as exc:
+            state = exc.last_attempt
+            last = state.exception()
+            assert isinstance(last, _Retryable)
+            made = state.attempt_number
+            done = f"after {made} attempt{'s' if made > 1 else ''}"
+            if made < attempts:  # the time bound stopped it, not the number of retries
+                upcoming = self._wait_after(last, made)
+                asked = (f"the service asked to retry after {last.retry_after:g} s (Retry-After)"
+                         if last.retry_after is not None else f"the next wait of {upcoming:.2f} s")
+                done += f"; {asked} would pass engine.retry_max_s = {self.retry_max_s:g} s"
+            raise _RequestFailed(f"{last.reason} ({done})") from None
+
+    def _attempt(self, client: Any, body: str) -> Any:
+        """One POST: the answer's JSON, or :class:`_Retryable`, or :class:`_RequestFailed`."""
+        import httpx
+
+        with self._lock:
+            self.requests_made += 1
+        try:
+            resp = client.post(self.endpoint, content=body.encode("utf-8"))
+        except httpx.TimeoutException:
+            raise _Retryable(f"timeout: no answer from {self.endpoint} within {self.timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"cannot reach {self.endpoint}: {type(exc).__name__}: {exc}") from None
+        code = resp.status_code
+        if code >= 500 or code == 429:
+            header = resp.headers.get("Retry-After") if code in _RETRY_AFTER_STATUSES else None
+            raise _Retryable(f"HTTP {code} from {self.endpoint}: {_excerpt(resp.text)}",
+                             retry_after=parse_retry_after(header), header=header)
+        if code >= 400:
+            raise _RequestFailed(f"HTTP {code} from {self.endpoint}: {_excerpt(resp.text)}")
+        try:
+            return resp.json()
+        except ValueError:
+            raise _RequestFailed(f"the answer from {self.endpoint} is not JSON: {_excerpt(resp.text)}") from None
+
+    def _wait(self, state: Any) -> float:
+        """tenacity's wait: exponential backoff plus jitter, at least a Retry-After."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        base = self._wait_after(exc, state.attempt_number)
+        return base + (random.uniform(0.0, self.jitter_s) if self.jitter_s > 0 else 0.0)
+
+    def _wait_after(self, exc: Any, attempt: int) -> float:
+        """The wait before the next attempt, without jitter."""
+        backoff = self.backoff_s * 2 ** (attempt - 1)
+        retry_after = getattr(exc, "retry_after", None)
+        return max(backoff, retry_after) if retry_after is not None else backoff
 
     # ------------------------------------------------------------------ answers
     def _read_insyn(self, payload: Any) -> list[dict[str, Any]]:

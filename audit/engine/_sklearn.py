@@ -150,7 +150,14 @@ class SklearnEngine:
         **options
             The keyword options of :class:`SklearnEngine`.
         """
-        import joblib
+        try:
+            import joblib
+            import sklearn  # noqa: F401  (unpickling a model needs scikit-learn)
+        except ImportError as exc:
+            raise SpecError(
+                f"engine.kind sklearn needs scikit-learn and joblib ({exc.name} is not installed). "
+                "Install them with: pip install 'insyn[sklearn]'."
+            ) from None
 
         p = Path(path)
         shown = display_path(p)

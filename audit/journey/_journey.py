@@ -23,7 +23,7 @@ from audit._privacy import mask_table, mask_value
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
 from audit.journey._frames import FrameLineage, HashCache, constant_strings, frame_lineage
-from audit.journey._openlineage import LineageRun, build_events, send_events
+from audit.journey._openlineage import LineageRun, build_events, emit_events, lineage_target
 from audit.exceptions import SpecError
 from audit.journey._step import (
     STEP_NAME,
@@ -631,15 +631,17 @@ class Journey:
         whole run), then ``COMPLETE`` (or ``FAIL`` when a step failed) for the
         whole run once no step is open. See :mod:`audit.journey` for the facets.
         """
-        return build_events(
-            LineageRun(
-                namespace=self.namespace,
-                audit_name=self.audit_name,
-                run_uuid=self.run_uuid,
-                producer=self.producer,
-                provenance=dict(self._provenance),
-                records=tuple(self._records),
-            )
+        return build_events(self.lineage_run())
+
+    def lineage_run(self) -> LineageRun:
+        """What the run's OpenLineage events are built from: namespace, names, run id, provenance, step records."""
+        return LineageRun(
+            namespace=self.namespace,
+            audit_name=self.audit_name,
+            run_uuid=self.run_uuid,
+            producer=self.producer,
+            provenance=dict(self._provenance),
+            records=tuple(self._records),
         )
 
     def write_lineage(self, path: str | Path) -> Path:
@@ -656,28 +658,46 @@ class Journey:
         return {"journey.parquet": self.write_cases(f / "journey.parquet"),
                 "lineage.jsonl": self.write_lineage(f / "lineage.jsonl")}
 
-    def emit(self, url: str, *, timeout_s: float = 2.0, api_key: str | None = None) -> int:
-        """Send the run's OpenLineage events to an HTTP endpoint (e.g. Marquez).
+    def emit(
+        self,
+        url: str | None = None,
+        *,
+        timeout_s: float = 2.0,
+        api_key: str | None = None,
+        transport: str | None = None,
+        path: str | Path | None = None,
+    ) -> int:
+        """Send the run's OpenLineage events with openlineage-python's client (e.g. to Marquez).
 
-        Events are POSTed one by one as JSON to ``{url}/api/v1/lineage`` (the
-        OpenLineage HTTP API that Marquez serves), or to ``url`` as given when
-        its path already ends with ``/lineage``. An unreachable or failing
+        With ``url`` (or ``transport="http"``) events are POSTed one by one
+        to ``{url}/api/v1/lineage`` (the OpenLineage HTTP API that Marquez
+        serves), or to ``url`` as given when its path already ends with
+        ``/lineage``; ``transport="file"`` appends them to ``path`` as JSON
+        lines, ``transport="console"`` logs them to stderr. Without any of
+        these, an ``openlineage.yml``, ``OPENLINEAGE__TRANSPORT__*`` or
+        ``OPENLINEAGE_URL`` decides, and without those nothing is sent
+        (see :mod:`audit.journey._openlineage`). An unreachable or failing
         endpoint never fails the audit: it is reported with a
         :class:`LineageWarning`, and sending stops at the first connection
         error or timeout, so it costs at most about ``timeout_s``.
 
         Parameters
         ----------
-        url : str
+        url : str, optional
             ``http://`` or ``https://`` URL of the endpoint.
         timeout_s : float, default 2.0
             Timeout of each request (connect and read).
         api_key : str, optional
             Sent as ``Authorization: Bearer <api_key>``; never logged.
+        transport : {"http", "file", "console"}, optional
+            The transport (default: ``http`` when ``url`` is given).
+        path : str or Path, optional
+            The JSON lines file of the file transport.
 
         Returns
         -------
         int
-            How many events the endpoint accepted (2xx).
+            How many events the transport accepted (for HTTP, answered 2xx).
         """
-        return send_events([mask_value(e) for e in self.lineage_events()], url, timeout_s=timeout_s, api_key=api_key)
+        target = lineage_target(url=url, transport=transport, path=path, timeout_s=timeout_s, api_key=api_key)
+        return 0 if target is None else emit_events(self.lineage_run(), target)

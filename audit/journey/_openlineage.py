@@ -1,21 +1,50 @@
-"""OpenLineage events of a journey, and sending them to an HTTP endpoint.
+"""OpenLineage events of a journey, and sending them with openlineage-python's client.
 
-The only module of Insyn that imports ``openlineage`` (openlineage-python's
-``event_v2`` and ``facet_v2`` classes, serialised with its ``Serde``).
+The only module of Insyn that imports ``openlineage``: openlineage-python's
+``event_v2`` and ``facet_v2`` classes build the events, and its
+``OpenLineageClient`` emits them through one of its transports. The events
+written to ``lineage.jsonl`` are the events as the client emits them (with
+the client's own run tag and any tags or filters an ``openlineage.yml``
+configures), so a file and an endpoint receive the same events. The client's
+``sourceCodeLocation`` facet, which would read the local git repository, is
+switched off.
+
+Where events go (:func:`lineage_target`), first match wins:
+
+1. the spec's ``lineage:`` section: ``url`` (HTTP, e.g. Marquez) or
+   ``transport: http | file | console``;
+2. an ``openlineage.yml`` with a transport (``OPENLINEAGE_CONFIG``, the
+   current folder, ``~/.openlineage/``) or ``OPENLINEAGE__TRANSPORT__*``
+   environment variables, resolved by the client itself;
+3. ``OPENLINEAGE_URL`` (with ``OPENLINEAGE_ENDPOINT`` and
+   ``OPENLINEAGE_API_KEY``);
+4. nowhere: the events are only in ``lineage.jsonl``.
+
+``OPENLINEAGE_DISABLED=true`` sends nothing. HTTP transports that Insyn
+configures (1 and 3) time out after ``timeout_s``, retry a 429, 502, 503 or 504
+answer twice with a short backoff and never retry a connection error, so an
+endpoint that is down costs about one timeout. Sending never fails an audit:
+a refusal or an unreachable endpoint is a :class:`LineageWarning`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+import os
+import sys
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import PurePath
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import yaml
+import attr
+from openlineage.client import OpenLineageClient
 from openlineage.client import __version__ as _ol_version
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
@@ -32,7 +61,11 @@ from openlineage.client.facet_v2 import (
     tags_run,
 )
 from openlineage.client.serde import Serde
+from openlineage.client.transport import Transport, get_default_factory
+from openlineage.client.transport.noop import NoopTransport
 
+from audit._json import jsonable
+from audit._privacy import mask
 from audit._version import __version__
 from audit.journey._step import StepRecord
 from audit.journey._vocabulary import LineageWarning
@@ -208,7 +241,8 @@ def _step_events(lineage: LineageRun, rec: StepRecord) -> list[RunEvent]:
         assertions = [a for target, a in rec.assertions if target == d]
         if assertions:
             input_facets["dataQualityAssertions"] = data_quality_assertions_dataset.DataQualityAssertionsDatasetFacet(
-                assertions=[data_quality_assertions_dataset.Assertion(**a) for a in assertions], producer=producer
+                assertions=[data_quality_assertions_dataset.Assertion(**jsonable(a)) for a in assertions],
+                producer=producer,
             )
         if i == 0 and rec.rows_in is not None:
             input_facets["inputStatistics"] = input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
@@ -291,7 +325,26 @@ def _column_lineage_facet(
 
 
 def build_events(lineage: LineageRun) -> list[dict[str, Any]]:
-    """Build the OpenLineage RunEvents of a run's steps (see :meth:`audit.journey.Journey.lineage_events`)."""
+    """The OpenLineage RunEvents of a run's steps as the client emits them (see :meth:`Journey.lineage_events`)."""
+    collected = _Collect()
+    events = build_run_events(lineage)
+    try:
+        client = _client(collected)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # an openlineage.yml the client cannot read
+        warnings.warn(
+            f"The OpenLineage client cannot read its configuration ({type(exc).__name__}: {exc}); lineage.jsonl "
+            "holds the events without the client's tags, filters and facets, and none are sent.",
+            LineageWarning,
+            stacklevel=3,
+        )
+        return [json.loads(Serde.to_json(e)) for e in events]
+    for event in events:
+        client.emit(event)
+    return collected.events
+
+
+def build_run_events(lineage: LineageRun) -> list[RunEvent]:
+    """Build the OpenLineage RunEvents of a run's steps, before the client adds its facets."""
     records = lineage.records
     if not records:
         return []
@@ -331,11 +384,72 @@ def build_events(lineage: LineageRun) -> list[dict[str, Any]]:
                 producer=producer,
             )
         )
-    return [Serde.to_dict(e) for e in events]
+    return events
 
 
 # --------------------------------------------------------------------------
 # sending
+
+_CLIENT_CONFIG: dict[str, Any] = {"facets": {"source_code_location": {"disabled": True}}}
+"""What Insyn sets on every client: no ``sourceCodeLocation`` facet read from a local git repository."""
+
+_HTTP_RETRY: dict[str, Any] = {
+    "total": 2,
+    "connect": 0,
+    "read": 0,
+    "status": 2,
+    "backoff_factor": 0.2,
+    "status_forcelist": [429, 502, 503, 504],
+    "allowed_methods": ["POST"],
+    "respect_retry_after_header": False,
+    "raise_on_status": False,
+}
+"""urllib3 retries of the HTTP transports Insyn configures: a refusal is retried twice, quickly; a
+connection error or a timeout is not retried, so an endpoint that is down costs one timeout; a 500 is final."""
+
+_CONSOLE_LOGGER = "openlineage.client.transport.console"
+
+
+class _Collect(Transport):
+    """A transport that keeps the events it is given, as JSON-safe dicts (what ``lineage.jsonl`` holds)."""
+
+    kind = "insyn-collect"
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, event: Any) -> None:
+        self.events.append(json.loads(Serde.to_json(event)))
+
+
+def _client(transport: Transport | None) -> OpenLineageClient:
+    """An OpenLineageClient with Insyn's facet settings (and an explicit transport, when given)."""
+    return OpenLineageClient(transport=transport, config=copy.deepcopy(_CLIENT_CONFIG))
+
+
+@dataclass(frozen=True)
+class LineageTarget:
+    """Where a run's OpenLineage events are sent (see :func:`lineage_target`).
+
+    Attributes
+    ----------
+    kind : str
+        The transport: ``http``, ``file``, ``console``, or the type an
+        ``openlineage.yml`` names.
+    source : str
+        What configured it: ``spec``, ``openlineage.yml``, ``environment``
+        (``OPENLINEAGE__TRANSPORT__*``) or ``OPENLINEAGE_URL``.
+    shown : str
+        The destination for messages, without credentials.
+    config : dict or None
+        The transport config for openlineage-python's transport factory;
+        None when the client resolves it from its own configuration.
+    """
+
+    kind: str
+    source: str
+    shown: str
+    config: dict[str, Any] | None = field(default=None, repr=False)
 
 
 def endpoint_url(url: str) -> str:
@@ -354,54 +468,203 @@ def _shown(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def send_events(
-    events: list[dict[str, Any]],
-    url: str,
+def _http_config(url: str, *, timeout_s: float, api_key: str | None, endpoint: str | None = None) -> dict[str, Any]:
+    target = endpoint_url(url) if endpoint is None else url.rstrip("/") + "/" + endpoint.lstrip("/")
+    parts = urlsplit(target)
+    config: dict[str, Any] = {
+        "type": "http",
+        "url": f"{parts.scheme}://{parts.netloc}",
+        "endpoint": parts.path + (f"?{parts.query}" if parts.query else ""),
+        "timeout": float(timeout_s),
+        "retry": dict(_HTTP_RETRY),
+    }
+    if api_key:
+        config["auth"] = {"type": "api_key", "apiKey": api_key}
+    return config
+
+
+def _valid_http_url(url: Any) -> bool:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _yaml_transport() -> tuple[str, str] | None:
+    """(type, file) of the transport an ``openlineage.yml`` configures, where the client looks for one."""
+    for path in (os.environ.get("OPENLINEAGE_CONFIG"), os.path.join(os.getcwd(), "openlineage.yml"),
+                 os.path.join(os.path.expanduser("~/.openlineage"), "openlineage.yml")):
+        if not path or not os.path.isfile(path):
+            continue
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            data = None  # the client logs and ignores an unreadable file, and so do we
+        transport = data.get("transport") if isinstance(data, dict) else None
+        if isinstance(transport, dict) and transport.get("type"):
+            return str(transport["type"]), path
+        return None  # the client reads only the first file it finds
+    return None
+
+
+def lineage_target(
     *,
+    url: str | None = None,
+    transport: str | None = None,
+    path: str | os.PathLike[str] | None = None,
     timeout_s: float = 2.0,
     api_key: str | None = None,
-) -> int:
-    """POST events one by one; warn (never raise) when the endpoint fails.
+) -> LineageTarget | None:
+    """Decide where a run's OpenLineage events go (see the module docstring for the order).
 
-    See :meth:`audit.journey.Journey.emit`.
+    Parameters
+    ----------
+    url, transport, path, timeout_s, api_key
+        The spec's ``lineage:`` keys.
+
+    Returns
+    -------
+    LineageTarget or None
+        None when nothing is configured (or ``OPENLINEAGE_DISABLED`` is true):
+        the events are then only in ``lineage.jsonl``.
+
+    Warns
+    -----
+    LineageWarning
+        When ``url`` is not an http(s) URL (nothing is sent).
     """
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        warnings.warn(
-            f"lineage.url must be an http:// or https:// URL. Got {url!r}. "
-            "OpenLineage events were not sent (they are in lineage.jsonl).",
-            LineageWarning,
-            stacklevel=3,
-        )
+    if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
+        return None
+    kind = transport or ("http" if url is not None else None)
+    if kind == "http":
+        if not _valid_http_url(url):
+            warnings.warn(
+                f"lineage.url must be an http:// or https:// URL. Got {url!r}. "
+                "OpenLineage events were not sent (they are in lineage.jsonl).",
+                LineageWarning,
+                stacklevel=3,
+            )
+            return None
+        if not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool) or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be a number > 0. Got {timeout_s!r}.")
+        assert isinstance(url, str)
+        return LineageTarget("http", "spec", _shown(endpoint_url(url)),
+                             _http_config(url, timeout_s=timeout_s, api_key=api_key))
+    if kind == "file":
+        if path is None:
+            raise ValueError("lineage.path is required when lineage.transport is file.")
+        return LineageTarget("file", "spec", str(path), {"type": "file", "log_file_path": str(path), "append": True})
+    if kind == "console":
+        return LineageTarget("console", "spec", "the console (stderr)", {"type": "console"})
+    found = _yaml_transport()
+    if found is not None:
+        return LineageTarget(found[0], "openlineage.yml", f"the {found[0]} transport of {found[1]}")
+    if os.environ.get("OPENLINEAGE__TRANSPORT__TYPE"):
+        kind = os.environ["OPENLINEAGE__TRANSPORT__TYPE"].strip().lower()
+        return LineageTarget(kind, "environment", f"the {kind} transport of OPENLINEAGE__TRANSPORT__TYPE")
+    env_url = os.environ.get("OPENLINEAGE_URL")
+    if env_url:
+        if not _valid_http_url(env_url):
+            warnings.warn(f"OPENLINEAGE_URL must be an http:// or https:// URL. Got {_shown(env_url)!r}. "
+                          "OpenLineage events were not sent (they are in lineage.jsonl).", LineageWarning,
+                          stacklevel=3)
+            return None
+        config = _http_config(env_url, timeout_s=timeout_s, api_key=os.environ.get("OPENLINEAGE_API_KEY"),
+                              endpoint=os.environ.get("OPENLINEAGE_ENDPOINT", "api/v1/lineage"))
+        return LineageTarget("http", "OPENLINEAGE_URL", _shown(config["url"] + config["endpoint"]), config)
+    return None
+
+
+def masked_event(value: Any) -> Any:
+    """A copy of an OpenLineage event (or any part of one) with every personnummer in its strings masked.
+
+    Events are the client's attrs classes; they are rebuilt field by field
+    (``attr.evolve``), so what a transport sends has passed the privacy gate
+    just as ``lineage.jsonl`` has.
+    """
+    if isinstance(value, str):
+        return mask(value)
+    if attr.has(type(value)):
+        changes = {f.name: masked_event(getattr(value, f.name)) for f in attr.fields(type(value)) if f.init}
+        return attr.evolve(value, **{k.lstrip("_"): v for k, v in changes.items()})
+    if isinstance(value, dict):
+        return {masked_event(k): masked_event(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(masked_event(v) for v in value)
+    return value
+
+
+def emit_events(lineage: LineageRun, target: LineageTarget) -> int:
+    """Emit a run's events through an OpenLineageClient with the target's transport.
+
+    Events are emitted one by one. A refused event (an HTTP error status)
+    is counted and the rest go on; a connection error, a timeout or any
+    other failure of the transport stops the sending. Either is reported
+    with one :class:`LineageWarning`; nothing is raised.
+
+    Returns
+    -------
+    int
+        How many events the transport accepted.
+    """
+    import requests
+
+    events = [masked_event(e) for e in build_run_events(lineage)]
+    try:
+        transport = get_default_factory().create(target.config) if target.config is not None else None
+        client = _client(transport)
+    except (ValueError, TypeError, KeyError, RuntimeError, ImportError) as exc:
+        warnings.warn(f"OpenLineage transport from {target.source} could not be set up ({type(exc).__name__}: "
+                      f"{exc}); no event was sent. The audit goes on; the events are in lineage.jsonl.",
+                      LineageWarning, stacklevel=3)
         return 0
-    if not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
-        raise ValueError(f"timeout_s must be a number > 0. Got {timeout_s!r}.")
-    target = endpoint_url(url)
-    shown = _shown(target)
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
+    if isinstance(client.transport, NoopTransport):
+        return 0
+    console = logging.getLogger(_CONSOLE_LOGGER)
+    handler: logging.Handler | None = None
+    if client.transport.kind == "console":  # the console transport logs at INFO: show it on stderr
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        console.addHandler(handler)
+        level = console.level
+        console.setLevel(logging.INFO)
     sent = 0
     refused: list[tuple[int, int, str]] = []
     started = time.monotonic()
-    with httpx.Client(timeout=httpx.Timeout(timeout_s), headers=headers) as client:
+    shown = target.shown
+    try:
         for i, event in enumerate(events):
-            body = json.dumps(event, sort_keys=True, ensure_ascii=False).encode("utf-8")
             try:
-                response = client.post(target, content=body)
-            except httpx.HTTPError as exc:
+                client.emit(event)
+            except requests.HTTPError as exc:
+                response = exc.response
+                code = response.status_code if response is not None else 0
+                refused.append((i, code, response.text[:200] if response is not None else str(exc)))
+                continue
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                base = (target.config or {}).get("url") or ""
+                detail = (str(exc).replace(base, _shown(base)) if base else str(exc)) or "no detail"
                 warnings.warn(
-                    f"OpenLineage endpoint {shown} is unreachable ({type(exc).__name__}: {exc or 'no detail'}) after "
+                    f"OpenLineage endpoint {shown} is unreachable ({type(exc).__name__}: {detail}) after "
                     f"{time.monotonic() - started:.2f} s; {len(events) - i} of {len(events)} event(s) not sent. "
                     "The audit goes on; the events are in lineage.jsonl.",
                     LineageWarning,
                     stacklevel=3,
                 )
                 return sent
-            if 200 <= response.status_code < 300:
-                sent += 1
-            else:
-                refused.append((i, response.status_code, response.text[:200]))
+            except Exception as exc:  # any transport (file, kafka, ...) may fail in its own way
+                warnings.warn(
+                    f"OpenLineage events could not be sent to {shown} ({type(exc).__name__}: {exc}); "
+                    f"{len(events) - i} of {len(events)} event(s) not sent. The audit goes on; the events are "
+                    "in lineage.jsonl.",
+                    LineageWarning,
+                    stacklevel=3,
+                )
+                return sent
+            sent += 1
+    finally:
+        client.close(timeout=1.0)
+        if handler is not None:
+            console.removeHandler(handler)
+            console.setLevel(level)
     if refused:
         i, code, text = refused[0]
         warnings.warn(

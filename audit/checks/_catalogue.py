@@ -1,11 +1,12 @@
-"""The names of Insyn's own expectation types, readable without importing great-expectations.
+"""The names of Insyn's own expectations, known without importing great-expectations.
 
-:mod:`audit.checks._expectations` defines these expectations as
-great-expectations classes and registers them when it is imported; that
-import costs seconds (great-expectations itself), so everything that only
-needs to know the names (loading a suite's YAML, planning a validation,
-``import audit``) reads them here, and the classes are loaded when a suite is
-built (:func:`audit.checks._suite.register_expectations`).
+A suite names an expectation by its snake_case type. Which of those types
+are Insyn's own, which are fairness-aware (aggregate, one verdict for the
+whole frame), which judge row by row, and which argument of a fairness-aware
+expectation names its group column, is needed to load and plan a suite; it
+is kept here so that ``import audit.checks`` does not import
+great-expectations (which takes seconds): that happens only when a suite is
+loaded or run. :mod:`audit.checks._expectations` implements them.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 __all__ = [
     "AGGREGATE_EXPECTATIONS",
     "CUSTOM_EXPECTATIONS",
+    "EXPECTATION_CLASSES",
     "GROUP_KWARGS",
     "ROW_LEVEL_EXPECTATIONS",
     "TABLE_EXPECTATIONS",
 ]
-
 
 AGGREGATE_EXPECTATIONS: tuple[str, ...] = (
     "expect_column_failure_rate_gap_across_groups_to_be_at_most",
@@ -41,7 +42,12 @@ TABLE_EXPECTATIONS: tuple[str, ...] = ("expect_table_columns_to_not_contain_set"
 CUSTOM_EXPECTATIONS: tuple[str, ...] = tuple(
     sorted(AGGREGATE_EXPECTATIONS + ROW_LEVEL_EXPECTATIONS + TABLE_EXPECTATIONS)
 )
-"""Every expectation type this module registers."""
+"""Every expectation type Insyn registers with great-expectations."""
+
+EXPECTATION_CLASSES: dict[str, str] = {
+    "".join(part.capitalize() for part in name.split("_")): name for name in CUSTOM_EXPECTATIONS
+}
+"""Class name (``ExpectColumnProxyStrengthToBeAtMost``) -> expectation type, for each custom expectation."""
 
 GROUP_KWARGS: dict[str, str] = {
     "expect_column_failure_rate_gap_across_groups_to_be_at_most": "group_column",

@@ -351,7 +351,7 @@ def init(
 
 @app.command(short_help="Print the spec's JSON Schema or reference.")
 def schema(
-    kind: Annotated[str, typer.Argument(metavar="KIND", help="The spec kind.")] = "audit",
+    kind: Annotated[str, typer.Argument(metavar="KIND", help="The spec kind: audit or study.")] = "audit",
     fmt: Annotated[
         Literal["json", "markdown"], typer.Option("--format", help="json: the JSON Schema; markdown: the reference.")
     ] = "json",
@@ -359,7 +359,7 @@ def schema(
         Path | None, typer.Option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
     ] = None,
 ) -> None:
-    """Print the JSON Schema of the audit spec (or its Markdown reference), for editors and CI."""
+    """Print the JSON Schema of the audit or study spec (or its Markdown reference), for editors and CI."""
 
     def body() -> int:
         text = schema_text(kind) if fmt == "json" else markdown_reference(kind)

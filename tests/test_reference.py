@@ -15,11 +15,14 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from audit.exceptions import SpecError
-from audit.reference import json_schema, key_docs, markdown_reference, schema_file, spec_models
+from audit.reference import SPECS, json_schema, key_docs, markdown_reference, schema_file, spec_models
 from audit.spec import AuditSpec, load_spec
+from audit.study_spec import StudySpec, load_study_spec
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml") if p.name != "personas.yaml")
+EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml")
+                  if p.name != "personas.yaml" and not p.name.startswith("study-"))
+STUDIES = sorted((ROOT / "examples").glob("study-*.yaml"))
 BASE = {
     "name": "t",
     "population": {"synthetic": "datasets/sweden/population-2026.yaml", "n": 100},
@@ -35,10 +38,11 @@ def validator() -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def test_every_key_of_every_model_is_described_and_nothing_else() -> None:
-    docs = key_docs()
-    models = spec_models("audit")
-    assert {m.__name__ for m, _ in models} == set(docs), "spec-keys.yaml must have one entry per spec model"
+@pytest.mark.parametrize("kind", sorted(SPECS))
+def test_every_key_of_every_model_is_described_and_nothing_else(kind: str) -> None:
+    docs = key_docs(kind)
+    models = spec_models(kind)
+    assert {m.__name__ for m, _ in models} == set(docs), "the key file must have one entry per spec model"
     for model, _ in models:
         described = set(docs[model.__name__]["keys"])
         assert described == set(model.model_fields), (model.__name__, described ^ set(model.model_fields))
@@ -51,6 +55,26 @@ def test_every_example_in_the_reference_loads(name: str) -> None:
     data = {**copy.deepcopy(BASE), **example}
     data = {k: v for k, v in data.items() if v is not None}
     AuditSpec.from_dict(data, source=f"spec-keys.yaml:{name}")
+
+
+STUDY_BASE = {"name": "s", "audit": copy.deepcopy(BASE), "replicates": 2}
+
+
+@pytest.mark.parametrize("name", sorted(key_docs("study")))
+def test_every_example_in_the_study_reference_loads(name: str) -> None:
+    example = yaml.safe_load(key_docs("study")[name]["example"])
+    StudySpec.from_dict({**copy.deepcopy(STUDY_BASE), **example}, base_dir=ROOT, source=f"study-keys.yaml:{name}")
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_every_shipped_study_passes_the_study_schema(path: Path) -> None:
+    schema = json.loads(schema_file("study").read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    load_study_spec(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert [e.message for e in Draft202012Validator(schema).iter_errors(data)] == []
+    bad = {**data, "replicate": 3}
+    assert list(Draft202012Validator(schema).iter_errors(bad)), "the study schema accepts an unknown key"
 
 
 def test_the_reference_shows_type_default_allowed_values_and_example() -> None:
@@ -117,4 +141,8 @@ def test_insyn_schema_prints_the_shipped_file(capsys: pytest.CaptureFixture[str]
     res = CliRunner().invoke(app, ["schema", "--format", "markdown"])
     assert res.stdout == (ROOT / "docs" / "spec.md").read_text(encoding="utf-8")
     res = CliRunner().invoke(app, ["schema", "study"])
-    assert res.exit_code == 2 and "There is no schema of a 'study' spec. Expected one of audit." in res.stderr
+    assert res.exit_code == 0 and res.stdout == schema_file("study").read_text(encoding="utf-8")
+    res = CliRunner().invoke(app, ["schema", "study", "--format", "markdown"])
+    assert res.stdout == (ROOT / "docs" / "study-spec.md").read_text(encoding="utf-8")
+    res = CliRunner().invoke(app, ["schema", "survey"])
+    assert res.exit_code == 2 and "There is no schema of a 'survey' spec. Expected one of audit, study." in res.stderr

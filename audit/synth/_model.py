@@ -380,6 +380,10 @@ class BiasKnob(_Model):
     amount of ``columns`` of cases in ``groups`` as 0 with probability
     ``strength``. ``groups`` maps a column to its allowed values (AND across
     columns); ``applicant_age`` and ``years_in_sweden`` take ``{min, max}``.
+    ``stage`` is the step of the data journey where the bias enters (the
+    applicant's declaration, a registry read, a caseworker's edit); without
+    it, the stage is the creator of the knob's column in ``provenance``
+    (:meth:`PopulationModel.knob_stage`).
     """
 
     description: str
@@ -389,6 +393,7 @@ class BiasKnob(_Model):
     columns: list[str] | None = None
     groups: dict[str, Any] = Field(default_factory=dict)
     strength: Probability = 0.0
+    stage: Literal["applicant", "registry", "caseworker", "system"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> BiasKnob:
@@ -506,6 +511,19 @@ class PopulationModel(_Model):
                     expected = [c for c in allowed if c not in ("rent", "childcare")]
                     raise _At(f"{block}.{name}.column", f"must be one of {', '.join(expected)}. Got {src.column!r}.")
         return self
+
+    def knob_stage(self, knob: BiasKnob) -> str:
+        """The stage of the data journey where ``knob`` acts.
+
+        Its ``stage`` when given, else the creator of its (first) column in
+        ``provenance``: ``applicant``, ``caseworker``, ``system``, or
+        ``registry`` for any ``registry:<name>``.
+        """
+        if knob.stage is not None:
+            return knob.stage
+        column = knob.column if knob.kind == "flip" else (knob.columns or [""])[0]
+        actor = self.provenance.get(str(column), "system")
+        return "registry" if actor.startswith("registry:") else actor
 
     def resolve_bias(self, bias: dict[str, Any] | None, *, source: str = "<population spec>") -> dict[str, BiasKnob]:
         """Return the spec's knobs with ``bias`` applied.
@@ -691,9 +709,11 @@ def _describe_groups(groups: dict[str, Any]) -> str:
     return "with " + " and ".join(parts)
 
 
-def knob_truth(knob: BiasKnob) -> dict[str, Any]:
+def knob_truth(knob: BiasKnob, stage: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": knob.kind, "strength": float(knob.strength), "groups": copy.deepcopy(knob.groups),
                            "description": knob.description, "effect": knob.effect()}
+    if stage is not None:
+        out["stage"] = stage
     if knob.kind == "flip":
         out.update(column=knob.column, direction=knob.direction)
     else:

@@ -134,6 +134,14 @@ def test_registry_bias_is_attributed_to_the_registry_stage() -> None:
     dec = result.decisions
     rate = dec[dec["status"] == "ok"].groupby("birth_region")["outcome"].apply(lambda s: (s == "refer").mean())
     assert total == pytest.approx(rate["outside_eu"] / rate["sweden"] - 1, rel=1e-12)
+    # the report's table inside the journey section, in both languages
+    from audit.report import render_html, render_markdown
+
+    md = render_markdown(result, language="en")
+    assert "### Attribution along the data journey" in md
+    line = next(x for x in md.splitlines() if x.startswith("| Registry reads |"))
+    assert f"{rows['registry']['contribution']:.3f}" in line
+    assert "Attribuering längs dataresan" in render_html(result, language="sv")
 
 
 def test_rules_bias_on_unbiased_data_is_attributed_to_the_rules(tmp_path: Path) -> None:

@@ -79,6 +79,14 @@ class Attribution:
         return pd.DataFrame(out)
 
 
+_EPS = 1e-12
+"""Contributions closer to 0 than this are floating-point noise of the Shapley sums and read as 0."""
+
+
+def _clean(x: float) -> float:
+    return 0.0 if abs(x) < _EPS else float(x)
+
+
 def _rates(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
@@ -170,7 +178,8 @@ def attribution_rows(
     if bootstrap > 0 and not reason:
         lows, highs = _intervals(y, valid, in_g, in_r, scale, parity, bootstrap, alpha,
                                  np.random.default_rng([seed, zlib.crc32(b"attribution")]))
-    contributions = [*phi.tolist(), float(rules)]
+    contributions = [_clean(x) for x in (*phi.tolist(), float(rules))]
+    lows, highs = np.where(np.abs(lows) < _EPS, 0.0, lows), np.where(np.abs(highs) < _EPS, 0.0, highs)
     players = [*replays.stages, RULES]
     rows = []
     for i, player in enumerate(players):

@@ -42,13 +42,13 @@ ROUTER = str(ROOT / "examples" / "engines" / "study-registry-router.yaml")
 STAGES = ["applicant", "registry", "caseworker"]
 
 
-def _spec(tmp_path: Path | None = None, *, n: int = 20000, bias: dict | None = None, engine: str = ROUTER,
+def _spec(tmp_path: Path | None = None, *, n: int = 20000, bias: dict | None = None, engine: str | dict = ROUTER,
           **changes: object) -> Audit:
     data: dict = {
         "name": "attribution-test", "seed": 7,
         "population": {"synthetic": POP, "n": n, **({"bias": bias} if bias else {})},
         "sensitive_features": ["birth_region"], "reference_groups": {"birth_region": "sweden"},
-        "engine": {"kind": "rules", "path": engine},
+        "engine": engine if isinstance(engine, dict) else {"kind": "rules", "path": engine},
         "attribution": {"attribute": "birth_region", "group": "outside_eu", "stages": STAGES},
         "statistics": {"bootstrap": 300},
         "report": {"formats": ["json"], "language": "en"},
@@ -333,3 +333,23 @@ def test_run_folder_holds_the_attribution_and_trace_names_the_stage(tmp_path: Pa
     assert "registry: reverting its changes alone gives grant: this stage changed the decision." in out
     out = subprocess.run([*cmd, untouched], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert "no stage changed a field the engine sees" in out
+
+
+def test_recorded_decisions_and_chunked_runs_are_refused_with_the_reason(tmp_path: Path) -> None:
+    pop = load_population(_spec(n=300))
+    path = tmp_path / "log.parquet"
+    pop.frame.assign(decision="grant").to_parquet(path, index=False)
+    recorded = _spec(tmp_path, population={"synthetic": POP, "n": 300},
+                     engine={"kind": "recorded", "path": str(path), "outcome": "decision"})
+    with pytest.raises(SpecError, match="replays the engine on changed data, but engine.kind is recorded"):
+        from audit.attribution import attribute
+
+        attribute(recorded, engine=None, engine_input=pop.frame[["case_id"]], decisions=pd.DataFrame(),
+                  cases=pop.frame, circumstances=pop.circumstances, provenance=pop.provenance)
+    from audit.execution import check_chunkable
+
+    with pytest.raises(SpecError, match="'attribution' is not supported by a chunked run yet"):
+        check_chunkable(_spec(n=300))
+    basis = _spec(n=300, attribution=None, truth={"reference": True, "basis": "true_circumstances"})
+    with pytest.raises(SpecError, match="truth.basis true_circumstances is not supported by a chunked run yet"):
+        check_chunkable(basis)

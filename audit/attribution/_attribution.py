@@ -210,12 +210,17 @@ def _intervals(y: np.ndarray, valid: np.ndarray, in_g: np.ndarray, in_r: np.ndar
                draws: int, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Percentile intervals of every contribution from a case bootstrap of the two groups' cases."""
     keep = in_g | in_r
-    pattern = np.column_stack([in_g[keep], y[keep], valid[keep]]).astype(np.int8)
-    uniq, counts = np.unique(pattern, axis=0, return_counts=True)
+    bits = np.uint64(1) << np.arange(y.shape[1], dtype=np.uint64)
+    packed = pd.DataFrame({"g": in_g[keep], "y": (y[keep] * bits).sum(axis=1, dtype=np.uint64),
+                           "v": (valid[keep] * bits).sum(axis=1, dtype=np.uint64)})
+    counted = packed.value_counts(sort=False)  # one row per pattern (group, decisions of every coalition)
+    patterns = counted.index.to_frame(index=False)
+    counts = counted.to_numpy(dtype=float)
     m = int(keep.sum())
     w = rng.multinomial(m, counts / m, size=draws).astype(float)  # (draws, patterns)
-    two = uniq.shape[1] // 2
-    g, yy, vv = uniq[:, 0].astype(bool), uniq[:, 1:1 + two].astype(float), uniq[:, 1 + two:].astype(float)
+    g = patterns["g"].to_numpy(dtype=bool)
+    yy = (patterns["y"].to_numpy(dtype=np.uint64)[:, None] & bits != 0).astype(float)
+    vv = (patterns["v"].to_numpy(dtype=np.uint64)[:, None] & bits != 0).astype(float)
     rg = _rates(w @ (yy * g[:, None]), w @ (vv * g[:, None]))
     rr = _rates(w @ (yy * ~g[:, None]), w @ (vv * ~g[:, None]))
     d = disparities(rg, rr, scale)

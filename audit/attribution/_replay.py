@@ -7,11 +7,13 @@ whose decisions the run already has.
 
 Most cases are touched by no stage, or by one: a case whose changed stages
 are ``C`` has only ``2**|C|`` distinct inputs, and its decision under
-coalition ``S`` is its decision under ``S & C``. So the engine is called,
-for each coalition ``T``, only on the cases with ``T`` a proper subset of
+coalition ``S`` is its decision under ``S & C``. So the engine decides,
+for each coalition ``T``, only the cases with ``T`` a proper subset of
 their ``C``: every other cell of the ``(cases, coalitions)`` table is a
-cached decision. Each call goes through the decision contract
-(:func:`audit.engine.run_engine`), like the run's own decision step.
+cached decision. All those inputs go to the engine in one call (each with
+the id ``<case_id>@coalition-<T>``), through the decision contract
+(:func:`audit.engine.run_engine`) like the run's own decision step, so an
+engine's fixed cost per call is paid once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from audit.engine import run_engine
 __all__ = ["Replays", "coalition_name", "replay"]
 
 ERROR_CODE = -1
+REPLAY_MARK = "@coalition-"
+"""Joins a case id and its coalition in the one engine call of the replays (each input needs its own id)."""
 
 
 def coalition_name(coalition: int, stages: Sequence[str]) -> str:
@@ -58,7 +62,7 @@ class Replays:
         ``(cases, k)`` bool: the stage changed a field of the case that the
         engine sees.
     passes : int
-        Engine calls made (coalitions with at least one case to replay).
+        Engine calls made (1 when any case was replayed, else 0).
     rows_replayed : int
         Cases decided again, summed over the calls.
     """
@@ -130,7 +134,7 @@ def replay(
     table = np.full((n, full + 1), ERROR_CODE, dtype=np.int16)
     rows_all = np.arange(n)
     table[rows_all, cmask] = _codes(decisions["outcome"], decisions["status"], labels)
-    passes = replayed = 0
+    parts, where = [], []
     for t in range(full):
         rows = np.flatnonzero(((t & ~cmask) == 0) & (cmask != t))
         if not len(rows):
@@ -141,10 +145,18 @@ def replay(
             if not t >> j & 1:
                 for c in columns[stage]:
                     x[c] = true_rows[c].to_numpy()
-        run = run_engine(engine, x, labels=labels, **(run_options or {}))
-        table[rows, t] = _codes(run.decisions["outcome"], run.decisions["status"], labels)
-        passes += 1
-        replayed += len(rows)
+        x["case_id"] = x["case_id"].astype(str) + f"{REPLAY_MARK}{t}"  # unique across the coalitions of one call
+        parts.append(x)
+        where.append((rows, t))
+    replayed = sum(len(r) for r, _ in where)
+    if parts:  # one call of the engine for every replayed input: its fixed cost is paid once
+        run = run_engine(engine, pd.concat(parts, ignore_index=True), labels=labels, **(run_options or {}))
+        codes_all = _codes(run.decisions["outcome"], run.decisions["status"], labels)
+        start = 0
+        for rows, t in where:
+            table[rows, t] = codes_all[start:start + len(rows)]
+            start += len(rows)
+    passes = 1 if parts else 0
     coalitions = np.arange(full + 1)
     codes = table[rows_all[:, None], coalitions[None, :] & cmask[:, None]]
     return Replays(stages=stages, columns=dict(columns), case_id=recorded["case_id"].to_numpy(),

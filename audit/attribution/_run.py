@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from audit.attribution._attribution import Attribution, attribution_rows
@@ -35,14 +36,13 @@ def true_rows(cases: pd.DataFrame, circumstances: pd.DataFrame | None, *, what: 
     """
     if circumstances is None:
         raise DataError(_NO_TRUTH.format(what=what))
-    by_id = circumstances.set_index("case_id")
-    missing = ~cases["case_id"].isin(by_id.index)
-    if missing.any():
-        raise DataError(f"{what}: the case {cases.loc[missing, 'case_id'].iloc[0]!r} has no true circumstances. "
-                        f"Expected one row of true circumstances per case.")
-    cols = [c for c in cases.columns if c != "case_id"]
-    out = by_id.reindex(cases["case_id"].to_numpy())[[c for c in cols if c in by_id.columns]].reset_index()
-    for c in cols:  # a column the truth does not hold (e.g. derived later) keeps its recorded value
+    pos = pd.Index(circumstances["case_id"]).get_indexer(cases["case_id"])
+    if (pos < 0).any():
+        raise DataError(f"{what}: the case {cases['case_id'].iloc[int(np.argmax(pos < 0))]!r} has no true "
+                        f"circumstances. Expected one row of true circumstances per case.")
+    held = [c for c in cases.columns if c in circumstances.columns]
+    out = circumstances[held].iloc[pos].reset_index(drop=True)
+    for c in cases.columns:  # a column the truth does not hold (e.g. derived later) keeps its recorded value
         if c not in out.columns:
             out[c] = cases[c].to_numpy()
     return out[list(cases.columns)]
@@ -109,6 +109,10 @@ def attribute(
     a = spec.attribution
     assert a is not None
     where = f"{spec.source or '<spec>'}: attribution"
+    if spec.engine is not None and spec.engine.kind == "recorded":
+        raise SpecError(f"{where} replays the engine on changed data, but engine.kind is recorded: recorded "
+                        "decisions cannot decide data they were not made on. Expected an engine that decides "
+                        "(rules, python, sklearn, http, subprocess, reference).")
     reference = a.reference or spec.reference_groups.get(a.attribute)
     values = cases.set_index("case_id")[a.attribute].reindex(engine_input["case_id"].to_numpy()).to_numpy()
     present = sorted({str(v) for v in pd.unique(values) if not pd.isna(v)})

@@ -48,7 +48,7 @@ def trace_attribution(run_dir: str | Path, case_id: str) -> str:
     full = max(coalitions, key=lambda c: 0 if c == "none" else len(c.split("+")))
     stages = [] if full == "none" else full.split("+")
     row = table.filter(pc.equal(table["case_id"], case_id)).to_pylist()
-    lines = ["", f"Attribution along the data journey (stages {', '.join(stages)}):"]
+    lines = ["", "", f"Attribution along the data journey (stages {', '.join(stages)}):"]  # a blank line first
     if not row:
         return "\n".join([*lines, "  the case was not decided by the engine (not in attribution.parquet)."])
     case = row[0]

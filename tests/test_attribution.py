@@ -353,3 +353,34 @@ def test_recorded_decisions_and_chunked_runs_are_refused_with_the_reason(tmp_pat
     basis = _spec(n=300, attribution=None, truth={"reference": True, "basis": "true_circumstances"})
     with pytest.raises(SpecError, match="truth.basis true_circumstances is not supported by a chunked run yet"):
         check_chunkable(basis)
+
+
+def test_every_shipped_knob_has_a_stage_and_the_scale_knob_over_reports_exactly() -> None:
+    from audit.synth import generate_latent, load_population_spec
+
+    model = load_population_spec(POP)
+    assert {k: model.knob_stage(v) for k, v in model.bias_knobs.items()} == {
+        "able_to_work_born_outside_eu": "caseworker", "follows_plan_young_men": "caseworker",
+        "over_reported_costs_new_applicants": "applicant", "registry_failure_recent_arrivals": "registry",
+        "registry_lag_recent_arrivals": "registry", "under_reported_income_paper": "applicant"}
+    pop = generate_latent(model, n=5000, seed=3, bias={"over_reported_costs_new_applicants": 0.5})
+    true, rec = pop.latent, pop.cases
+    new = (true["application_type"] == "new").to_numpy()
+    for col in ("rent", "electricity"):
+        changed = (rec[col] != true[col]).to_numpy()
+        assert not (changed & ~new).any()  # only new applications
+        np.testing.assert_array_equal(rec.loc[changed, col], np.round(true.loc[changed, col] * 1.2))
+        eligible = new & (true[col] > 0).to_numpy()
+        assert abs(changed.sum() / eligible.sum() - 0.5) < 0.06  # strength 0.5 of the eligible amounts
+    assert pop.bias["over_reported_costs_new_applicants"]["stage"] == "applicant"
+    assert pop.bias["over_reported_costs_new_applicants"]["factor"] == 1.2
+
+
+def test_a_scale_knob_needs_its_factor() -> None:
+    from audit.synth import load_population_spec
+
+    model = load_population_spec(POP)
+    with pytest.raises(SpecError, match=r"bias.over_reported_costs_new_applicants.factor must be a number <= 10"):
+        model.resolve_bias({"over_reported_costs_new_applicants": {"factor": 50}})
+    with pytest.raises(SpecError, match="factor is required for kind scale"):
+        model.resolve_bias({"under_reported_income_paper": {"kind": "scale"}})

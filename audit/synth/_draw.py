@@ -351,7 +351,8 @@ def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int,
                 current = cases[column].to_numpy()
                 eligible = target & (current > 0)
                 change = eligible & (rng.random(n) < knob.strength)
-                cases[column] = np.where(change, 0.0, current)
+                recorded = np.round(current * knob.factor) if knob.kind == "scale" else 0.0
+                cases[column] = np.where(change, recorded, current)
                 eligible_total += int(eligible.sum())
                 changed_total += int(change.sum())
             info.update(eligible=eligible_total, changed=changed_total)

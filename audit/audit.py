@@ -112,6 +112,7 @@ def run_audit(
         metrics=[jsonable(r) for r in state.metrics.to_dict(orient="records")],
         findings=state.findings,
         discovered=state.discovered.to_records() if state.discovered is not None else None,
+        attribution=state.attribution.rows if state.attribution is not None else None,
     )
     return record.write_run(spec, state, result, out=out, progress=progress) if write else result
 

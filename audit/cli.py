@@ -58,6 +58,7 @@ from audit.evidence import keygen as make_keys
 from audit.evidence import verify as verify_evidence
 from audit.evidence import write_bundle
 from audit.exceptions import InsynError, SpecError
+from audit.attribution import trace_attribution
 from audit.journey import trace as trace_case
 from audit.metrics import DiscoveryResult, exit_status
 from audit.monitor import run_monitor, trend
@@ -477,10 +478,10 @@ def trace(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder.")],
     case_id: Annotated[str, typer.Argument(metavar="CASE_ID", help="The case to trace.")],
 ) -> None:
-    """Print one case's data journey as a timeline."""
+    """Print one case's data journey as a timeline, and which stage changed its decision (``attribution:``)."""
 
     def body() -> int:
-        text = trace_case(run_dir, case_id)
+        text = trace_case(run_dir, case_id).rstrip("\n") + trace_attribution(run_dir, case_id)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return 0
 

@@ -71,7 +71,8 @@ from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym
 from audit._schema import coerce_case_frame
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.spec import AuditSpec, PopulationSpec
-from audit.synth import generate, load_population_spec
+from audit.attribution import split_true_columns
+from audit.synth import generate_latent, load_population_spec
 
 __all__ = [
     "ALLOWED_VALUES",
@@ -128,6 +129,11 @@ class Population:
         personnummer).
     bias : dict
         Ground truth of injected biases for a synthetic population.
+    circumstances : pandas.DataFrame or None
+        The cases' true circumstances, row-aligned with ``frame`` and with
+        its columns: a synthetic population's values before any bias knob
+        acted, or a file's ``true_<column>`` columns
+        (:func:`audit.attribution.split_true_columns`); None when unknown.
     """
 
     kind: str
@@ -138,6 +144,7 @@ class Population:
     inputs: tuple[Path, ...] = ()
     notes: tuple[str, ...] = ()
     bias: dict[str, Any] = field(default_factory=dict)
+    circumstances: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:
@@ -832,11 +839,12 @@ def load_population(audit: AuditSpec) -> Population:
         if not path.is_file():
             raise SpecError(f"{audit.source or '<spec>'}: population.synthetic names {spec.synthetic!r}, which does not exist ({path}).")
         model = load_population_spec(path)
-        frame = generate(model, n=int(spec.n or 0), seed=audit.seed, bias=spec.bias)
-        bias = dict(frame.attrs.get("insyn_bias", {}))
+        drawn = generate_latent(model, n=int(spec.n or 0), seed=audit.seed, bias=spec.bias)
+        frame, bias, true = drawn.cases, dict(drawn.bias), drawn.latent[list(drawn.cases.columns)].copy()
         frame.attrs = {}
         if spec.rename or spec.recode or spec.derive:
             frame, _ = apply_mapping(frame, spec, source=str(spec.synthetic), scrub=False)
+            true, _ = apply_mapping(true, spec, source=str(spec.synthetic), scrub=False)
         provenance = dict(model.provenance)
         provenance.update({name: "system" for name in spec.derive})
         provenance.update(spec.provenance)
@@ -849,6 +857,7 @@ def load_population(audit: AuditSpec) -> Population:
             provenance=provenance,
             inputs=(path,),
             bias=bias,
+            circumstances=true,
         )
     if kind == "aggregated":
         path = audit.resolve(spec.aggregated)  # type: ignore[arg-type]
@@ -875,6 +884,7 @@ def load_population(audit: AuditSpec) -> Population:
     rows_read = len(raw)
     frame, notes = apply_mapping(raw, spec, source=shown)
     frame, typed = coerce_case_frame(frame, source=shown)
+    frame, circumstances = split_true_columns(frame, source=shown)
     notes = [*notes, *typed]
     provenance = {c: "system" for c in frame.columns}
     provenance.update(spec.provenance)
@@ -887,4 +897,5 @@ def load_population(audit: AuditSpec) -> Population:
         provenance=provenance,
         inputs=tuple(inputs),
         notes=tuple(notes),
+        circumstances=circumstances,
     )

@@ -38,6 +38,7 @@ from audit._json import jsonable
 from audit._paths import sha256_file
 from audit._privacy import mask, mask_frame, mask_value
 from audit._version import __version__
+from audit.attribution import ATTRIBUTION_FILE
 from audit.exceptions import DataError
 from audit.result import AuditResult
 from audit.spec import AuditSpec
@@ -212,6 +213,7 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
     """Write every artifact into ``tmp``, the manifest last."""
     journey = state.journey
     formats = set(spec.report.formats)
+    expected = artifacts_for(spec.report.formats)
     if "json" in formats:
         _write_json(tmp / "results.json", result.to_dict())
     (tmp / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
@@ -220,6 +222,9 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
         final = pd.DataFrame({"case_id": pd.Series(dtype="str"), "status": pd.Series(dtype="str")})
     mask_frame(final).to_parquet(tmp / "decisions.parquet", index=False)
     journey.write_cases(tmp / "journey.parquet")
+    if state.attribution is not None:  # each case's decision under every coalition of stages (insyn trace)
+        mask_frame(state.attribution.frame()).to_parquet(tmp / ATTRIBUTION_FILE, index=False)
+        expected = (*expected, ATTRIBUTION_FILE)
     journey.write_lineage(tmp / "lineage.jsonl")
     lineage = spec.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
     journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
@@ -234,7 +239,6 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
         (tmp / "report.md").write_text(mask(report.render_markdown(result, language=language)), encoding="utf-8")
     (tmp / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
     (tmp / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
-    expected = artifacts_for(spec.report.formats)
     manifest = {
         "run_id": result.run_id,
         "audit": spec.name,

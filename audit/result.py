@@ -177,6 +177,10 @@ class AuditResult:
     discovered : tuple of Mapping or None
         Subgroup discovery's groups (``discover:`` in the spec), None when
         discovery did not run.
+    attribution : tuple of Mapping or None
+        The attribution of a disparity to the stages of the data journey
+        and the rules (``attribution:`` in the spec), one row per stage;
+        None when it did not run.
     run_dir : Path or None
         The run folder, when the run was written.
     """
@@ -192,6 +196,7 @@ class AuditResult:
     findings: Any
     extras: Any = field(default_factory=lambda: MappingProxyType({}))
     discovered: Any = None
+    attribution: Any = None
     run_dir: Path | None = None
     insyn_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -262,6 +267,7 @@ class AuditResult:
             "findings": _thaw(self.findings),
             **({"extras": _thaw(self.extras)} if self.extras else {}),
             **({"discovered": _thaw(self.discovered)} if self.discovered is not None else {}),
+            **({"attribution": _thaw(self.attribution)} if self.attribution is not None else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -273,7 +279,8 @@ class AuditResult:
         """Rebuild a result from the dict that :meth:`to_dict` returned."""
         parts = {k: data.get(k) for k in ("run_id", "generated_at", "spec", "population", "engine",
                                           "checks", "journey", "metrics", "findings")}
-        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"), **parts)
+        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"),
+                        attribution=data.get("attribution"), **parts)
         object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
         object.__setattr__(res, "schema_version", data.get("schema_version", SCHEMA_VERSION))
         return res

@@ -1,13 +1,10 @@
 """One audit run: a table of steps over one run state.
 
-Each step of a run is a small function over the :class:`RunState`: it sets
-what it produces on the state and returns a :class:`Record` of what the data
-journey holds for it (rows in, out, rejected and errored with reasons, the
-frames before and after, check assertions, notes). One wrapper,
-:func:`run_step`, reports progress, times the step once, runs the step's
-``prepare`` hook (what its declaration needs: the population's files, the
-engine's features), opens the journey step and records the :class:`Record`;
-the journey refuses a step whose rows do not add up.
+Each step of a run is a small function over the :class:`RunState`: it sets what it produces on the state and returns
+a :class:`Record` of what the data journey holds for it (rows in, out, rejected and errored with reasons, the frames
+before and after, check assertions, notes). One wrapper, :func:`run_step`, reports progress, times the step once, runs
+the step's ``prepare`` hook (what its declaration needs: the population's files, the engine's features), opens the
+journey step and records the :class:`Record`; the journey refuses a step whose rows do not add up.
 
 Step tables (one is chosen per run by :func:`steps_for`):
 
@@ -16,21 +13,18 @@ Step tables (one is chosen per run by :func:`steps_for`):
     keeps offending cases out); ``reference`` (the correct decision, when ``truth`` asks);
     ``engine_input`` (what the engine may see; its suites); ``decision`` (the engine under the decision
     contract; the decision suites); ``review`` (:mod:`audit.review`); ``final`` (the decision each
-    applicant ends up with: journaled, neither timed nor reported to ``progress``); ``compare`` and
-    ``counterfactual`` (when configured); ``measurement`` (every analysis's metric table and subgroup
-    discovery's tests when ``discover:`` asks, corrected together by
+    applicant ends up with: journaled, neither timed nor reported to ``progress``); ``compare``,
+    ``counterfactual`` and ``attribution`` (when configured); ``measurement`` (every analysis's metric table
+    and subgroup discovery's tests when ``discover:`` asks, corrected together by
     :func:`audit.metrics.correct_family`; findings).
 ``RECORDED_STEPS`` (``engine.kind: recorded``)
-    a recorded engine replays decisions through the same decision contract,
-    so every row-level step applies: the table is ``ROW_STEPS``.
+    a recorded engine replays decisions through the same decision contract, so every row-level step applies.
 ``AGGREGATED_STEPS`` (``population.aggregated``)
     ``source``, then ``measurement`` of group-level binary metrics.
 
-A case's status and reason live in one place, the run's
-:class:`~audit._steps.CaseStatus`: quarantine at intake and engine input,
-engine errors and decision-suite quarantine mark it (the first problem
-wins); the final frame reads it. The runner builds no result and writes no
-file (:mod:`audit.audit`, :mod:`audit.record`); the work on frames behind
+A case's status and reason live in one place, the run's :class:`~audit._steps.CaseStatus`: quarantine at intake and
+engine input, engine errors and decision-suite quarantine mark it (the first problem wins); the final frame reads it.
+The runner builds no result and writes no file (:mod:`audit.audit`, :mod:`audit.record`); the work on frames behind
 the steps is in :mod:`audit._steps`.
 """
 
@@ -49,6 +43,7 @@ import pandas as pd
 from audit import _steps
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._steps import CaseStatus, assertions, by_case_id, quarantined, seen
+from audit.attribution import Attribution, attribute_run, basis_cases
 from audit.checks import CheckReport
 from audit.counterfactual import CounterfactualResult
 from audit.engine import EngineRun, build_engine, run_engine
@@ -90,11 +85,9 @@ class Record:
 
 @dataclass
 class RunState:
-    """The state of one run, filled in step by step.
-
-    The spec, population and journey; the frames passed between steps (cases, live cases, truth, engine
-    input, the engine's run, final); the case status; the engine and its features; the review, comparison,
-    counterfactual and subgroup discovery; the metrics, findings, check reports and step timings.
+    """The state of one run, filled in step by step: the spec, population and journey; the frames passed between steps
+    (cases, live cases, truth, engine input, the engine's run, final); the case status; the engine and its features;
+    the review, comparison, counterfactual, attribution and subgroup discovery; metrics, findings, checks, timings.
     """
 
     spec: AuditSpec
@@ -119,6 +112,7 @@ class RunState:
     compare_info: dict[str, Any] | None = None
     counterfactual: CounterfactualResult | None = None
     discovered: DiscoveryResult | None = None
+    attribution: Attribution | None = None
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     findings: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -205,7 +199,7 @@ def _intake(state: RunState) -> Record:
 
 
 def _reference(state: RunState) -> Record:  # a case the law's baseline cannot decide is an error, never ok
-    state.truth, state.truth_info = _steps.truth(state.spec, state.cases)
+    state.truth, state.truth_info = _steps.truth(state.spec, basis_cases(state.spec, state.cases, state.population))
     state.status.mark(STATUS_ERROR, errored := _steps.undecidable(state.truth))
     return Record(len(state.cases), len(state.cases) - len(errored), errored=errored if len(errored) else None,
                   notes={"engine": state.truth_info["engine"]} if "engine" in state.truth_info else {})
@@ -277,6 +271,11 @@ def _counterfactual(state: RunState) -> Record:
     return Record(len(state.live), len(state.live))
 
 
+def _attribute(state: RunState) -> Record:  # replays of the engine per coalition of stages (audit.attribution)
+    state.attribution = attribute_run(state)
+    return Record(len(state.engine_input), len(state.engine_input), notes=state.attribution.notes)
+
+
 def _measure(state: RunState) -> Record:
     state.metrics, state.findings, state.discovered = _steps.measured(
         state.spec, state.cases, state.final, state.compare, state.counterfactual, state.features)
@@ -306,6 +305,7 @@ ROW_STEPS: tuple[Step, ...] = (
     Step("final", _final, inputs=("decisions", "cases"), outputs=("final",), timed=False),
     Step("compare", _compare, outputs=("comparison",), when=lambda s: s.compare is not None),
     Step("counterfactual", _counterfactual, outputs=("twins",), when=lambda s: s.counterfactual is not None),
+    Step("attribution", _attribute, outputs=("attribution",), when=lambda s: s.attribution is not None),
     Step("measurement", _measure, inputs=("final",), outputs=("metrics",)),
 )
 """Steps of a run over a case frame with an engine."""

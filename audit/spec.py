@@ -56,6 +56,7 @@ from audit.exceptions import SpecError
 
 __all__ = [
     "AggregatedCells",
+    "AttributionSpec",
     "AuditSpec",
     "CheckStep",
     "ChecksSpec",
@@ -352,11 +353,14 @@ class TruthSpec(_Model):
     column: str | None = None
     amount: str | None = None
     positive: str | None = None
+    basis: Literal["recorded", "true_circumstances"] = "recorded"
 
     @model_validator(mode="after")
     def _one(self) -> TruthSpec:
         if self.reference and self.column is not None:
             raise ValueError("give either reference: true or column, not both.")
+        if self.basis == "true_circumstances" and not self.reference:
+            raise ValueError("@basis true_circumstances computes the law's baseline; it needs reference: true.")
         return self
 
 
@@ -578,6 +582,29 @@ class ExecutionSpec(_Model):
     scheduler: str | None = None
 
 
+class AttributionSpec(_Model):
+    """Attribution of a disparity to the stages of the data journey and to the rules (:mod:`audit.attribution`)."""
+
+    metric: Literal["refer_rate", "automation_rate"] = "refer_rate"
+    attribute: str
+    group: str
+    reference: str | None = None
+    scale: Literal["ratio", "difference"] = "ratio"
+    stages: list[str] = Field(default_factory=lambda: ["applicant", "registry", "caseworker"],
+                              min_length=1, max_length=5)
+    columns: dict[str, list[str]] = Field(default_factory=dict)
+    bootstrap: int | None = Field(default=None, ge=0, le=100_000)
+
+    @model_validator(mode="after")
+    def _stages(self) -> AttributionSpec:
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError(f"@stages must be unique. Got {self.stages}.")
+        unknown = [k for k in self.columns if k not in self.stages]
+        if unknown:
+            raise ValueError(f"@columns names the stage {unknown[0]!r}, which is not in stages ({', '.join(self.stages)}).")
+        return self
+
+
 class LineageSpec(_Model):
     """Where OpenLineage events go besides ``lineage.jsonl``.
 
@@ -660,6 +687,7 @@ class AuditSpec(_Model):
     lineage: LineageSpec = Field(default_factory=LineageSpec)
     evidence: EvidenceSpec = Field(default_factory=EvidenceSpec)
     execution: ExecutionSpec | None = None
+    attribution: AttributionSpec | None = None
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str | None = PrivateAttr(default=None)
@@ -687,6 +715,10 @@ class AuditSpec(_Model):
             raise ValueError("@engine is required unless the population is aggregated.")
         if self.engine is not None and is_aggregated:
             raise ValueError("an aggregated population holds counts, not cases, so it takes no engine.")
+        if self.attribution is not None and (is_aggregated or self.attribution.attribute not in sens):
+            raise ValueError("an aggregated population holds counts, not cases, so there are no decisions to replay."
+                             if is_aggregated else f"@attribution.attribute must be one of sensitive_features "
+                             f"({', '.join(sens)}). Got {self.attribution.attribute!r}.")
         if self.discover is not None and is_aggregated:
             raise ValueError("an aggregated population holds counts, not cases, so there are no subgroups to discover.")
         if self.engine is not None and self.engine.features is not None:

@@ -44,8 +44,8 @@ INVALID = [
     (
         "colour",
         "red",
-        "colour is not a known key. Known keys: checks, compare, counterfactual, description, discover, engine, evidence, "
-        "execution, "
+        "colour is not a known key. Known keys: attribution, checks, compare, counterfactual, description, discover, "
+        "engine, evidence, execution, "
         "intersections, lineage, monitor, name, outcomes, population, reference_groups, report, review, seed, "
         "selection, sensitive_features, statistics, thresholds, truth.",
     ),

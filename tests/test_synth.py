@@ -298,7 +298,9 @@ def test_knobs_leave_the_latent_population_alone(model: synth.PopulationModel, p
     on = synth.generate_latent(model, n=N, seed=SEED, bias={k: 0.5 for k in model.bias_knobs})
     pd.testing.assert_frame_equal(on.latent, pop.latent)
     pd.testing.assert_frame_equal(pop.cases, pop.latent[list(ASSISTANCE_COLUMNS)])
-    touched = {"able_to_work", "follows_plan", "registry_read_failed", "income_wages", "income_other"}
+    touched = {"able_to_work", "follows_plan", "registry_read_failed", "income_wages", "income_other",
+               "income_sickness", "income_unemployment", "income_parental", "income_housing_allowance",
+               "rent", "electricity"}
     untouched = [col for col in ASSISTANCE_COLUMNS if col not in touched]
     pd.testing.assert_frame_equal(on.cases[untouched], pop.cases[untouched])
 
@@ -380,7 +382,8 @@ def test_knob_ground_truth_in_attrs_is_json_safe(model: synth.PopulationModel) -
     assert truth["able_to_work_born_outside_eu"]["kind"] == "flip"
     assert truth["able_to_work_born_outside_eu"]["direction"] == "false_to_true"
     assert set(model.bias_knobs) == {"able_to_work_born_outside_eu", "follows_plan_young_men",
-                                     "registry_failure_recent_arrivals", "under_reported_income_paper"}
+                                     "over_reported_costs_new_applicants", "registry_failure_recent_arrivals",
+                                     "registry_lag_recent_arrivals", "under_reported_income_paper"}
     assert all(k.strength == 0 for k in model.bias_knobs.values())
 
 
@@ -388,7 +391,8 @@ def test_knob_ground_truth_in_attrs_is_json_safe(model: synth.PopulationModel) -
     ("bias", "message"),
     [
         ({"nope": 0.1}, "bias.nope is not a bias knob of this population. Known knobs: able_to_work_born_outside_eu, "
-         "follows_plan_young_men, registry_failure_recent_arrivals, under_reported_income_paper."),
+         "follows_plan_young_men, over_reported_costs_new_applicants, registry_failure_recent_arrivals, "
+         "registry_lag_recent_arrivals, under_reported_income_paper."),
         ({"follows_plan_young_men": 1.5}, "bias.follows_plan_young_men.strength must be a number <= 1. Got 1.5."),
         ({"follows_plan_young_men": -0.1}, "bias.follows_plan_young_men.strength must be a number >= 0. Got -0.1."),
         ({"follows_plan_young_men": "abc"}, "bias.follows_plan_young_men.strength must be a number. Got 'abc'."),

@@ -80,7 +80,7 @@ RUN_PREFIX = "run/"
 
 INPUT_PREFIX = "inputs/"
 
-CASE_LEVEL_ARTIFACTS: tuple[str, ...] = ("decisions.parquet", "journey.parquet")
+CASE_LEVEL_ARTIFACTS: tuple[str, ...] = ("decisions.parquet", "journey.parquet", "attribution.parquet")
 """Artifacts with one row per application: personal data when the input data is."""
 
 _PERSONAL_KINDS = frozenset({"file", "sql"})

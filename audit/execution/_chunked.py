@@ -29,7 +29,8 @@ Checks merged across chunks
     because merging them exactly needs their sufficient statistics (group
     counts and contingency tables), which this version does not yet return.
 
-Not yet chunked: ``compare``, ``counterfactual``, ``selection`` and a derived
+Not yet chunked: ``compare``, ``counterfactual``, ``selection``, ``attribution``,
+``truth.basis: true_circumstances`` and a derived
 column with ``quantile_bins`` (a quantile needs the whole column); a spec
 with any of them is a SpecError naming the key.
 """
@@ -121,7 +122,10 @@ def check_chunkable(spec: AuditSpec) -> None:
     where = spec.source or "<spec>"
     if spec.population.aggregated is not None:
         raise SpecError(f"{where}: population.aggregated is already a table of counts; run it without chunks.")
-    for key in ("compare", "counterfactual", "selection"):
+    if spec.truth.basis != "recorded":
+        raise SpecError(f"{where}: truth.basis true_circumstances is not supported by a chunked run yet. Expected "
+                        "truth.basis recorded, or run it in memory (no execution.chunk_size).")
+    for key in ("compare", "counterfactual", "selection", "attribution"):
         if getattr(spec, key) is not None:
             raise SpecError(f"{where}: '{key}' is not supported by a chunked run yet. Expected a spec without "
                             f"'{key}', or run it in memory (no execution.chunk_size).")

@@ -44,6 +44,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from audit.report._analyses import analysis_notes
+from audit.report._attribution import attribution
 from audit.report._builder import METRIC_SECTION_IDS, SECTION_IDS, Builder
 from audit.report._discovery import discovered
 from audit.report._messages import Catalogue
@@ -108,6 +109,7 @@ def build_context(result: AuditResult, *, messages: Catalogue, charts: bool = Tr
     sections["discovered"] = discovered(b)
     sections["quality"] = quality(b)
     sections["journey"] = journey(b)
+    sections["journey"]["attribution"] = attribution(b)  # spec key attribution: a table inside the journey
     sections["method"] = method(b)
     sections["scorecard"] = scorecard(b)
     sections["reproducibility"] = reproducibility(b)

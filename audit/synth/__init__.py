@@ -24,6 +24,15 @@ with a precise meaning and off by default (strength 0):
 ``omit_income``
     Each positive amount of the listed income columns of cases in the groups
     is reported as 0 with probability ``strength``.
+``scale``
+    Each positive amount of the listed income or cost columns is reported as
+    ``factor`` times the true amount with probability ``strength``
+    (over-reporting a cost, under-reporting an income).
+
+Each knob has a ``stage`` of the data journey where it enters (the
+applicant's declaration, a registry read, a caseworker's assessment);
+:mod:`audit.attribution` reverts a stage's changes and measures what they
+did to a disparity.
 
 :func:`generate_latent` returns the observed case frame together with the
 true (pre-bias) values, so the injected gap can be measured exactly;

@@ -326,8 +326,8 @@ def _group_mask(frame: pd.DataFrame, groups: dict[str, Any]) -> np.ndarray:
     return mask
 
 
-def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int) -> tuple[pd.DataFrame,
-                                                                                    dict[str, dict[str, Any]]]:
+def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int,
+                 model: PopulationModel) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Return the observed case frame and the ground truth of the active knobs."""
     cases = latent[list(ASSISTANCE_COLUMNS)].copy()
     truth: dict[str, dict[str, Any]] = {}
@@ -337,7 +337,7 @@ def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int) ->
             continue
         rng = np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
         target = _group_mask(latent, knob.groups)
-        info = knob_truth(knob)
+        info = knob_truth(knob, model.knob_stage(knob))
         if knob.kind == "flip":
             source_value = knob.direction == "true_to_false"
             current = cases[knob.column].to_numpy()
@@ -351,7 +351,8 @@ def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int) ->
                 current = cases[column].to_numpy()
                 eligible = target & (current > 0)
                 change = eligible & (rng.random(n) < knob.strength)
-                cases[column] = np.where(change, 0.0, current)
+                recorded = np.round(current * knob.factor) if knob.kind == "scale" else 0.0
+                cases[column] = np.where(change, recorded, current)
                 eligible_total += int(eligible.sum())
                 changed_total += int(change.sum())
             info.update(eligible=eligible_total, changed=changed_total)
@@ -413,7 +414,7 @@ def generate_latent(spec: str | Path | PopulationModel, *, n: int, seed: int,
     _check_size(n, seed, source)
     knobs = model.resolve_bias(bias, source=source)
     latent = _frame(_draw(model, int(n), np.random.default_rng([int(seed), 0])), model)
-    cases, truth = _apply_knobs(latent, knobs, int(seed))
+    cases, truth = _apply_knobs(latent, knobs, int(seed), model)
     cases.attrs["insyn_bias"] = truth
     return SyntheticPopulation(cases=cases, latent=latent, bias=truth)
 

@@ -378,17 +378,25 @@ class BiasKnob(_Model):
     whose true value is the source of ``direction``, a share ``strength`` is
     recorded with the other value. ``kind: omit_income`` reports each positive
     amount of ``columns`` of cases in ``groups`` as 0 with probability
-    ``strength``. ``groups`` maps a column to its allowed values (AND across
+    ``strength``. ``kind: scale`` reports each positive amount of ``columns``
+    (incomes or costs) as ``factor`` times the true amount with probability
+    ``strength`` (over-reporting when factor > 1). ``groups`` maps a column to its allowed values (AND across
     columns); ``applicant_age`` and ``years_in_sweden`` take ``{min, max}``.
+    ``stage`` is the step of the data journey where the bias enters (the
+    applicant's declaration, a registry read, a caseworker's edit); without
+    it, the stage is the creator of the knob's column in ``provenance``
+    (:meth:`PopulationModel.knob_stage`).
     """
 
     description: str
-    kind: Literal["flip", "omit_income"]
+    kind: Literal["flip", "omit_income", "scale"]
     column: str | None = None
     direction: Literal["false_to_true", "true_to_false"] | None = None
     columns: list[str] | None = None
+    factor: float | None = Field(default=None, gt=0, le=10)
     groups: dict[str, Any] = Field(default_factory=dict)
     strength: Probability = 0.0
+    stage: Literal["applicant", "registry", "caseworker", "system"] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> BiasKnob:
@@ -401,13 +409,19 @@ class BiasKnob(_Model):
             if self.columns is not None:
                 raise _At("columns", "belongs to kind omit_income; kind flip takes column.")
         else:
+            money = INCOME_COLUMNS if self.kind == "omit_income" else (*INCOME_COLUMNS, *COST_COLUMNS)
+            what = "an income column" if self.kind == "omit_income" else "an income or cost column"
             if not self.columns:
-                raise _At("columns", f"must list income columns for kind omit_income. Got {self.columns!r}.")
+                raise _At("columns", f"must list {what.removeprefix('an ')}s for kind {self.kind}. "
+                          f"Got {self.columns!r}.")
             for i, col in enumerate(self.columns):
-                if col not in INCOME_COLUMNS:
-                    raise _At(f"columns[{i}]", f"must be an income column ({', '.join(INCOME_COLUMNS)}). Got {col!r}.")
+                if col not in money:
+                    raise _At(f"columns[{i}]", f"must be {what} ({', '.join(money)}). Got {col!r}.")
             if self.column is not None or self.direction is not None:
-                raise _At("column", "and direction belong to kind flip; kind omit_income takes columns.")
+                raise _At("column", f"and direction belong to kind flip; kind {self.kind} takes columns.")
+            if (self.factor is None) == (self.kind == "scale"):
+                raise _At("factor", "is required for kind scale (the recorded amount is the true one times factor)."
+                          if self.kind == "scale" else "belongs to kind scale; kind omit_income takes none.")
         for key, value in self.groups.items():
             if key in _GROUP_RANGES:
                 if not isinstance(value, dict):
@@ -438,6 +452,9 @@ class BiasKnob(_Model):
             src, dst = ("False", "True") if self.direction == "false_to_true" else ("True", "False")
             return (f"Among cases {who} whose true {self.column} is {src}, a share {self.strength:g} "
                     f"is recorded as {dst}.")
+        if self.kind == "scale":
+            return (f"Each positive amount of {', '.join(self.columns or [])} of cases {who} is reported as "
+                    f"{self.factor:g} times the true amount with probability {self.strength:g}.")
         return (f"Each positive amount of {', '.join(self.columns or [])} of cases {who} is reported as 0 "
                 f"with probability {self.strength:g}.")
 
@@ -506,6 +523,19 @@ class PopulationModel(_Model):
                     expected = [c for c in allowed if c not in ("rent", "childcare")]
                     raise _At(f"{block}.{name}.column", f"must be one of {', '.join(expected)}. Got {src.column!r}.")
         return self
+
+    def knob_stage(self, knob: BiasKnob) -> str:
+        """The stage of the data journey where ``knob`` acts.
+
+        Its ``stage`` when given, else the creator of its (first) column in
+        ``provenance``: ``applicant``, ``caseworker``, ``system``, or
+        ``registry`` for any ``registry:<name>``.
+        """
+        if knob.stage is not None:
+            return knob.stage
+        column = knob.column if knob.kind == "flip" else (knob.columns or [""])[0]
+        actor = self.provenance.get(str(column), "system")
+        return "registry" if actor.startswith("registry:") else actor
 
     def resolve_bias(self, bias: dict[str, Any] | None, *, source: str = "<population spec>") -> dict[str, BiasKnob]:
         """Return the spec's knobs with ``bias`` applied.
@@ -691,11 +721,13 @@ def _describe_groups(groups: dict[str, Any]) -> str:
     return "with " + " and ".join(parts)
 
 
-def knob_truth(knob: BiasKnob) -> dict[str, Any]:
+def knob_truth(knob: BiasKnob, stage: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": knob.kind, "strength": float(knob.strength), "groups": copy.deepcopy(knob.groups),
                            "description": knob.description, "effect": knob.effect()}
+    if stage is not None:
+        out["stage"] = stage
     if knob.kind == "flip":
         out.update(column=knob.column, direction=knob.direction)
     else:
-        out.update(columns=list(knob.columns or []))
+        out.update(columns=list(knob.columns or []), **({"factor": knob.factor} if knob.kind == "scale" else {}))
     return out

@@ -177,6 +177,9 @@ class AuditResult:
     discovered : tuple of Mapping or None
         Subgroup discovery's groups (``discover:`` in the spec), None when
         discovery did not run.
+    funnel : tuple of Mapping or None
+        The stage funnel (:mod:`audit.metrics._funnel`): each group's share
+        entering and leaving every step of the journey; None without one.
     run_dir : Path or None
         The run folder, when the run was written.
     """
@@ -192,6 +195,7 @@ class AuditResult:
     findings: Any
     extras: Any = field(default_factory=lambda: MappingProxyType({}))
     discovered: Any = None
+    funnel: Any = None
     run_dir: Path | None = None
     insyn_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -262,6 +266,7 @@ class AuditResult:
             "findings": _thaw(self.findings),
             **({"extras": _thaw(self.extras)} if self.extras else {}),
             **({"discovered": _thaw(self.discovered)} if self.discovered is not None else {}),
+            **({"funnel": _thaw(self.funnel)} if self.funnel is not None else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -273,7 +278,8 @@ class AuditResult:
         """Rebuild a result from the dict that :meth:`to_dict` returned."""
         parts = {k: data.get(k) for k in ("run_id", "generated_at", "spec", "population", "engine",
                                           "checks", "journey", "metrics", "findings")}
-        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"), **parts)
+        res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"),
+                        funnel=data.get("funnel"), **parts)
         object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
         object.__setattr__(res, "schema_version", data.get("schema_version", SCHEMA_VERSION))
         return res

@@ -259,3 +259,36 @@ def test_insyn_funnel_prints_a_run_and_a_stage_table(run, tmp_path: Path) -> Non
     bad = subprocess.run([sys.executable, "-m", "audit.cli", "funnel", str(run.run_dir), "--stages", "a"],
                          capture_output=True, text=True, env=ENV)
     assert bad.returncode != 0 and "--stages applies to a stage table" in bad.stderr
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
+def test_the_report_shows_the_funnel_with_a_chart_and_names_the_planted_shift(
+    cases: tuple[pd.DataFrame, list[FunnelStage]], language: str,
+) -> None:
+    from audit.report import render_html, render_markdown
+    from audit.report._messages import load_catalogue
+    from audit.result import AuditResult
+
+    frame, stages = cases
+    table = funnel_from_cases(frame, stages, ["region"])
+    rows = [{**r, "outcomes": ["deny"], "correction": {"method": "holm", "family": "funnel", "m": 4}}
+            for r in json.loads(table.to_json(orient="records"))]
+    result = AuditResult.build(run_id="r", generated_at="2026-01-01T00:00:00+00:00",
+                               spec={"name": "t", "sensitive_features": ["region"]},
+                               population={"kind": "file", "n_cases": len(frame)}, engine=None, checks=[],
+                               journey={"steps": []}, metrics=[], findings=[], funnel=rows)
+    m = load_catalogue(language)
+    html, md = render_html(result, language=language), render_markdown(result, language=language)
+    assert f'<section id="funnel"' in html and f"## {m('funnel.title')}" in md
+    svg = html[html.index('<section id="funnel"'):].split("</section>")[0]
+    assert svg.count('<svg') == 1 and 'role="img"' in svg
+    c = table.loc[(table["stage"] == "decision") & (table["group"] == "c")].iloc[0]
+    ratio = f"{c['shift_ratio']:.2f}".replace(".", "," if language == "sv" else ".")
+    assert ratio in md  # the planted shift of region c is named with its representation ratio
+    headline = md[md.index(f"## {m('funnel.title')}"):].split("\n### ")[0]
+    first = [line for line in headline.splitlines() if line.startswith("- ")][0]
+    assert first.startswith("- c ") and ratio in first  # the largest significant shift comes first
+    bare = AuditResult.build(run_id="r", generated_at="2026-01-01T00:00:00+00:00", spec={"name": "t"},
+                             population={"kind": "aggregated", "n_cases": 0}, engine=None, checks=[],
+                             journey={"steps": []}, metrics=[], findings=[])
+    assert m("funnel.absent") in render_markdown(bare, language=language)

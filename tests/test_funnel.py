@@ -292,3 +292,31 @@ def test_the_report_shows_the_funnel_with_a_chart_and_names_the_planted_shift(
                              population={"kind": "aggregated", "n_cases": 0}, engine=None, checks=[],
                              journey={"steps": []}, metrics=[], findings=[])
     assert m("funnel.absent") in render_markdown(bare, language=language)
+
+
+def test_intersections_and_missing_values_are_counted_as_pandas_counts_them() -> None:
+    rng = np.random.default_rng(9)
+    n = 3000
+    frame = pd.DataFrame({"sex": rng.choice(["f", "m", None], n, p=[0.49, 0.49, 0.02]),
+                          "region": rng.choice(["a b", "a", "c"], n)})
+    leaving = rng.random(n) < 0.3
+    every = np.ones(n, dtype=bool)
+    counts = stage_counts(frame, [FunnelStage("s", every, leaving)], ["sex", "region"], [["sex", "region"]])
+    got = counts.loc[counts["attributes"] == "sex & region"].set_index("group")
+    label = frame["sex"].fillna("(missing)") + " & " + frame["region"]
+    expected = pd.DataFrame({"entering": label.value_counts(), "leaving": label[leaving].value_counts()}).fillna(0)
+    assert sorted(got.index) == sorted(expected.index) and list(got.index) == sorted(got.index)
+    assert (got["entering"] == expected["entering"].reindex(got.index)).all()
+    assert (got["leaving"] == expected["leaving"].reindex(got.index)).all()
+
+
+def test_secondary_suppression_hides_a_second_group_so_no_hidden_count_can_be_recovered() -> None:
+    counts = pd.DataFrame({"stage": ["population"] * 3 + ["selected"] * 3, "attributes": "r",
+                           "group": ["a", "b", "c"] * 2,
+                           "entering": [500.0, 80.0, 200.0, 500.0, 80.0, 200.0],
+                           "leaving": [500.0, 80.0, 200.0, 100.0, 3.0, 60.0]})
+    table = funnel(counts, {"min_group_size": 10}).set_index(["stage", "group"])
+    assert table.loc[("selected", "b"), "reason"].startswith("suppressed: a count of the group")
+    # c (the smallest group left) is hidden too, so b's 3 cannot be recovered as total - a - c
+    assert table.loc[("selected", "c"), "suppressed"] and "secondary suppression" in table.loc[("selected", "c"), "reason"]
+    assert not table.loc[("selected", "a"), "suppressed"] and table.loc[("selected", "a"), "leaving"] == 100

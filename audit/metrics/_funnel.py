@@ -197,8 +197,7 @@ def stage_counts(
     DataError
         When a stage's masks do not match the frame, or a case leaves a stage it did not enter.
     """
-    labels = group_labels(frame, list(sensitive_features))
-    rows: list[pd.DataFrame] = []
+    masks = []
     for st in stages:
         ent, lea = np.asarray(st.entering, dtype=bool), np.asarray(st.leaving, dtype=bool)
         if ent.shape != (len(frame),) or lea.shape != (len(frame),):
@@ -207,20 +206,44 @@ def stage_counts(
         if (lea & ~ent).any():
             raise DataError(f"funnel stage {st.name!r}: {int((lea & ~ent).sum())} case(s) leave the stage without "
                             "entering it. Expected the cases leaving a stage to be among those entering it.")
-        for attrs in attribute_sets(list(sensitive_features), intersections)[1:]:
-            key = labels[attrs[0]].to_numpy(dtype=object)
-            for a in attrs[1:]:
-                key = key + GROUP_SEPARATOR + labels[a].to_numpy(dtype=object)
-            g = pd.DataFrame({"group": key, "entering": ent.astype(int), "leaving": lea.astype(int)})
-            part = g.groupby("group", sort=True)[["entering", "leaving"]].sum().reset_index()
-            part.insert(0, "attributes", GROUP_SEPARATOR.join(attrs))
-            part.insert(0, "stage", st.name)
-            rows.append(part)
+        masks.append((st.name, ent, lea))
+    rows: list[pd.DataFrame] = []
+    coded = {f: _codes(frame, f) for f in sensitive_features}
+    keyed = []
+    for attrs in attribute_sets(list(sensitive_features), intersections)[1:]:
+        codes, names = coded[attrs[0]]
+        for a in attrs[1:]:  # combine the codes, not the strings: one pass over the cases per attribute
+            c2, n2 = coded[a]
+            combined = codes.astype(np.int64) * len(n2) + c2
+            present = np.flatnonzero(np.bincount(combined, minlength=len(names) * len(n2)))
+            lookup = np.zeros(len(names) * len(n2), dtype=np.int64)
+            lookup[present] = np.arange(present.size)
+            codes = lookup[combined]
+            names = [f"{names[i // len(n2)]}{GROUP_SEPARATOR}{n2[i % len(n2)]}" for i in present]
+        order = np.argsort(np.asarray(names, dtype=object), kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        keyed.append((GROUP_SEPARATOR.join(attrs), rank[codes], [names[i] for i in order]))
+    for name, ent, lea in masks:
+        for attrs_text, codes, groups in keyed:
+            rows.append(pd.DataFrame({
+                "stage": name, "attributes": attrs_text, "group": groups,
+                "entering": np.bincount(codes, weights=ent, minlength=len(groups)),
+                "leaving": np.bincount(codes, weights=lea, minlength=len(groups)),
+            }))
     if not rows:
         return pd.DataFrame({c: [] for c in STAGE_COUNT_COLUMNS})
     out = pd.concat(rows, ignore_index=True)
     out[["entering", "leaving"]] = out[["entering", "leaving"]].astype("float64")
     return out[list(STAGE_COUNT_COLUMNS)]
+
+
+def _codes(frame: pd.DataFrame, feature: str) -> tuple[np.ndarray, list[str]]:
+    """Group code per case and the group labels of one sensitive feature (labels as in the metrics)."""
+    raw, uniques = pd.factorize(frame[feature], use_na_sentinel=False)
+    labels = group_labels(pd.DataFrame({feature: pd.Series(uniques, dtype=frame[feature].dtype)}), [feature])[feature]
+    label_codes, names = pd.factorize(labels.to_numpy(dtype=object), sort=True)
+    return label_codes[raw], [str(n) for n in names]
 
 
 def funnel_from_cases(

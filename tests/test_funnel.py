@@ -24,7 +24,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from scipy import stats
 
-from audit import load_spec
+from audit import Audit, load_spec
 from audit.exceptions import DataError
 from audit.metrics import (
     FUNNEL_COLUMNS,
@@ -320,3 +320,32 @@ def test_secondary_suppression_hides_a_second_group_so_no_hidden_count_can_be_re
     # c (the smallest group left) is hidden too, so b's 3 cannot be recovered as total - a - c
     assert table.loc[("selected", "c"), "suppressed"] and "secondary suppression" in table.loc[("selected", "c"), "reason"]
     assert not table.loc[("selected", "a"), "suppressed"] and table.loc[("selected", "a"), "leaving"] == 100
+
+
+def test_a_quarantine_at_intake_shows_where_a_group_is_lost(tmp_path: Path) -> None:
+    rng = np.random.default_rng(22)
+    n = 2000
+    region = rng.choice(["a", "b"], n, p=[0.7, 0.3])
+    income = np.where(rng.random(n) < np.where(region == "b", 0.3, 0.05), -1.0, 100.0)  # b lost at intake
+    frame = pd.DataFrame({"case_id": [f"q{i}" for i in range(n)], "region": region, "income": income,
+                          "decision": rng.choice(["grant", "deny"], n)})
+    frame.to_parquet(tmp_path / "c.parquet", index=False)
+    (tmp_path / "suite.yaml").write_text(
+        "name: intake\nexpectations:\n"
+        "  - {type: expect_column_values_to_be_between, kwargs: {column: income, min_value: 0}}\n", encoding="utf-8")
+    spec = Audit.from_dict({"name": "q", "population": {"file": "c.parquet"}, "sensitive_features": ["region"],
+                            "engine": {"kind": "recorded", "outcome": "decision"},
+                            "checks": {"intake": {"suites": ["suite.yaml"], "policy": "quarantine"}},
+                            "statistics": {"bootstrap": 0}, "report": {"formats": ["json"]}},
+                           base_dir=tmp_path, source="q.yaml")
+    result = spec.run(out=tmp_path / "out")
+    rows = pd.DataFrame(result.to_dict()["funnel"]).set_index(["stage", "group"])
+    kept = frame.loc[frame["income"] >= 0]
+    for g in ("a", "b"):
+        assert rows.loc[("intake", g), "entering"] == (frame["region"] == g).sum()
+        assert rows.loc[("intake", g), "leaving"] == (kept["region"] == g).sum()
+        assert rows.loc[("final", g), "entering"] == (kept["region"] == g).sum()
+        assert rows.loc[("final", g), "leaving"] == ((kept["region"] == g) & (kept["decision"] == "deny")).sum()
+    b = rows.loc[("intake", "b")]
+    assert b["share_out"] == pytest.approx((kept["region"] == "b").mean(), abs=1e-12)
+    assert b["shift"] < -0.05 and b["p_adjusted"] < 1e-6  # the shift arises at intake

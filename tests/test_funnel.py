@@ -349,3 +349,30 @@ def test_a_quarantine_at_intake_shows_where_a_group_is_lost(tmp_path: Path) -> N
     b = rows.loc[("intake", "b")]
     assert b["share_out"] == pytest.approx((kept["region"] == "b").mean(), abs=1e-12)
     assert b["shift"] < -0.05 and b["p_adjusted"] < 1e-6  # the shift arises at intake
+
+
+def test_a_chunked_run_has_the_same_funnel_as_the_run_in_memory(tmp_path: Path) -> None:
+    from audit.execution import run_chunked
+
+    rng = np.random.default_rng(23)
+    n = 3000
+    frame = pd.DataFrame({"case_id": [f"z{i}" for i in range(n)], "region": rng.choice(["a", "b", "c"], n),
+                          "sex": rng.choice(["f", "m"], n), "income": np.where(rng.random(n) < 0.1, -1.0, 5.0),
+                          "decision": rng.choice(["grant", "deny", "refer"], n),
+                          "caseworker": rng.choice(["grant", "deny"], n)})
+    frame.to_parquet(tmp_path / "c.parquet", index=False)
+    (tmp_path / "suite.yaml").write_text(
+        "name: intake\nexpectations:\n"
+        "  - {type: expect_column_values_to_be_between, kwargs: {column: income, min_value: 0}}\n", encoding="utf-8")
+    spec = Audit.from_dict({"name": "z", "population": {"file": "c.parquet"}, "sensitive_features": ["region", "sex"],
+                            "intersections": [["region", "sex"]],
+                            "engine": {"kind": "recorded", "outcome": "decision"}, "review": {"recorded": "caseworker"},
+                            "checks": {"intake": {"suites": ["suite.yaml"], "policy": "quarantine"}},
+                            "statistics": {"bootstrap": 0}, "report": {"formats": ["json"]}},
+                           base_dir=tmp_path, source="z.yaml")
+    memory = spec.run(out=tmp_path / "out").to_dict()["funnel"]
+    chunked = run_chunked(spec, chunk_size=700, executor="inprocess")
+    assert chunked.funnel == memory
+    assert list(dict.fromkeys(r["stage"] for r in memory)) == ["population", "intake", "engine_input", "decision",
+                                                               "review", "final"]
+    assert {tuple(r["attributes"]) for r in memory} == {("region",), ("sex",), ("region", "sex")}

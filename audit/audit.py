@@ -23,6 +23,7 @@ from typing import Any
 
 from audit import record, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
+from audit._funnelrun import funnel_records
 from audit._json import jsonable
 from audit.result import AuditResult
 from audit.runner import Progress, RunState
@@ -113,6 +114,7 @@ def run_audit(
         findings=state.findings,
         discovered=state.discovered.to_records() if state.discovered is not None else None,
         attribution=state.attribution.rows if state.attribution is not None else None,
+        funnel=funnel_records(state),
     )
     return record.write_run(spec, state, result, out=out, progress=progress) if write else result
 

@@ -80,6 +80,7 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
             "checks": run.checks,
             "metrics": [jsonable(r) for r in run.metrics.to_dict(orient="records")],
             "findings": run.findings,
+            **({"funnel": run.funnel} if run.funnel is not None else {}),
             "timings": run.timings,
         }
         (tmp / "results.json").write_text(json.dumps(jsonable(results), indent=2, ensure_ascii=False,

@@ -57,10 +57,11 @@ from audit.console import (
 from audit.evidence import keygen as make_keys
 from audit.evidence import verify as verify_evidence
 from audit.evidence import write_bundle
-from audit.exceptions import InsynError, SpecError
 from audit.attribution import trace_attribution
+from audit.exceptions import DataError, InsynError, SpecError
 from audit.journey import trace as trace_case
-from audit.metrics import DiscoveryResult, exit_status
+from audit.metrics import DiscoveryResult, exit_status, read_stage_table
+from audit.metrics import funnel as funnel_measures
 from audit.monitor import run_monitor, trend
 from audit.reference import markdown_reference, schema_text
 from audit.report import write_trend
@@ -557,6 +558,87 @@ def _discovery_table(result: DiscoveryResult) -> Table:
             makeup or "–",
         )
     return table
+
+
+@app.command(short_help="Where along the journey a group's share shifts.")
+def funnel(
+    path: Annotated[Path, typer.Argument(metavar="RUN|TABLE", help="A finished run folder, or a published stage "
+                                                                 "table (CSV, Excel, Parquet; long or wide).")],
+    stages: Annotated[
+        str | None, typer.Option("--stages", help="Stage columns (wide) or stages (long), comma-separated, in "
+                                                  "journey order; the first is the population.")
+    ] = None,
+    group: Annotated[str, typer.Option("--group", metavar="COL", help="The table's group column.")] = "group",
+    attribute: Annotated[
+        str | None, typer.Option("--attribute", metavar="COL", help="The table's column naming each row's attribute.")
+    ] = None,
+    total: Annotated[
+        str | None, typer.Option("--total", metavar="LABEL", help="The group label of a stage's total row.")
+    ] = None,
+    min_group_size: Annotated[int, typer.Option("--min-group-size", help="Suppress smaller cells (table).")] = 10,
+    alpha: Annotated[float, typer.Option("--alpha", help="1 - the intervals' level (table).")] = 0.05,
+    correction: Annotated[
+        Literal["holm", "bh", "bonferroni", "none"], typer.Option("--correction", help="p-value correction (table).")
+    ] = "holm",
+    fmt: Annotated[Format, typer.Option("--format", help=_FORMAT_HELP)] = "table",
+) -> None:
+    """Print a stage funnel: each group's share entering and leaving every step, and its shift.
+
+    A run folder's funnel is read from its results.json. A stage table gives
+    the same measures without case data (suppressed cells such as .. or <5
+    allowed): wide, one count column per stage (--stages); or long, a column
+    stage with count, or with entering and leaving.
+    """
+
+    def body() -> int:
+        if path.is_dir():
+            given = [o for o, v in (("--stages", stages), ("--attribute", attribute), ("--total", total)) if v]
+            if given:
+                raise SpecError(f"{given[0]} applies to a stage table; {path} is a run folder.")
+            rows = RunFolder.open(path).result.to_dict().get("funnel")
+            if rows is None:
+                raise DataError(f"{path / 'results.json'}: no funnel. Expected a run over cases made by this "
+                                "version of Insyn (an aggregated table has no funnel).")
+            where = f"run {path.name}"
+        else:
+            counts = read_stage_table(path, stages=[s.strip() for s in stages.split(",")] if stages else None,
+                                      group=group, attribute=attribute, total=total)
+            stats = {"min_group_size": min_group_size, "alpha": alpha, "correction": correction}
+            rows = [jsonable(r) for r in funnel_measures(counts, stats).to_dict(orient="records")]
+            where = display_path(path)
+        if fmt != "table":
+            write_rows(rows, fmt)
+            return 0
+
+        def cell(v: Any, ci: tuple[Any, Any] | None = None, pct: bool = True) -> str:
+            if v is None:
+                return "–"
+            text = f"{v:.1%}" if pct else f"{v:.2f}"
+            if ci and ci[0] is not None and ci[1] is not None:
+                text += f" [{ci[0]:.1%}, {ci[1]:.1%}]" if pct else f" [{ci[0]:.2f}, {ci[1]:.2f}]"
+            return text
+
+        console = make_console()
+        for attrs in dict.fromkeys(" & ".join(r["attributes"]) for r in rows):
+            table = Table(title=f"Funnel by {attrs} ({where}): share leaving each step against the population")
+            for col in ("step", "group", "entering", "leaving", "share in", "share out [CI]", "rate [CI]",
+                        "shift", "ratio [CI]", "p adj.", "note"):
+                table.add_column(col, justify="right" if col not in ("step", "group", "note") else "left")
+            for r in (r for r in rows if " & ".join(r["attributes"]) == attrs):
+                table.add_row(
+                    r["stage"], r["group"],
+                    "–" if r["entering"] is None else f"{r['entering']:,.0f}",
+                    "–" if r["leaving"] is None else f"{r['leaving']:,.0f}",
+                    cell(r["share_in"]), cell(r["share_out"], (r["share_out_ci_low"], r["share_out_ci_high"])),
+                    cell(r["rate"], (r["rate_ci_low"], r["rate_ci_high"])),
+                    "–" if r["shift"] is None else f"{r['shift']:+.1%}",
+                    cell(r["shift_ratio"], (r["shift_ratio_ci_low"], r["shift_ratio_ci_high"]), pct=False),
+                    "–" if r["p_adjusted"] is None else f"{r['p_adjusted']:.4f}", r["reason"] or "",
+                )
+            console.print(table)
+        return 0
+
+    raise typer.Exit(_guard(body))
 
 
 @app.command(short_help='Audit one period and alert on drift.')

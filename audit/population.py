@@ -70,6 +70,7 @@ from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym_key, pseudonymise
 from audit._schema import coerce_case_frame
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
+from audit.journey import column_provenance
 from audit.spec import AuditSpec, PopulationSpec
 from audit.attribution import split_true_columns
 from audit.synth import generate_latent, load_population_spec
@@ -845,9 +846,8 @@ def load_population(audit: AuditSpec) -> Population:
         if spec.rename or spec.recode or spec.derive:
             frame, _ = apply_mapping(frame, spec, source=str(spec.synthetic), scrub=False)
             true, _ = apply_mapping(true, spec, source=str(spec.synthetic), scrub=False)
-        provenance = dict(model.provenance)
-        provenance.update({name: "system" for name in spec.derive})
-        provenance.update(spec.provenance)
+        provenance = column_provenance(frame.columns, spec.provenance, derived=spec.derive, base=model.provenance,
+                                       where=f"{audit.source or '<spec>'}: population.provenance")
         return Population(
             kind=kind,
             frame=frame,
@@ -886,8 +886,9 @@ def load_population(audit: AuditSpec) -> Population:
     frame, typed = coerce_case_frame(frame, source=shown)
     frame, circumstances = split_true_columns(frame, source=shown)
     notes = [*notes, *typed]
-    provenance = {c: "system" for c in frame.columns}
-    provenance.update(spec.provenance)
+    # a file or a query does not say who created its columns: what the spec does not declare is "unknown"
+    provenance = column_provenance(frame.columns, spec.provenance, derived=spec.derive,
+                                   where=f"{audit.source or '<spec>'}: population.provenance")
     return Population(
         kind=kind,
         frame=frame,

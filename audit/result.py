@@ -181,6 +181,9 @@ class AuditResult:
         The attribution of a disparity to the stages of the data journey
         and the rules (``attribution:`` in the spec), one row per stage;
         None when it did not run.
+    funnel : tuple of Mapping or None
+        The stage funnel (:mod:`audit.metrics._funnel`): each group's share
+        entering and leaving every step of the journey; None without one.
     run_dir : Path or None
         The run folder, when the run was written.
     """
@@ -197,6 +200,7 @@ class AuditResult:
     extras: Any = field(default_factory=lambda: MappingProxyType({}))
     discovered: Any = None
     attribution: Any = None
+    funnel: Any = None
     run_dir: Path | None = None
     insyn_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -268,6 +272,7 @@ class AuditResult:
             **({"extras": _thaw(self.extras)} if self.extras else {}),
             **({"discovered": _thaw(self.discovered)} if self.discovered is not None else {}),
             **({"attribution": _thaw(self.attribution)} if self.attribution is not None else {}),
+            **({"funnel": _thaw(self.funnel)} if self.funnel is not None else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -280,7 +285,7 @@ class AuditResult:
         parts = {k: data.get(k) for k in ("run_id", "generated_at", "spec", "population", "engine",
                                           "checks", "journey", "metrics", "findings")}
         res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"),
-                        attribution=data.get("attribution"), **parts)
+                        attribution=data.get("attribution"), funnel=data.get("funnel"), **parts)
         object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
         object.__setattr__(res, "schema_version", data.get("schema_version", SCHEMA_VERSION))
         return res

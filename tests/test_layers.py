@@ -50,7 +50,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "settings": ("audit.spec", "audit.study_spec", "audit.reference"),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
                "audit.metrics", "audit.counterfactual", "audit.testing", "audit.attribution"),
-    "execution": ("audit.review", "audit.runner", "audit._steps", "audit.execution"),
+    "execution": ("audit.review", "audit.runner", "audit._steps", "audit._funnelrun", "audit.execution"),
     "results": ("audit.result", "audit.finding", "audit.report", "audit.record", "audit.runfolder"),
     "uses": ("audit.audit", "audit.chunked", "audit.evidence", "audit.monitor", "audit.study", "audit.console",
              "audit.scaffold", "audit.cli", "audit"),

@@ -51,6 +51,7 @@ import pandas as pd
 
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
+from audit._funnelrun import run_stage_counts, summed_funnel_records
 from audit.exceptions import DataError, SpecError
 from audit.execution._executor import TaskFailure, open_executor
 from audit.journey import Journey
@@ -92,6 +93,7 @@ class ChunkResult:
     case_id_hashes: np.ndarray
     part: str | None
     peak_rss_mb: float
+    stage_counts: pd.DataFrame | None = None  # the chunk's funnel counts (audit._funnelrun), summed over chunks
 
 
 @dataclass
@@ -110,6 +112,7 @@ class ChunkedRun:
     timings: dict[str, float] = field(default_factory=dict)
     parts: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    funnel: list[dict[str, Any]] | None = None
 
 
 def _peak_rss_mb() -> float:
@@ -244,7 +247,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     return ChunkResult(index=task.index, rows=len(final), statistics=stats,
                        status_counts={k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)},
                        checks=state.checks, timings=dict(state.timings), case_id_hashes=_hashes(final["case_id"]),
-                       part=part, peak_rss_mb=_peak_rss_mb())
+                       part=part, peak_rss_mb=_peak_rss_mb(), stage_counts=run_stage_counts(state))
 
 
 def merge_checks(per_chunk: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -340,7 +343,8 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=sum(r.rows for r in ordered),
                       statistics=total, metrics=metrics, findings=findings, status_counts=counts,
                       checks=merge_checks([r.checks for r in ordered]), timings=timings,
-                      parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered))
+                      parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered),
+                      funnel=summed_funnel_records(spec, [r.stage_counts for r in ordered]))
 
 
 class _LazyTasks:

@@ -90,6 +90,7 @@ from audit.journey._cases import CASES_COLUMNS
 from audit.journey._journey import PRODUCER, Journey
 from audit.journey._step import StepRecorder
 from audit.journey._trace import trace
+from audit.journey._provenance import REGISTRY_NAMES, UNKNOWN_ORIGIN, column_provenance, normalise_origin
 from audit.journey._vocabulary import ACTORS, CASE_STATUSES, LineageWarning, validate_actor
 
 __all__ = [
@@ -99,7 +100,11 @@ __all__ = [
     "Journey",
     "LineageWarning",
     "PRODUCER",
+    "REGISTRY_NAMES",
     "StepRecorder",
+    "UNKNOWN_ORIGIN",
+    "column_provenance",
+    "normalise_origin",
     "trace",
     "validate_actor",
 ]

@@ -33,6 +33,7 @@ from audit.journey._step import (
     check_names,
     utc_now,
 )
+from audit.journey._provenance import UNKNOWN_ORIGIN, normalise_origin
 from audit.journey._vocabulary import validate_actor
 
 _LOW_CARDINALITY = ["step", "status", "changed_fields", "reason", "actor", "by"]
@@ -162,7 +163,7 @@ class Journey:
             raise SpecError(
                 f"{source}: provenance must be a mapping of column -> actor. Got {type(provenance).__name__}."
             )
-        checked = {str(col): validate_actor(actor, where=f"{source}: {col}") for col, actor in provenance.items()}
+        checked = {str(col): normalise_origin(actor, where=f"{source}: {col}") for col, actor in provenance.items()}
         for col, actor in checked.items():
             self._provenance[col] = (actor, source)
 
@@ -572,7 +573,8 @@ class Journey:
             appearance), then declared columns never seen. Keys: ``column``;
             ``origin`` (the declared actor; else the actor of the step that
             added it; ``"undeclared"`` for a column that was there from the
-            first frame without a declaration); ``declared`` (bool);
+            first frame without a declaration; ``"unknown"`` for a column of a
+            file or SQL source whose creator the spec does not declare); ``declared`` (bool);
             ``source`` (where it was declared, or None); ``seen`` (bool);
             ``dtype``; ``discretion`` (True for a caseworker judgement: the
             origin or any change is by a caseworker); ``used_by_engine``
@@ -587,7 +589,9 @@ class Journey:
         for col in names:
             info = self._columns_seen.get(col)
             declared = self._provenance.get(col)
-            if declared is not None:
+            if declared is not None and declared[0] == UNKNOWN_ORIGIN:  # the source's creator is not known
+                origin, declared = UNKNOWN_ORIGIN, None
+            elif declared is not None:
                 origin = declared[0]
             elif info is not None and info["added_by"] is not None and info["added_by"] != self._first_frame_step():
                 origin = info["added_by_actor"]

@@ -130,7 +130,9 @@ def _schema_facet(lineage: LineageRun, schema: list[tuple[str, str]], producer: 
             schema_dataset.SchemaDatasetFacetFields(
                 name=col,
                 type=dtype,
-                description=f"origin: {declared[col][0]} (declared in {declared[col][1]})" if col in declared else None,
+                description=(None if col not in declared else "origin: unknown (not declared in the spec)"
+                             if declared[col][0] == "unknown" else
+                             f"origin: {declared[col][0]} (declared in {declared[col][1]})"),
                 ordinal_position=i + 1,
             )
             for i, (col, dtype) in enumerate(schema)

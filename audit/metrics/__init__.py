@@ -49,6 +49,10 @@ Findings and vocabulary:
   (:data:`KINDS`) and whether it is a headline figure;
 * :func:`binary_metrics_from_counts`: binary metrics with Wilson and exact
   intervals from a published confusion table;
+* :func:`funnel`: stage funnels, each group's share entering and leaving
+  every step of the journey and its shift against the population, from the
+  cases of a run (:func:`funnel_from_cases`, :func:`journey_stages`) or from
+  a published stage table (:func:`read_stage_table`);
 * :func:`discover`: subgroup discovery, the groups nobody named, searched
   on one half of the cases and tested on the other (:data:`DISCOVERY_OUTCOMES`);
 * :func:`wilson_interval`, :func:`clopper_pearson_interval`,
@@ -71,6 +75,18 @@ from audit.metrics._discovery import (
 )
 from audit.metrics._discoveryresult import DiscoveredGroup, DiscoveryResult
 from audit.metrics._findings import FINDING_STATUSES, evaluate_thresholds, exit_status
+from audit.metrics._funnel import (
+    FUNNEL_COLUMNS,
+    FUNNEL_STAGES,
+    STAGE_COUNT_COLUMNS,
+    TOTAL_GROUP,
+    FunnelStage,
+    funnel,
+    funnel_from_cases,
+    journey_stages,
+    read_stage_table,
+    stage_counts,
+)
 from audit.metrics._groups import OVERALL
 from audit.metrics._intervals import (
     clopper_pearson_interval,
@@ -119,6 +135,9 @@ __all__ = [
     "DiscoveryResult",
     "Evidence",
     "FINDING_STATUSES",
+    "FUNNEL_COLUMNS",
+    "FUNNEL_STAGES",
+    "FunnelStage",
     "GroupStatistics",
     "KINDS",
     "MDD_SE",
@@ -129,6 +148,8 @@ __all__ = [
     "OVERALL",
     "SECTIONS",
     "SELECTION_METRICS",
+    "STAGE_COUNT_COLUMNS",
+    "TOTAL_GROUP",
     "adjust_pvalues",
     "binary_metrics_from_counts",
     "bootstrap_evidence",
@@ -141,6 +162,9 @@ __all__ = [
     "discovery_frame",
     "evaluate_thresholds",
     "exit_status",
+    "funnel",
+    "funnel_from_cases",
+    "journey_stages",
     "katz_ratio_interval",
     "mdd_means",
     "mdd_proportions",
@@ -155,8 +179,10 @@ __all__ = [
     "population_confusion",
     "proportion_evidence",
     "rank_disparities",
+    "read_stage_table",
     "se_evidence",
     "split_halves",
+    "stage_counts",
     "two_proportion_test",
     "welch_test",
     "wilson_interval",

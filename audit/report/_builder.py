@@ -78,6 +78,7 @@ SECTION_IDS: tuple[str, ...] = (
     "findings",
     *METRIC_SECTION_IDS,
     DISCOVERED_SECTION,
+    "funnel",
     "quality",
     "journey",
     "method",

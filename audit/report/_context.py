@@ -23,6 +23,7 @@ The sections follow the questions an audit answers, in this order
    not know, shown only when there is one;
    then *discovered*: the groups nobody named, found by subgroup discovery
    (the spec's ``discover:`` section), with their make-up by the named groups;
+   then *funnel*: where along the data journey each group's share shifts;
 4. *quality*: the data-quality checks and the population's status;
 5. *journey*: the data journey map and the lineage summary;
 6. *method*: metrics, tests, correction, sample sizes, minimum detectable
@@ -47,6 +48,7 @@ from audit.report._analyses import analysis_notes
 from audit.report._attribution import attribution
 from audit.report._builder import METRIC_SECTION_IDS, SECTION_IDS, Builder
 from audit.report._discovery import discovered
+from audit.report._funnel import funnel
 from audit.report._messages import Catalogue
 from audit.report._sections import journey, method, quality, reproducibility, scorecard
 
@@ -107,6 +109,7 @@ def build_context(result: AuditResult, *, messages: Catalogue, charts: bool = Tr
     if not sections["other"]["available"]:
         sections["other"] = None
     sections["discovered"] = discovered(b)
+    sections["funnel"] = funnel(b)
     sections["quality"] = quality(b)
     sections["journey"] = journey(b)
     sections["journey"]["attribution"] = attribution(b)  # spec key attribution: a table inside the journey

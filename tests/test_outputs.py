@@ -16,6 +16,7 @@ import pytest
 from audit import Audit
 from audit.finding import Finding, Findings
 from audit.record import ARTIFACTS, artifacts_for
+from audit.console import Speaker
 from audit.result import AuditResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ def test_cli_json_keeps_a_p_value_of_1e_40(tmp_path: Path, monkeypatch: pytest.M
                                metrics=[_row("deny_rate", "eu", 0.3, 0.1, 1e-40)],
                                findings=[{"name": "x", "status": "FAIL", "severity": "fail", "on_breach": "fail",
                                           "p_adjusted": 3.5e-300, "observed": 3.0, "attributes": ["birth_region"]}])
-    cli._print_result(result, quiet=False, as_json=True)
+    cli._print_result(result, quiet=False, fmt="json", speaker=Speaker("en"))
     out = json.loads(capsys.readouterr().out)
     assert out["largest_disparities"][0]["p_adjusted"] == 1e-40
     assert out["largest_disparities"][0]["p_value"] == 1e-40
@@ -44,10 +45,10 @@ def test_cli_json_keeps_a_p_value_of_1e_40(tmp_path: Path, monkeypatch: pytest.M
     assert out["largest_disparities"][0]["distance"] == pytest.approx(1.0986122886681098)  # log 3
 
 
-def test_cli_table_shows_tiny_p_values_in_scientific_notation() -> None:
-    from audit.cli import _fmt_p
-
-    assert _fmt_p(1e-40) == "1.0e-40" and _fmt_p(0.01234) == "0.0123" and _fmt_p(float("nan")) == "–"
+def test_cli_table_never_shows_a_tiny_p_value_as_zero() -> None:
+    numbers = Speaker("en").numbers
+    assert numbers.p_value(1e-40) == "<\u00a00.001" and numbers.p_value(0.01234) == "0.012"
+    assert numbers.p_value(float("nan")) == "–"
 
 
 def test_findings_are_plain_dataclasses_that_print_well_and_agree() -> None:

@@ -92,6 +92,8 @@ from audit.checks._suite import (
     known_expectation_types,
     load_suite,
 )
+from audit.checks._merge import merge_chunk_checks
+from audit.checks._sufficient import collecting_statistics
 from audit.checks._validate import CheckReport, check_file, validate
 
 __all__ = [
@@ -110,9 +112,11 @@ __all__ = [
     "Suite",
     "SuiteExpectation",
     "check_file",
+    "collecting_statistics",
     "convert_suite",
     "known_expectation_types",
     "load_suite",
+    "merge_chunk_checks",
     "validate",
 ]
 

@@ -46,9 +46,15 @@ __all__ = [
     "caching",
     "conditional_range_ok",
     "cramers_v",
+    "cramers_v_of_table",
+    "gap_verdict",
     "group_rates",
+    "is_binned_number",
     "parse_age_lists",
     "personnummer_rows",
+    "proxy_verdict",
+    "rates_of_counts",
+    "representation_verdict",
 ]
 
 _AGE_LIST_PATTERN = r"^(?:[0-9]{1,3}(?:;[0-9]{1,3})*)?$"
@@ -176,10 +182,45 @@ def group_rates(
     codes = all_codes[keep]
     n_by = np.bincount(codes, minlength=len(uniques))
     hit_by = np.bincount(codes, weights=hit[keep].astype(np.float64), minlength=len(uniques))
+    return rates_of_counts(
+        [(str(name), int(n), int(k)) for name, n, k in zip(uniques, n_by, hit_by, strict=True)],
+        min_group_size=min_group_size,
+        n_missing_group=n_missing_group,
+        n_missing_flag=None if count_missing else n_missing_flag,
+    )
+
+
+def rates_of_counts(
+    counts: Sequence[tuple[str, int, int]],
+    *,
+    min_group_size: int,
+    n_missing_group: int,
+    n_missing_flag: int | None,
+) -> dict[str, Any]:
+    """The result of :func:`group_rates` from its sufficient statistics.
+
+    Parameters
+    ----------
+    counts : sequence of (group, n, count)
+        Per group, in sorted group order: rows entering the rate and rows
+        flagged. Summing these over chunks of a frame gives the frame's, so a
+        chunked run merges the per-chunk ``by_group`` exactly.
+    min_group_size : int
+        Groups with fewer rows entering the rate are suppressed from the gap.
+    n_missing_group : int
+        Rows without a group.
+    n_missing_flag : int or None
+        Rows with a group but no flag (None when measuring missingness).
+
+    Returns
+    -------
+    dict
+        As :func:`group_rates`.
+    """
     by_group: dict[str, dict[str, Any]] = {}
     rates: list[float] = []
     suppressed: list[str] = []
-    for name, n, k in zip(uniques, n_by, hit_by, strict=True):
+    for name, n, k in counts:
         if n == 0:  # every row of the group lacks the flag
             continue
         rate = float(k) / float(n)
@@ -197,11 +238,70 @@ def group_rates(
         "reason": reason,
         "by_group": by_group,
         "suppressed": sorted(suppressed),
-        "n_missing_group": n_missing_group,
+        "n_missing_group": int(n_missing_group),
     }
-    if not count_missing:
-        out["n_missing_flag"] = n_missing_flag
+    if n_missing_flag is not None:
+        out["n_missing_flag"] = int(n_missing_flag)
     return out
+
+
+def gap_verdict(info: dict[str, Any], max_gap: float) -> tuple[bool, dict[str, Any]]:
+    """Success and result of a rate-gap expectation from :func:`group_rates`' output (NaN gap: success)."""
+    gap = info["gap"]
+    success = True if math.isnan(gap) else bool(gap <= max_gap)
+    details = {k: v for k, v in info.items() if k != "gap"}
+    return success, {"observed_value": as_json_float(gap), "details": details}
+
+
+def representation_verdict(
+    counts: dict[str, int],
+    n: int,
+    n_missing: int,
+    *,
+    min_count: int | None,
+    min_share: float | None,
+    expected_groups: Sequence[str] | None,
+) -> tuple[bool, dict[str, Any]]:
+    """Success and result of the group-representation expectation from group counts.
+
+    ``counts`` maps each non-missing group to its rows, ``n`` is all rows
+    (missing groups included) and ``n_missing`` the rows without a group;
+    all three are sums over chunks of a frame.
+    """
+    counts = dict(counts)
+    for g in expected_groups or []:
+        counts.setdefault(str(g), 0)
+    by_group = {g: {"n": c, "share": (c / n if n else math.nan)} for g, c in sorted(counts.items())}
+    below = sorted(
+        g
+        for g, v in by_group.items()
+        if (min_count is not None and v["n"] < min_count)
+        or (min_share is not None and not (v["share"] >= min_share))
+    )
+    smallest = min(counts.values()) if counts else 0
+    return bool(counts) and not below, {
+        "observed_value": int(smallest),
+        "details": {
+            "by_group": {g: {"n": v["n"], "share": as_json_float(v["share"])} for g, v in by_group.items()},
+            "below": below,
+            "n_missing_group": n_missing,
+            "reason": None if counts else "the column has no non-missing values",
+        },
+    }
+
+
+def proxy_verdict(info: dict[str, Any], max_cramers_v: float, *, bias_correction: bool) -> tuple[bool, dict[str, Any]]:
+    """Success and result of the proxy-strength expectation from :func:`cramers_v`' output (NaN V: success)."""
+    v = info["value"]
+    success = True if math.isnan(v) else bool(v <= max_cramers_v)
+    details = {
+        "n": info["n"],
+        "shape": info["shape"],
+        "chi2": as_json_float(info["chi2"]),
+        "bias_correction": bias_correction,
+        "reason": info["reason"],
+    }
+    return success, {"observed_value": as_json_float(v), "details": details}
 
 
 def _boolean_values(flags: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -260,6 +360,19 @@ def cramers_v(
     r = int(xc.max()) + 1 if n else 0
     c = int(yc.max()) + 1 if n else 0
     table = np.bincount(xc * max(c, 1) + yc, minlength=r * c).reshape(r, c).astype(np.float64) if n else None
+    return cramers_v_of_table(table, n=n, shape=(r, c), bias_correction=bias_correction)
+
+
+def cramers_v_of_table(
+    table: np.ndarray | None, *, n: int, shape: tuple[int, int], bias_correction: bool = True
+) -> dict[str, Any]:
+    """Cramér's V of a contingency table (rows: categories of x, columns: of y, both in sorted order).
+
+    The second half of :func:`cramers_v`; a chunked run calls it on the table
+    summed over chunks (:mod:`audit.checks._merge`), so the statistic is
+    computed by the same arithmetic in the same order as on the whole frame.
+    """
+    r, c = shape
     out: dict[str, Any] = {"value": math.nan, "reason": None, "n": n, "shape": [r, c], "chi2": math.nan}
     if table is None or min(r, c) < 2:
         out["reason"] = "the contingency table has fewer than two rows or columns"
@@ -285,6 +398,11 @@ def cramers_v(
     return out
 
 
+def is_binned_number(values: pd.Series) -> bool:
+    """True for a numeric, non-boolean column: Cramér's V cuts it at its quantiles when it has many values."""
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+
+
 def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.ndarray:
     """Dense integer codes 0..k-1 of ``values[keep]`` (rows without missing values).
 
@@ -294,8 +412,7 @@ def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.nda
     form their own bin instead of swallowing the others. Anything else is used
     as categories.
     """
-    is_number = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
-    if is_number:
+    if is_binned_number(values):
         x = values.to_numpy(dtype=np.float64, na_value=np.nan)[keep]
         if len(np.unique(x)) > bins:
             edges = np.quantile(x, np.linspace(0.0, 1.0, bins + 1))

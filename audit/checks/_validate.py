@@ -32,10 +32,11 @@ from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
 from audit._schema import coerce_case_frame
 from audit.checks._statistics import caching
+from audit.checks._sufficient import record_statistics
 from audit.checks._suite import Suite, SuiteExpectation, build_expectation, expand_entry, load_suite
 from audit.exceptions import DataError, SpecError
 
-__all__ = ["CheckReport", "check_file", "validate"]
+__all__ = ["CheckReport", "check_file", "failure_message", "validate"]
 
 _KEY = "insyn_key"
 """Meta key that ties a great-expectations result back to its planned entry."""
@@ -373,6 +374,7 @@ def validate(
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
         data = frame.reset_index(drop=True)
     planned = _plan(loaded, group_list, data.columns, step=step)
+    record_statistics(step, data, [(p.entry.type, p.kwargs, p.problem is None) for p in planned])
     gx_results, gx_json = _run(data, planned, sample_size=sample_size, step=step)
 
     ids = data[id_column] if id_column in data.columns else None
@@ -570,6 +572,7 @@ def _result_dict(
         "element_count": None,
         "unexpected_count": None,
         "unexpected_percent": None,
+        "missing_count": None,
         "observed_value": None,
         "details": None,
         "sample_case_ids": [],
@@ -586,13 +589,14 @@ def _result_dict(
     out["element_count"] = jsonable(res.get("element_count"), default=str)
     out["unexpected_count"] = jsonable(res.get("unexpected_count"), default=str)
     out["unexpected_percent"] = jsonable(res.get("unexpected_percent"), default=str)
+    out["missing_count"] = jsonable(res.get("missing_count"), default=str)
     out["observed_value"] = jsonable(res.get("observed_value"), default=str)
     out["details"] = jsonable(res.get("details"), default=str)
     error = _exception_message(r.exception_info)
     if error is not None:
         out["message"] = f"could not be evaluated: {error}"
     elif not out["success"]:
-        out["message"] = _failure_message(p, out)
+        out["message"] = failure_message(p.entry.type, p.kwargs, out)
     positions: np.ndarray | None = None
     index_list = res.get("unexpected_index_list", res.get("partial_unexpected_index_list"))
     if index_list is not None and error is None:
@@ -606,11 +610,10 @@ def _result_dict(
     return out, positions
 
 
-def _failure_message(p: _Planned, out: Mapping[str, Any]) -> str:
-    """A short sentence on why an evaluated expectation failed."""
+def failure_message(kind: str, kwargs: Mapping[str, Any], out: Mapping[str, Any]) -> str:
+    """A short sentence on why an evaluated expectation (of type ``kind``, result ``out``) failed."""
     details = out["details"] if isinstance(out["details"], Mapping) else {}
     observed = out["observed_value"]
-    kwargs = p.kwargs
     if out["unexpected_count"] is not None and out["element_count"] is not None:
         pct = out["unexpected_percent"]
         share = f" ({pct:.3g}% of non-missing)" if isinstance(pct, float) else ""
@@ -619,7 +622,7 @@ def _failure_message(p: _Planned, out: Mapping[str, Any]) -> str:
     if isinstance(mismatched, Mapping):
         parts = [f"{k}: {', '.join(map(str, v))}" for k, v in mismatched.items() if v]
         return "columns " + "; ".join(parts) + "."
-    if p.entry.type == "expect_table_columns_to_not_contain_set" and isinstance(observed, list):
+    if kind == "expect_table_columns_to_not_contain_set" and isinstance(observed, list):
         return f"columns that must not be here: {', '.join(map(str, observed))}."
     if details.get("reason"):
         return f"{details['reason']}."

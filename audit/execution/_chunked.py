@@ -15,19 +15,19 @@ metric table (values, intervals, tests, bootstrap draws) equals the in-memory
 run's.
 
 Checks merged across chunks
-    Row-level expectations (values in a set, in a range, not null, age
-    lists, personnummer) are additive: their ``element_count``,
-    ``unexpected_count`` and ``missing_count`` are summed over chunks and the
-    merged expectation succeeds when the summed share of unexpected values
-    meets ``mostly``. Expectations that need the whole column (uniqueness
-    of ``case_id``, group-rate gaps, Cramér's V, group representation) are
-    not additive over chunk verdicts: for ``case_id`` uniqueness the run
-    keeps every chunk's case ids as 64-bit hashes and checks them once over
-    the whole run (a duplicate across chunks is a DataError naming the id's
-    chunk); the fairness-aware aggregate expectations are evaluated per
-    chunk and reported per chunk with ``exact: false`` in the merged entry,
-    because merging them exactly needs their sufficient statistics (group
-    counts and contingency tables), which this version does not yet return.
+    Every chunk validates its own input of each step (so ``quarantine``
+    keeps out exactly the rows the whole-frame check would for row-level
+    expectations) and, inside :func:`audit.checks.collecting_statistics`,
+    records the sufficient statistics of the expectations that need the
+    whole column. :func:`audit.checks.merge_chunk_checks` merges them into
+    the result one validation of the whole frame gives: counts of row-level
+    expectations sum; uniqueness pools 64-bit hashes of the values; group
+    representation and the group-rate gaps sum their per-group counts;
+    Cramér's V sums the counts of (feature, sensitive) value pairs and takes
+    a numeric feature's quantile bins from the pooled counts. Each merged
+    entry says ``exact: true`` unless chunks disagreed on a table-level
+    result (see that function). A case id in two chunks is moreover a
+    DataError naming the run.
 
 Not yet chunked: ``compare``, ``counterfactual``, ``selection`` and a derived
 column with ``quantile_bins`` (a quantile needs the whole column); a spec
@@ -50,6 +50,7 @@ import pandas as pd
 
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
+from audit.checks import collecting_statistics, merge_chunk_checks
 from audit.exceptions import DataError, SpecError
 from audit.execution._executor import TaskFailure, open_executor
 from audit.journey import Journey
@@ -87,6 +88,7 @@ class ChunkResult:
     statistics: GroupStatistics
     status_counts: dict[str, int]
     checks: list[dict[str, Any]]
+    check_statistics: list[tuple[str, dict[int, Any]]]
     timings: dict[str, float]
     case_id_hashes: np.ndarray
     part: str | None
@@ -223,9 +225,10 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     steps = [dataclasses.replace(s, prepare=prepare) if s.name == "source" else s
              for s in runner.steps_for(spec) if s.name in ROW_STEP_NAMES]
     state = runner.RunState(spec=spec, run_id=task.run_id)
-    for step in steps:
-        if step.when(spec):
-            runner.run_step(state, step)
+    with collecting_statistics() as check_statistics:
+        for step in steps:
+            if step.when(spec):
+                runner.run_step(state, step)
     t0 = time.perf_counter()
     final = state.final
     stats = statistics_of(spec, final)
@@ -239,37 +242,15 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     counts = final["status"].value_counts()
     return ChunkResult(index=task.index, rows=len(final), statistics=stats,
                        status_counts={k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)},
-                       checks=state.checks, timings=dict(state.timings), case_id_hashes=_hashes(final["case_id"]),
+                       checks=[{k: v for k, v in e.items() if k != "gx_result"} for e in state.checks],
+                       check_statistics=check_statistics, timings=dict(state.timings), case_id_hashes=_hashes(final["case_id"]),
                        part=part, peak_rss_mb=_peak_rss_mb())
 
 
-def merge_checks(per_chunk: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Merge the chunks' check entries: sum the counts of each expectation; succeed only when every chunk did.
-
-    Returns one entry per (step, expectation) with ``element_count``,
-    ``unexpected_count``, ``missing_count`` summed, ``success`` and
-    ``chunks_failed``; aggregate (whole-column) expectations carry
-    ``exact: False`` (module docstring).
-    """
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
-    for entries in per_chunk:
-        for entry in entries:
-            for pos, res in enumerate(entry.get("results", [])):
-                key = (entry["step"], pos)
-                row = merged.setdefault(key, {
-                    "step": entry["step"], "expectation": res.get("expectation") or res.get("type"),
-                    "column": res.get("column"), "element_count": 0, "unexpected_count": 0, "missing_count": 0,
-                    "success": True, "chunks_failed": 0, "exact": True})
-                if res.get("unexpected_count") is None:
-                    row["exact"] = False  # an aggregate or table-level verdict: not additive over chunks
-                for k in ("element_count", "unexpected_count", "missing_count"):
-                    value = res.get(k)
-                    if value is not None and not pd.isna(value):
-                        row[k] += int(value)
-                if not res.get("success", True):
-                    row["success"] = False
-                    row["chunks_failed"] += 1
-    return list(merged.values())
+def merge_checks(per_chunk: list[list[dict[str, Any]]],
+                 per_chunk_statistics: list[list[tuple[str, dict[int, Any]]]] | None = None) -> list[dict[str, Any]]:
+    """Merge the chunks' check entries exactly: see :func:`audit.checks.merge_chunk_checks`."""
+    return merge_chunk_checks(per_chunk, per_chunk_statistics)
 
 
 def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess", workers: int | None = None,
@@ -335,7 +316,7 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     counts = {k: sum(r.status_counts[k] for r in ordered) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
     return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=sum(r.rows for r in ordered),
                       statistics=total, metrics=metrics, findings=findings, status_counts=counts,
-                      checks=merge_checks([r.checks for r in ordered]), timings=timings,
+                      checks=merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered]), timings=timings,
                       parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered))
 
 

@@ -51,6 +51,10 @@ def spec_for(n: int, tmp: Path) -> Path:
     for cfg in d["checks"].values():
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
     d["report"] = {"formats": ["json"]}
+    if not (tmp / "engines").exists():  # the review model (engines.caseworker_model) is found next to the spec
+        import shutil
+
+        shutil.copytree(ROOT / "examples" / "engines", tmp / "engines", dirs_exist_ok=True)
     path = tmp / f"scale-{n}.yaml"
     path.write_text(yaml.safe_dump(d))
     return path

@@ -91,6 +91,16 @@ def assert_same(frame: pd.DataFrame, suites: list, **kwargs) -> None:
         for k in FIELDS:
             assert n[k] == g[k], (g["expectation"], g["column"], k, n[k], g[k])
     assert native.success == gx.success
+    # the exported result, in great-expectations' form: every key the native result writes has GX's value
+    assert native.gx_result["meta"]["insyn_engine"] == "native"
+    gx_rows = {r["expectation_config"]["meta"]["insyn_key"]: r for r in gx.gx_result["results"]}
+    for row in native.gx_result["results"]:
+        twin = gx_rows[row["expectation_config"]["meta"]["insyn_key"]]
+        assert row["success"] == twin["success"]
+        assert row["expectation_config"]["type"] == twin["expectation_config"]["type"]
+        for k, v in row["result"].items():
+            assert v == twin["result"][k], (row["expectation_config"]["type"], k, v, twin["result"][k])
+    assert native.gx_result["statistics"] == gx.gx_result["statistics"]
     np.testing.assert_array_equal(native.failed_rows, gx.failed_rows)
     assert native.failed_case_ids == gx.failed_case_ids
     pd.testing.assert_frame_equal(native.failed_cases(), gx.failed_cases())

@@ -24,6 +24,7 @@ range), is left to great-expectations, which is then imported.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,8 +66,14 @@ def _mostly(nonnull: int, unexpected: int, mostly: float) -> bool:
     return (float(nonnull) - float(unexpected)) / float(nonnull) >= mostly
 
 
-def _map_result(ok: np.ndarray, considered: np.ndarray, kwargs: Mapping[str, Any], *, shown: int) -> NativeResult:
-    """A column (pair) map expectation: ``ok`` per considered row; rows not considered count as missing."""
+def _map_result(ok: np.ndarray, considered: np.ndarray, kwargs: Mapping[str, Any], *, shown: int,
+                values: pd.Series | None = None) -> NativeResult:
+    """A column (pair) map expectation: ``ok`` per considered row; rows not considered count as missing.
+
+    With ``values`` (single-column expectations) the result also lists the
+    first unexpected values and their counts, as great-expectations' SUMMARY
+    does (:func:`audit.checks.validate` masks personnummer-shaped ones).
+    """
     n = len(considered)
     nonnull = int(considered.sum())
     positions = np.flatnonzero(considered & ~ok).astype(np.int64)
@@ -74,10 +81,39 @@ def _map_result(ok: np.ndarray, considered: np.ndarray, kwargs: Mapping[str, Any
     mostly = float(kwargs.get("mostly", 1.0))
     success = True if n == 0 or nonnull == 0 else _mostly(nonnull, k, mostly)
     missing = n - nonnull
+    total = k / n * 100 if n > 0 else None
     percent = (k / nonnull * 100 if nonnull > 0 else None) if n > 0 else None
-    result = {"element_count": n, "unexpected_count": k, "unexpected_percent": percent, "missing_count": missing,
-              "partial_unexpected_index_list": positions[:shown].tolist()}
+    result: dict[str, Any] = {"element_count": n, "unexpected_count": k, "unexpected_percent": percent}
+    if values is not None:
+        result["partial_unexpected_list"] = _plain(values.iloc[positions[:shown]].tolist())
+    result.update(missing_count=missing, missing_percent=(missing / n * 100) if n > 0 else None,
+                  unexpected_percent_total=total, unexpected_percent_nonmissing=percent)
+    if values is not None:
+        _add_counts(result, result["partial_unexpected_list"], shown)
+    result["partial_unexpected_index_list"] = positions[:shown].tolist()
     return NativeResult(success=bool(success), result=result, positions=positions)
+
+
+def _plain(items: list[Any]) -> list[Any]:
+    """Python scalars for JSON: numpy scalars unwrapped, NaN as None."""
+    out: list[Any] = []
+    for v in items:
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is pd.NA or (isinstance(v, float) and v != v):
+            v = None
+        out.append(v)
+    return out
+
+
+def _add_counts(result: dict[str, Any], unexpected: list[Any], shown: int) -> None:
+    """``partial_unexpected_counts`` as great-expectations orders them (most common first, then by value)."""
+    try:
+        counted = Counter(unexpected).most_common(shown)
+        result["partial_unexpected_counts"] = [{"value": v, "count": c}
+                                               for v, c in sorted(counted, key=lambda x: (-x[1], x[0]))]
+    except TypeError:
+        pass  # values that do not sort: great-expectations leaves the counts out too
 
 
 def _column_map(condition: Callable[[pd.Series], np.ndarray]) -> Callable[..., NativeResult]:
@@ -87,7 +123,7 @@ def _column_map(condition: Callable[[pd.Series], np.ndarray]) -> Callable[..., N
         ok = np.ones(len(col), dtype=bool)
         if considered.any():
             ok[considered] = np.asarray(condition(col[considered], kwargs), dtype=bool)
-        return _map_result(ok, considered, kwargs, shown=shown)
+        return _map_result(ok, considered, kwargs, shown=shown, values=col)
 
     return run
 
@@ -200,8 +236,11 @@ def _not_null(data: pd.DataFrame, kwargs: Mapping[str, Any], shown: int) -> Nati
     n, k = len(col), int(len(positions))
     mostly = float(kwargs.get("mostly", 1.0))
     success = True if n == 0 else (n - k) / n >= mostly
-    result = {"element_count": n, "unexpected_count": k, "unexpected_percent": (k / n * 100) if n else None,
-              "partial_unexpected_index_list": positions[:shown].tolist()}
+    result: dict[str, Any] = {"element_count": n, "unexpected_count": k,
+                              "unexpected_percent": (k / n * 100) if n else None,
+                              "partial_unexpected_list": [None] * min(k, shown)}
+    _add_counts(result, result["partial_unexpected_list"], shown)
+    result["partial_unexpected_index_list"] = positions[:shown].tolist()
     return NativeResult(success=bool(success), result=result, positions=positions)
 
 

@@ -40,7 +40,8 @@ import pandas as pd
 
 from audit.checks._statistics import is_binned_number
 
-__all__ = ["NEEDS_STATISTICS", "collecting_statistics", "record_statistics", "whole_column_statistics"]
+__all__ = ["NEEDS_STATISTICS", "collecting_statistics", "record_statistics", "value_hashes",
+           "whole_column_statistics"]
 
 NEEDS_STATISTICS: tuple[str, ...] = (
     "expect_column_proxy_strength_to_be_at_most",
@@ -84,7 +85,7 @@ def whole_column_statistics(
             if kind == "expect_column_values_to_be_unique":
                 col = data[kwargs["column"]]
                 known = col[col.notna()]
-                out[pos] = {"hashes": pd.util.hash_pandas_object(known, index=False).to_numpy(dtype=np.uint64)}
+                out[pos] = {"hashes": value_hashes(known)}
             else:
                 out[pos] = _pair_counts(data[kwargs["column"]], data[kwargs["sensitive_column"]])
         except (KeyError, TypeError, ValueError):
@@ -106,3 +107,41 @@ def _pair_counts(x: pd.Series, y: pd.Series) -> dict[str, Any]:
     y_numeric = is_binned_number(y)
     ys = np.asarray(yu, dtype=np.float64 if y_numeric else object)[pairs % ny]
     return {"x": xs, "y": ys, "count": counts.astype(np.int64), "x_numeric": x_numeric, "y_numeric": y_numeric}
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def value_hashes(values: pd.Series) -> np.ndarray:
+    """A 64-bit hash of each value (no missing values), equal for equal values.
+
+    Text is hashed with FNV-1a over its UTF-8 bytes, vectorised over the
+    Arrow buffers (one numpy pass per byte position);
+    anything else with ``pandas.util.hash_pandas_object``.
+    """
+    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        import pyarrow as pa
+
+        arr = pa.array(values.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        arr = arr.cast(pa.large_string())
+        if arr.null_count == 0:
+            n = len(arr)
+            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset: arr.offset + n + 1]
+            data = arr.buffers()[2]
+            data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+            starts = offsets[:-1]
+            lengths = offsets[1:] - starts
+            h = np.full(n, _FNV_OFFSET, dtype=np.uint64)
+            shortest = int(lengths.min()) if n else 0
+            for j in range(shortest):  # every value has a byte here: whole-array passes
+                h ^= data[starts + j]
+                h *= _FNV_PRIME
+            live = np.arange(n)
+            for j in range(shortest, int(lengths.max()) if n else 0):
+                live = live[lengths[live] > j]
+                h[live] = (h[live] ^ data[starts[live] + j]) * _FNV_PRIME
+            return h
+    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)

@@ -494,10 +494,11 @@ def _run(
     shown = max(sample_size, 1)
     native: dict[int, _Outcome] = {}
     if engine == "native":
-        for p in runnable:
-            got = evaluate_native(data, p.entry.type, p.kwargs, shown=shown)
-            if got is not None:
-                native[p.key] = _Outcome(got, got.positions)
+        with caching():  # group codes and parsed age lists once per validation
+            for p in runnable:
+                got = evaluate_native(data, p.entry.type, p.kwargs, shown=shown)
+                if got is not None:
+                    native[p.key] = _Outcome(got, got.positions)
     rest = [p for p in runnable if p.key not in native]
     outcomes, gx_json = _run_gx(data, rest, sample_size=sample_size, step=step) if rest else ({}, None)
     if not native:

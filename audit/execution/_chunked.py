@@ -1,8 +1,10 @@
 """A chunked audit run: every row-level step per chunk, metrics from summed group statistics.
 
 A run over millions of cases need not hold them at once. The cases are read
-in chunks (Parquet record batches, CSV chunks, or a synthetic generator per
-chunk with a seed derived from the run's seed and the chunk's number); each
+in chunks (Parquet record batches, CSV chunks, a SQL query streamed as DuckDB
+Arrow record batches or through SQLAlchemy with pandas' ``chunksize``, or a
+synthetic generator per chunk with a seed derived from the run's seed and
+the chunk's number); each
 chunk goes through the run's row-level steps (``source`` to ``final``: the
 intake suites, the reference decision, the engine input, the engine under the
 decision contract, review, the final frame) as one task of an executor
@@ -50,12 +52,13 @@ import pandas as pd
 
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
-from audit.checks import collecting_statistics, merge_chunk_checks
+from audit._schema import coerce_case_frame
+from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
 from audit.exceptions import DataError, SpecError
 from audit.execution._executor import TaskFailure, open_executor
 from audit.journey import Journey
 from audit.metrics import GroupStatistics, measure_statistics
-from audit.population import Population, apply_mapping
+from audit.population import Population, apply_mapping, blank_to_missing
 from audit.spec import AuditSpec
 from audit.synth import generate, load_population_spec
 
@@ -131,15 +134,15 @@ def check_chunkable(spec: AuditSpec) -> None:
         if getattr(d, "quantile_bins", None) is not None:
             raise SpecError(f"{where}: population.derive.{name} uses quantile_bins, which needs the whole column; "
                             "a chunked run cannot cut it exactly. Expected fixed bins or an in-memory run.")
-    if spec.population.source_kind == "sql":
-        raise SpecError(f"{where}: population.sql is not read in chunks yet. Expected a file or synthetic source.")
 
 
 def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame | None, int, int | None]]:
     """Yield ``(index, frame, n, seed)`` per chunk of the spec's population.
 
-    A Parquet file is read by record batches of ``chunk_size`` rows and a CSV
-    file with pandas' ``chunksize``, so only one chunk is in memory at a time
+    A Parquet file is read by record batches of ``chunk_size`` rows, a CSV
+    file with pandas' ``chunksize`` and a SQL query as a stream of Arrow
+    record batches (DuckDB) or pandas chunks (SQLAlchemy), so only one chunk
+    is in memory at a time
     here; a synthetic population yields no frame but the chunk's size and a
     seed derived from the spec's seed and the chunk's number (numpy's
     ``SeedSequence``), and the chunk is generated where it runs.
@@ -153,6 +156,9 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
         seeds = np.random.SeedSequence(spec.seed).spawn(len(starts))
         for i, start in enumerate(starts):
             yield i, None, min(chunk_size, n - start), int(seeds[i].generate_state(1, dtype=np.uint32)[0])
+        return
+    if pop.source_kind == "sql":
+        yield from _sql_chunks(spec, chunk_size)
         return
     path = spec.resolve(pop.file)
     suffix = path.suffix.lower()
@@ -169,6 +175,62 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
         return
     raise SpecError(f"{spec.source or '<spec>'}: population.file {pop.file!r} cannot be read in chunks. "
                     "Expected a .parquet or .csv file.")
+
+
+def _sql_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame | None, int, int | None]]:
+    """Stream a SQL population: DuckDB record batches, or SQLAlchemy with pandas' ``chunksize``."""
+    pop = spec.population
+    query, url = pop.sql or "", pop.url or ""
+    if url.startswith("duckdb:///"):
+        import duckdb
+
+        raw = url.removeprefix("duckdb:///")
+        db = Path(raw) if Path(raw).is_absolute() else (spec.base_dir / raw)
+        if not db.is_file():
+            raise DataError(f"{url}: no such DuckDB file ({db}).")
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            try:
+                reader = con.sql(query).to_arrow_reader(chunk_size)
+            except Exception as exc:
+                raise DataError(f"{db}: the query failed: {exc}. Query: {query}") from None
+            i = 0
+            pending: list[Any] = []
+            rows = 0
+            for batch in reader:  # DuckDB may cut batches smaller than asked: regroup to chunk_size rows
+                pending.append(batch)
+                rows += batch.num_rows
+                while rows >= chunk_size:
+                    frame, pending, rows = _take_rows(pending, chunk_size)
+                    yield i, frame, len(frame), None
+                    i += 1
+            if rows:
+                frame, pending, rows = _take_rows(pending, rows)
+                yield i, frame, len(frame), None
+        finally:
+            con.close()
+        return
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as con:
+            for i, frame in enumerate(pd.read_sql_query(sa.text(query), con, chunksize=chunk_size)):
+                yield i, blank_to_missing(frame), len(frame), None
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{url}: the query failed: {exc}. Query: {query}") from None
+
+
+def _take_rows(batches: list[Any], n: int) -> tuple[pd.DataFrame, list[Any], int]:
+    """The first ``n`` rows of a list of Arrow record batches as a frame, and the rest."""
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches)
+    head, tail = table.slice(0, n), table.slice(n)
+    frame = blank_to_missing(head.to_pandas())
+    return frame, tail.to_batches(), tail.num_rows
 
 
 def _population(task: ChunkTask) -> Population:
@@ -188,10 +250,14 @@ def _population(task: ChunkTask) -> Population:
         provenance.update(pop.provenance)
         return Population(kind="synthetic", frame=frame, aggregated=None,
                           source={"kind": "synthetic", "rows": len(frame)}, provenance=provenance, inputs=(path,))
-    frame, notes = apply_mapping(task.frame, pop, source=f"{pop.file} (chunk {task.index})")
+    kind = "sql" if pop.source_kind == "sql" else "file"
+    shown = (pop.url or "<sql>") if kind == "sql" else pop.file
+    frame, notes = apply_mapping(task.frame, pop, source=f"{shown} (chunk {task.index})")
+    frame, typed = coerce_case_frame(frame, source=f"{shown} (chunk {task.index})")  # as the in-memory loader
+    notes = [*notes, *typed]
     provenance = {c: "system" for c in frame.columns}
     provenance.update(pop.provenance)
-    return Population(kind="file", frame=frame, aggregated=None, source={"kind": "file", "rows": len(task.frame)},
+    return Population(kind=kind, frame=frame, aggregated=None, source={"kind": kind, "rows": len(task.frame)},
                       provenance=provenance, notes=tuple(notes))
 
 
@@ -206,7 +272,7 @@ def statistics_of(spec: AuditSpec, final: pd.DataFrame) -> GroupStatistics:
 
 def _hashes(case_ids: pd.Series) -> np.ndarray:
     """64-bit hashes of case ids, for a uniqueness check over the whole run."""
-    return pd.util.hash_pandas_object(case_ids.astype("str"), index=False).to_numpy(dtype=np.uint64)
+    return value_hashes(case_ids.astype("str"))
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:

@@ -144,3 +144,21 @@ def test_the_spec_execution_section_is_read(file_spec, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(state.metrics.reset_index(drop=True), run.metrics.reset_index(drop=True))
     with pytest.raises(Exception, match="chunk_size"):
         spec.with_options(execution={"chunk_size": 0})
+
+
+def test_the_chunked_run_folder_has_journey_parts_and_lineage(file_spec, tmp_path: Path) -> None:
+    spec, state, _ = file_spec
+    spec2 = spec.with_options(execution={"chunk_size": 1000, "executor": "inprocess"})
+    run, folder = run_chunked_audit(spec2, out=tmp_path)
+    parts = sorted((folder / "journey").glob("part-*.parquet"))
+    assert len(parts) == run.chunks == 3
+    journey = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    expected = state.journey.cases_frame()
+    assert len(journey) == len(expected) and list(journey.columns) == list(expected.columns)
+    key = [c for c in ("case_id", "step") if c in expected.columns]
+    assert sorted(map(tuple, journey[key].astype(str).to_numpy().tolist())) == sorted(
+        map(tuple, expected[key].astype(str).to_numpy().tolist()))
+    events = [json.loads(line) for line in (folder / "lineage.jsonl").read_text().splitlines()]
+    assert events and all("eventType" in e for e in events)
+    assert len({e["run"]["runId"] for e in events}) >= run.chunks  # one OpenLineage run per chunk at least
+    assert not list((folder / "journey").glob("lineage-*.jsonl"))

@@ -80,6 +80,7 @@ class ChunkTask:
     seed: int | None
     out_dir: str | None
     run_id: str
+    journey_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class ChunkResult:
     case_id_hashes: np.ndarray
     part: str | None
     peak_rss_mb: float
+    journey_part: str | None = None
+    lineage_part: str | None = None
 
 
 @dataclass
@@ -114,6 +117,8 @@ class ChunkedRun:
     timings: dict[str, float] = field(default_factory=dict)
     parts: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    journey_parts: list[str] = field(default_factory=list)
+    lineage_parts: list[str] = field(default_factory=list)
 
 
 def _peak_rss_mb() -> float:
@@ -305,12 +310,21 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         part = os.path.join(task.out_dir, f"part-{task.index:05d}.parquet")
         final.to_parquet(part, index=False)
         state.timings["write"] = time.perf_counter() - t0
+    journey_part = lineage_part = None
+    if task.journey_dir is not None:
+        t0 = time.perf_counter()
+        journey_part = state.journey.write_cases(
+            os.path.join(task.journey_dir, f"part-{task.index:05d}.parquet")).as_posix()
+        lineage_part = state.journey.write_lineage(
+            os.path.join(task.journey_dir, f"lineage-{task.index:05d}.jsonl")).as_posix()
+        state.timings["journey"] = time.perf_counter() - t0
     counts = final["status"].value_counts()
     return ChunkResult(index=task.index, rows=len(final), statistics=stats,
                        status_counts={k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)},
                        checks=[{k: v for k, v in e.items() if k != "gx_result"} for e in state.checks],
                        check_statistics=check_statistics, timings=dict(state.timings), case_id_hashes=_hashes(final["case_id"]),
-                       part=part, peak_rss_mb=_peak_rss_mb())
+                       part=part, peak_rss_mb=_peak_rss_mb(), journey_part=journey_part,
+                       lineage_part=lineage_part)
 
 
 def merge_checks(per_chunk: list[list[dict[str, Any]]],
@@ -321,7 +335,7 @@ def merge_checks(per_chunk: list[list[dict[str, Any]]],
 
 def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess", workers: int | None = None,
                 scheduler: str | None = None, out_dir: str | Path | None = None,
-                run_id: str | None = None) -> ChunkedRun:
+                run_id: str | None = None, journey_dir: str | Path | None = None) -> ChunkedRun:
     """Run an audit in chunks on an executor; metrics from the summed group statistics.
 
     Parameters
@@ -336,6 +350,10 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
         Folder for the decisions' Parquet parts (``part-00000.parquet``, ...); none written without it.
     run_id : str, optional
         The run's id (default :func:`audit.runner.make_run_id`).
+    journey_dir : path, optional
+        Folder for each chunk's journey (``part-00000.parquet``, the rows of
+        ``journey.parquet``) and OpenLineage events (``lineage-00000.jsonl``,
+        one OpenLineage run per chunk); none written without it.
 
     Returns
     -------
@@ -352,9 +370,12 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     run_id = run_id or runner.make_run_id(spec)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if journey_dir is not None:
+        Path(journey_dir).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     tasks = (ChunkTask(spec=spec, index=i, frame=frame, n=n, seed=seed,
-                       out_dir=None if out_dir is None else str(out_dir), run_id=run_id)
+                       out_dir=None if out_dir is None else str(out_dir), run_id=run_id,
+                       journey_dir=None if journey_dir is None else str(journey_dir))
              for i, frame, n, seed in iter_chunks(spec, chunk_size))
     results: dict[int, ChunkResult] = {}
     with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
@@ -383,7 +404,9 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=sum(r.rows for r in ordered),
                       statistics=total, metrics=metrics, findings=findings, status_counts=counts,
                       checks=merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered]), timings=timings,
-                      parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered))
+                      parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered),
+                      journey_parts=[r.journey_part for r in ordered if r.journey_part],
+                      lineage_parts=[r.lineage_part for r in ordered if r.lineage_part])
 
 
 class _LazyTasks:

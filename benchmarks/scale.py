@@ -115,6 +115,7 @@ def main() -> None:
         print(json.dumps(info, default=float))
         return
     runs: dict[tuple[str, int], list[dict]] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for rep in range(args.reps):
@@ -124,6 +125,9 @@ def main() -> None:
                     runs.setdefault((mode, n), []).append(info)
                     print(f"# rep {rep + 1} {mode:8s} n={n:>10,}: {info['wall']:.1f} s wall, "
                           f"{info['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+    load_after = os.getloadavg()
+    print(f"# {os.cpu_count()} cores; load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+          f"chunk size {args.chunk_size:,}; {args.reps} rep(s), medians")
     print(f"| mode | n | wall s (median) | CPU s | CPU/wall | peak RSS MB | worker peak MB | top steps (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for mode in args.modes:

@@ -34,8 +34,10 @@ import numpy as np
 import pandas as pd
 
 from audit.checks._statistics import (
+    cached,
     conditional_range_ok,
     cramers_v,
+    factorized,
     gap_verdict,
     group_rates,
     parse_age_lists,
@@ -43,6 +45,7 @@ from audit.checks._statistics import (
     proxy_verdict,
     representation_verdict,
 )
+from audit.checks._sufficient import value_hashes
 
 __all__ = ["NATIVE_TYPES", "NativeResult", "evaluate_native"]
 
@@ -120,9 +123,12 @@ def _column_map(condition: Callable[[pd.Series], np.ndarray]) -> Callable[..., N
     def run(data: pd.DataFrame, kwargs: Mapping[str, Any], shown: int) -> NativeResult:
         col = data[kwargs["column"]]
         considered = col.notna().to_numpy(dtype=bool)
-        ok = np.ones(len(col), dtype=bool)
-        if considered.any():
-            ok[considered] = np.asarray(condition(col[considered], kwargs), dtype=bool)
+        if considered.all():  # the column itself: per-column work stays cached (audit.checks._statistics)
+            ok = np.asarray(condition(col, kwargs), dtype=bool)
+        else:
+            ok = np.ones(len(col), dtype=bool)
+            if considered.any():
+                ok[considered] = np.asarray(condition(col[considered], kwargs), dtype=bool)
         return _map_result(ok, considered, kwargs, shown=shown, values=col)
 
     return run
@@ -135,10 +141,29 @@ def _in_set(col: pd.Series, kwargs: Mapping[str, Any]) -> np.ndarray:
 
 
 def _unique(col: pd.Series, kwargs: Mapping[str, Any]) -> np.ndarray:
-    return (~col.duplicated(keep=False)).to_numpy(dtype=bool)
+    """``~duplicated(keep=False)``: rows sharing a 64-bit hash are candidates, confirmed on their values."""
+    if not (pd.api.types.is_string_dtype(col.dtype) and col.dtype != object):
+        return (~col.duplicated(keep=False)).to_numpy(dtype=bool)
+    h = cached(col, "hashes", value_hashes)
+    order = np.argsort(h, kind="stable")
+    same = h[order][1:] == h[order][:-1]
+    flagged = np.zeros(len(h), dtype=bool)
+    flagged[1:] |= same
+    flagged[:-1] |= same
+    candidate = np.zeros(len(h), dtype=bool)
+    candidate[order] = flagged
+    duplicated = np.zeros(len(h), dtype=bool)
+    if candidate.any():  # equal values have equal hashes; a collision is sorted out here
+        duplicated[candidate] = col[candidate].duplicated(keep=False).to_numpy(dtype=bool)
+    return ~duplicated
 
 
 def _regex(col: pd.Series, kwargs: Mapping[str, Any]) -> np.ndarray:
+    """great-expectations' ``astype(str).str.contains(regex)``, once per distinct value when values repeat."""
+    codes, uniques = factorized(col)
+    if 2 * len(uniques) < len(col) and codes.min(initial=0) >= 0:
+        distinct = pd.Series(uniques, dtype=col.dtype)
+        return distinct.astype(str).str.contains(kwargs["regex"]).to_numpy(dtype=bool)[codes]
     return col.astype(str).str.contains(kwargs["regex"]).to_numpy(dtype=bool)
 
 

@@ -43,10 +43,12 @@ from audit._privacy import PNR_RE2
 
 __all__ = [
     "as_json_float",
+    "cached",
     "caching",
     "conditional_range_ok",
     "cramers_v",
     "cramers_v_of_table",
+    "factorized",
     "gap_verdict",
     "group_rates",
     "is_binned_number",
@@ -71,10 +73,10 @@ def as_json_float(value: float) -> float | None:
 
 _CACHE: dict[tuple[int, str], tuple[Any, Any]] = {}
 _CACHE_SIZE = 8
-_CACHING = {"on": False}
+_CACHING = {"on": False, "depth": 0}
 
 
-def _cached(values: pd.Series, kind: str, compute: Any) -> Any:
+def cached(values: pd.Series, kind: str, compute: Any) -> Any:
     """Compute something about a column once per validation (e.g. group codes), inside :func:`caching`.
 
     The key is the identity of the column's pandas extension array (stable
@@ -105,21 +107,24 @@ def caching() -> Iterator[None]:
     calls always see the current values.
     """
     _CACHING["on"] = True
+    _CACHING["depth"] += 1
     try:
         yield
     finally:
-        _CACHING["on"] = False
-        _CACHE.clear()
+        _CACHING["depth"] -= 1
+        if _CACHING["depth"] == 0:  # nested blocks share the outer one's cache
+            _CACHING["on"] = False
+            _CACHE.clear()
 
 
-def _factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``pandas.factorize(values, sort=True)`` (missing values get code -1), cached."""
+def factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize(values, sort=True)`` (missing values get code -1), cached inside :func:`caching`."""
 
     def compute(v: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(v, sort=True)
         return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
-    return _cached(values, "factorize", compute)
+    return cached(values, "factorize", compute)
 
 
 def _dense(codes: np.ndarray) -> np.ndarray:
@@ -168,7 +173,7 @@ def group_rates(
     ValueError
         When ``flags`` holds values other than booleans, 0 and 1.
     """
-    all_codes, uniques = _factorized(groups)
+    all_codes, uniques = factorized(groups)
     known_group = all_codes >= 0
     n_missing_group = int((~known_group).sum())
     n_missing_flag = 0
@@ -417,7 +422,7 @@ def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.nda
         if len(np.unique(x)) > bins:
             edges = np.quantile(x, np.linspace(0.0, 1.0, bins + 1))
             return _dense(np.searchsorted(edges[1:-1], x, side="left"))
-    codes, _ = _factorized(values)
+    codes, _ = factorized(values)
     return _dense(codes[keep])
 
 
@@ -453,7 +458,7 @@ def parse_age_lists(values: pd.Series, *, min_age: int, max_age: int) -> tuple[n
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return np.zeros(0, dtype=bool), empty, empty
-    well_formed, parent, ages = _cached(values, "age_lists", _age_list_parts)
+    well_formed, parent, ages = cached(values, "age_lists", _age_list_parts)
     in_band = (ages >= min_age) & (ages <= max_age)
     n_in_band = np.bincount(parent[in_band], minlength=n).astype(np.int64)
     n_ages = np.bincount(parent, minlength=n).astype(np.int64)
@@ -548,8 +553,14 @@ def personnummer_rows(frame: pd.DataFrame, *, ignore_columns: Sequence[str] = ()
             continue
         scanned.append(str(name))
         text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else col.astype("str")
-        arr = pa.array(text, type=pa.large_string(), from_pandas=True)
-        found = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
+        codes, uniques = factorized(text) if text is col else (None, None)
+        if codes is not None and 2 * len(uniques) < len(text):  # few distinct values: scan each once
+            arr = pa.array(pd.Series(uniques, dtype="str"), type=pa.large_string(), from_pandas=True)
+            seen = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
+            found = np.append(seen, False)[codes]  # code -1 (missing) never matches
+        else:
+            arr = pa.array(text, type=pa.large_string(), from_pandas=True)
+            found = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
         if found.any():
             by_column[str(name)] = int(found.sum())
             hit |= found

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.checks._statistics import is_binned_number
+from audit.checks._statistics import cached, factorized, is_binned_number
 
 __all__ = ["NEEDS_STATISTICS", "collecting_statistics", "record_statistics", "value_hashes",
            "whole_column_statistics"]
@@ -85,7 +85,8 @@ def whole_column_statistics(
             if kind == "expect_column_values_to_be_unique":
                 col = data[kwargs["column"]]
                 known = col[col.notna()]
-                out[pos] = {"hashes": value_hashes(known)}
+                out[pos] = {"hashes": cached(col, "hashes", value_hashes) if len(known) == len(col)
+                            else value_hashes(known)}
             else:
                 out[pos] = _pair_counts(data[kwargs["column"]], data[kwargs["sensitive_column"]])
         except (KeyError, TypeError, ValueError):
@@ -95,13 +96,11 @@ def whole_column_statistics(
 
 def _pair_counts(x: pd.Series, y: pd.Series) -> dict[str, Any]:
     """Counts of each distinct (x, y) pair among rows where both are known."""
-    keep = (x.notna() & y.notna()).to_numpy()
-    xv = x[keep]
-    yv = y[keep]
-    xcodes, xu = pd.factorize(xv, sort=False)
-    ycodes, yu = pd.factorize(yv, sort=False)
+    xcodes, xu = factorized(x)
+    ycodes, yu = factorized(y)
+    keep = (xcodes >= 0) & (ycodes >= 0)
     ny = max(len(yu), 1)
-    pairs, counts = np.unique(xcodes.astype(np.int64) * ny + ycodes, return_counts=True)
+    pairs, counts = np.unique(xcodes[keep] * ny + ycodes[keep], return_counts=True)
     x_numeric = is_binned_number(x)
     xs = np.asarray(xu, dtype=np.float64 if x_numeric else object)[pairs // ny]
     y_numeric = is_binned_number(y)

@@ -351,6 +351,13 @@ def load_suite(path: str | Path) -> Suite:
     resolved = resolve_path(path, None)
     if not resolved.is_file():
         raise SpecError(f"{shown}: suite file not found (looked at {resolved}).")
+    stat = resolved.stat()
+    return _load_suite_file(shown, resolved, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_suite_file(shown: str, resolved: Path, mtime_ns: int, size: int) -> Suite:
+    """Load one suite file; cached by path, modification time and size (a Suite is frozen)."""
     if resolved.suffix.lower() == ".json":
         try:
             data = json.loads(resolved.read_text(encoding="utf-8"))

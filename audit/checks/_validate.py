@@ -392,11 +392,12 @@ def validate(
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
         data = frame.reset_index(drop=True)
     planned = _plan(loaded, group_list, data.columns, step=step)
-    record_statistics(step, data, [(p.entry.type, p.kwargs, p.problem is None) for p in planned])
     engine = engine or os.environ.get("INSYN_CHECKS_ENGINE") or "native"
     if engine not in ("native", "gx"):
         raise SpecError(f"audit.checks.validate: engine must be 'native' or 'gx'. Got {engine!r}.")
-    gx_results, gx_json = _run(data, planned, sample_size=sample_size, step=step, engine=engine)
+    with caching():  # group codes and parsed age lists once per validation
+        record_statistics(step, data, [(p.entry.type, p.kwargs, p.problem is None) for p in planned])
+        gx_results, gx_json = _run(data, planned, sample_size=sample_size, step=step, engine=engine)
 
     ids = data[id_column] if id_column in data.columns else None
     results: list[dict[str, Any]] = []

@@ -91,7 +91,8 @@ def merge_chunk_checks(
         ``index``, ``expectation``, ``column``, ``kwargs``, ``severity``,
         ``row_level``, ``element_count``, ``unexpected_count``,
         ``missing_count``, ``unexpected_percent``, ``observed_value``,
-        ``details``, ``success``, ``message``, ``sample_case_ids``, ``meta``)
+        ``details``, ``success``, ``message``, ``sample_case_ids``, ``meta``,
+        ``engine`` of the first chunk)
         plus ``step``, ``policy``, ``chunks``, ``chunks_failed`` and ``exact``
         (False only where the module docstring says).
     """
@@ -123,7 +124,7 @@ def _merge_one(key: tuple[str, int], items: list[tuple[int, Mapping[str, Any], M
         "step": step,
         "policy": items[0][1].get("policy"),
         **{k: first.get(k) for k in ("suite", "index", "expectation", "column", "kwargs", "severity", "row_level",
-                                     "meta")},
+                                     "meta", "engine")},
         "element_count": None, "unexpected_count": None, "missing_count": None, "unexpected_percent": None,
         "observed_value": None, "details": None, "success": True, "message": None,
         "chunks": len(items), "chunks_failed": sum(1 for r in results if not r.get("success", False)),

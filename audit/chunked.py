@@ -18,8 +18,18 @@ complete:
     ``checks`` (merged across chunks, see :mod:`audit.execution`),
     ``metrics``, ``findings`` and ``timings``.
 
-A chunked run folder has no HTML/Markdown report, journey or lineage file
-yet; run the same spec in memory for those.
+``journey/part-00000.parquet`` ...
+    each chunk's journey (the rows ``journey.parquet`` of an in-memory run
+    holds, in parts);
+``lineage.jsonl``
+    the OpenLineage events of every chunk, chunk by chunk (each chunk is one
+    OpenLineage run of the job).
+
+A chunked run folder has no HTML/Markdown report, dossier, ``checks.json``
+or manifest yet: the report is rendered from one whole-run result, which a
+chunked run does not assemble (its journey step summaries and check entries
+would have to be merged into that form first); run the same spec in memory
+for those.
 """
 
 from __future__ import annotations
@@ -67,8 +77,12 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
     tmp.mkdir(parents=True)
     try:
         run = run_chunked(spec, chunk_size=chunk_size, executor=executor, workers=workers, scheduler=scheduler,
-                          out_dir=tmp / "decisions", run_id=run_id)
+                          out_dir=tmp / "decisions", run_id=run_id, journey_dir=tmp / "journey")
         run.metrics.to_csv(tmp / "metrics.csv", index=False)
+        with (tmp / "lineage.jsonl").open("w", encoding="utf-8") as fh:  # every chunk's events, chunk by chunk
+            for part in run.lineage_parts:
+                fh.write(Path(part).read_text(encoding="utf-8"))
+                Path(part).unlink()
         results: dict[str, Any] = {
             "insyn_version": __version__,
             "run_id": run_id,
@@ -90,4 +104,6 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     run.parts = [str(final / "decisions" / Path(p).name) for p in run.parts]
+    run.journey_parts = [str(final / "journey" / Path(p).name) for p in run.journey_parts]
+    run.lineage_parts = []
     return run, final

@@ -87,6 +87,7 @@ __all__ = [
     "TRUTH_OUTCOME",
     "TRUTH_REASONS",
     "apply_mapping",
+    "blank_to_missing",
     "check_headers",
     "load_population",
     "max_file_bytes",
@@ -322,6 +323,7 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
 
 
 def _blank_to_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that are empty or only whitespace become missing (as a SQL source is read)."""
     out = frame
     for col in frame.columns:
         s = frame[col]
@@ -364,6 +366,10 @@ def _read_sql(query: str, url: str, base_dir: Path) -> tuple[pd.DataFrame, dict[
         except Exception as exc:
             raise DataError(f"{url}: the query failed: {exc}. Query: {query}") from None
     return _blank_to_missing(frame), {"query": query}, inputs
+
+
+blank_to_missing = _blank_to_missing
+"""Public name of the blank-to-missing step of a SQL read, for the chunked reader (audit.execution)."""
 
 
 # ---------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Every step of an audit validates its input with :func:`audit.checks.validate`,
 so the checks must not dominate a run on a large population. This script
 draws 1,000,000 synthetic applications with :func:`audit.synth.generate`, then
-times ``validate`` (one great-expectations call, SUMMARY-sized results, row
-positions mapped to ``case_id`` by Insyn) for:
+times ``validate`` with each engine (``native``: Insyn's vectorised
+evaluation, the default; ``gx``: great-expectations, SUMMARY-sized results,
+row positions mapped to ``case_id`` by Insyn) for:
 
 1. 25 expectations: the mix of a real intake suite (table columns, types,
    nulls, a unique id, formats, allowed values, ranges, the two row-level
@@ -16,7 +17,7 @@ positions mapped to ``case_id`` by Insyn) for:
 4. the whole shipped ``checks/application.yaml`` with groups
    ``[sex, birth_region]``, for information.
 
-Run with ``.venv/bin/python benchmarks/checks.py [N]``; it prints wall-clock
+Run with ``.venv/bin/python benchmarks/checks.py [N] [native|gx ...]``; it prints wall-clock
 seconds (best and median of three runs after one warm-up), the CPU seconds of
 this process, and the machine's load, and asserts nothing.
 """
@@ -115,14 +116,20 @@ def _line(label: str, wall: list[float], cpu: list[float], report, goal: float |
     )
 
 
-def main(n: int = 1_000_000) -> None:
+def main(n: int = 1_000_000, engines: tuple[str, ...] = ("native", "gx")) -> None:
+    for engine in engines:
+        print(f"--- engine {engine}")
+        _main(n, engine)
+
+
+def _main(n: int, engine: str) -> None:
     t0 = time.perf_counter()
     frame = generate(ROOT / "datasets/sweden/population-2026.yaml", n=n, seed=2026)
     print(f"cases: {len(frame):,} x {frame.shape[1]} columns (generated in {time.perf_counter() - t0:.1f} s)")
     suite = _suite_25()
 
     print(f"machine load (1 min): {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (wall time grows with it)")
-    print(_line("25 expectations, clean data", *_timed(frame, [suite]), GOAL_S))
+    print(_line("25 expectations, clean data", *_timed(frame, [suite], engine=engine), GOAL_S))
 
     broken = frame.copy()
     rng = np.random.default_rng(0)
@@ -130,14 +137,14 @@ def main(n: int = 1_000_000) -> None:
     broken.loc[rows[: len(rows) // 3], "applicant_age"] = 15
     broken.loc[rows[len(rows) // 3: 2 * len(rows) // 3], "child_ages"] = "4;x"
     broken.loc[rows[2 * len(rows) // 3:], "sex"] = "unknown"
-    print(_line("25 expectations, 1 % of rows broken", *_timed(broken, [suite]), GOAL_S))
+    print(_line("25 expectations, 1 % of rows broken", *_timed(broken, [suite], engine=engine), GOAL_S))
     everything = frame.copy()
     everything["sex"] = "unknown"
     everything["child_ages"] = "x"
-    print(_line("25 expectations, every row fails 3 row checks", *_timed(everything, [suite]), GOAL_S))
+    print(_line("25 expectations, every row fails 3 row checks", *_timed(everything, [suite], engine=engine), GOAL_S))
     print(_line("checks/application.yaml, groups sex + birth_region",
-                *_timed(frame, [ROOT / "checks/application.yaml"], groups=["sex", "birth_region"])))
+                *_timed(frame, [ROOT / "checks/application.yaml"], groups=["sex", "birth_region"], engine=engine)))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000, tuple(sys.argv[2:]) or ("native", "gx"))

@@ -51,6 +51,10 @@ def spec_for(n: int, tmp: Path) -> Path:
     for cfg in d["checks"].values():
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
     d["report"] = {"formats": ["json"]}
+    if not (tmp / "engines").exists():  # the review model (engines.caseworker_model) is found next to the spec
+        import shutil
+
+        shutil.copytree(ROOT / "examples" / "engines", tmp / "engines", dirs_exist_ok=True)
     path = tmp / f"scale-{n}.yaml"
     path.write_text(yaml.safe_dump(d))
     return path
@@ -111,6 +115,7 @@ def main() -> None:
         print(json.dumps(info, default=float))
         return
     runs: dict[tuple[str, int], list[dict]] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for rep in range(args.reps):
@@ -120,6 +125,9 @@ def main() -> None:
                     runs.setdefault((mode, n), []).append(info)
                     print(f"# rep {rep + 1} {mode:8s} n={n:>10,}: {info['wall']:.1f} s wall, "
                           f"{info['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
+    load_after = os.getloadavg()
+    print(f"# {os.cpu_count()} cores; load average (1 min) {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
+          f"chunk size {args.chunk_size:,}; {args.reps} rep(s), medians")
     print(f"| mode | n | wall s (median) | CPU s | CPU/wall | peak RSS MB | worker peak MB | top steps (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
     for mode in args.modes:

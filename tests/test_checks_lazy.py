@@ -15,9 +15,11 @@ from audit.checks import CUSTOM_EXPECTATIONS
 from audit.spec import load_spec
 load_spec("examples/demo.yaml")
 before = any(m.split(".")[0] == "great_expectations" for m in sys.modules)
-from audit.checks import load_suite
-load_suite("checks/application.yaml")
-after = "great_expectations" in sys.modules
+from audit.checks import Suite, load_suite
+load_suite("checks/application.yaml")  # a shipped suite, validated byte for byte: no great-expectations needed
+shipped = "great_expectations" in sys.modules
+Suite.from_dict({"name": "own", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "x"}}]})
+after = "great_expectations" in sys.modules and not shipped
 import great_expectations.expectations.registry as r
 registered = set(CUSTOM_EXPECTATIONS) <= set(r.list_registered_expectation_implementations())
 print(before, after, registered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ def file_spec(tmp_path_factory: pytest.TempPathFactory):
     d["engine"]["path"] = str(ROOT / "examples/engines/municipal-rpa.yaml")
     for cfg in d["checks"].values():
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
+    shutil.copytree(ROOT / "examples/engines", tmp / "engines")  # the review model is found next to the spec
     (tmp / "spec.yaml").write_text(yaml.safe_dump(d))
     spec = load_spec(tmp / "spec.yaml")
     return spec, runner.run(spec), tmp
@@ -61,22 +63,30 @@ def test_chunked_run_equals_the_in_memory_run(file_spec, chunk_size: int) -> Non
     # the summed statistics are the whole frame's statistics
     assert chunked.statistics == statistics_of(spec, state.final)
     assert_same_run(state, chunked, out)
-    # row-level checks: counts summed over chunks equal the whole-frame counts
-    assert len(chunked.checks) == sum(len(e["results"]) for e in state.checks)
-    by_key = {}
-    for e in state.checks:
-        for i, r in enumerate(e["results"]):
-            by_key.setdefault(e["step"], []).append(r)
-    merged_by_step = {}
-    for m in chunked.checks:
-        merged_by_step.setdefault(m["step"], []).append(m)
-    for step, results in by_key.items():
-        for r, m in zip(results, merged_by_step[step], strict=True):
-            assert m["expectation"] == r["expectation"]
-            if m["exact"]:
-                assert m["unexpected_count"] == int(r["unexpected_count"])
-                assert m["element_count"] == int(r["element_count"])
-                assert m["success"] == bool(r["success"])
+    # every check, whole-column ones included, merges to the whole frame's result
+    assert_same_checks(state.checks, chunked.checks)
+
+
+COMPARED = ("success", "element_count", "unexpected_count", "missing_count", "unexpected_percent", "observed_value",
+            "details", "message", "severity", "kwargs")
+
+
+def assert_same_checks(entries, merged) -> None:
+    """The merged results equal the in-memory run's, field by field (floats bit for bit)."""
+    expected = [(e["step"], r) for e in entries for r in e["results"]]
+    assert len(merged) == len(expected)
+    kinds = set()
+    for (step, r), m in zip(expected, merged, strict=True):
+        assert (m["step"], m["expectation"], m["column"]) == (step, r["expectation"], r["column"])
+        assert m["exact"] is True, m
+        for k in COMPARED:
+            assert m[k] == r[k], (step, r["expectation"], r["column"], k, m[k], r[k])
+        kinds.add(r["expectation"])
+    # the whole-column types are among those compared
+    assert {"expect_column_values_to_be_unique", "expect_column_proxy_strength_to_be_at_most",
+            "expect_column_group_representation_to_be_at_least",
+            "expect_column_missing_rate_gap_across_groups_to_be_at_most",
+            "expect_column_failure_rate_gap_across_groups_to_be_at_most"} <= kinds
 
 
 @pytest.mark.parametrize("kind", ["processes", "dask"])
@@ -134,3 +144,21 @@ def test_the_spec_execution_section_is_read(file_spec, tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(state.metrics.reset_index(drop=True), run.metrics.reset_index(drop=True))
     with pytest.raises(Exception, match="chunk_size"):
         spec.with_options(execution={"chunk_size": 0})
+
+
+def test_the_chunked_run_folder_has_journey_parts_and_lineage(file_spec, tmp_path: Path) -> None:
+    spec, state, _ = file_spec
+    spec2 = spec.with_options(execution={"chunk_size": 1000, "executor": "inprocess"})
+    run, folder = run_chunked_audit(spec2, out=tmp_path)
+    parts = sorted((folder / "journey").glob("part-*.parquet"))
+    assert len(parts) == run.chunks == 3
+    journey = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    expected = state.journey.cases_frame()
+    assert len(journey) == len(expected) and list(journey.columns) == list(expected.columns)
+    key = [c for c in ("case_id", "step") if c in expected.columns]
+    assert sorted(map(tuple, journey[key].astype(str).to_numpy().tolist())) == sorted(
+        map(tuple, expected[key].astype(str).to_numpy().tolist()))
+    events = [json.loads(line) for line in (folder / "lineage.jsonl").read_text().splitlines()]
+    assert events and all("eventType" in e for e in events)
+    assert len({e["run"]["runId"] for e in events}) >= run.chunks  # one OpenLineage run per chunk at least
+    assert not list((folder / "journey").glob("lineage-*.jsonl"))

@@ -11,16 +11,56 @@ fairness-aware expectations that no standard suite has (see
 :mod:`audit.checks._expectations`): group representation, differential
 missingness, differential registry failure and proxy strength.
 
+Two engines evaluate a suite, with one meaning:
+
+native (the default)
+    Every expectation type the shipped suites use is evaluated with pandas
+    and numpy (:mod:`audit.checks._native`): vectorised, by the same pandas
+    operations, null filtering, ``mostly`` rule and percentages as
+    great-expectations' pandas engine, and for the fairness-aware types by
+    the same functions (:mod:`audit.checks._statistics`).
+    ``tests/test_checks_native.py`` holds it to great-expectations on the
+    same data and suites: same success, element, unexpected and missing
+    counts, observed values, details, unexpected rows and exported result.
+great-expectations
+    The definition of the suites (strict loading through
+    ``ExpectationConfiguration``), the reference, the format of the exported
+    result, and the executor of any expectation type without a native
+    implementation (or a dtype the native code leaves to it, e.g. a type
+    check on an ``object`` column). ``validate(..., engine="gx")`` or the
+    environment variable ``INSYN_CHECKS_ENGINE=gx`` runs every expectation
+    through it.
+
 This package is the only part of Insyn that imports great-expectations, and
-it does so only when a suite is loaded or run: ``import audit`` and
-``import audit.checks`` are cheap (the first suite built or validated imports
-it and registers Insyn's expectations,
-:func:`audit.checks._suite.register_expectations`). Suites go through great-expectations' public 1.x API (an
+it does so only when a suite needs it: ``import audit`` and ``import
+audit.checks`` are cheap; a shipped suite whose bytes match the ones the
+test suite validated with great-expectations (:data:`SHIPPED_SUITE_SHA256`
+in :mod:`audit.checks._catalogue`) loads without it; any other suite is
+checked by great-expectations when loaded, and a validation imports it only
+for the expectations the native engine does not cover (it then registers
+Insyn's expectations, :func:`audit.checks._suite.register_expectations`).
+Suites go through great-expectations' public 1.x API (an
 ``ExpectationSuite`` per step, validated with ``batch.validate``), and the
 custom expectations are ordinary great-expectations expectations: importing
 one of their classes from this package registers all of them, after which a
 plain great-expectations project can use them by type name, e.g. in a suite
 written by ``insyn suite checks/application.yaml application.json``.
+
+Each result says which engine produced it (``engine``: ``native`` or
+``great_expectations``), and so does the step (:attr:`CheckReport.engine`).
+The step's ``gx_result`` (``checks.json``) is always in great-expectations'
+JSON form (``ExpectationSuiteValidationResult``, which great-expectations'
+schema loads); its ``meta.insyn_engine`` says ``native``,
+``native+great_expectations`` or is absent (great-expectations alone, with
+its own batch markers). Native rows carry the same result keys as
+great-expectations' SUMMARY except the unexpected values of column-pair
+rules (only their row positions).
+
+Chunked runs (:mod:`audit.execution`) validate each chunk and merge the
+results exactly (:func:`merge_chunk_checks`): counts sum; uniqueness, group
+representation, rate gaps and Cramér's V merge from sufficient statistics
+that each chunk records inside :func:`collecting_statistics` (64-bit value
+hashes, group counts, (feature, sensitive) pair counts).
 
 Suites are YAML files in ``checks/`` (one per stage contract), loaded
 strictly by :func:`load_suite`, which also reads a suite in
@@ -48,10 +88,10 @@ either form. The shipped ones:
     A historical decision log handed over by a municipality (see the suite
     file for its columns).
 
-:func:`validate` runs every suite of a step in one great-expectations
-validation and returns a frozen :class:`CheckReport`, which also keeps
-great-expectations' own validation result (``gx_result``, written to
-the ``gx_result`` of the step's entry in ``checks.json``); :func:`check_file` does the same
+:func:`validate` runs every suite of a step as one validation and returns
+a frozen :class:`CheckReport`, which also keeps the validation result in
+great-expectations' form (``gx_result``, written to the ``gx_result`` of
+the step's entry in ``checks.json``); :func:`check_file` does the same
 for a CSV or Parquet file (``insyn check DATA --suite checks/application.yaml
 [--groups COL]``, exit code 1 when the report's ``success`` is False).
 
@@ -92,6 +132,8 @@ from audit.checks._suite import (
     known_expectation_types,
     load_suite,
 )
+from audit.checks._merge import merge_chunk_checks
+from audit.checks._sufficient import collecting_statistics, value_hashes
 from audit.checks._validate import CheckReport, check_file, validate
 
 __all__ = [
@@ -110,10 +152,13 @@ __all__ = [
     "Suite",
     "SuiteExpectation",
     "check_file",
+    "collecting_statistics",
     "convert_suite",
     "known_expectation_types",
     "load_suite",
+    "merge_chunk_checks",
     "validate",
+    "value_hashes",
 ]
 
 

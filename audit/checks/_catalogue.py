@@ -17,6 +17,7 @@ __all__ = [
     "EXPECTATION_CLASSES",
     "GROUP_KWARGS",
     "ROW_LEVEL_EXPECTATIONS",
+    "SHIPPED_SUITE_SHA256",
     "TABLE_EXPECTATIONS",
 ]
 
@@ -60,3 +61,14 @@ GROUP_KWARGS: dict[str, str] = {
 When a suite leaves it out, :func:`audit.checks.validate` fills it from its
 ``groups`` argument (or the suite's ``groups`` key), one result per column.
 """
+
+SHIPPED_SUITE_SHA256: dict[str, str] = {
+    "application.yaml": "968244e752a630e0ee7b3b051c7c44d0a952a034f91d2658d84bcd14f2f96b27",
+    "decision_log.yaml": "0f7eca97d20ba600edb86d48267c00d48f544ec05cc8c9069b4387ab83ad44b4",
+    "decisions.yaml": "b77c17012a9106339722ccd67c29a6a154baf2e71cca7134f38eccbe47969da1",
+    "engine_input.yaml": "141c885ee19dfb30e5c7b344217c1fc5865a11f6d5e130a4bcd16425cb13a574",
+}
+"""SHA-256 of each shipped suite file (``checks/*.yaml``) whose every entry the test suite validates with
+great-expectations (``tests/test_checks_native.py``). :func:`audit.checks.load_suite` loads a file with one of
+these exact contents without importing great-expectations: its strict check already passed, byte for byte.
+Editing a shipped suite changes its hash, and the test names the new one."""

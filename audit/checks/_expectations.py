@@ -80,7 +80,6 @@ Table-level:
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -114,12 +113,14 @@ from audit.checks._catalogue import (
     TABLE_EXPECTATIONS,
 )
 from audit.checks._statistics import (
-    as_json_float,
     conditional_range_ok,
     cramers_v,
+    gap_verdict,
     group_rates,
     parse_age_lists,
     personnummer_rows,
+    proxy_verdict,
+    representation_verdict,
 )
 
 __all__ = [
@@ -316,30 +317,10 @@ class ExpectColumnGroupRepresentationToBeAtLeast(ColumnAggregateExpectation):
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
         info = metrics["insyn.column.group_counts"]
-        counts: dict[str, int] = dict(info["counts"])
-        for g in self.expected_groups or []:
-            counts.setdefault(str(g), 0)
-        n = info["n"]
-        by_group = {g: {"n": c, "share": (c / n if n else math.nan)} for g, c in sorted(counts.items())}
-        below = sorted(
-            g
-            for g, v in by_group.items()
-            if (self.min_count is not None and v["n"] < self.min_count)
-            or (self.min_share is not None and not (v["share"] >= self.min_share))
-        )
-        smallest = min(counts.values()) if counts else 0
-        return {
-            "success": bool(counts) and not below,
-            "result": {
-                "observed_value": int(smallest),
-                "details": {
-                    "by_group": {g: {"n": v["n"], "share": as_json_float(v["share"])} for g, v in by_group.items()},
-                    "below": below,
-                    "n_missing_group": info["n_missing"],
-                    "reason": None if counts else "the column has no non-missing values",
-                },
-            },
-        }
+        success, result = representation_verdict(
+            info["counts"], info["n"], info["n_missing"], min_count=self.min_count, min_share=self.min_share,
+            expected_groups=self.expected_groups)
+        return {"success": success, "result": result}
 
 
 class _GapExpectation(ColumnAggregateExpectation):
@@ -354,11 +335,8 @@ class _GapExpectation(ColumnAggregateExpectation):
     _metric: ClassVar[str] = ""
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-        info = metrics[self._metric]
-        gap = info["gap"]
-        success = True if math.isnan(gap) else bool(gap <= self.max_gap)
-        details = {k: v for k, v in info.items() if k != "gap"}
-        return {"success": success, "result": {"observed_value": as_json_float(gap), "details": details}}
+        success, result = gap_verdict(metrics[self._metric], self.max_gap)
+        return {"success": success, "result": result}
 
 
 class ExpectColumnMissingRateGapAcrossGroupsToBeAtMost(_GapExpectation):
@@ -407,17 +385,9 @@ class ExpectColumnProxyStrengthToBeAtMost(ColumnAggregateExpectation):
     args_keys: ClassVar[Tuple[str, ...]] = ("column", "sensitive_column", "max_cramers_v")
 
     def _validate(self, metrics, runtime_configuration=None, execution_engine=None):
-        info = metrics["insyn.column.cramers_v"]
-        v = info["value"]
-        success = True if math.isnan(v) else bool(v <= self.max_cramers_v)
-        details = {
-            "n": info["n"],
-            "shape": info["shape"],
-            "chi2": as_json_float(info["chi2"]),
-            "bias_correction": self.bias_correction,
-            "reason": info["reason"],
-        }
-        return {"success": success, "result": {"observed_value": as_json_float(v), "details": details}}
+        success, result = proxy_verdict(metrics["insyn.column.cramers_v"], self.max_cramers_v,
+                                        bias_correction=self.bias_correction)
+        return {"success": success, "result": result}
 
 
 class ExpectColumnValuesToBeAgeLists(ColumnMapExpectation):

@@ -43,12 +43,20 @@ from audit._privacy import PNR_RE2
 
 __all__ = [
     "as_json_float",
+    "cached",
     "caching",
     "conditional_range_ok",
     "cramers_v",
+    "cramers_v_of_table",
+    "factorized",
+    "gap_verdict",
     "group_rates",
+    "is_binned_number",
     "parse_age_lists",
     "personnummer_rows",
+    "proxy_verdict",
+    "rates_of_counts",
+    "representation_verdict",
 ]
 
 _AGE_LIST_PATTERN = r"^(?:[0-9]{1,3}(?:;[0-9]{1,3})*)?$"
@@ -65,10 +73,10 @@ def as_json_float(value: float) -> float | None:
 
 _CACHE: dict[tuple[int, str], tuple[Any, Any]] = {}
 _CACHE_SIZE = 8
-_CACHING = {"on": False}
+_CACHING = {"on": False, "depth": 0}
 
 
-def _cached(values: pd.Series, kind: str, compute: Any) -> Any:
+def cached(values: pd.Series, kind: str, compute: Any) -> Any:
     """Compute something about a column once per validation (e.g. group codes), inside :func:`caching`.
 
     The key is the identity of the column's pandas extension array (stable
@@ -99,21 +107,24 @@ def caching() -> Iterator[None]:
     calls always see the current values.
     """
     _CACHING["on"] = True
+    _CACHING["depth"] += 1
     try:
         yield
     finally:
-        _CACHING["on"] = False
-        _CACHE.clear()
+        _CACHING["depth"] -= 1
+        if _CACHING["depth"] == 0:  # nested blocks share the outer one's cache
+            _CACHING["on"] = False
+            _CACHE.clear()
 
 
-def _factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """``pandas.factorize(values, sort=True)`` (missing values get code -1), cached."""
+def factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pandas.factorize(values, sort=True)`` (missing values get code -1), cached inside :func:`caching`."""
 
     def compute(v: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         codes, uniques = pd.factorize(v, sort=True)
         return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
-    return _cached(values, "factorize", compute)
+    return cached(values, "factorize", compute)
 
 
 def _dense(codes: np.ndarray) -> np.ndarray:
@@ -162,7 +173,7 @@ def group_rates(
     ValueError
         When ``flags`` holds values other than booleans, 0 and 1.
     """
-    all_codes, uniques = _factorized(groups)
+    all_codes, uniques = factorized(groups)
     known_group = all_codes >= 0
     n_missing_group = int((~known_group).sum())
     n_missing_flag = 0
@@ -176,10 +187,45 @@ def group_rates(
     codes = all_codes[keep]
     n_by = np.bincount(codes, minlength=len(uniques))
     hit_by = np.bincount(codes, weights=hit[keep].astype(np.float64), minlength=len(uniques))
+    return rates_of_counts(
+        [(str(name), int(n), int(k)) for name, n, k in zip(uniques, n_by, hit_by, strict=True)],
+        min_group_size=min_group_size,
+        n_missing_group=n_missing_group,
+        n_missing_flag=None if count_missing else n_missing_flag,
+    )
+
+
+def rates_of_counts(
+    counts: Sequence[tuple[str, int, int]],
+    *,
+    min_group_size: int,
+    n_missing_group: int,
+    n_missing_flag: int | None,
+) -> dict[str, Any]:
+    """The result of :func:`group_rates` from its sufficient statistics.
+
+    Parameters
+    ----------
+    counts : sequence of (group, n, count)
+        Per group, in sorted group order: rows entering the rate and rows
+        flagged. Summing these over chunks of a frame gives the frame's, so a
+        chunked run merges the per-chunk ``by_group`` exactly.
+    min_group_size : int
+        Groups with fewer rows entering the rate are suppressed from the gap.
+    n_missing_group : int
+        Rows without a group.
+    n_missing_flag : int or None
+        Rows with a group but no flag (None when measuring missingness).
+
+    Returns
+    -------
+    dict
+        As :func:`group_rates`.
+    """
     by_group: dict[str, dict[str, Any]] = {}
     rates: list[float] = []
     suppressed: list[str] = []
-    for name, n, k in zip(uniques, n_by, hit_by, strict=True):
+    for name, n, k in counts:
         if n == 0:  # every row of the group lacks the flag
             continue
         rate = float(k) / float(n)
@@ -197,11 +243,70 @@ def group_rates(
         "reason": reason,
         "by_group": by_group,
         "suppressed": sorted(suppressed),
-        "n_missing_group": n_missing_group,
+        "n_missing_group": int(n_missing_group),
     }
-    if not count_missing:
-        out["n_missing_flag"] = n_missing_flag
+    if n_missing_flag is not None:
+        out["n_missing_flag"] = int(n_missing_flag)
     return out
+
+
+def gap_verdict(info: dict[str, Any], max_gap: float) -> tuple[bool, dict[str, Any]]:
+    """Success and result of a rate-gap expectation from :func:`group_rates`' output (NaN gap: success)."""
+    gap = info["gap"]
+    success = True if math.isnan(gap) else bool(gap <= max_gap)
+    details = {k: v for k, v in info.items() if k != "gap"}
+    return success, {"observed_value": as_json_float(gap), "details": details}
+
+
+def representation_verdict(
+    counts: dict[str, int],
+    n: int,
+    n_missing: int,
+    *,
+    min_count: int | None,
+    min_share: float | None,
+    expected_groups: Sequence[str] | None,
+) -> tuple[bool, dict[str, Any]]:
+    """Success and result of the group-representation expectation from group counts.
+
+    ``counts`` maps each non-missing group to its rows, ``n`` is all rows
+    (missing groups included) and ``n_missing`` the rows without a group;
+    all three are sums over chunks of a frame.
+    """
+    counts = dict(counts)
+    for g in expected_groups or []:
+        counts.setdefault(str(g), 0)
+    by_group = {g: {"n": c, "share": (c / n if n else math.nan)} for g, c in sorted(counts.items())}
+    below = sorted(
+        g
+        for g, v in by_group.items()
+        if (min_count is not None and v["n"] < min_count)
+        or (min_share is not None and not (v["share"] >= min_share))
+    )
+    smallest = min(counts.values()) if counts else 0
+    return bool(counts) and not below, {
+        "observed_value": int(smallest),
+        "details": {
+            "by_group": {g: {"n": v["n"], "share": as_json_float(v["share"])} for g, v in by_group.items()},
+            "below": below,
+            "n_missing_group": n_missing,
+            "reason": None if counts else "the column has no non-missing values",
+        },
+    }
+
+
+def proxy_verdict(info: dict[str, Any], max_cramers_v: float, *, bias_correction: bool) -> tuple[bool, dict[str, Any]]:
+    """Success and result of the proxy-strength expectation from :func:`cramers_v`' output (NaN V: success)."""
+    v = info["value"]
+    success = True if math.isnan(v) else bool(v <= max_cramers_v)
+    details = {
+        "n": info["n"],
+        "shape": info["shape"],
+        "chi2": as_json_float(info["chi2"]),
+        "bias_correction": bias_correction,
+        "reason": info["reason"],
+    }
+    return success, {"observed_value": as_json_float(v), "details": details}
 
 
 def _boolean_values(flags: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -260,6 +365,19 @@ def cramers_v(
     r = int(xc.max()) + 1 if n else 0
     c = int(yc.max()) + 1 if n else 0
     table = np.bincount(xc * max(c, 1) + yc, minlength=r * c).reshape(r, c).astype(np.float64) if n else None
+    return cramers_v_of_table(table, n=n, shape=(r, c), bias_correction=bias_correction)
+
+
+def cramers_v_of_table(
+    table: np.ndarray | None, *, n: int, shape: tuple[int, int], bias_correction: bool = True
+) -> dict[str, Any]:
+    """Cramér's V of a contingency table (rows: categories of x, columns: of y, both in sorted order).
+
+    The second half of :func:`cramers_v`; a chunked run calls it on the table
+    summed over chunks (:mod:`audit.checks._merge`), so the statistic is
+    computed by the same arithmetic in the same order as on the whole frame.
+    """
+    r, c = shape
     out: dict[str, Any] = {"value": math.nan, "reason": None, "n": n, "shape": [r, c], "chi2": math.nan}
     if table is None or min(r, c) < 2:
         out["reason"] = "the contingency table has fewer than two rows or columns"
@@ -285,6 +403,11 @@ def cramers_v(
     return out
 
 
+def is_binned_number(values: pd.Series) -> bool:
+    """True for a numeric, non-boolean column: Cramér's V cuts it at its quantiles when it has many values."""
+    return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
+
+
 def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.ndarray:
     """Dense integer codes 0..k-1 of ``values[keep]`` (rows without missing values).
 
@@ -294,13 +417,12 @@ def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.nda
     form their own bin instead of swallowing the others. Anything else is used
     as categories.
     """
-    is_number = pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
-    if is_number:
+    if is_binned_number(values):
         x = values.to_numpy(dtype=np.float64, na_value=np.nan)[keep]
         if len(np.unique(x)) > bins:
             edges = np.quantile(x, np.linspace(0.0, 1.0, bins + 1))
             return _dense(np.searchsorted(edges[1:-1], x, side="left"))
-    codes, _ = _factorized(values)
+    codes, _ = factorized(values)
     return _dense(codes[keep])
 
 
@@ -336,7 +458,7 @@ def parse_age_lists(values: pd.Series, *, min_age: int, max_age: int) -> tuple[n
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return np.zeros(0, dtype=bool), empty, empty
-    well_formed, parent, ages = _cached(values, "age_lists", _age_list_parts)
+    well_formed, parent, ages = cached(values, "age_lists", _age_list_parts)
     in_band = (ages >= min_age) & (ages <= max_age)
     n_in_band = np.bincount(parent[in_band], minlength=n).astype(np.int64)
     n_ages = np.bincount(parent, minlength=n).astype(np.int64)
@@ -431,8 +553,14 @@ def personnummer_rows(frame: pd.DataFrame, *, ignore_columns: Sequence[str] = ()
             continue
         scanned.append(str(name))
         text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else col.astype("str")
-        arr = pa.array(text, type=pa.large_string(), from_pandas=True)
-        found = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
+        codes, uniques = factorized(text) if text is col else (None, None)
+        if codes is not None and 2 * len(uniques) < len(text):  # few distinct values: scan each once
+            arr = pa.array(pd.Series(uniques, dtype="str"), type=pa.large_string(), from_pandas=True)
+            seen = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
+            found = np.append(seen, False)[codes]  # code -1 (missing) never matches
+        else:
+            arr = pa.array(text, type=pa.large_string(), from_pandas=True)
+            found = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
         if found.any():
             by_column[str(name)] = int(found.sum())
             hit |= found

@@ -19,6 +19,8 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
+from datetime import UTC, datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +34,12 @@ from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
 from audit._schema import coerce_case_frame
 from audit.checks._statistics import caching
+from audit.checks._native import NativeResult, evaluate_native
+from audit.checks._sufficient import record_statistics
 from audit.checks._suite import Suite, SuiteExpectation, build_expectation, expand_entry, load_suite
 from audit.exceptions import DataError, SpecError
 
-__all__ = ["CheckReport", "check_file", "validate"]
+__all__ = ["CheckReport", "check_file", "failure_message", "validate"]
 
 _KEY = "insyn_key"
 """Meta key that ties a great-expectations result back to its planned entry."""
@@ -100,6 +104,12 @@ class CheckReport:
     gx_result: dict[str, Any] | None = field(default=None, repr=False)
     _row_failures: tuple[tuple[str, np.ndarray], ...] = field(default=(), repr=False)
     _ids: pd.Series | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> str | None:
+        """Which evaluated the expectations: ``native``, ``great_expectations``, both joined by ``+``, or None."""
+        used = sorted({r["engine"] for r in self.results if r.get("engine")}, reverse=True)
+        return "+".join(used) or None
 
     @property
     def quarantinable(self) -> bool:
@@ -225,6 +235,7 @@ class CheckReport:
             "n_expectations": len(self.results),
             "n_failed_expectations": len(self.failures),
             "n_failed_cases": len(self.failed_rows),
+            "engine": self.engine,
             "results": [dict(r) for r in self.results],
         }
 
@@ -300,6 +311,7 @@ def validate(
     id_column: str = "case_id",
     groups: Sequence[str] | None = None,
     sample_size: int = 20,
+    engine: str | None = None,
 ) -> CheckReport:
     """Run expectation suites on one step's input frame.
 
@@ -324,6 +336,13 @@ def validate(
         for ``birth_region``) is skipped for that group column.
     sample_size : int, default 20
         How many offending ``case_id`` values to keep per expectation.
+    engine : {"native", "gx"}, optional
+        ``native`` (the default, or the environment variable
+        ``INSYN_CHECKS_ENGINE``) evaluates every expectation type that
+        :mod:`audit.checks._native` implements with pandas and numpy and
+        leaves the rest to great-expectations (imported only then); ``gx``
+        runs every expectation through great-expectations. Each result says
+        which did (``engine``), and so does the report.
 
     Returns
     -------
@@ -373,7 +392,12 @@ def validate(
     if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
         data = frame.reset_index(drop=True)
     planned = _plan(loaded, group_list, data.columns, step=step)
-    gx_results, gx_json = _run(data, planned, sample_size=sample_size, step=step)
+    engine = engine or os.environ.get("INSYN_CHECKS_ENGINE") or "native"
+    if engine not in ("native", "gx"):
+        raise SpecError(f"audit.checks.validate: engine must be 'native' or 'gx'. Got {engine!r}.")
+    with caching():  # group codes and parsed age lists once per validation
+        record_statistics(step, data, [(p.entry.type, p.kwargs, p.problem is None) for p in planned])
+        gx_results, gx_json = _run(data, planned, sample_size=sample_size, step=step, engine=engine)
 
     ids = data[id_column] if id_column in data.columns else None
     results: list[dict[str, Any]] = []
@@ -455,6 +479,84 @@ class _Outcome:
 
 
 def _run(
+    data: pd.DataFrame, planned: list[_Planned], *, sample_size: int, step: str, engine: str = "native"
+) -> tuple[dict[int, _Outcome], dict[str, Any] | None]:
+    """Evaluate the planned expectations: natively where :mod:`audit.checks._native` can, else with GX.
+
+    With ``engine="gx"`` every expectation goes through great-expectations
+    (:func:`_run_gx`). The returned ``gx_result`` is great-expectations'
+    JSON form of the step's validation; where expectations were evaluated
+    natively their results are written in that same form and its
+    ``meta.insyn_engine`` says ``native`` (or ``native+great_expectations``).
+    """
+    runnable = [p for p in planned if p.problem is None]
+    if not runnable:
+        return {}, None
+    shown = max(sample_size, 1)
+    native: dict[int, _Outcome] = {}
+    if engine == "native":
+        with caching():  # group codes and parsed age lists once per validation
+            for p in runnable:
+                got = evaluate_native(data, p.entry.type, p.kwargs, shown=shown)
+                if got is not None:
+                    native[p.key] = _Outcome(got, got.positions)
+    rest = [p for p in runnable if p.key not in native]
+    outcomes, gx_json = _run_gx(data, rest, sample_size=sample_size, step=step) if rest else ({}, None)
+    if not native:
+        return outcomes, gx_json
+    outcomes.update(native)
+    return outcomes, _native_gx_json(step, runnable, outcomes, gx_json)
+
+
+def _native_gx_json(step: str, runnable: list[_Planned], outcomes: dict[int, _Outcome],
+                    gx_json: dict[str, Any] | None) -> dict[str, Any]:
+    """The step's validation in great-expectations' JSON form, with the native results written into it."""
+    gx_rows = {int(r["expectation_config"]["meta"][_KEY]): r for r in (gx_json or {}).get("results", [])}
+    rows: list[dict[str, Any]] = []
+    for p in runnable:
+        if p.key in gx_rows:
+            rows.append(gx_rows[p.key])
+            continue
+        outcome = outcomes[p.key]
+        meta = {**(p.entry.meta or {}), _KEY: p.key, "insyn": {"index": p.entry.index, "suite": p.suite.name}}
+        rows.append({
+            "success": bool(outcome.result.success),
+            "expectation_config": {"type": p.entry.type, "kwargs": {"batch_id": f"insyn-{step}", **p.kwargs},
+                                   "meta": meta, "id": None, "severity": p.entry.severity},
+            "result": outcome.result.result,
+            "meta": {"insyn_engine": "native"},
+            "exception_info": dict(outcome.result.exception_info),
+        })
+    now = datetime.now(UTC).isoformat()
+    good = sum(1 for r in rows if r["success"])
+    meta = dict((gx_json or {}).get("meta") or {
+        "great_expectations_version": None,
+        "batch_spec": {"batch_data": "PandasDataFrame"},
+        "batch_markers": {},
+        "active_batch_definition": {"datasource_name": "insyn", "data_connector_name": "fluent",
+                                    "data_asset_name": step, "batch_identifiers": {"dataframe": "<DATAFRAME>"}},
+        "validation_id": None,
+        "checkpoint_id": None,
+        "run_id": {"run_name": None, "run_time": now},
+        "validation_time": now,
+        "batch_parameters": {"dataframe": "<DATAFRAME>"},
+    })
+    meta["insyn_engine"] = "native+great_expectations" if gx_json else "native"
+    doc = {
+        "success": good == len(rows),
+        "results": rows,
+        "suite_name": step,
+        "suite_parameters": {},
+        "statistics": {"evaluated_expectations": len(rows), "successful_expectations": good,
+                       "unsuccessful_expectations": len(rows) - good,
+                       "success_percent": (good / len(rows) * 100) if rows else None},
+        "meta": meta,
+        "id": None,
+    }
+    return _masked_tree(doc)
+
+
+def _run_gx(
     data: pd.DataFrame, planned: list[_Planned], *, sample_size: int, step: str
 ) -> tuple[dict[int, _Outcome], dict[str, Any] | None]:
     """Validate every runnable planned expectation with great-expectations' public API.
@@ -570,11 +672,13 @@ def _result_dict(
         "element_count": None,
         "unexpected_count": None,
         "unexpected_percent": None,
+        "missing_count": None,
         "observed_value": None,
         "details": None,
         "sample_case_ids": [],
         "message": p.problem,
         "meta": jsonable(dict(p.entry.meta), default=str) if p.entry.meta else None,
+        "engine": None,
     }
     if outcome is None:
         if p.problem is None:  # pragma: no cover - every runnable expectation yields a result
@@ -582,17 +686,19 @@ def _result_dict(
         return out, None
     r = outcome.result
     res = r.result or {}
+    out["engine"] = "native" if isinstance(r, NativeResult) else "great_expectations"
     out["success"] = bool(r.success)
     out["element_count"] = jsonable(res.get("element_count"), default=str)
     out["unexpected_count"] = jsonable(res.get("unexpected_count"), default=str)
     out["unexpected_percent"] = jsonable(res.get("unexpected_percent"), default=str)
+    out["missing_count"] = jsonable(res.get("missing_count"), default=str)
     out["observed_value"] = jsonable(res.get("observed_value"), default=str)
     out["details"] = jsonable(res.get("details"), default=str)
     error = _exception_message(r.exception_info)
     if error is not None:
         out["message"] = f"could not be evaluated: {error}"
     elif not out["success"]:
-        out["message"] = _failure_message(p, out)
+        out["message"] = failure_message(p.entry.type, p.kwargs, out)
     positions: np.ndarray | None = None
     index_list = res.get("unexpected_index_list", res.get("partial_unexpected_index_list"))
     if index_list is not None and error is None:
@@ -606,11 +712,10 @@ def _result_dict(
     return out, positions
 
 
-def _failure_message(p: _Planned, out: Mapping[str, Any]) -> str:
-    """A short sentence on why an evaluated expectation failed."""
+def failure_message(kind: str, kwargs: Mapping[str, Any], out: Mapping[str, Any]) -> str:
+    """A short sentence on why an evaluated expectation (of type ``kind``, result ``out``) failed."""
     details = out["details"] if isinstance(out["details"], Mapping) else {}
     observed = out["observed_value"]
-    kwargs = p.kwargs
     if out["unexpected_count"] is not None and out["element_count"] is not None:
         pct = out["unexpected_percent"]
         share = f" ({pct:.3g}% of non-missing)" if isinstance(pct, float) else ""
@@ -619,7 +724,7 @@ def _failure_message(p: _Planned, out: Mapping[str, Any]) -> str:
     if isinstance(mismatched, Mapping):
         parts = [f"{k}: {', '.join(map(str, v))}" for k, v in mismatched.items() if v]
         return "columns " + "; ".join(parts) + "."
-    if p.entry.type == "expect_table_columns_to_not_contain_set" and isinstance(observed, list):
+    if kind == "expect_table_columns_to_not_contain_set" and isinstance(observed, list):
         return f"columns that must not be here: {', '.join(map(str, observed))}."
     if details.get("reason"):
         return f"{details['reason']}."

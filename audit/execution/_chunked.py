@@ -1,8 +1,10 @@
 """A chunked audit run: every row-level step per chunk, metrics from summed group statistics.
 
 A run over millions of cases need not hold them at once. The cases are read
-in chunks (Parquet record batches, CSV chunks, or a synthetic generator per
-chunk with a seed derived from the run's seed and the chunk's number); each
+in chunks (Parquet record batches, CSV chunks, a SQL query streamed as DuckDB
+Arrow record batches or through SQLAlchemy with pandas' ``chunksize``, or a
+synthetic generator per chunk with a seed derived from the run's seed and
+the chunk's number); each
 chunk goes through the run's row-level steps (``source`` to ``final``: the
 intake suites, the reference decision, the engine input, the engine under the
 decision contract, review, the final frame) as one task of an executor
@@ -15,19 +17,19 @@ metric table (values, intervals, tests, bootstrap draws) equals the in-memory
 run's.
 
 Checks merged across chunks
-    Row-level expectations (values in a set, in a range, not null, age
-    lists, personnummer) are additive: their ``element_count``,
-    ``unexpected_count`` and ``missing_count`` are summed over chunks and the
-    merged expectation succeeds when the summed share of unexpected values
-    meets ``mostly``. Expectations that need the whole column (uniqueness
-    of ``case_id``, group-rate gaps, Cramér's V, group representation) are
-    not additive over chunk verdicts: for ``case_id`` uniqueness the run
-    keeps every chunk's case ids as 64-bit hashes and checks them once over
-    the whole run (a duplicate across chunks is a DataError naming the id's
-    chunk); the fairness-aware aggregate expectations are evaluated per
-    chunk and reported per chunk with ``exact: false`` in the merged entry,
-    because merging them exactly needs their sufficient statistics (group
-    counts and contingency tables), which this version does not yet return.
+    Every chunk validates its own input of each step (so ``quarantine``
+    keeps out exactly the rows the whole-frame check would for row-level
+    expectations) and, inside :func:`audit.checks.collecting_statistics`,
+    records the sufficient statistics of the expectations that need the
+    whole column. :func:`audit.checks.merge_chunk_checks` merges them into
+    the result one validation of the whole frame gives: counts of row-level
+    expectations sum; uniqueness pools 64-bit hashes of the values; group
+    representation and the group-rate gaps sum their per-group counts;
+    Cramér's V sums the counts of (feature, sensitive) value pairs and takes
+    a numeric feature's quantile bins from the pooled counts. Each merged
+    entry says ``exact: true`` unless chunks disagreed on a table-level
+    result (see that function). A case id in two chunks is moreover a
+    DataError naming the run.
 
 Not yet chunked: ``compare``, ``counterfactual``, ``selection``, ``attribution``,
 ``truth.basis: true_circumstances`` and a derived
@@ -52,11 +54,13 @@ import pandas as pd
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import run_stage_counts, summed_funnel_records
+from audit._schema import coerce_case_frame
+from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
 from audit.exceptions import DataError, SpecError
 from audit.execution._executor import TaskFailure, open_executor
 from audit.journey import Journey
 from audit.metrics import GroupStatistics, measure_statistics
-from audit.population import Population, apply_mapping
+from audit.population import Population, apply_mapping, blank_to_missing
 from audit.spec import AuditSpec
 from audit.synth import generate, load_population_spec
 
@@ -78,6 +82,7 @@ class ChunkTask:
     seed: int | None
     out_dir: str | None
     run_id: str
+    journey_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,14 @@ class ChunkResult:
     statistics: GroupStatistics
     status_counts: dict[str, int]
     checks: list[dict[str, Any]]
+    check_statistics: list[tuple[str, dict[int, Any]]]
     timings: dict[str, float]
     case_id_hashes: np.ndarray
     part: str | None
     peak_rss_mb: float
     stage_counts: pd.DataFrame | None = None  # the chunk's funnel counts (audit._funnelrun), summed over chunks
+    journey_part: str | None = None
+    lineage_part: str | None = None
 
 
 @dataclass
@@ -113,6 +121,8 @@ class ChunkedRun:
     parts: list[str] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     funnel: list[dict[str, Any]] | None = None
+    journey_parts: list[str] = field(default_factory=list)
+    lineage_parts: list[str] = field(default_factory=list)
 
 
 def _peak_rss_mb() -> float:
@@ -136,15 +146,15 @@ def check_chunkable(spec: AuditSpec) -> None:
         if getattr(d, "quantile_bins", None) is not None:
             raise SpecError(f"{where}: population.derive.{name} uses quantile_bins, which needs the whole column; "
                             "a chunked run cannot cut it exactly. Expected fixed bins or an in-memory run.")
-    if spec.population.source_kind == "sql":
-        raise SpecError(f"{where}: population.sql is not read in chunks yet. Expected a file or synthetic source.")
 
 
 def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame | None, int, int | None]]:
     """Yield ``(index, frame, n, seed)`` per chunk of the spec's population.
 
-    A Parquet file is read by record batches of ``chunk_size`` rows and a CSV
-    file with pandas' ``chunksize``, so only one chunk is in memory at a time
+    A Parquet file is read by record batches of ``chunk_size`` rows, a CSV
+    file with pandas' ``chunksize`` and a SQL query as a stream of Arrow
+    record batches (DuckDB) or pandas chunks (SQLAlchemy), so only one chunk
+    is in memory at a time
     here; a synthetic population yields no frame but the chunk's size and a
     seed derived from the spec's seed and the chunk's number (numpy's
     ``SeedSequence``), and the chunk is generated where it runs.
@@ -158,6 +168,9 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
         seeds = np.random.SeedSequence(spec.seed).spawn(len(starts))
         for i, start in enumerate(starts):
             yield i, None, min(chunk_size, n - start), int(seeds[i].generate_state(1, dtype=np.uint32)[0])
+        return
+    if pop.source_kind == "sql":
+        yield from _sql_chunks(spec, chunk_size)
         return
     path = spec.resolve(pop.file)
     suffix = path.suffix.lower()
@@ -174,6 +187,62 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
         return
     raise SpecError(f"{spec.source or '<spec>'}: population.file {pop.file!r} cannot be read in chunks. "
                     "Expected a .parquet or .csv file.")
+
+
+def _sql_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame | None, int, int | None]]:
+    """Stream a SQL population: DuckDB record batches, or SQLAlchemy with pandas' ``chunksize``."""
+    pop = spec.population
+    query, url = pop.sql or "", pop.url or ""
+    if url.startswith("duckdb:///"):
+        import duckdb
+
+        raw = url.removeprefix("duckdb:///")
+        db = Path(raw) if Path(raw).is_absolute() else (spec.base_dir / raw)
+        if not db.is_file():
+            raise DataError(f"{url}: no such DuckDB file ({db}).")
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            try:
+                reader = con.sql(query).to_arrow_reader(chunk_size)
+            except Exception as exc:
+                raise DataError(f"{db}: the query failed: {exc}. Query: {query}") from None
+            i = 0
+            pending: list[Any] = []
+            rows = 0
+            for batch in reader:  # DuckDB may cut batches smaller than asked: regroup to chunk_size rows
+                pending.append(batch)
+                rows += batch.num_rows
+                while rows >= chunk_size:
+                    frame, pending, rows = _take_rows(pending, chunk_size)
+                    yield i, frame, len(frame), None
+                    i += 1
+            if rows:
+                frame, pending, rows = _take_rows(pending, rows)
+                yield i, frame, len(frame), None
+        finally:
+            con.close()
+        return
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as con:
+            for i, frame in enumerate(pd.read_sql_query(sa.text(query), con, chunksize=chunk_size)):
+                yield i, blank_to_missing(frame), len(frame), None
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{url}: the query failed: {exc}. Query: {query}") from None
+
+
+def _take_rows(batches: list[Any], n: int) -> tuple[pd.DataFrame, list[Any], int]:
+    """The first ``n`` rows of a list of Arrow record batches as a frame, and the rest."""
+    import pyarrow as pa
+
+    table = pa.Table.from_batches(batches)
+    head, tail = table.slice(0, n), table.slice(n)
+    frame = blank_to_missing(head.to_pandas())
+    return frame, tail.to_batches(), tail.num_rows
 
 
 def _population(task: ChunkTask) -> Population:
@@ -193,10 +262,14 @@ def _population(task: ChunkTask) -> Population:
         provenance.update(pop.provenance)
         return Population(kind="synthetic", frame=frame, aggregated=None,
                           source={"kind": "synthetic", "rows": len(frame)}, provenance=provenance, inputs=(path,))
-    frame, notes = apply_mapping(task.frame, pop, source=f"{pop.file} (chunk {task.index})")
+    kind = "sql" if pop.source_kind == "sql" else "file"
+    shown = (pop.url or "<sql>") if kind == "sql" else pop.file
+    frame, notes = apply_mapping(task.frame, pop, source=f"{shown} (chunk {task.index})")
+    frame, typed = coerce_case_frame(frame, source=f"{shown} (chunk {task.index})")  # as the in-memory loader
+    notes = [*notes, *typed]
     provenance = {c: "system" for c in frame.columns}
     provenance.update(pop.provenance)
-    return Population(kind="file", frame=frame, aggregated=None, source={"kind": "file", "rows": len(task.frame)},
+    return Population(kind=kind, frame=frame, aggregated=None, source={"kind": kind, "rows": len(task.frame)},
                       provenance=provenance, notes=tuple(notes))
 
 
@@ -211,7 +284,7 @@ def statistics_of(spec: AuditSpec, final: pd.DataFrame) -> GroupStatistics:
 
 def _hashes(case_ids: pd.Series) -> np.ndarray:
     """64-bit hashes of case ids, for a uniqueness check over the whole run."""
-    return pd.util.hash_pandas_object(case_ids.astype("str"), index=False).to_numpy(dtype=np.uint64)
+    return value_hashes(case_ids.astype("str"))
 
 
 def run_chunk(task: ChunkTask) -> ChunkResult:
@@ -230,9 +303,10 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     steps = [dataclasses.replace(s, prepare=prepare) if s.name == "source" else s
              for s in runner.steps_for(spec) if s.name in ROW_STEP_NAMES]
     state = runner.RunState(spec=spec, run_id=task.run_id)
-    for step in steps:
-        if step.when(spec):
-            runner.run_step(state, step)
+    with collecting_statistics() as check_statistics:
+        for step in steps:
+            if step.when(spec):
+                runner.run_step(state, step)
     t0 = time.perf_counter()
     final = state.final
     stats = statistics_of(spec, final)
@@ -243,45 +317,32 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         part = os.path.join(task.out_dir, f"part-{task.index:05d}.parquet")
         final.to_parquet(part, index=False)
         state.timings["write"] = time.perf_counter() - t0
+    journey_part = lineage_part = None
+    if task.journey_dir is not None:
+        t0 = time.perf_counter()
+        journey_part = state.journey.write_cases(
+            os.path.join(task.journey_dir, f"part-{task.index:05d}.parquet")).as_posix()
+        lineage_part = state.journey.write_lineage(
+            os.path.join(task.journey_dir, f"lineage-{task.index:05d}.jsonl")).as_posix()
+        state.timings["journey"] = time.perf_counter() - t0
     counts = final["status"].value_counts()
     return ChunkResult(index=task.index, rows=len(final), statistics=stats,
                        status_counts={k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)},
-                       checks=state.checks, timings=dict(state.timings), case_id_hashes=_hashes(final["case_id"]),
-                       part=part, peak_rss_mb=_peak_rss_mb(), stage_counts=run_stage_counts(state))
+                       checks=[{k: v for k, v in e.items() if k != "gx_result"} for e in state.checks],
+                       check_statistics=check_statistics, timings=dict(state.timings),
+                       case_id_hashes=_hashes(final["case_id"]), part=part, peak_rss_mb=_peak_rss_mb(),
+                       journey_part=journey_part, lineage_part=lineage_part, stage_counts=run_stage_counts(state))
 
 
-def merge_checks(per_chunk: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Merge the chunks' check entries: sum the counts of each expectation; succeed only when every chunk did.
-
-    Returns one entry per (step, expectation) with ``element_count``,
-    ``unexpected_count``, ``missing_count`` summed, ``success`` and
-    ``chunks_failed``; aggregate (whole-column) expectations carry
-    ``exact: False`` (module docstring).
-    """
-    merged: dict[tuple[str, int], dict[str, Any]] = {}
-    for entries in per_chunk:
-        for entry in entries:
-            for pos, res in enumerate(entry.get("results", [])):
-                key = (entry["step"], pos)
-                row = merged.setdefault(key, {
-                    "step": entry["step"], "expectation": res.get("expectation") or res.get("type"),
-                    "column": res.get("column"), "element_count": 0, "unexpected_count": 0, "missing_count": 0,
-                    "success": True, "chunks_failed": 0, "exact": True})
-                if res.get("unexpected_count") is None:
-                    row["exact"] = False  # an aggregate or table-level verdict: not additive over chunks
-                for k in ("element_count", "unexpected_count", "missing_count"):
-                    value = res.get(k)
-                    if value is not None and not pd.isna(value):
-                        row[k] += int(value)
-                if not res.get("success", True):
-                    row["success"] = False
-                    row["chunks_failed"] += 1
-    return list(merged.values())
+def merge_checks(per_chunk: list[list[dict[str, Any]]],
+                 per_chunk_statistics: list[list[tuple[str, dict[int, Any]]]] | None = None) -> list[dict[str, Any]]:
+    """Merge the chunks' check entries exactly: see :func:`audit.checks.merge_chunk_checks`."""
+    return merge_chunk_checks(per_chunk, per_chunk_statistics)
 
 
 def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess", workers: int | None = None,
                 scheduler: str | None = None, out_dir: str | Path | None = None,
-                run_id: str | None = None) -> ChunkedRun:
+                run_id: str | None = None, journey_dir: str | Path | None = None) -> ChunkedRun:
     """Run an audit in chunks on an executor; metrics from the summed group statistics.
 
     Parameters
@@ -296,6 +357,10 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
         Folder for the decisions' Parquet parts (``part-00000.parquet``, ...); none written without it.
     run_id : str, optional
         The run's id (default :func:`audit.runner.make_run_id`).
+    journey_dir : path, optional
+        Folder for each chunk's journey (``part-00000.parquet``, the rows of
+        ``journey.parquet``) and OpenLineage events (``lineage-00000.jsonl``,
+        one OpenLineage run per chunk); none written without it.
 
     Returns
     -------
@@ -312,9 +377,12 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     run_id = run_id or runner.make_run_id(spec)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
+    if journey_dir is not None:
+        Path(journey_dir).mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     tasks = (ChunkTask(spec=spec, index=i, frame=frame, n=n, seed=seed,
-                       out_dir=None if out_dir is None else str(out_dir), run_id=run_id)
+                       out_dir=None if out_dir is None else str(out_dir), run_id=run_id,
+                       journey_dir=None if journey_dir is None else str(journey_dir))
              for i, frame, n, seed in iter_chunks(spec, chunk_size))
     results: dict[int, ChunkResult] = {}
     with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
@@ -342,8 +410,11 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     counts = {k: sum(r.status_counts[k] for r in ordered) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
     return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=sum(r.rows for r in ordered),
                       statistics=total, metrics=metrics, findings=findings, status_counts=counts,
-                      checks=merge_checks([r.checks for r in ordered]), timings=timings,
-                      parts=[r.part for r in ordered if r.part], peak_rss_mb=max(r.peak_rss_mb for r in ordered),
+                      checks=merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered]),
+                      timings=timings, parts=[r.part for r in ordered if r.part],
+                      peak_rss_mb=max(r.peak_rss_mb for r in ordered),
+                      journey_parts=[r.journey_part for r in ordered if r.journey_part],
+                      lineage_parts=[r.lineage_part for r in ordered if r.lineage_part],
                       funnel=summed_funnel_records(spec, [r.stage_counts for r in ordered]))
 
 

@@ -49,7 +49,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
                "audit._version", "audit._cells", "audit._schema", "audit._yaml"),
     "settings": ("audit.spec", "audit.study_spec", "audit.reference"),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",
-               "audit.metrics", "audit.counterfactual", "audit.testing"),
+               "audit.metrics", "audit.counterfactual", "audit.testing", "audit.public_values"),
     "execution": ("audit.review", "audit.runner", "audit._steps", "audit.execution"),
     "results": ("audit.result", "audit.finding", "audit.report", "audit.record", "audit.runfolder"),
     "uses": ("audit.audit", "audit.chunked", "audit.evidence", "audit.monitor", "audit.study", "audit.console",

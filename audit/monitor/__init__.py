@@ -194,6 +194,7 @@ from audit.monitor._oc import (
 from audit.monitor._sequential import cusum_arl, cusum_limit
 from audit.monitor._trend import TREND_COLUMNS, trend
 from audit.report import render_trend_html, write_trend
+from audit.report._trend import trend_language
 
 __all__ = [
     "Alert",
@@ -215,5 +216,6 @@ __all__ = [
     "run_monitor",
     "simulate_monitor",
     "trend",
+    "trend_language",
     "write_trend",
 ]

@@ -174,6 +174,13 @@ report layer (:func:`audit.report.render_trend_html`,
 
 from __future__ import annotations
 
+from audit.monitor._calibration import (
+    CalibrationSpec,
+    MonitorCalibration,
+    load_calibration,
+    promised_delay,
+    run_calibration,
+)
 from audit.monitor._history import HISTORY_COLUMNS, load_history
 from audit.monitor._monitor import (
     DEFAULT_ARL,
@@ -198,10 +205,12 @@ from audit.report._trend import trend_language
 
 __all__ = [
     "Alert",
+    "CalibrationSpec",
     "DEFAULT_ARL",
     "DEFAULT_METRICS",
     "EXAMPLE_STREAMS",
     "HISTORY_COLUMNS",
+    "MonitorCalibration",
     "MonitorResult",
     "MonitorSimulation",
     "OperatingCharacteristics",
@@ -209,10 +218,13 @@ __all__ = [
     "audit_for_period",
     "cusum_arl",
     "cusum_limit",
+    "load_calibration",
     "load_history",
     "operating_characteristics",
     "period_seed",
+    "promised_delay",
     "render_trend_html",
+    "run_calibration",
     "run_monitor",
     "simulate_monitor",
     "trend",

@@ -18,6 +18,7 @@ each period's audit); :func:`load_spec` reads a YAML spec into an
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from audit import record, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records
 from audit._json import jsonable
+from audit.public_values import public_values
 from audit.result import AuditResult
 from audit.runner import Progress, RunState
 from audit.spec import AuditSpec
@@ -95,10 +97,14 @@ def run_audit(
     run_id: str | None = None,
     progress: Progress | None = None,
     write: bool = True,
+    annotate: Callable[[AuditResult], AuditResult] | None = None,
 ) -> AuditResult:
     """Run any audit spec end to end: run the steps, build the result, write the run folder.
 
-    Parameters and return value as :meth:`Audit.run`.
+    Parameters and return value as :meth:`Audit.run`; ``annotate(result) ->
+    result``, when given, is called once the result is measured and before
+    the run folder is written (``insyn monitor`` adds its alerts and baseline
+    there, so that the report and ``results.json`` carry them).
     """
     state = runner.run(spec, run_id=run_id, progress=progress)
     result = AuditResult.build(
@@ -115,8 +121,25 @@ def run_audit(
         discovered=state.discovered.to_records() if state.discovered is not None else None,
         attribution=state.attribution.rows if state.attribution is not None else None,
         funnel=funnel_records(state),
+        values=_values(state),
     )
+    if annotate is not None:  # e.g. insyn monitor adds its alerts before the report is written
+        result = annotate(result)
     return record.write_run(spec, state, result, out=out, progress=progress) if write else result
+
+
+def _values(state: RunState) -> list[dict[str, Any]]:
+    """The run's public values by group (:func:`audit.public_values.public_values`), as records."""
+    spec = state.spec
+    if state.final is None:
+        frame = public_values(None, sensitive_features=spec.sensitive_features,
+                              absent="an aggregated table has no case rows")
+    else:
+        frame = public_values(state.final, state.cases, sensitive_features=spec.sensitive_features,
+                              intersections=spec.intersections, review_outcomes=spec.outcomes.review,
+                              review=spec.review is not None, min_group_size=spec.statistics.min_group_size,
+                              alpha=spec.statistics.alpha)
+    return [jsonable(r) for r in frame.to_dict(orient="records")]
 
 
 def engine_info(state: RunState) -> dict[str, Any] | None:

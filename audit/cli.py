@@ -62,7 +62,7 @@ from audit.exceptions import DataError, InsynError, SpecError
 from audit.journey import trace as trace_case
 from audit.metrics import DiscoveryResult, exit_status, read_stage_table
 from audit.metrics import funnel as funnel_measures
-from audit.monitor import run_monitor, trend
+from audit.monitor import run_monitor, trend, trend_language
 from audit.reference import markdown_reference, schema_text
 from audit.report import write_trend
 from audit.runfolder import RunFolder
@@ -718,20 +718,28 @@ def history(
     ] = None,
     csv: Annotated[Path | None, typer.Option("--csv", metavar="FILE", help="Write the trend as CSV here.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help=_FORMAT_HELP)] = "table",
-    lang: Annotated[Language, typer.Option("--lang", help="Language of the console: en or sv.")] = "en",
+    lang: Annotated[
+        Language | None,
+        typer.Option("--lang", help="Language of the console and the page: en or sv (default: the spec's report "
+                                    "language recorded in the history)."),
+    ] = None,
 ) -> None:
-    """Print the trend of metrics by group over the periods of a history; write HTML and CSV."""
+    """Print the trend of metrics and public values by group over the periods of a history; write HTML and CSV."""
 
 
     def body() -> int:
-        frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name)
-        if fmt != "table":
-            write_rows(frame.to_dict(orient="records"), fmt)
-            write_trend(frame, html_path=out, csv_path=csv, language=lang)
+        frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name, values=True)
+        language = lang or trend_language(frame)
+        if fmt != "table":  # the monitored metrics; the page and --csv add the public values
+            write_rows(frame[frame["public_value"].astype("str") == ""].to_dict(orient="records"), fmt)
+            write_trend(frame, html_path=out, csv_path=csv, language=language)
             return 0
-        speaker = Speaker(lang)
+        speaker = Speaker(language)
         console = make_console()
         for (name, attrs), panel in frame.groupby(["metric", "attributes"], sort=False):
+            if panel["value"].isna().all() and str(panel["reason"].iloc[0]).startswith("not measured"):
+                console.print(f"{name}: {panel['reason'].iloc[0]}", markup=False)  # a public value not measured
+                continue
             groups = list(dict.fromkeys(panel["group"]))
             # metric, grouping and groups keep the names --metric and --attribute take; the words are translated
             table = Table(title=speaker("history_title", metric=name, attribute=attrs or speaker.attribute([]),
@@ -749,7 +757,7 @@ def history(
                 table.add_row(*row)
             console.print(table)
         console.print(speaker("history_alert_note"), markup=False)
-        for path in write_trend(frame, html_path=out, csv_path=csv, language=lang):
+        for path in write_trend(frame, html_path=out, csv_path=csv, language=language):
             console.print(speaker("wrote", path=path), markup=False)
         return 0
 

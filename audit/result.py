@@ -8,10 +8,15 @@ JSON-safe dicts), hands out copies of its tables, and serialises to the
     {insyn_version, schema_version, run_id, generated_at, spec, population,
      engine, checks, journey, metrics, findings}
 
+and, for a run of ``insyn monitor``, ``monitor`` (the period, the baseline
+used, the limits) and ``alerts`` (one row per alert, see
+:class:`audit.monitor.Alert`).
+
 ``metrics`` is the tidy table of every measured value (one row per metric,
 attributes and group); ``findings`` are the thresholds of the spec evaluated
 against it (PASS, FAIL, WARN or ERROR). The exit status of ``insyn run``
-follows the findings: 1 when any is FAIL or ERROR, else 0.
+follows the findings: 1 when any is FAIL or ERROR (or, for a monitoring run,
+when an alert has severity fail), else 0.
 
 Run metadata (the run id, timestamps and durations) is the only part of
 ``results.json`` that differs between two runs of the same spec and seed;
@@ -33,7 +38,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -186,6 +191,13 @@ class AuditResult:
         entering and leaving every step of the journey; None without one.
     run_dir : Path or None
         The run folder, when the run was written.
+    alerts : tuple of Mapping
+        A monitoring run's alerts (see :class:`audit.monitor.Alert`); empty
+        for an audit run.
+    monitor : Mapping or None
+        A monitoring run's period, baseline and limits; None for an audit run.
+    values : tuple of Mapping
+        The public values by group (see :func:`audit.public_values.public_values`).
     """
 
     run_id: str
@@ -201,6 +213,9 @@ class AuditResult:
     discovered: Any = None
     attribution: Any = None
     funnel: Any = None
+    alerts: Any = ()
+    monitor: Any = None
+    values: Any = ()
     run_dir: Path | None = None
     insyn_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -216,8 +231,26 @@ class AuditResult:
     # -------------------------------------------------------------- access
     @property
     def exit_code(self) -> int:
-        """1 when a finding is FAIL or ERROR, else 0 (the CLI's exit status)."""
-        return 1 if any(f["status"] in ("FAIL", "ERROR") for f in self.findings) else 0
+        """1 when a finding is FAIL or ERROR or a monitoring alert has severity fail, else 0 (the CLI's exit status)."""
+        failed = any(f["status"] in ("FAIL", "ERROR") for f in self.findings)
+        return 1 if failed or any(a.get("severity") == "fail" for a in self.alerts) else 0
+
+    def with_monitor(self, *, alerts: list[dict[str, Any]], monitor: dict[str, Any]) -> AuditResult:
+        """A copy of this result that carries a monitoring run's alerts and baseline.
+
+        Parameters
+        ----------
+        alerts : list of dict
+            The alerts (``Alert.to_dict()``), shown at the top of the report.
+        monitor : dict
+            The period, the baseline used (periods, missing and excluded
+            ones), the limits and the notes.
+
+        Returns
+        -------
+        AuditResult
+        """
+        return replace(self, alerts=_freeze(jsonable(list(alerts))), monitor=_freeze(jsonable(dict(monitor))))
 
     @property
     def decisions(self) -> pd.DataFrame | None:
@@ -262,6 +295,8 @@ class AuditResult:
             "schema_version": self.schema_version,
             "run_id": self.run_id,
             "generated_at": self.generated_at,
+            # a monitoring run: its alerts first, for a reader of results.json
+            **({"alerts": _thaw(self.alerts), "monitor": _thaw(self.monitor)} if self.monitor is not None else {}),
             "spec": _thaw(self.spec),
             "population": _thaw(self.population),
             "engine": _thaw(self.engine),
@@ -273,6 +308,7 @@ class AuditResult:
             **({"discovered": _thaw(self.discovered)} if self.discovered is not None else {}),
             **({"attribution": _thaw(self.attribution)} if self.attribution is not None else {}),
             **({"funnel": _thaw(self.funnel)} if self.funnel is not None else {}),
+            **({"values": _thaw(self.values)} if self.values else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -285,7 +321,10 @@ class AuditResult:
         parts = {k: data.get(k) for k in ("run_id", "generated_at", "spec", "population", "engine",
                                           "checks", "journey", "metrics", "findings")}
         res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"),
-                        attribution=data.get("attribution"), funnel=data.get("funnel"), **parts)
+                        attribution=data.get("attribution"), funnel=data.get("funnel"),
+                        values=data.get("values") or [], **parts)
+        if data.get("monitor") is not None:
+            res = res.with_monitor(alerts=data.get("alerts") or [], monitor=data["monitor"])
         object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
         object.__setattr__(res, "schema_version", data.get("schema_version", SCHEMA_VERSION))
         return res

@@ -527,15 +527,17 @@ class MonitorSpec(_Model):
     ``arl`` is the in-control average run length of the whole monitor, in
     periods (about one false alarm in ``arl`` months over every monitored
     stream together); ``k`` the CUSUM reference value in standard errors;
-    ``min_periods`` the earlier periods a stream needs before it is scored.
-    See :mod:`audit.monitor`.
+    ``min_periods`` the earlier periods a stream needs before it is scored;
+    ``approved`` the months (``YYYY-MM``) that raised a change or sequential
+    alert and may nevertheless serve later baselines (a reviewed, accepted
+    change). See :mod:`audit.monitor`.
     """
 
     baseline: str = "trailing"
     periods: int = Field(default=6, ge=1)
     metrics: list[str] | None = None
-    arl: float = Field(default=1000.0, ge=2.0, le=1e12)
-    k: float = Field(default=0.5, ge=0.0, le=10.0)
+    arl: float = Field(default=200.0, ge=2.0, le=1e12)
+    k: float = Field(default=1.0, ge=0.0, le=10.0)
     min_periods: int = Field(default=3, ge=1)
     retention_days: int | None = Field(default=184, ge=184)
     """Days a run folder's log (journey.parquet, lineage.jsonl) is kept before insyn monitor prunes it.
@@ -544,6 +546,15 @@ class MonitorSpec(_Model):
     a high-risk system for at least six months (AI Act Art. 26(6)). ``null``
     keeps them for ever. See :func:`audit.evidence.prune_logs`.
     """
+    approved: list[str] = Field(default_factory=list)
+
+    @field_validator("approved")
+    @classmethod
+    def _months(cls, v: list[str]) -> list[str]:
+        bad = [p for p in v if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", p)]
+        if bad:
+            raise ValueError(f"must list months in the form YYYY-MM (e.g. 2026-03). Got {bad[0]!r}.")
+        return list(dict.fromkeys(v))
 
 
 class EvidenceSpec(_Model):

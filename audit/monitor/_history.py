@@ -13,7 +13,12 @@ A history row is one metric row of a run (``attributes`` joined with
 ``" & "``, ``""`` for all cases) plus what identifies the run (``audit``,
 ``period``, ``run_id``, ``generated_at``, ``spec_hash``, ``engine_hash``,
 ``baseline``) and what the monitor computed for it (scores, CUSUM state,
-alerts); :data:`HISTORY_COLUMNS` lists every column and its type.
+alerts); :data:`HISTORY_COLUMNS` lists every column and its type. The run's
+public values (:mod:`audit.public_values`) are rows too: their ``metric`` is
+``<value>:<indicator>`` (``engagement:digital_rate``), ``public_value``
+names the value, and an indicator the data cannot measure has one row
+without a value whose ``reason`` names the missing columns. ``language`` is
+the spec's report language, which the trend page follows by default.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ HISTORY_COLUMNS: dict[str, str] = {
     "cusum_since": "str",
     "alert": "str",
     "note": "str",
+    "public_value": "str",
+    "language": "str",
 }
 """Columns of a history file and their kinds (str, float, int, bool); strings are never null."""
 
@@ -236,15 +243,17 @@ def load_history(directory: str | Path, *, audit: str | None = None) -> pd.DataF
 
 
 def latest_runs(directory: str | Path, *, audit: str) -> pd.DataFrame:
-    """The latest run of each period of an audit: columns period, run_id, generated_at, engine_hash.
+    """The latest run of each period of an audit: columns period, run_id, generated_at, engine_hash, drift.
 
     When a period was run more than once, the run that finished last counts.
-    Sorted by period.
+    ``drift`` is True when the run raised a change or sequential alert (a
+    row's ``alert`` is not empty). Sorted by period.
     """
     frame = _query(
         directory,
-        "SELECT period, run_id, generated_at, engine_hash FROM ("
-        "  SELECT period, run_id, generated_at, any_value(engine_hash) AS engine_hash FROM history"
+        "SELECT period, run_id, generated_at, engine_hash, drift FROM ("
+        "  SELECT period, run_id, generated_at, any_value(engine_hash) AS engine_hash,"
+        "    bool_or(coalesce(alert, '') <> '') AS drift FROM history"
         "  WHERE audit = $audit GROUP BY period, run_id, generated_at"
         ") QUALIFY row_number() OVER (PARTITION BY period ORDER BY generated_at DESC, run_id DESC) = 1 "
         "ORDER BY period",
@@ -252,7 +261,9 @@ def latest_runs(directory: str | Path, *, audit: str) -> pd.DataFrame:
     )
     if frame.empty:
         return pd.DataFrame({"period": pd.Series(dtype="str"), "run_id": pd.Series(dtype="str"),
-                             "generated_at": pd.Series(dtype="str"), "engine_hash": pd.Series(dtype="str")})
+                             "generated_at": pd.Series(dtype="str"), "engine_hash": pd.Series(dtype="str"),
+                             "drift": pd.Series(dtype=bool)})
+    frame["drift"] = frame["drift"].fillna(False).astype(bool)
     return frame.astype({"period": "str", "run_id": "str", "generated_at": "str", "engine_hash": "str"})
 
 

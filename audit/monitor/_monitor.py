@@ -12,7 +12,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from scipy import stats
 
 from audit.audit import run_audit
 from audit.evidence import PrunedRun, amend_manifest, prune_logs
+from audit._paths import display_path
 from audit.exceptions import SpecError
 from audit.metrics import METRICS
 from audit.monitor._history import HISTORY_COLUMNS, check_dir, conform, latest_runs, read_runs, write_history
@@ -34,6 +35,7 @@ from audit.monitor._sequential import (
     dispersion_mean,
     dispersion_proportion,
     mean_scores,
+    moderate_dispersion,
     proportion_scores,
     t_to_normal,
 )
@@ -116,13 +118,15 @@ class Alert:
 
     Attributes
     ----------
-    kind : {"level", "change", "sequential"}
+    kind : {"level", "change", "sequential", "baseline"}
         ``level``: a threshold of the spec is broken (or cannot be evaluated);
         ``change``: this period differs from the baseline beyond its interval;
-        ``sequential``: the CUSUM of recent periods passed its limit.
+        ``sequential``: the CUSUM of recent periods passed its limit;
+        ``baseline``: the baseline lacks periods (``warn``), or holds too few
+        to score this period although the history is older (``fail``).
     severity : {"fail", "warn"}
-        ``warn`` only for thresholds with ``severity: warn``; warnings do not
-        change the exit code.
+        ``warn`` for thresholds with ``severity: warn`` and for a baseline
+        with missing periods; warnings do not change the exit code.
     audit, period, run_id : str
         Which audit, period and run.
     metric : str
@@ -146,6 +150,16 @@ class Alert:
         The limit the score passed.
     message : str
         One sentence for people.
+    baseline_periods : tuple of str
+        The periods the comparison used: the baseline's for a change, the
+        CUSUM reference's for a sequential alert, the trailing baseline's
+        otherwise.
+    missing_periods : tuple of str
+        Months of the trailing window with no run in the history (after the
+        history's first period).
+    excluded_periods : tuple of str
+        Months of the trailing window left out because they raised a change
+        or sequential alert that is not in ``monitor.approved``.
     """
 
     kind: str
@@ -164,6 +178,9 @@ class Alert:
     score: float | None
     limit: float | None
     message: str
+    baseline_periods: tuple[str, ...] = ()
+    missing_periods: tuple[str, ...] = ()
+    excluded_periods: tuple[str, ...] = ()
 
     def line(self) -> str:
         """One line for cron mail: ``ALERT <audit> <period> <kind>: <message>`` (``WARN`` for warnings)."""
@@ -190,6 +207,9 @@ class Alert:
                 "score": self.score,
                 "limit": self.limit,
                 "message": self.message,
+                "baseline_periods": list(self.baseline_periods),
+                "missing_periods": list(self.missing_periods),
+                "excluded_periods": list(self.excluded_periods),
             }
         )
 
@@ -231,6 +251,10 @@ class MonitorResult:
         Logs of earlier runs of this audit pruned after ``monitor.retention_days``.
     retention_days : int or None
         Days a run's log is kept (None: for ever).
+    baseline_periods, missing_periods, excluded_periods : tuple of str
+        The periods the baseline used; the months of its trailing window
+        with no run in the history; those left out because they raised an
+        alert that is not approved (see :class:`Alert`).
     """
 
     audit: str
@@ -248,6 +272,9 @@ class MonitorResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     pruned: tuple[PrunedRun, ...] = field(default_factory=tuple)
     retention_days: int | None = None
+    baseline_periods: tuple[str, ...] = ()
+    missing_periods: tuple[str, ...] = ()
+    excluded_periods: tuple[str, ...] = ()
 
     @property
     def run_id(self) -> str:
@@ -286,6 +313,9 @@ class MonitorResult:
                 "notes": list(self.notes),
                 "retention_days": self.retention_days,
                 "pruned": [r.to_dict() for r in self.pruned],
+                "baseline_periods": list(self.baseline_periods),
+                "missing_periods": list(self.missing_periods),
+                "excluded_periods": list(self.excluded_periods),
                 "exit_code": self.exit_code,
                 "alerts": [a.to_dict() for a in self.alerts],
             }
@@ -487,8 +517,9 @@ def score_streams(
     """Score each current stream (rows of ``current``) against the baseline rows.
 
     ``base`` gives the baseline value (pooled counts or the inverse-variance
-    pooled estimate); ``spread`` (the longer run of earlier periods) gives the
-    overdispersion factor ``phi`` and its degrees of freedom.
+    pooled estimate); ``spread`` (the longer run of earlier periods) gives
+    each stream's own overdispersion factor ``Q / (D - 1)``, which is then
+    moderated across the streams scored here (:func:`moderate_dispersion`).
     """
     size = len(current)
     out = StreamScores(z=np.full(size, np.nan), value=np.full(size, np.nan), sd=np.full(size, np.nan),
@@ -513,18 +544,31 @@ def score_streams(
             out.note[i] = "undefined this period; CUSUM state carried over"
         else:
             out.note[i] = f"baseline has {out.periods[i]} period(s); {min_periods} needed"
+    p_rows, e_rows = enough & prop, enough & ~prop
+    # each stream's own overdispersion factor Q / (D - 1), from the spread periods
+    raw, dof = np.full(size, np.nan), np.zeros(size)
+    if p_rows.any():
+        k = keys[p_rows]
+        wide = spread[spread["_key"].isin(set(k))]
+        disp = dispersion_proportion(wide["count"].to_numpy(), wide["n"].to_numpy(), wide["_key"].to_numpy())
+        raw[p_rows], dof[p_rows] = _own_factor(disp, k)
+    if e_rows.any():
+        k = keys[e_rows]
+        wide = spread[spread["_key"].isin(set(k))]
+        disp = dispersion_mean(wide["value"].to_numpy(), wide["se"].to_numpy(), wide["_key"].to_numpy())
+        raw[e_rows], dof[e_rows] = _own_factor(disp, k)
+    # shared across the streams scored here (empirical Bayes), at least 1
+    phi_all, df_all = np.ones(size), np.zeros(size)
+    if enough.any():
+        phi_all[enough], df_all[enough] = moderate_dispersion(raw[enough], dof[enough])
     # rates: conditional (hypergeometric) mid-p scores against the pooled counts
-    p_rows = enough & prop
     if p_rows.any():
         k = keys[p_rows]
         sub = usable[usable["_key"].isin(set(k))]
         pooled = sub.groupby("_key").agg(x=("count", "sum"), n=("n", "sum"))
-        wide = spread[spread["_key"].isin(set(k))]
-        disp = dispersion_proportion(wide["count"].to_numpy(), wide["n"].to_numpy(), wide["_key"].to_numpy())
         xb = pooled["x"].reindex(k).to_numpy(dtype="float64")
         nb = pooled["n"].reindex(k).to_numpy(dtype="float64")
-        phi = disp["phi"].reindex(k).fillna(1.0).to_numpy(dtype="float64")
-        df = disp["periods"].reindex(k).to_numpy(dtype="float64") - 1
+        phi, df = phi_all[p_rows], df_all[p_rows]
         x = current["count"].to_numpy(dtype="float64")[p_rows]
         n = current["n"].to_numpy(dtype="float64")[p_rows]
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -535,17 +579,13 @@ def score_streams(
         out.z[p_rows] = np.where(phi > 1, t_to_normal(z, df), z)
         out.n[p_rows], out.phi[p_rows] = nb, phi
     # everything else: estimates with standard errors against the inverse-variance pooled baseline
-    e_rows = enough & ~prop
     if e_rows.any():
         k = keys[e_rows]
         sub = usable[usable["_key"].isin(set(k))]
         pooled = dispersion_mean(sub["value"].to_numpy(), sub["se"].to_numpy(), sub["_key"].to_numpy())
-        wide = spread[spread["_key"].isin(set(k))]
-        disp = dispersion_mean(wide["value"].to_numpy(), wide["se"].to_numpy(), wide["_key"].to_numpy())
         bv = pooled["value"].reindex(k).to_numpy(dtype="float64")
         bvar = pooled["var"].reindex(k).to_numpy(dtype="float64")
-        phi = disp["phi"].reindex(k).fillna(1.0).to_numpy(dtype="float64")
-        df = disp["periods"].reindex(k).to_numpy(dtype="float64") - 1
+        phi, df = phi_all[e_rows], df_all[e_rows]
         se = current["se"].to_numpy(dtype="float64")[e_rows]
         z = mean_scores(current["value"].to_numpy(dtype="float64")[e_rows], se, bv, bvar, phi)
         with np.errstate(invalid="ignore"):
@@ -559,6 +599,15 @@ def score_streams(
             elif no_score:
                 out.note[i] = "no standard error this period"
     return out
+
+
+def _own_factor(disp: pd.DataFrame, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A stream's own overdispersion factor ``Q / (D - 1)`` (NaN for one period) and its ``D - 1``."""
+    periods = disp["periods"].reindex(keys).fillna(0).to_numpy(dtype="float64")
+    q = disp["q"].reindex(keys).to_numpy(dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(periods >= 2, q / (periods - 1), np.nan)
+    return raw, np.maximum(periods - 1, 0.0)
 
 
 def _monitored_metrics(audit: AuditSpec, spec: MonitorSpec) -> list[str]:
@@ -668,13 +717,60 @@ def run_monitor(
     names = _monitored_metrics(audit, mon)
 
     period_audit, notes = audit_for_period(audit, period, workdir=hist_dir)
+    base = _baselines(audit, mon, hist_dir, period, min_periods=min_periods_, notes=notes)
     run_id = run_id or f"{make_run_id(period_audit)}-{secrets.token_hex(2)}"
-    result = run_audit(period_audit, out=out, run_id=run_id, progress=progress, write=write)
-    rows = _run_rows(result, audit_name=audit.name, period=period, spec_hash=_spec_hash(audit),
-                     alpha=audit.statistics.alpha)
-    notes += _check_measured(audit, names, set(rows["metric"]))
-    base = _baselines(audit, mon, hist_dir, period, rows, min_periods=min_periods_, notes=notes)
+    done: dict[str, Any] = {}
 
+    def annotate(result: AuditResult) -> AuditResult:
+        """Compare the measured period with the history and put the alerts into the result."""
+        rows = _run_rows(result, audit_name=audit.name, period=period, spec_hash=_spec_hash(audit),
+                         alpha=audit.statistics.alpha)
+        notes.extend(_check_measured(audit, names, set(rows["metric"])))
+        notes.extend(_engine_note(rows, base))
+        done.update(_compare(rows, base, names=names, baseline_kind=mon.baseline, arl=arl_, k=k_,
+                             min_periods=min_periods_, audit=audit.name, period=period, run_id=result.run_id,
+                             findings=result.findings))
+        values = _value_rows(result, rows, audit=audit.name, period=period)
+        done["history"] = pd.concat([done["history"], values], ignore_index=True).assign(
+            language=audit.report.language)
+        info = _monitor_info(base, period=period, history=hist_dir, streams=done["streams"], c=done["c"],
+                             h=done["h"], arl=arl_, k=k_, min_periods=min_periods_, notes=notes)
+        return result.with_monitor(alerts=[a.to_dict() for a in done["alerts"]], monitor=info)
+
+    result = run_audit(period_audit, out=out, run_id=run_id, progress=progress, write=write, annotate=annotate)
+    history_file = write_history(hist_dir, done["history"], run_id=result.run_id)
+    alerts = done["alerts"]
+    alerts_file = _write_alerts(result.run_dir, alerts) if result.run_dir is not None else None
+    if alerts_file is not None:  # the manifest covers alerts.json too, so insyn verify checks it
+        amend_manifest(result.run_dir, by="insyn monitor", reason="alerts of this period", added=["alerts.json"])
+    runs_dir = Path(result.run_dir).parent if result.run_dir is not None else (
+        Path(out) if out is not None else Path.cwd() / "reports") / audit.name
+    pruned = prune_logs(runs_dir, audit=audit.name, retention_days=mon.retention_days, keep=(result.run_id,))
+    return MonitorResult(
+        audit=audit.name,
+        period=period,
+        run=result,
+        alerts=tuple(alerts),
+        baseline=base.description,
+        baseline_runs=base.baseline_ids,
+        reference_runs=base.recent_ids,
+        streams=done["streams"],
+        change_limit=done["c"],
+        cusum_limit=done["h"],
+        history_file=history_file,
+        alerts_file=alerts_file,
+        notes=tuple(notes),
+        baseline_periods=base.used,
+        missing_periods=base.missing,
+        excluded_periods=base.excluded,
+        pruned=pruned,
+        retention_days=mon.retention_days,
+    )
+
+
+def _compare(rows: pd.DataFrame, base: _Baselines, *, names: list[str], baseline_kind: str, arl: float, k: float,
+             min_periods: int, audit: str, period: str, run_id: str, findings: Sequence[Any]) -> dict[str, Any]:
+    """Scores, limits and alerts of one period against its baselines, and the rows for the history."""
     # scores of every stream of a monitored metric (suppressed groups carry their CUSUM state)
     monitored = rows["metric"].isin(names).to_numpy()
     cur = rows[monitored].reset_index(drop=True)
@@ -682,26 +778,29 @@ def run_monitor(
     state = base.state.reindex(keys)
     since = state["cusum_since"].fillna("").astype("str")
     reference = rows_since(base.recent, since)
-    ref_scores = score_streams(cur, reference, reference, min_periods=min_periods_)
+    ref_scores = score_streams(cur, reference, reference, min_periods=min_periods)
     base_scores = score_streams(cur, base.baseline, base.recent,
-                         min_periods=min_periods_ if mon.baseline == "trailing" else 1)
+                         min_periods=min_periods if baseline_kind == "trailing" else 1)
     m = int((np.isfinite(ref_scores.z) | np.isfinite(base_scores.z)).sum())
-    c = change_limit(1.0 / (2.0 * m * arl_)) if m else None
-    h = cusum_limit(4.0 * m * arl_, k=k_) if m else None
+    c = change_limit(1.0 / (2.0 * m * arl)) if m else None
+    h = cusum_limit(4.0 * m * arl, k=k) if m else None
     up0 = state["cusum_upper"].fillna(0.0).to_numpy(dtype="float64")
     lo0 = state["cusum_lower"].fillna(0.0).to_numpy(dtype="float64")
-    up, lo = cusum_statistics(up0, lo0, ref_scores.z, k=k_)
+    up, lo = cusum_statistics(up0, lo0, ref_scores.z, k=k)
     sig_up = up > h if h is not None else np.zeros(len(cur), dtype=bool)
     sig_lo = lo > h if h is not None else np.zeros(len(cur), dtype=bool)
     change = np.isfinite(base_scores.z) & (np.abs(base_scores.z) > c) if c is not None else np.zeros(len(cur), bool)
 
-    ident = {"audit": audit.name, "period": period, "run_id": result.run_id}
-    alerts = _level_alerts(result.findings, **ident)
+    ident = {"audit": audit, "period": period, "run_id": run_id}
+    periods = {"baseline_periods": base.used, "missing_periods": base.missing, "excluded_periods": base.excluded}
+    alerts = _baseline_alerts(base, **ident) + _level_alerts(findings, **ident)
     stream_alerts, alert_text = _stream_alerts(
         cur, base_scores, ref_scores, change=change, signals={"up": (sig_up, up), "down": (sig_lo, lo)},
-        c=c, h=h, baseline=base.description, **ident,
+        c=c, h=h, baseline=base.short, reference_periods=_periods_by_stream(reference),
+        baseline_periods=base.used, **ident,
     )
-    alerts += stream_alerts
+    alerts = [replace(a, **periods) for a in alerts] + [
+        replace(a, missing_periods=base.missing, excluded_periods=base.excluded) for a in stream_alerts]
 
     half = base_scores.sd * (np.nan if c is None else c)
     extra = {
@@ -722,31 +821,52 @@ def run_monitor(
         "alert": alert_text,
         "note": [a or b for a, b in zip(base_scores.note, ref_scores.note)],
     }
-    history_file = write_history(hist_dir, _history_frame(rows, monitored, extra, base.description),
-                                 run_id=result.run_id)
-    alerts_file = _write_alerts(result.run_dir, alerts) if result.run_dir is not None else None
-    if alerts_file is not None:  # the manifest covers alerts.json too, so insyn verify checks it
-        amend_manifest(result.run_dir, by="insyn monitor", reason="alerts of this period", added=["alerts.json"])
-    runs_dir = Path(result.run_dir).parent if result.run_dir is not None else (
-        Path(out) if out is not None else Path.cwd() / "reports") / audit.name
-    pruned = prune_logs(runs_dir, audit=audit.name, retention_days=mon.retention_days, keep=(result.run_id,))
-    return MonitorResult(
-        audit=audit.name,
-        period=period,
-        run=result,
-        alerts=tuple(alerts),
-        baseline=base.description,
-        baseline_runs=base.baseline_ids,
-        reference_runs=base.recent_ids,
-        streams=m,
-        change_limit=c,
-        cusum_limit=h,
-        history_file=history_file,
-        alerts_file=alerts_file,
-        notes=tuple(notes),
-        pruned=pruned,
-        retention_days=mon.retention_days,
-    )
+    return {"alerts": alerts, "streams": m, "c": c, "h": h,
+            "history": _history_frame(rows, monitored, extra, base.description)}
+
+
+def _value_rows(result: AuditResult, rows: pd.DataFrame, *, audit: str, period: str) -> pd.DataFrame:
+    """The run's public values as history rows: metric ``<value>:<indicator>``, ``public_value`` the value."""
+    values = [dict(v) for v in result.to_dict().get("values") or []]
+    if not values:
+        return rows.iloc[0:0]
+    frame = pd.DataFrame(values)
+    ident: dict[str, Any] = {"audit": audit, "period": period, "run_id": result.run_id}
+    if len(rows):
+        ident.update(rows.iloc[0][["generated_at", "spec_hash", "engine_hash"]].to_dict())
+    return conform(frame.assign(
+        metric=frame["dimension"].astype("str") + ":" + frame["indicator"].astype("str"),
+        attributes=frame["attributes"].map(lambda a: " & ".join(map(str, a)) if isinstance(a, (list, tuple)) else ""),
+        public_value=frame["dimension"].astype("str"), monitored=False, **ident,
+    ))
+
+
+def _monitor_info(base: _Baselines, *, period: str, history: Path, streams: int, c: float | None, h: float | None,
+                  arl: float, k: float, min_periods: int, notes: Sequence[str]) -> dict[str, Any]:
+    """The ``monitor`` part of results.json: the period, the baseline used, the limits and the notes."""
+    return {
+        "period": period,
+        "history": display_path(history),
+        "baseline": {
+            "kind": base.kind,
+            "description": base.description,
+            "window": list(base.window),
+            "periods": list(base.used),
+            "runs": list(base.baseline_ids),
+            "missing": list(base.missing),
+            "excluded": list(base.excluded),
+            "approved": list(base.approved),
+            "history_starts": base.first or None,
+        },
+        "reference_runs": list(base.recent_ids),
+        "streams": streams,
+        "change_limit": c,
+        "cusum_limit": h,
+        "k": k,
+        "arl": arl,
+        "min_periods": min_periods,
+        "notes": list(notes),
+    }
 
 
 # --------------------------------------------------------------------------
@@ -768,34 +888,106 @@ def _check_measured(audit: AuditSpec, names: list[str], measured: set[str]) -> l
     return notes
 
 
+def _month_number(period: str) -> int:
+    return int(period[:4]) * 12 + int(period[5:7]) - 1
+
+
+def _month(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
+def months_before(period: str, count: int) -> tuple[str, ...]:
+    """The ``count`` calendar months before ``period``, oldest first."""
+    last = _month_number(period)
+    return tuple(_month(last - i) for i in range(count, 0, -1))
+
+
+def _list(periods: Sequence[str], most: int = 8) -> str:
+    shown = ", ".join(periods[:most])
+    return shown + (f" and {len(periods) - most} more" if len(periods) > most else "")
+
+
 @dataclass
 class _Baselines:
-    """What a period is compared with: the baseline, the recent periods and the CUSUM state."""
+    """What a period is compared with: the baseline, the recent periods and the CUSUM state.
 
+    ``window`` is the calendar window of a trailing baseline; of its months,
+    ``used`` are in the baseline, ``missing`` have no run in the history
+    although the history had started, ``excluded`` raised a change or
+    sequential alert that is not approved, ``approved`` raised one and are
+    used because ``monitor.approved`` names them. ``first`` is the first
+    period of the audit in the history ('' when there is none).
+    """
+
+    kind: str
     baseline: pd.DataFrame
     baseline_ids: tuple[str, ...]
     description: str
+    short: str
     recent: pd.DataFrame
     recent_ids: tuple[str, ...]
     state: pd.DataFrame
+    window: tuple[str, ...]
+    used: tuple[str, ...]
+    missing: tuple[str, ...]
+    excluded: tuple[str, ...]
+    approved: tuple[str, ...]
+    first: str
+    engine_hash: str
+    engine_period: str
+    min_periods: int
 
 
-def _baselines(audit: AuditSpec, mon: MonitorSpec, hist_dir: Path, period: str, rows: pd.DataFrame, *,
-               min_periods: int, notes: list[str]) -> _Baselines:
+def _baselines(audit: AuditSpec, mon: MonitorSpec, hist_dir: Path, period: str, *, min_periods: int,
+               notes: list[str]) -> _Baselines:
+    """Choose the baseline and the recent periods of ``period`` from the history (see the package docstring).
+
+    The trailing baseline is the calendar window of ``monitor.periods``
+    months before the period: a month without a run is *missing* (named,
+    never silently replaced by an older month), a month that raised a change
+    or sequential alert is *left out* unless ``monitor.approved`` names it.
+    The recent periods (each stream's overdispersion and CUSUM reference)
+    are the usable months of the 24 before the period.
+    """
     runs = latest_runs(hist_dir, audit=audit.name)
     earlier = runs[runs["period"] < period]
-    trailing = earlier.tail(mon.periods)
-    recent_ids = tuple(earlier.tail(max(DISPERSION_PERIODS, mon.periods))["run_id"])
-    recent = read_runs(hist_dir, recent_ids)
+    approved_set = set(mon.approved or ())
+    drift = dict(zip(earlier["period"], earlier["drift"]))
+    run_of = dict(zip(earlier["period"], earlier["run_id"]))
+    first = str(earlier["period"].iloc[0]) if len(earlier) else ""
+
+    def usable(p: str) -> bool:
+        return p in run_of and (not drift[p] or p in approved_set)
+
+    span = max(DISPERSION_PERIODS, mon.periods)
+    recent_periods = [p for p in months_before(period, span) if usable(p)]
+    recent_ids = tuple(run_of[p] for p in recent_periods)
+    window = months_before(period, mon.periods)
+    used = tuple(p for p in window if usable(p))
+    missing = tuple(p for p in window if first and p >= first and p not in run_of)
+    excluded = tuple(p for p in window if p in run_of and not usable(p))
+    approved = tuple(p for p in window if p in run_of and drift[p] and p in approved_set)
+    prev_id = str(earlier["run_id"].iloc[-1]) if len(earlier) else ""
+    read = read_runs(hist_dir, list(dict.fromkeys([*recent_ids, *([prev_id] if prev_id else [])])))
+    recent = read[read["run_id"].isin(set(recent_ids))]
     if mon.baseline == "trailing":
-        baseline_ids = tuple(trailing["run_id"])
+        kind = "trailing"
+        baseline_ids = tuple(run_of[p] for p in used)
         baseline = recent[recent["run_id"].isin(set(baseline_ids))]
-        got = f"{len(trailing)} of {mon.periods}" if len(trailing) < mon.periods else f"{mon.periods}"
+        got = f"{len(used)} of {mon.periods}" if len(used) < mon.periods else f"{mon.periods}"
         noun = "period" if mon.periods == 1 else "periods"
-        first, last = (trailing["period"].iloc[0], trailing["period"].iloc[-1]) if len(trailing) else ("", "")
-        span = "" if not first else f" {first}" if first == last else f" {first} to {last}"
-        description = f"trailing {got} {noun}{span}"
+        span_text = "" if not used else f" {used[0]}" if used[0] == used[-1] else f" {used[0]} to {used[-1]}"
+        extra = []
+        if not first:
+            extra.append("no earlier period in the history")
+        if missing:
+            extra.append(f"missing {_list(missing)}")
+        if excluded:
+            extra.append(f"left out after an alert that is not approved: {_list(excluded)}")
+        short = f"trailing {got} {noun}{span_text}"
+        description = short + (f" ({'; '.join(extra)})" if extra else "")
     else:
+        kind = "run"
         baseline = read_runs(hist_dir, [mon.baseline])
         if baseline.empty:
             known = ", ".join(list(runs["run_id"])[-5:]) or "none"
@@ -805,21 +997,80 @@ def _baselines(audit: AuditSpec, mon: MonitorSpec, hist_dir: Path, period: str, 
             )
         baseline_ids = (mon.baseline,)
         b_audit, b_period = str(baseline["audit"].iloc[0]), str(baseline["period"].iloc[0])
-        description = f"baseline run {mon.baseline} ({b_period})"
+        description = short = f"baseline run {mon.baseline} ({b_period})"
+        used, missing, excluded, approved, window = (b_period,), (), (), (), ()
         if b_audit != audit.name:
             notes.append(f"the baseline run {mon.baseline} belongs to the audit {b_audit!r}, not {audit.name!r}.")
-    engine_now = str(rows["engine_hash"].iloc[0]) if len(rows) else ""
-    engine_before = str(earlier["engine_hash"].iloc[-1]) if len(earlier) else ""
-    if engine_now and engine_before and engine_before != engine_now:
-        notes.append(f"the engine's definition changed since {earlier['period'].iloc[-1]} "
-                     f"(hash {engine_before[:12]} -> {engine_now[:12]}).")
-    if len(trailing) < min_periods:
-        notes.append(f"the history holds {len(trailing)} earlier period(s) of {audit.name}; changes are scored "
-                     f"from {min_periods} on.")
-    prev = recent[recent["run_id"] == earlier["run_id"].iloc[-1]] if len(earlier) else recent.iloc[0:0]
+    if not first:
+        notes.append(f"the history holds no earlier period of {audit.name}; changes are scored from "
+                     f"{min_periods} earlier period(s) on.")
+    elif kind == "trailing" and len(used) < min_periods and not (missing or excluded):
+        notes.append(f"the history holds {len(used)} earlier period(s) of {audit.name} (it starts in {first}); "
+                     f"changes are scored from {min_periods} on.")
+    unapproved = sorted(approved_set - set(drift))
+    if unapproved:
+        notes.append(f"monitor.approved names {_list(unapproved)}, which the history holds no alerted run of "
+                     "before this period; nothing to approve there.")
+    prev = read[read["run_id"] == prev_id] if prev_id else read.iloc[0:0]
     state = prev.assign(_key=_key(prev).to_numpy()).drop_duplicates("_key").set_index("_key")
-    return _Baselines(baseline=baseline, baseline_ids=baseline_ids, description=description, recent=recent,
-                      recent_ids=recent_ids, state=state[["cusum_upper", "cusum_lower", "cusum_since"]])
+    return _Baselines(
+        kind=kind, baseline=baseline, baseline_ids=baseline_ids, description=description, short=short,
+        recent=recent,
+        recent_ids=recent_ids, state=state[["cusum_upper", "cusum_lower", "cusum_since"]], window=window,
+        used=used, missing=missing, excluded=excluded, approved=approved, first=first,
+        engine_hash=str(earlier["engine_hash"].iloc[-1]) if len(earlier) else "",
+        engine_period=str(earlier["period"].iloc[-1]) if len(earlier) else "", min_periods=min_periods,
+    )
+
+
+def _engine_note(rows: pd.DataFrame, base: _Baselines) -> list[str]:
+    """A note when the engine's definition differs from the last earlier run's."""
+    now = str(rows["engine_hash"].iloc[0]) if len(rows) else ""
+    if now and base.engine_hash and base.engine_hash != now:
+        return [f"the engine's definition changed since {base.engine_period} "
+                f"(hash {base.engine_hash[:12]} -> {now[:12]})."]
+    return []
+
+
+def _baseline_alerts(base: _Baselines, *, audit: str, period: str, run_id: str) -> list[Alert]:
+    """Alerts about the baseline itself: too short although the history is older (fail), or months missing (warn).
+
+    A history that has just started (its first months) is not an alert: the
+    notes say when scoring begins. A baseline that is short because months
+    are missing or left out after alerts means this period could not be
+    compared although it should have been: that is an alert, so that a gap in
+    the job's runs never passes silently.
+    """
+    if base.kind != "trailing" or not base.first:
+        return []
+    window = f"the trailing {len(base.window)} months {base.window[0]} to {base.window[-1]}"
+    parts = []
+    if base.missing:
+        parts.append(f"missing (no run in the history): {_list(base.missing)}")
+    if base.excluded:
+        parts.append(f"left out after a change or sequential alert that is not in monitor.approved: "
+                     f"{_list(base.excluded)}")
+    common = {"audit": audit, "period": period, "run_id": run_id, "kind": "baseline", "metric": "",
+              "attributes": (), "group": "", "direction": "", "observed": None, "baseline": None, "low": None,
+              "high": None, "score": None, "limit": None}
+    if len(base.used) < base.min_periods and parts:
+        state = "is empty" if not base.used else f"holds {len(base.used)} usable period(s)"
+        return [Alert(severity="fail", **common, message=(
+            f"the baseline {state}, {base.min_periods} needed, so this period was not compared with it: {window} - "
+            + "; ".join(parts) + ". Run the missing months (insyn monitor --period YYYY-MM) or approve alerted "
+            "months in the spec's monitor.approved."))]
+    if base.missing:
+        return [Alert(severity="warn", **common, message=(
+            f"the baseline uses {len(base.used)} of {window}: {parts[0]}."))]
+    return []
+
+
+def _periods_by_stream(rows: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """The periods of each stream in the rows, sorted."""
+    if rows.empty:
+        return {}
+    frame = pd.DataFrame({"key": _key(rows).to_numpy(), "period": rows["period"].astype("str").to_numpy()})
+    return {k: tuple(sorted(set(g))) for k, g in frame.groupby("key")["period"]}
 
 
 def rows_since(rows: pd.DataFrame, since: pd.Series) -> pd.DataFrame:
@@ -846,7 +1097,9 @@ def _level_alerts(findings: Sequence[Any], *, audit: str, period: str, run_id: s
 
 def _stream_alerts(cur: pd.DataFrame, base: StreamScores, ref: StreamScores, *, change: np.ndarray,
                    signals: dict[str, tuple[np.ndarray, np.ndarray]], c: float | None, h: float | None,
-                   baseline: str, audit: str, period: str, run_id: str) -> tuple[list[Alert], list[str]]:
+                   baseline: str, reference_periods: dict[str, tuple[str, ...]] | None = None, audit: str,
+                   period: str, run_id: str, baseline_periods: tuple[str, ...] = ()
+                   ) -> tuple[list[Alert], list[str]]:
     """Change and sequential alerts of the streams, and the alert text stored per stream."""
     alerts: list[Alert] = []
     text = [""] * len(cur)
@@ -854,6 +1107,8 @@ def _stream_alerts(cur: pd.DataFrame, base: StreamScores, ref: StreamScores, *, 
     groups = cur["group"].astype("str").to_numpy()
     values = cur["value"].to_numpy(dtype="float64")
     attrs = [tuple(a.split(" & ")) if a else () for a in cur["attributes"]]
+    keys = _key(cur).to_numpy()
+    reference_periods = reference_periods or {}
     common = {"audit": audit, "period": period, "run_id": run_id, "severity": "fail"}
     for i in np.flatnonzero(change):
         assert c is not None
@@ -865,7 +1120,7 @@ def _stream_alerts(cur: pd.DataFrame, base: StreamScores, ref: StreamScores, *, 
             message=(f"{metric} for {_who(attrs[i], groups[i])} {'rose' if z > 0 else 'fell'} to "
                      f"{_fmt(values[i], metric)}, outside the expected {_fmt(low, metric)} to {_fmt(high, metric)} "
                      f"(baseline {_fmt(bv, metric)} over the {baseline}; z = {z:+.1f}, limit {c:.1f})."),
-            **common,
+            baseline_periods=baseline_periods, **common,
         ))
         text[i] = "change"
     for side, (signal, stat) in signals.items():
@@ -878,7 +1133,7 @@ def _stream_alerts(cur: pd.DataFrame, base: StreamScores, ref: StreamScores, *, 
                 message=(f"{metric} for {_who(attrs[i], groups[i])} has {'risen' if side == 'up' else 'fallen'} "
                          f"over recent periods: CUSUM {float(stat[i]):.1f} > h = {h:.1f} (this period "
                          f"{_fmt(values[i], metric)}, reference {_fmt(rv, metric)}, z = {float(ref.z[i]):+.1f})."),
-                **common,
+                baseline_periods=reference_periods.get(str(keys[i]), ()), **common,
             ))
             text[i] = ",".join(x for x in (text[i], f"sequential_{side}") if x)
     return alerts, text

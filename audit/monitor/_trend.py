@@ -21,6 +21,7 @@ import pandas as pd
 
 from audit.exceptions import DataError
 from audit.monitor._history import load_history
+from audit.public_values import DIMENSIONS
 
 __all__ = ["TREND_COLUMNS", "trend"]
 
@@ -44,6 +45,9 @@ TREND_COLUMNS: tuple[str, ...] = (
     "cusum_upper",
     "cusum_lower",
     "alert",
+    "public_value",
+    "reason",
+    "language",
 )
 """Columns of :func:`trend`."""
 
@@ -54,6 +58,7 @@ def trend(
     metrics: Sequence[str] | None = None,
     attribute: str | None = None,
     audit: str | None = None,
+    values: bool = False,
 ) -> pd.DataFrame:
     """The trend of chosen metrics by group: one row per period, metric and group.
 
@@ -72,12 +77,17 @@ def trend(
         all cases. Default: every grouping.
     audit : str, optional
         The audit to show; required when the history holds several.
+    values : bool, default False
+        Add the public values (rows whose ``public_value`` names the value,
+        ``metric`` ``<value>:<indicator>``), of the same grouping; an
+        indicator the data cannot measure keeps its one row, whose
+        ``reason`` names the missing columns.
 
     Returns
     -------
     pandas.DataFrame
         The columns of :data:`TREND_COLUMNS`, sorted by metric, attributes,
-        group and period.
+        group and period (public values last).
 
     Raises
     ------
@@ -88,6 +98,9 @@ def trend(
     frame = load_history(history) if not isinstance(history, pd.DataFrame) else history
     if frame.empty:
         raise DataError(f"{where}: no monitor runs (run=*.parquet). Expected a folder written by insyn monitor.")
+    for name in ("public_value", "reason", "language"):
+        if name not in frame.columns:
+            frame = frame.assign(**{name: ""})
     audits = sorted(set(frame["audit"]))
     if audit is not None:
         if audit not in audits:
@@ -99,6 +112,8 @@ def trend(
     runs = frame[["period", "run_id", "generated_at"]].drop_duplicates()
     latest = runs.sort_values(["period", "generated_at", "run_id"]).groupby("period").tail(1)["run_id"]
     frame = frame[frame["run_id"].isin(set(latest))]
+    is_value = frame["public_value"].astype("str") != ""
+    value_rows, frame = frame[is_value], frame[~is_value]
     recorded = sorted(set(frame["metric"]))
     if metrics:
         unknown = [m for m in metrics if m not in recorded]
@@ -118,7 +133,14 @@ def trend(
             shown = ", ".join(g or "overall" for g in groupings)
             raise DataError(f"{where}: no groups of {attribute!r} in the history. Recorded: {shown}.")
         frame = frame[frame["attributes"] == wanted]
+        unmeasured = value_rows["value"].isna() & value_rows["reason"].astype("str").str.startswith("not measured")
+        value_rows = value_rows[(value_rows["attributes"] == wanted) | unmeasured]
     order = {m: i for i, m in enumerate(chosen)}
     out = frame.assign(_order=frame["metric"].map(order)).sort_values(
         ["_order", "attributes", "group", "period"], kind="mergesort")
+    if values and len(value_rows):
+        rank = {d: i for i, d in enumerate(DIMENSIONS)}
+        value_rows = value_rows.assign(_order=len(order) + value_rows["public_value"].map(rank).fillna(len(rank)))
+        out = pd.concat([out, value_rows.sort_values(["_order", "metric", "attributes", "group", "period"],
+                                                     kind="mergesort")])
     return out[list(TREND_COLUMNS)].reset_index(drop=True)

@@ -432,12 +432,17 @@ class LinePoint:
         The point's tooltip: group, period, value and any alert, in words.
     alert : bool
         Whether the period raised an alert (a ring and "!" mark it).
+    low, high : float or None
+        The range the value was expected in (a monitored value's baseline
+        band); shaded under the line where both are finite.
     """
 
     period: str
     value: float | None
     title: str
     alert: bool = False
+    low: float | None = None
+    high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -454,6 +459,38 @@ def _line_ticks(low: float, high: float) -> list[float]:
         pad = abs(low) * 0.1 or 1.0
         low, high = low - pad, high + pad
     return nice_ticks(low, high)
+
+
+def _band(point: LinePoint) -> tuple[float, float] | tuple[()]:
+    """A point's expected range (low, high) when both ends are finite, else ()."""
+    lo, hi = point.low, point.high
+    if lo is None or hi is None or not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+        return ()
+    return float(lo), float(hi)
+
+
+def _band_polygons(
+    line: LineSeries, colour: str, xpos: dict[str, float], ypos: Callable[[float], float]
+) -> list[str]:
+    """Shaded polygons of a line's expected band, one per run of periods that have one (a lone period: a bar)."""
+    out: list[str] = []
+    run: list[tuple[float, float, float]] = []
+    for p in [*line.points, None]:
+        band = _band(p) if p is not None and p.period in xpos else ()
+        if band:
+            run.append((xpos[p.period], ypos(band[1]), ypos(band[0])))  # type: ignore[union-attr]
+            continue
+        if run:
+            if len(run) == 1:
+                x, top, bottom = run[0]
+                run = [(x - 6, top, bottom), (x + 6, top, bottom)]
+            outline = [f"{x:.1f},{top:.1f}" for x, top, _ in run] + [
+                f"{x:.1f},{bottom:.1f}" for x, _, bottom in reversed(run)
+            ]
+            out.append(f'<polygon points="{" ".join(outline)}" fill="{colour}" fill-opacity="0.13" stroke="none" '
+                       'class="band"/>')
+        run = []
+    return out
 
 
 def line_chart(
@@ -488,7 +525,8 @@ def line_chart(
         An ``<svg>`` element.
     """
     finite = [
-        float(p.value) for s in series for p in s.points if p.value is not None and math.isfinite(float(p.value))
+        float(v) for s in series for p in s.points for v in (p.value, *_band(p)) if v is not None
+        and math.isfinite(float(v))
     ]
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     ticks = _line_ticks(low, high)
@@ -528,6 +566,9 @@ def line_chart(
             )
     base = _LTOP + plot_h
     parts.append(f'<line x1="{_LLEFT}" x2="{_LLEFT + plot_w}" y1="{base}" y2="{base}" stroke="{NEUTRALS["muted"]}"/>')
+    for index, line in enumerate(series):  # each line's expected band, under every line
+        colour = _LINE_COLOURS[index % len(_LINE_COLOURS)]
+        parts.extend(_band_polygons(line, colour, xpos, ypos))
     ends: list[tuple[float, float, str, str]] = []
     for index, line in enumerate(series):
         colour = _LINE_COLOURS[index % len(_LINE_COLOURS)]

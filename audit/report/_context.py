@@ -50,6 +50,7 @@ from audit.report._builder import METRIC_SECTION_IDS, SECTION_IDS, Builder
 from audit.report._discovery import discovered
 from audit.report._funnel import funnel
 from audit.report._messages import Catalogue
+from audit.report._monitoring import monitor_block
 from audit.report._sections import journey, method, quality, reproducibility, scorecard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,6 +99,9 @@ def build_context(result: AuditResult, *, messages: Catalogue, charts: bool = Tr
     b = Builder(result, messages, charts=charts)
     findings = b.findings_section()
     summary = b.summary(findings)
+    summary["monitor"] = monitor_block(b)  # a monitoring run: its alerts at the top; its verdict counts them
+    if summary["monitor"]:
+        summary["verdict"], summary["failed"] = summary["monitor"]["verdict"], summary["monitor"]["failed"]
     sections: dict[str, Any] = {"summary": summary, "findings": findings}
     for sid in METRIC_SECTION_IDS:
         intro, absent = _intro_and_absent(b, sid)

@@ -48,6 +48,7 @@ from audit.report._builder import (
 )
 from audit.report._charts import PALETTE, FlowStep, flow_chart
 from audit.report._format import DASH, is_missing
+from audit.report._values import with_values
 
 __all__ = ["journey", "method", "quality", "reproducibility", "scorecard"]
 
@@ -483,6 +484,7 @@ def scorecard(b: Builder) -> dict[str, Any]:
             "status": status,
         }
     )
+    rows = with_values(b, rows)  # public values measured from the decision log (issue 21)
     return {"id": "scorecard", "title": b.m("scorecard.title"), "available": True, "reason": None, "rows": rows}
 
 

@@ -20,6 +20,16 @@ catalogues (``trend.*`` in ``messages/en.yaml`` and ``messages/sv.yaml``), so
 the page can be written in Swedish or English; names from the data (metrics,
 attributes, groups, periods, the monitor's alert codes) are shown as they
 are recorded, so that the page matches the CSV next to it.
+
+A monitored value's chart shades the band each group was expected in (its
+baseline plus and minus the change limit), so a point outside the band is
+the change that raised an alert; alerted points are ringed, and the page
+explains the ring only when there is one. The run's public values
+(efficiency, service, professionalism, engagement; :mod:`audit.public_values`)
+follow in their own section, by group, labelled in the page's language, with
+the indicators the data cannot measure listed by their missing columns. The
+page's language defaults to the spec's ``report.language`` recorded in the
+history (the latest run's), else English.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from audit.report._format import DASH, Formatter, is_missing
 from audit.report._messages import LANGUAGES, Catalogue, load_catalogue
 from audit.report._render import render_template, stylesheet
 
-__all__ = ["render_trend_html", "trend_context", "write_trend"]
+__all__ = ["render_trend_html", "trend_context", "trend_language", "write_trend"]
 
 _NEEDED = ("audit", "period", "metric", "attributes", "group", "value", "alert")
 """Columns of the trend frame that the page reads."""
@@ -56,6 +66,50 @@ def _value_text(f: Formatter, value: Any) -> str:
 def _alert(value: Any) -> str:
     """The alert code(s) of a trend row; ``""`` for none (an empty string, None or NaN)."""
     return value if isinstance(value, str) else ""
+
+
+def _float(value: Any) -> float | None:
+    """A finite float, or None."""
+    if is_missing(value):
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _is_value(frame: pd.DataFrame) -> pd.Series:
+    """Rows of public values (``public_value`` names the value) rather than monitored metrics."""
+    if "public_value" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame["public_value"].map(lambda x: isinstance(x, str) and x != "")
+
+
+def _unmeasured(frame: pd.DataFrame) -> pd.Series:
+    """Public-value rows of an indicator the data cannot measure (no value; the reason names the columns)."""
+    if "reason" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    reason = frame["reason"].map(lambda x: x if isinstance(x, str) else "")
+    return _is_value(frame) & frame["value"].map(is_missing) & reason.str.startswith("not measured")
+
+
+def _metric_label(m: Catalogue, name: str) -> str:
+    """A monitored metric by its recorded name; a public value (``<value>:<indicator>``) by its label, then name."""
+    if ":" not in name:
+        return name
+    key = f"values.{name.split(':', 1)[1]}"
+    label = m.get(key) or ""
+    return f"{label} ({name})" if label else name
+
+
+def trend_language(frame: pd.DataFrame) -> str:
+    """The page language a history asks for: the spec's report language of its latest run, else ``"en"``."""
+    if "language" not in frame.columns or frame.empty:
+        return "en"
+    ordered = frame.sort_values("period", kind="mergesort") if "period" in frame.columns else frame
+    recorded = [str(x) for x in ordered["language"] if isinstance(x, str) and x in LANGUAGES]
+    return recorded[-1] if recorded else "en"
 
 
 def _check(frame: pd.DataFrame) -> None:
@@ -78,6 +132,13 @@ def _section(
     chart_id = f"chart{index}"
     everyone = m("trend.all_cases")
     attribute = attributes if attributes else everyone
+    name_of_metric = metric
+    metric = _metric_label(m, metric)
+    lows = panel["baseline_low"] if "baseline_low" in panel.columns else pd.Series(None, index=panel.index)
+    highs = panel["baseline_high"] if "baseline_high" in panel.columns else pd.Series(None, index=panel.index)
+    band_of = {(p, g): (_float(lo), _float(hi))
+               for p, g, lo, hi in zip(panel["period"], panel["group"], lows, highs, strict=True)}
+    has_band = any(lo is not None and hi is not None for lo, hi in band_of.values())
     periods = sorted(set(panel["period"]))
     groups = list(dict.fromkeys(panel["group"]))
     series, sentences = [], []
@@ -94,7 +155,10 @@ def _section(
                 if alert
                 else m("trend.point", group=name, period=p, value=text)
             )
-            points.append(LinePoint(period=str(p), value=value, title=title, alert=bool(alert)))
+            lo, hi = band_of.get((p, g), (None, None))
+            if lo is not None and hi is not None:
+                title += f" ({m('trend.point_expected', low=_value_text(f, lo), high=_value_text(f, hi))})"
+            points.append(LinePoint(period=str(p), value=value, title=title, alert=bool(alert), low=lo, high=hi))
         series.append(LineSeries(label=name, points=points))
         shown = [pt for pt in points if pt.value is not None and math.isfinite(pt.value)]
         if shown:
@@ -119,6 +183,7 @@ def _section(
         + " "
         + ". ".join(sentences)
         + ". "
+        + (m("trend.desc_band") + " " if has_band else "")
         + alert_text
     )
     chart = line_chart(
@@ -139,12 +204,18 @@ def _section(
         for g in groups:
             v, a = cells.get((p, g), (None, ""))
             alert = _alert(a)
+            lo, hi = band_of.get((p, g), (None, None))
+            expected = (m("trend.point_expected", low=_value_text(f, lo), high=_value_text(f, hi))
+                        if lo is not None and hi is not None else "")
             row_cells.append(
-                {"value": _value_text(f, v), "alert": m("trend.alert_mark", alert=alert) if alert else ""}
+                {"value": _value_text(f, v), "alert": m("trend.alert_mark", alert=alert) if alert else "",
+                 "expected": expected}
             )
         rows_view.append({"period": str(p), "cells": row_cells})
     return {
         "id": chart_id,
+        "metric": name_of_metric,
+        "band": has_band,
         "heading": m("trend.heading", metric=metric, attribute=attribute),
         "chart": chart,
         "caption": m("trend.caption", metric=metric, attribute=attribute),
@@ -172,8 +243,11 @@ def trend_context(
     Returns
     -------
     dict
-        ``language``, ``title``, ``intro``, ``sections`` (``id``, ``heading``,
-        ``chart``, ``caption``, ``groups``, ``rows``) and ``footer``.
+        ``language``, ``title``, ``intro``, ``sections`` (``id``, ``metric``,
+        ``band``, ``heading``, ``chart``, ``caption``, ``groups``, ``rows``),
+        ``values`` (the public values: ``title``, ``intro``, ``sections``,
+        ``missing_title``, ``missing``; None when the trend has none) and
+        ``footer``.
 
     Raises
     ------
@@ -184,36 +258,57 @@ def trend_context(
     m, f = messages, Formatter(messages)
     audit_name = str(frame["audit"].iloc[0])
     periods = sorted(set(frame["period"]))
-    n_alerts = int((frame["alert"].map(_alert) != "").sum())
+    is_value = _is_value(frame)
+    metric_rows, value_rows = frame[~is_value], frame[is_value]
+    n_alerts = int((metric_rows["alert"].map(_alert) != "").sum())
     sections = [
         _section(panel, index=i + 1, metric=str(metric), attributes=str(attributes), m=m, f=f)
-        for i, ((metric, attributes), panel) in enumerate(frame.groupby(["metric", "attributes"], sort=False))
+        for i, ((metric, attributes), panel) in enumerate(metric_rows.groupby(["metric", "attributes"], sort=False))
     ]
+    values = None
+    if len(value_rows):
+        unmeasured = _unmeasured(value_rows)
+        drawn = value_rows[~value_rows["metric"].isin(set(value_rows.loc[unmeasured, "metric"]))]
+        value_sections = [
+            _section(panel, index=len(sections) + i + 1, metric=str(metric), attributes=str(attributes), m=m, f=f)
+            for i, ((metric, attributes), panel) in enumerate(drawn.groupby(["metric", "attributes"], sort=False))
+        ]
+        missing = []
+        for metric, reason in value_rows.loc[unmeasured, ["metric", "reason"]].drop_duplicates("metric").itertuples(
+                index=False):
+            label, reason = _metric_label(m, str(metric)), str(reason)
+            columns = reason.split("has no column ", 1)[1] if "has no column " in reason else ""
+            missing.append(m("trend.not_measured_item", indicator=label, columns=columns) if columns
+                           else m("trend.not_measured_reason", indicator=label, reason=reason))
+        values = {"title": m("trend.public_values"), "intro": m("trend.public_values_intro"),
+                  "sections": value_sections, "missing_title": m("trend.not_measured"), "missing": missing}
+    intro = [m("trend.intro", periods=f.integer(len(periods)), first=periods[0], last=periods[-1])]
+    if any(sec["band"] for sec in sections):
+        intro.append(m("trend.band"))
+    if n_alerts:  # the ring is explained only when there is one
+        intro.append(m("trend.alerts", count=f.integer(n_alerts)))
     made = (now or datetime.now(UTC)).isoformat(timespec="seconds")
     return {
         "language": m.language,
         "title": title or m("trend.title", audit=audit_name),
-        "intro": m(
-            "trend.intro",
-            periods=f.integer(len(periods)),
-            first=periods[0],
-            last=periods[-1],
-            alerts=f.integer(n_alerts),
-        ),
+        "intro": " ".join(intro),
         "sections": sections,
+        "values": values,
         "footer": m("trend.footer", version=__version__, made=made),
     }
 
 
-def render_trend_html(frame: pd.DataFrame, *, language: str = "en", title: str | None = None) -> str:
+def render_trend_html(frame: pd.DataFrame, *, language: str | None = None, title: str | None = None) -> str:
     """Render a trend (the frame of :func:`audit.monitor.trend`) as one self-contained HTML page.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         The output of :func:`audit.monitor.trend`.
-    language : {"en", "sv"}, default "en"
-        The page's language (its words come from the message catalogue).
+    language : {"en", "sv"}, optional
+        The page's language (its words come from the message catalogue);
+        default: the spec's report language recorded in the history
+        (:func:`trend_language`).
     title : str, optional
         Page title (default ``"Trend of <audit>"``, in Swedish
         ``"Utveckling för <audit>"``).
@@ -230,6 +325,8 @@ def render_trend_html(frame: pd.DataFrame, *, language: str = "en", title: str |
     audit.exceptions.SpecError
         When the language is not one of :data:`audit.report.LANGUAGES`.
     """
+    if language is None:
+        language = trend_language(frame) if isinstance(frame, pd.DataFrame) else "en"
     if language not in LANGUAGES:
         raise SpecError(f"The trend page's language must be one of {', '.join(LANGUAGES)}. Got {language!r}.")
     messages = load_catalogue(language)
@@ -243,12 +340,14 @@ def write_trend(
     html_path: str | Path | None = None,
     csv_path: str | Path | None = None,
     title: str | None = None,
-    language: str = "en",
+    language: str | None = None,
 ) -> list[Path]:
     """Write a trend as an HTML page and/or a CSV file; return the files written.
 
     The CSV holds every column of the frame (:data:`audit.monitor.TREND_COLUMNS`);
     numbers are written in full precision, missing values as empty cells.
+    Public values the data cannot measure have no rows in it (the page lists
+    them, with the missing columns).
 
     Parameters
     ----------
@@ -258,8 +357,8 @@ def write_trend(
         Where to write the page and the table; either may be left out.
     title : str, optional
         Page title (see :func:`render_trend_html`).
-    language : {"en", "sv"}, default "en"
-        The page's language.
+    language : {"en", "sv"}, optional
+        The page's language (default: :func:`trend_language`).
 
     Returns
     -------
@@ -276,6 +375,7 @@ def write_trend(
     if csv_path is not None:
         p = Path(csv_path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        neutralise_csv_frame(frame).to_csv(p, index=False)  # OWASP CSV injection; the privacy gate
+        rows = frame[~_unmeasured(frame)]  # the page lists an unmeasured public value; the CSV holds values only
+        neutralise_csv_frame(rows).to_csv(p, index=False)  # OWASP CSV injection; the privacy gate
         written.append(p)
     return written

@@ -1,0 +1,343 @@
+"""Public values: efficiency, service, professionalism and engagement, measured from decision logs.
+
+Social services answer to public values, not to accuracy alone. Research on
+the Swedish decision robots (Ranerup and Henriksen's value framework, used
+by Svensson and Ranerup) names four that automation changes and that must
+be followed over time:
+
+*efficiency*
+    how much of the work the robot does, and how fast applicants get an
+    answer;
+*service*
+    who is routed to a person, and how long those applicants wait;
+*professionalism*
+    whether decisions follow the law, and how often caseworkers have to
+    correct the robot;
+*engagement*
+    the applicant's own part: applying digitally or on paper, meetings with a
+    caseworker, appeals, and the documents asked for and handed in.
+
+Each value is measured by *indicators* that a decision log can hold
+(:data:`INDICATORS`), per group as the metrics are (all cases, each
+sensitive feature, each intersection), with an interval, and suppressed below
+the spec's minimum group size. An indicator whose columns the data lacks is
+not measured: it gets one row with no value and a reason that names the
+missing columns, never a 0. The run stores the rows in ``results.json``
+(``values``), the report's scorecard shows them, and ``insyn monitor``
+keeps them in its history so that the trend page follows them by group.
+
+Columns read (case frame or decision frame; dates as ``YYYY-MM-DD``):
+
+=========================  =====================================================
+``outcome``                the engine's decision (every run with an engine)
+``final_outcome``          the decision after review
+``truth_outcome``          the law's baseline (``truth:`` in the spec)
+``decided_by``, ``override``  who decided; whether a caseworker overrode the robot
+``days_to_decision``       days from application to decision, or ``applied_at``
+                           and ``decided_at``
+``channel``                ``digital`` or ``paper``
+``meeting_held``           a meeting with a caseworker was held (yes/no)
+``appealed``               the decision was appealed (yes/no)
+``documents_requested``,   documents asked for and handed in (counts)
+``documents_completed``
+=========================  =====================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from audit.exceptions import DataError
+from audit.metrics import MISSING_LABEL, wilson_interval
+
+__all__ = ["DIMENSIONS", "INDICATORS", "Indicator", "VALUE_COLUMNS", "public_values"]
+
+DIMENSIONS: tuple[str, ...] = ("efficiency", "service", "professionalism", "engagement")
+"""The four public values, in the order they are shown."""
+
+VALUE_COLUMNS: tuple[str, ...] = (
+    "dimension", "indicator", "attributes", "group", "n", "count", "value", "ci_low", "ci_high", "se",
+    "suppressed", "reason", "columns",
+)
+"""Columns of :func:`public_values` (one row per indicator and group)."""
+
+_TRUE = {"true", "yes", "ja", "1", "y", "j", "t"}
+_FALSE = {"false", "no", "nej", "0", "n", "f", ""}
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One measurable indicator of a public value.
+
+    Attributes
+    ----------
+    name : str
+        The indicator's name (a rate ends in ``_rate``).
+    dimension : str
+        The public value it measures (one of :data:`DIMENSIONS`).
+    kind : {"rate", "mean"}
+        A share (count over n, Wilson interval) or a mean (t interval).
+    description : str
+        What it measures, in one sentence.
+    needs : tuple of tuple of str
+        Alternative column sets; the indicator is measured when the data
+        holds every column of one of them.
+    """
+
+    name: str
+    dimension: str
+    kind: str
+    description: str
+    needs: tuple[tuple[str, ...], ...]
+
+    def missing(self, columns: set[str]) -> list[str]:
+        """The columns lacking for the first alternative that is closest to complete ([] when measurable)."""
+        gaps = [[c for c in option if c not in columns] for option in self.needs]
+        return min(gaps, key=len) if all(gaps) else []
+
+
+INDICATORS: tuple[Indicator, ...] = (
+    Indicator("automation_rate", "efficiency", "rate",
+              "Share of decided applications that the engine decided on its own.", (("outcome",),)),
+    Indicator("days_to_decision", "efficiency", "mean", "Mean days from application to decision.",
+              (("days_to_decision",), ("applied_at", "decided_at"))),
+    Indicator("routed_to_person_rate", "service", "rate",
+              "Share of decided applications routed to a caseworker (a person decides).", (("outcome",),)),
+    Indicator("days_to_decision_routed", "service", "mean",
+              "Mean days from application to decision for applications routed to a caseworker.",
+              (("outcome", "days_to_decision"), ("outcome", "applied_at", "decided_at"))),
+    Indicator("agreement_rate", "professionalism", "rate",
+              "Share of applications decided (not left with a caseworker) whose decision agrees with the law's "
+              "baseline.",
+              (("final_outcome", "truth_outcome"),)),
+    Indicator("override_rate", "professionalism", "rate",
+              "Share of the engine's own decisions that a caseworker changed.", (("outcome", "override", "review"),)),
+    Indicator("digital_rate", "engagement", "rate", "Share of applications made digitally (not on paper).",
+              (("channel",),)),
+    Indicator("meeting_rate", "engagement", "rate", "Share of applications with a meeting held with a caseworker.",
+              (("meeting_held",),)),
+    Indicator("appeal_rate", "engagement", "rate", "Share of decided applications that were appealed.",
+              (("appealed",),)),
+    Indicator("documents_completed_rate", "engagement", "rate",
+              "Share of the documents asked of applicants that they handed in.",
+              (("documents_requested", "documents_completed"),)),
+)
+"""Every indicator, by public value (see the module docstring for the columns)."""
+
+
+def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A yes/no column as 1.0 / 0.0 (NaN where missing); anything else is a data error naming the value."""
+    s = frame[column]
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("float64").to_numpy()
+    if pd.api.types.is_numeric_dtype(s):
+        v = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64")
+        return np.where(np.isnan(v), np.nan, (v != 0).astype("float64"))
+    text = s.astype("string").str.strip().str.lower()
+    out = np.full(len(s), np.nan)
+    out[text.isin(_TRUE).fillna(False).to_numpy(dtype=bool)] = 1.0
+    out[(text.isin(_FALSE) & text.ne("")).fillna(False).to_numpy(dtype=bool)] = 0.0
+    bad = text.notna() & ~text.isin(_TRUE | _FALSE)
+    if bad.any():
+        value = s[bad.to_numpy()].iloc[0]
+        raise DataError(f"the column {column!r} must hold yes/no values (true/false, yes/no, ja/nej, 1/0). "
+                        f"Got {value!r} in {int(bad.sum())} row(s).")
+    return out
+
+
+def _days(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Days from application to decision, and a note on values left out."""
+    if "days_to_decision" in frame.columns:
+        days = pd.to_numeric(frame["days_to_decision"], errors="coerce").to_numpy(dtype="float64")
+        bad = ~np.isnan(days) & (days < 0)
+        note = f"{int(bad.sum())} negative days_to_decision left out" if bad.any() else ""
+        return np.where(bad, np.nan, days), note
+    applied = pd.to_datetime(frame["applied_at"], errors="coerce")
+    decided = pd.to_datetime(frame["decided_at"], errors="coerce")
+    days = ((decided - applied).dt.total_seconds() / 86400.0).to_numpy(dtype="float64")
+    bad = ~np.isnan(days) & (days < 0)
+    note = f"{int(bad.sum())} decided_at before applied_at left out" if bad.any() else ""
+    return np.where(bad, np.nan, days), note
+
+
+def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str]) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per case: the numerator (or the value, for a mean), the weight in the denominator (0: not counted), a note."""
+    size = len(frame)
+    decided = np.ones(size, dtype=bool)
+    if "status" in frame.columns:
+        decided = frame["status"].astype("string").fillna("").eq("ok").to_numpy(dtype=bool)
+    outcome = frame["outcome"].astype("string") if "outcome" in frame.columns else pd.Series(pd.NA, index=frame.index)
+    has_outcome = decided & outcome.notna().to_numpy(dtype=bool)
+    routed = outcome.isin(list(review)).fillna(False).to_numpy(dtype=bool)
+    note = ""
+    if ind.name in ("automation_rate", "routed_to_person_rate"):
+        hit = ~routed if ind.name == "automation_rate" else routed
+        return hit.astype("float64"), has_outcome.astype("float64"), note
+    if ind.name in ("days_to_decision", "days_to_decision_routed"):
+        days, note = _days(frame)
+        keep = ~np.isnan(days) & (routed if ind.name == "days_to_decision_routed" else True)
+        return np.where(keep, days, 0.0), keep.astype("float64"), note
+    if ind.name == "agreement_rate":
+        final = frame["final_outcome"].astype("string")
+        truth = frame["truth_outcome"].astype("string")
+        both = (decided & final.notna().to_numpy(dtype=bool) & truth.notna().to_numpy(dtype=bool)
+                & ~final.isin(list(review)).fillna(False).to_numpy(dtype=bool))
+        agree = (final == truth).fillna(False).to_numpy(dtype=bool)
+        return (agree & both).astype("float64"), both.astype("float64"), note
+    if ind.name == "override_rate":
+        own = has_outcome & ~routed
+        over = _flag(frame, "override")
+        return np.where(own, np.nan_to_num(over), 0.0), own.astype("float64"), note
+    if ind.name == "digital_rate":
+        channel = frame["channel"].astype("string").str.strip().str.lower()
+        known = channel.isin(["digital", "paper"]).fillna(False).to_numpy(dtype=bool)
+        other = channel.notna() & ~channel.isin(["digital", "paper"])
+        if other.any():
+            raise DataError(f"the column 'channel' must hold digital or paper. Got {frame['channel'][other].iloc[0]!r} "
+                            f"in {int(other.sum())} row(s).")
+        return channel.eq("digital").fillna(False).to_numpy(dtype="float64"), known.astype("float64"), note
+    if ind.name in ("meeting_rate", "appeal_rate"):
+        flag = _flag(frame, "meeting_held" if ind.name == "meeting_rate" else "appealed")
+        keep = ~np.isnan(flag) & (has_outcome if ind.name == "appeal_rate" else True)
+        return np.where(keep, flag, 0.0), keep.astype("float64"), note
+    if ind.name == "documents_completed_rate":
+        asked = pd.to_numeric(frame["documents_requested"], errors="coerce").to_numpy(dtype="float64")
+        given = pd.to_numeric(frame["documents_completed"], errors="coerce").to_numpy(dtype="float64")
+        ok = np.isfinite(asked) & np.isfinite(given) & (asked > 0)
+        bad = ok & ((given < 0) | (given > asked))
+        if bad.any():
+            raise DataError(f"the column 'documents_completed' must lie between 0 and documents_requested. "
+                            f"Got {given[bad][0]:g} of {asked[bad][0]:g} in {int(bad.sum())} row(s).")
+        return np.where(ok, given, 0.0), np.where(ok, asked, 0.0), note
+    raise DataError(f"no computation for the indicator {ind.name!r}.")  # pragma: no cover - INDICATORS is closed
+
+
+def _groups(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequence[Sequence[str]]
+            ) -> list[tuple[list[str], np.ndarray, list[str]]]:
+    """(attributes, group code per case, group labels) for all cases, each feature and each intersection."""
+    out: list[tuple[list[str], np.ndarray, list[str]]] = [([], np.zeros(len(frame), dtype=np.int64), ["all"])]
+    for attrs in [[a] for a in sensitive] + [list(i) for i in intersections]:
+        parts = [frame[a].astype("string").fillna(MISSING_LABEL) for a in attrs]
+        labels = parts[0] if len(parts) == 1 else parts[0].str.cat(parts[1:], sep=" & ")
+        codes, uniques = pd.factorize(labels, sort=True)
+        out.append((attrs, codes.astype(np.int64), [str(u) for u in uniques]))
+    return out
+
+
+def _summarise(kind: str, num: np.ndarray, den: np.ndarray, codes: np.ndarray, labels: list[str], alpha: float
+               ) -> pd.DataFrame:
+    size = len(labels)
+    counted = den > 0
+    s_num = np.bincount(codes, weights=np.where(counted, num, 0.0), minlength=size)
+    s_den = np.bincount(codes, weights=den, minlength=size)
+    s_sq = np.bincount(codes, weights=np.where(counted, num, 0.0) ** 2, minlength=size)
+    cases = np.bincount(codes, weights=counted.astype("float64"), minlength=size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "rate":
+            value = s_num / s_den
+            low, high = wilson_interval(s_num, s_den, alpha)
+            se = np.sqrt(value * (1 - value) / s_den)
+            n, count = s_den, s_num
+        else:
+            n = cases
+            value = s_num / n
+            se = np.sqrt(np.maximum((s_sq - n * value**2) / (n - 1), 0.0) / n)
+            q = stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1))
+            low, high = value - q * se, value + q * se
+            count = np.full(size, np.nan)
+    return pd.DataFrame({"group": labels, "n": n, "count": count, "value": value, "ci_low": np.asarray(low),
+                         "ci_high": np.asarray(high), "se": se, "cases": cases})
+
+
+def public_values(
+    final: pd.DataFrame | None,
+    cases: pd.DataFrame | None = None,
+    *,
+    sensitive_features: Sequence[str],
+    intersections: Sequence[Sequence[str]] = (),
+    review_outcomes: Sequence[str] = ("refer",),
+    review: bool = False,
+    min_group_size: int = 10,
+    alpha: float = 0.05,
+    absent: str | None = None,
+) -> pd.DataFrame:
+    """Measure every indicator of :data:`INDICATORS` by group.
+
+    Parameters
+    ----------
+    final : pandas.DataFrame or None
+        The decision frame of a run (``decisions.parquet``: ``case_id``, the
+        sensitive columns, ``outcome``, ``final_outcome``, ``decided_by``,
+        ``override``, truth columns, ``status``); None for a run without case
+        rows.
+    cases : pandas.DataFrame, optional
+        The case frame; its columns (``channel``, ``meeting_held``, ...) are
+        joined on ``case_id`` where the decision frame lacks them.
+    sensitive_features, intersections : sequences
+        The groups, as for the metrics.
+    review_outcomes : sequence of str, default ("refer",)
+        The outcomes that route an application to a caseworker
+        (``outcomes.review``).
+    review : bool, default False
+        Whether caseworker decisions are recorded (``review:`` in the spec);
+        without them the override rate is not measured.
+    min_group_size : int, default 10
+        Groups with fewer cases in an indicator's denominator are suppressed.
+    alpha : float, default 0.05
+        One minus the confidence level of the intervals.
+    absent : str, optional
+        Why there are no case rows at all (e.g. an aggregated table); every
+        indicator then gets one row with this reason.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The columns of :data:`VALUE_COLUMNS`: one row per indicator and group,
+        or one row (all cases, no value) per indicator that is not measured,
+        whose ``reason`` names the missing columns (also in ``columns``).
+    """
+    rows: list[dict[str, Any]] = []
+
+    def unmeasured(ind: Indicator, reason: str, columns: Sequence[str]) -> None:
+        rows.append({"dimension": ind.dimension, "indicator": ind.name, "attributes": [], "group": "all",
+                     "n": np.nan, "count": np.nan, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                     "se": np.nan, "suppressed": False, "reason": reason, "columns": list(columns)})
+
+    if final is None:
+        for ind in INDICATORS:
+            unmeasured(ind, f"not measured: {absent or 'the run has no case rows'}", [])
+        return pd.DataFrame(rows, columns=list(VALUE_COLUMNS))
+    frame = final
+    if cases is not None and "case_id" in cases.columns and "case_id" in final.columns:
+        extra = [c for c in cases.columns if c not in final.columns]
+        if extra:
+            frame = final.merge(cases[["case_id", *extra]].drop_duplicates("case_id"), on="case_id", how="left")
+    available = set(frame.columns) | ({"review"} if review else set())
+    groups = _groups(frame, sensitive_features, intersections)
+    for ind in INDICATORS:
+        missing = ind.missing(available)
+        if missing:
+            what = ["review (recorded caseworker decisions)" if c == "review" else c for c in missing]
+            unmeasured(ind, "not measured: the data has no column " + ", ".join(what), missing)
+            continue
+        num, den, note = _cells(ind, frame, review_outcomes)
+        for attrs, codes, labels in groups:
+            table = _summarise(ind.kind, num, den, codes, labels, alpha)
+            for r in table.itertuples(index=False):
+                small = r.cases < min_group_size
+                reason = ("" if not small else f"suppressed: fewer than {min_group_size} applications") or (
+                    "undefined: no application counts in this indicator" if not np.isfinite(r.value) else "")
+                reason = "; ".join(x for x in (reason, note) if x)
+                blank = small or not np.isfinite(r.value)
+                rows.append({"dimension": ind.dimension, "indicator": ind.name, "attributes": list(attrs),
+                             "group": r.group, "n": r.n, "count": r.count,
+                             "value": np.nan if blank else r.value, "ci_low": np.nan if blank else r.ci_low,
+                             "ci_high": np.nan if blank else r.ci_high, "se": np.nan if blank else r.se,
+                             "suppressed": bool(small), "reason": reason, "columns": []})
+    return pd.DataFrame(rows, columns=list(VALUE_COLUMNS))

@@ -95,13 +95,31 @@ KEY_FILE_ENV = "INSYN_PSEUDONYM_KEY_FILE"
 """Environment variable naming the pseudonym key file (created with mode 0600 when absent)."""
 
 _HEX_TOKEN = re.compile(r"[0-9a-f]{16,}")
+_UUID = re.compile(r"(?<![0-9A-Za-z-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-"
+                   r"[0-9a-fA-F]{12}(?![0-9A-Za-z-])")
 _WORD = re.compile(r"[0-9A-Za-z]")
 _CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|nan)", re.IGNORECASE)
 
 
+def _in_uuid(text: str, start: int, end: int) -> bool:
+    """True when text[start:end] lies inside an RFC 4122 UUID that has a hex letter.
+
+    A random UUID (e.g. great-expectations' expectation ids) can begin with
+    eight digits that read as a date and four more (``19850312-1234-4a...``);
+    it is an identifier, not a personnummer. A UUID of digits only is still
+    masked.
+    """
+    for m in _UUID.finditer(text, max(0, start - 36), min(len(text), end + 36)):
+        if m.start() <= start and end <= m.end() and any(c in "abcdefABCDEF" for c in m.group(0)):
+            return True
+    return False
+
+
 def _is_digest(text: str, start: int, end: int) -> bool:
-    """True when text[start:end] lies inside a lowercase hex token (>= 16 chars, with a letter)."""
+    """True when text[start:end] lies inside a lowercase hex token (>= 16 chars, with a letter) or a UUID."""
+    if "-" in text and _in_uuid(text, start, end):
+        return True
     lo, hi = start, end
     while lo > 0 and _WORD.match(text[lo - 1]):
         lo -= 1

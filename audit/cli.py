@@ -540,6 +540,8 @@ def _discovery_table(result: DiscoveryResult) -> Table:
     columns = ("#", "group", "cases", "rate [95% CI]", "rest", "ratio [95% CI]", "p adj.", "status", "over-represented")
     for col in columns:
         table.add_column(col)
+    speak = Speaker("en")
+    f = speak.numbers
     for g in result.groups:
         t = g.test
         status = ("suppressed" if t["suppressed"] else "confirmed" if g.confirmed(alpha)
@@ -550,10 +552,10 @@ def _discovery_table(result: DiscoveryResult) -> Table:
             str(g.rank),
             g.definition,
             "<" + str(result.settings["min_group_size"]) if g.n_cases is None else f"{g.n_cases:,}",
-            f"{_fmt(t['value'])} [{_fmt(t['ci_low'])}, {_fmt(t['ci_high'])}]",
-            _fmt(t["reference_value"]),
-            f"{_fmt(t['ratio'], 2)} [{_fmt(t['ratio_ci_low'], 2)}, {_fmt(t['ratio_ci_high'], 2)}]",
-            _fmt(t["p_adjusted"], 4),
+            f"{speak.value(t['value'], result.metric)} ({speak.interval(t['ci_low'], t['ci_high'], result.metric)})",
+            speak.value(t["reference_value"], result.metric),
+            f"{f.ratio(t['ratio'])} ({f.ratio_interval(t['ratio_ci_low'], t['ratio_ci_high'])})",
+            f.p_value(t["p_adjusted"]),
             status,
             makeup or "–",
         )

@@ -254,3 +254,16 @@ def test_a_suppressed_count_cannot_be_recovered_from_the_metrics() -> None:
     overall = table[table["attributes"].map(len) == 0]
     shown = team.loc[team["metric"] == "n", "value"].dropna().sum()
     assert overall.loc[overall["metric"] == "n", "value"].iloc[0] - shown == 150
+
+
+def test_a_random_uuid_that_starts_like_a_date_is_no_personnummer() -> None:
+    """great-expectations' expectation ids are random UUIDs; one in a few thousand begins YYYYMMDD-NNNN."""
+    import uuid
+
+    from audit._privacy import MASK, mask
+
+    ids = ["19850312-1234-4abc-9def-0123456789ab", "c7a1e2f0-aaaa-4bbb-8ccc-198503121234"]
+    ids += [str(uuid.uuid4()) for _ in range(2000)]
+    assert [mask(i) for i in ids] == ids
+    assert mask("id 19850312-1234") == f"id {MASK}"  # a personnummer beside nothing UUID-like is masked
+    assert MASK in mask("x 19850312-1234-0000-0000-000000000000")  # digits only: not a UUID with a letter

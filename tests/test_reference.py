@@ -20,8 +20,9 @@ from audit.spec import AuditSpec, load_spec
 from audit.study_spec import StudySpec, load_study_spec
 
 ROOT = Path(__file__).resolve().parents[1]
+NOT_AUDITS = {"personas.yaml", "monitor-calibration.yaml"}  # personas, and the monitor's calibration settings
 EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*.yaml")
-                  if p.name != "personas.yaml" and not p.name.startswith("study-"))
+                  if p.name not in NOT_AUDITS and not p.name.startswith("study-"))
 STUDIES = sorted((ROOT / "examples").glob("study-*.yaml"))
 BASE = {
     "name": "t",

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from audit.audit import Audit, run_audit
 from audit.cli import app
 from audit.exceptions import SpecError
+from audit.report import StudyPanel, StudyView, render_study_html
 from audit.study import (
     POWER_COLUMNS,
     RunTask,
@@ -327,3 +328,24 @@ def test_run_frame_has_no_personnummer(tmp_path: Path) -> None:
                    base_dir=str(ROOT), source="<t>")
     frame = run_frame(result, task)
     assert not frame.astype(str).apply(lambda s: s.str.contains("19121212-1212")).any().any()
+
+
+def test_study_page_is_rendered_by_the_report_layer_escaped_masked_and_in_swedish() -> None:
+    """The page's words come from the catalogues; data strings are escaped and personnummer masked."""
+    nan = float("nan")
+    panel = StudyPanel(factor="population.n", levels=["300", "600"],
+                       power={"refer_rate · birth_region = <script>x</script>": ([0.2, 0.8], [0.1, 0.6], [0.4, 0.9])},
+                       effects={"refer_rate · birth_region = 19121212-1212": ([0.01, 0.02], [nan, 0.0], [nan, 0.04])})
+    view = StudyView(name="s", description="d", design="grid", replicates=2, seed=1, runs=4, panels=[panel],
+                     family_wise=pd.DataFrame({"level": ["300"], "runs": [2], "rate": [0.5]}),
+                     top=pd.DataFrame({"metric": ["refer_rate"], "power": [0.8]}),
+                     failures={"p0001-r0000": "boom 19121212-1212"})
+    en, sv = render_study_html(view, language="en"), render_study_html(view, language="sv")
+    assert "Power against population.n" in en and "Styrka mot population.n" in sv
+    assert "Effektskattningar mot population.n" in sv and "Misslyckade körningar" in sv
+    for page in (en, sv):
+        assert "<script>x" not in page and "&lt;script&gt;x" in page
+        assert "19121212-1212" not in page and "p0001-r0000" in page
+        assert page.count("<svg") == 2 and "src=" not in page and "href=" not in page
+    with pytest.raises(SpecError, match="language must be one of en, sv. Got 'fi'"):
+        render_study_html(view, language="fi")

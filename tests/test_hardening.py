@@ -142,11 +142,12 @@ def raw_csv(text: str, **over: Any) -> Callable[[Path, pd.DataFrame], list[str]]
 
 
 def engine(code: str, *, module: str, budget: float = 1.0, extra: tuple[str, ...] = ("--json",),
-           **over: Any) -> Callable[[Path, pd.DataFrame], list[str]]:
-    """A run of a Python engine written in a module next to the spec."""
+           keys: dict[str, Any] | None = None, **over: Any) -> Callable[[Path, pd.DataFrame], list[str]]:
+    """A run of a Python engine written in a module next to the spec (``keys``: further engine keys)."""
     def build(tmp: Path, pop: pd.DataFrame) -> list[str]:
         (tmp / f"{module}.py").write_text(textwrap.dedent(code), encoding="utf-8")
-        spec = _base_spec(engine={"kind": "python", "target": f"{module}:decide", "error_budget": budget}, **over)
+        spec = _base_spec(engine={"kind": "python", "target": f"{module}:decide", "error_budget": budget,
+                                  **(keys or {})}, **over)
         return _write_run(tmp, pop, spec, extra=extra)
     return build
 
@@ -422,6 +423,23 @@ CASES += [
                 module="eng_nan"), check=errors_with("amount is missing", 3)),
     Case("engine-raises-over-budget", 2, ("error budget",),
          engine("def decide(cases):\n    raise ValueError('boom')\n", module="eng_boom", budget=0.0)),
+    # a hung Python engine: its batch times out (a daemon thread is abandoned), its cases are errors, the run goes on
+    Case("engine-python-hangs", 0, (),
+         engine("import time\ndef decide(cases):\n    time.sleep(1e9)\n", module="eng_hang",
+                keys={"batch_timeout_s": 0.5}), check=errors_with("timeout: no answer within 0.5 s", N)),
+    Case("engine-python-hangs-one-batch-prints", 0, (),
+         engine("import time\nimport pandas as pd\ndef decide(cases):\n"
+                "    if (cases['case_id'].astype(str) == 'c0000015').any():\n"
+                "        print('about to hang')\n        time.sleep(1e9)\n"
+                f"    return {_FRAME}\n", module="eng_hang_one", keys={"batch_timeout_s": 0.5, "batch_size": 10}),
+         check=lambda run, out, err: (errors_with("timeout: no answer within 0.5 s", 10)(run, out, err),
+                                      json_stdout(run, out, err))),
+    Case("engine-python-hangs-per-case-workers", 0, (),
+         engine("import time\nfrom audit.engine import per_case\n@per_case\ndef decide(case):\n"
+                "    if case['case_id'] == 'c0000025':\n        while True:\n            pass\n"
+                "    return {'outcome': 'grant', 'amount': 5.0}\n", module="eng_spin",
+                keys={"batch_timeout_s": 1.0, "batch_size": 20, "workers": 2}),
+         check=errors_with("timeout: no answer within 1 s", 20)),
     Case("subprocess-engine-hangs", 0, (),
          subprocess_engine("import time\ntime.sleep(60)\n", timeout=1.0), check=errors_with("timeout", N)),
     Case("subprocess-engine-exit-1", 0, (),

@@ -37,7 +37,7 @@ from audit.report._format import DASH, Formatter, is_missing
 from audit.report._messages import LANGUAGES, Catalogue, load_catalogue
 from audit.report._render import render_template, stylesheet
 
-__all__ = ["Band", "StudyPanel", "StudyView", "band_chart", "render_study_html"]
+__all__ = ["Band", "StudyPanel", "StudyView", "band_chart", "render_study_html", "study_context"]
 
 _W, _H, _PAD = 560, 260, 48
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")

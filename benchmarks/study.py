@@ -20,7 +20,10 @@ folder at all; a study keeps each run's metric table). It prints three figures:
    The study's time is also split into its runs (from the first progress
    call to the last) and a fixed cost per study (planning, and writing
    study.parquet, power.csv and study.html), which a 200-run study spreads
-   over 200 runs; ``--skip-workers`` measures only this figure.
+   over 200 runs; ``--skip-workers`` measures only this figure. Last, the
+   same comparison paired run by run (``--overhead-pairs``: a bare run, then
+   the same audit as a study's task with its run table and atomic write),
+   which the machine's changing load affects least.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from audit.audit import Audit
-from audit.study import StudySpec, derive_seed, run_study
+from audit.study import StudyFolder, StudySpec, derive_seed, plan_study, run_study, run_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,6 +77,7 @@ def main() -> None:
     parser.add_argument("--overhead-rounds", type=int, default=3)
     parser.add_argument("--overhead-runs", type=int, default=5, help="runs per round (bare and in a study)")
     parser.add_argument("--skip-workers", action="store_true", help="measure only the per-run overhead (3.)")
+    parser.add_argument("--overhead-pairs", type=int, default=6, help="bare runs and study tasks, alternating")
     args = parser.parse_args()
 
     spec = _study(args.runs, args.n, seed=1)
@@ -107,6 +111,20 @@ def main() -> None:
         study.append(wall / k)
         runs_only.append(in_runs / k)
         finish.append(wall - in_runs)
+    # run by run: a bare run, then the same audit as a study's task (its run table and atomic Parquet write)
+    pair_bare, pair_task = [], []
+    _, tasks, _ = plan_study(_study(args.overhead_pairs, args.n, seed=200))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = StudyFolder(Path(tmp))
+        folder.runs.mkdir(parents=True)
+        for t in tasks:
+            start = time.perf_counter()
+            base.with_options(seed=t.seed).run(write=False)
+            mid = time.perf_counter()
+            folder.write_run(t.key, run_task(t))
+            pair_bare.append(mid - start)
+            pair_task.append(time.perf_counter() - mid)
+    pb, pt = statistics.median(pair_bare), statistics.median(pair_task)
     b, s = statistics.median(bare), statistics.median(study)
     r_, f_ = statistics.median(runs_only), statistics.median(finish)
     print(f"3. per run: bare Audit.run {b:.2f} s, in a study {s:.2f} s (median of {args.overhead_rounds} interleaved "
@@ -114,6 +132,9 @@ def main() -> None:
     print(f"   of which: each run in the study {r_:.2f} s ({100 * (r_ - b) / b:+.1f} % over bare), and a fixed finish "
           f"of {f_:.2f} s per study (planning; study.parquet, power.csv, study.html); for {args.runs} runs: "
           f"{100 * (r_ + f_ / args.runs - b) / b:+.1f} % per run")
+    print(f"   paired run by run ({len(tasks)} pairs, medians): bare {pb:.2f} s, the study's task (run, run table, "
+          f"atomic write) {pt:.2f} s: {100 * (pt - pb) / pb:+.1f} %; with the fixed cost over {args.runs} runs: "
+          f"{100 * (pt + f_ / args.runs - pb) / pb:+.1f} % per run")
 
 
 if __name__ == "__main__":

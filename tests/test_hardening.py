@@ -4,7 +4,9 @@ Every case asserts the exit code (2 for a user's mistake, never 3), that no
 traceback is printed, the words of the message, that no personnummer reaches
 any stream or artifact, and, when a run folder was written, that every input
 case is accounted for. Most cases run in-process through
-:func:`audit.cli.main` with captured streams; a handful as real subprocesses.
+:func:`audit.cli.main` with captured streams; a handful also as real
+subprocesses, which start together with the first case and run beside the
+in-process ones (their start-up, importing Insyn, dominates their time).
 
 Personnummer-shaped strings are built at run time (none is written in a file
 of this repository); they are made-up numbers of the right shape.
@@ -142,11 +144,12 @@ def raw_csv(text: str, **over: Any) -> Callable[[Path, pd.DataFrame], list[str]]
 
 
 def engine(code: str, *, module: str, budget: float = 1.0, extra: tuple[str, ...] = ("--json",),
-           **over: Any) -> Callable[[Path, pd.DataFrame], list[str]]:
-    """A run of a Python engine written in a module next to the spec."""
+           keys: dict[str, Any] | None = None, **over: Any) -> Callable[[Path, pd.DataFrame], list[str]]:
+    """A run of a Python engine written in a module next to the spec (``keys``: further engine keys)."""
     def build(tmp: Path, pop: pd.DataFrame) -> list[str]:
         (tmp / f"{module}.py").write_text(textwrap.dedent(code), encoding="utf-8")
-        spec = _base_spec(engine={"kind": "python", "target": f"{module}:decide", "error_budget": budget}, **over)
+        spec = _base_spec(engine={"kind": "python", "target": f"{module}:decide", "error_budget": budget,
+                                  **(keys or {})}, **over)
         return _write_run(tmp, pop, spec, extra=extra)
     return build
 
@@ -422,6 +425,23 @@ CASES += [
                 module="eng_nan"), check=errors_with("amount is missing", 3)),
     Case("engine-raises-over-budget", 2, ("error budget",),
          engine("def decide(cases):\n    raise ValueError('boom')\n", module="eng_boom", budget=0.0)),
+    # a hung Python engine: its batch times out (a daemon thread is abandoned), its cases are errors, the run goes on
+    Case("engine-python-hangs", 0, (),
+         engine("import time\ndef decide(cases):\n    time.sleep(1e9)\n", module="eng_hang",
+                keys={"batch_timeout_s": 0.5}), check=errors_with("timeout: no answer within 0.5 s", N)),
+    Case("engine-python-hangs-one-batch-prints", 0, (),
+         engine("import time\nimport pandas as pd\ndef decide(cases):\n"
+                "    if (cases['case_id'].astype(str) == 'c0000015').any():\n"
+                "        print('about to hang')\n        time.sleep(1e9)\n"
+                f"    return {_FRAME}\n", module="eng_hang_one", keys={"batch_timeout_s": 0.5, "batch_size": 10}),
+         check=lambda run, out, err: (errors_with("timeout: no answer within 0.5 s", 10)(run, out, err),
+                                      json_stdout(run, out, err))),
+    Case("engine-python-hangs-per-case-workers", 0, (),
+         engine("import time\nfrom audit.engine import per_case\n@per_case\ndef decide(case):\n"
+                "    if case['case_id'] == 'c0000025':\n        while True:\n            pass\n"
+                "    return {'outcome': 'grant', 'amount': 5.0}\n", module="eng_spin",
+                keys={"batch_timeout_s": 1.0, "batch_size": 20, "workers": 2}),
+         check=errors_with("timeout: no answer within 1 s", 20)),
     Case("subprocess-engine-hangs", 0, (),
          subprocess_engine("import time\ntime.sleep(60)\n", timeout=1.0), check=errors_with("timeout", N)),
     Case("subprocess-engine-exit-1", 0, (),
@@ -575,7 +595,8 @@ def _leaks(text: str, secrets: tuple[str, ...]) -> list[str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case: Case, population: pd.DataFrame, tmp_path: Path) -> None:
+def test_bad_input(case: Case, population: pd.DataFrame, tmp_path: Path, real_processes: Any) -> None:
+    # real_processes: the real-process cases start with the first case and run beside the in-process ones
     assert case.build is not None
     try:
         args = case.build(tmp_path, population)
@@ -615,22 +636,47 @@ def test_the_corpus_is_large_and_covers_every_family() -> None:
 
 
 SUBPROCESS_CASES = ["yaml-alias-bomb-8x9", "engine-sys-exit-0", "engine-prints-to-stdout", "cli-out-is-a-file",
-                    "pnr-12-dash-engine-exception-over-budget", "spec-missing-file"]
+                    "pnr-12-dash-engine-exception-over-budget", "spec-missing-file",
+                    "engine-python-hangs-one-batch-prints"]
+
+
+@pytest.fixture(scope="module")
+def real_processes(population: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Start every real-process case at once and hand each test its own.
+
+    The processes are independent programs, so they run side by side: each spends most of its time starting
+    Python and importing Insyn, and those start-ups overlap instead of adding up. Output goes to files (a full
+    pipe cannot block a process that nobody reads yet).
+    """
+    started: dict[str, tuple[subprocess.Popen[bytes], list[str], Case, Path]] = {}
+    for name in SUBPROCESS_CASES:
+        case = next(c for c in CASES if c.name == name)
+        assert case.build is not None
+        tmp = tmp_path_factory.mktemp(name)
+        args = case.build(tmp, population)
+        env = {**os.environ, **case.env, "PYTHONPATH": str(ROOT)}
+        with open(tmp / "stdout.txt", "wb") as out, open(tmp / "stderr.txt", "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "audit.cli", *args], stdout=out, stderr=err, env=env,
+                                    cwd=tmp)
+        started[name] = (proc, args, case, tmp)
+    yield started
+    for proc, *_ in started.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.mark.parametrize("name", SUBPROCESS_CASES)
-def test_bad_input_as_a_real_process(name: str, population: pd.DataFrame, tmp_path: Path) -> None:
-    case = next(c for c in CASES if c.name == name)
-    assert case.build is not None
-    args = case.build(tmp_path, population)
-    env = {**os.environ, **case.env, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "audit.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=tmp_path)
+def test_bad_input_as_a_real_process(name: str, real_processes: Any) -> None:
+    proc, args, case, tmp = real_processes[name]
+    returncode = proc.wait(timeout=300)
+    stdout = (tmp / "stdout.txt").read_text(encoding="utf-8")
+    stderr = (tmp / "stderr.txt").read_text(encoding="utf-8")
     expected = case.code if isinstance(case.code, tuple) else (case.code,)
-    assert proc.returncode in expected, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stdout + proc.stderr
+    assert returncode in expected, stderr[-2000:]
+    assert "Traceback" not in stdout + stderr
     for word in case.words:
-        assert word.lower() in (proc.stdout + proc.stderr).lower()
-    assert not _leaks(proc.stdout + proc.stderr, case.secrets)
-    if "--json" in args and proc.returncode in (0, 1):
-        json.loads(proc.stdout)
+        assert word.lower() in (stdout + stderr).lower()
+    assert not _leaks(stdout + stderr, case.secrets)
+    if "--json" in args and returncode in (0, 1):
+        json.loads(stdout)

@@ -1184,7 +1184,7 @@ def test_render_json_is_results_json(fixture_result: AuditResult) -> None:
 def test_public_surface_is_sorted() -> None:
     import importlib
 
-    for name in ("_builder", "_charts", "_context", "_format", "_messages", "_render", "_sections", "_trend"):
+    for name in ("_builder", "_charts", "_context", "_format", "_messages", "_render", "_sections", "_study", "_trend"):
         module = importlib.import_module(f"audit.report.{name}")
         assert list(module.__all__) == sorted(module.__all__), name
         assert module.__doc__ and len(module.__doc__) > 200, name
@@ -1193,12 +1193,15 @@ def test_public_surface_is_sorted() -> None:
     assert set(report_pkg.__all__) == {
         "LANGUAGES",
         "SECTION_IDS",
+        "StudyPanel",
+        "StudyView",
         "render_dossier_html",
         "render_dossier_md",
         "render_html",
         "render_json",
         "render_markdown",
         "render_metrics_csv",
+        "render_study_html",
         "render_summary_html",
         "render_trend_html",
         "write_trend",

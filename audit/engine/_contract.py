@@ -528,7 +528,9 @@ def run_engine(
         Share of cases allowed to end as errors before the run stops.
     timeout_s : float, optional
         Seconds allowed per ``decide`` call. The cases of a batch that
-        overruns become errors with reason ``timeout``.
+        overruns become errors with reason ``timeout``. Default: the
+        engine's ``default_timeout_s`` attribute when it has one (a Python
+        engine: 600 s), else no limit.
 
     Returns
     -------
@@ -557,6 +559,8 @@ def run_engine(
     ``TimeoutError`` marks its batch as timed out without isolation.
     """
     labels = _check_options(labels, batch_size, workers, error_budget, timeout_s)
+    if timeout_s is None:  # an engine may bring its own default (a Python engine: 600 s per batch)
+        timeout_s = getattr(engine, "default_timeout_s", None)
     name, version, dhash = _engine_identity(engine)
     ids = _case_ids(cases)
     n = len(ids)

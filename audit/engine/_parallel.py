@@ -11,6 +11,21 @@ This module hides the three ways of calling ``engine.decide(batch)`` behind
 one small interface, :class:`Caller`, so that the contract checks in
 :mod:`audit.engine._contract` are the same whichever way the call was made.
 
+A time limit (``engine.batch_timeout_s``; a Python engine has 600 s per
+batch by default, ``PythonEngine.default_timeout_s``) is kept in
+two ways. With worker processes, a batch that overruns is given up and the
+pool is terminated at the end of the run, which stops the hung worker. In
+this process, the engine is called on a daemon thread and the caller waits
+for it at most the time limit; Python cannot stop a thread, so an overrunning
+thread is *abandoned*: its batch's cases are errors with reason ``timeout``,
+the audit goes on, and the thread runs on in the background until it returns
+(its answer is discarded) or the process ends (a daemon thread does not keep
+the process alive). Its prints still go to standard error, because standard
+output is replaced, for as long as an engine thread lives, by a small proxy
+that sends the writes of engine threads to standard error and every other
+write to the real standard output. An engine that may spin the CPU when it
+hangs should run with ``engine.workers: 2`` or more, where it is stopped.
+
 Worker processes are started with ``fork`` where the platform offers it
 (Linux), so that the engine object is inherited rather than pickled and an
 engine loaded from a file works as it is; elsewhere with ``spawn``, which
@@ -42,6 +57,58 @@ class EngineAbort(RuntimeError):
     these into an ordinary exception, so the decision contract marks the
     batch's cases as errors with this reason and the audit goes on.
     """
+
+
+class _EngineStdout:
+    """Standard output while engine threads live: their writes go to stderr, every other write to the real stdout."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.threads: set[int] = set()
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() in self.threads:
+            return sys.stderr.write(text)
+        return self.real.write(text)
+
+    def flush(self) -> None:
+        if threading.get_ident() in self.threads:
+            sys.stderr.flush()
+        else:
+            self.real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+_PROXY_LOCK = threading.Lock()
+
+
+def _enter_engine_thread() -> _EngineStdout:
+    """Route this thread's prints to stderr (install the proxy on sys.stdout if it is not there)."""
+    with _PROXY_LOCK:
+        proxy = sys.stdout if isinstance(sys.stdout, _EngineStdout) else _EngineStdout(sys.stdout)
+        sys.stdout = proxy
+        proxy.threads.add(threading.get_ident())
+        return proxy
+
+
+def _leave_engine_thread(proxy: _EngineStdout) -> None:
+    """Stop routing this thread; take the proxy away again when no engine thread is left."""
+    with _PROXY_LOCK:
+        proxy.threads.discard(threading.get_ident())
+        if not proxy.threads and sys.stdout is proxy:
+            sys.stdout = proxy.real
+
+
+def _decide_guarded(engine: Any, batch: pd.DataFrame) -> Any:
+    """:func:`decide_contained` for an engine thread: exits contained, prints to stderr through the proxy."""
+    try:
+        return engine.decide(batch)
+    except SystemExit as exc:
+        raise EngineAbort(f"the engine called sys.exit({exc.code!r})") from None
+    except KeyboardInterrupt:
+        raise EngineAbort("the engine raised KeyboardInterrupt") from None
 
 
 def decide_contained(engine: Any, batch: pd.DataFrame) -> Any:
@@ -162,10 +229,13 @@ class Caller:
         box: dict[str, Any] = {}
 
         def target() -> None:
+            own = _enter_engine_thread()
             try:
-                box["answer"] = decide_contained(self.engine, batch)
+                box["answer"] = _decide_guarded(self.engine, batch)
             except BaseException as exc:  # handed back to the caller below
                 box["error"] = exc
+            finally:
+                _leave_engine_thread(own)
 
         thread = threading.Thread(target=target, name="insyn-engine-call", daemon=True)
         thread.start()

@@ -13,7 +13,9 @@ adapter accepts each of these forms:
 * an object that already has ``decide(cases)`` or ``decide_case(case)``.
 
 A per-case engine that raises for one case gets an ``error`` for that case
-only; the others are decided. Per-case engines are slow by nature; run them
+only; the others are decided. A call that does not return within
+``engine.batch_timeout_s`` (default :attr:`PythonEngine.default_timeout_s`,
+600 s per batch) makes its batch's cases errors with reason ``timeout``. Per-case engines are slow by nature; run them
 on several worker processes with ``workers`` (see
 :func:`audit.engine.run_engine`).
 """
@@ -35,7 +37,14 @@ from audit._paths import resolve_path, sha256_file
 from audit.engine._protocol import short_repr
 from audit.exceptions import DataError, SpecError
 
-__all__ = ["PythonEngine", "per_case"]
+__all__ = ["DEFAULT_BATCH_TIMEOUT_S", "PythonEngine", "per_case"]
+
+DEFAULT_BATCH_TIMEOUT_S = 600.0
+"""Seconds a Python engine may take for one batch when the spec sets no ``engine.batch_timeout_s``.
+
+Like the subprocess engine's default, it makes sure that a hung engine (a ``time.sleep(1e9)``, a lock that is never
+released, a request without a timeout) never hangs the audit: the batch's cases end as errors with reason
+``timeout`` and the audit goes on (see :mod:`audit.engine._parallel` for what happens to the hung call)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PER_CASE_MARK = "__insyn_per_case__"
@@ -143,6 +152,9 @@ class PythonEngine:
         When ``target`` is none of the accepted forms or the class cannot be
         built with ``options``.
     """
+
+    default_timeout_s: float = DEFAULT_BATCH_TIMEOUT_S
+    """Seconds per batch that :func:`audit.engine.run_engine` allows when it is given no ``timeout_s`` (600)."""
 
     def __init__(
         self,

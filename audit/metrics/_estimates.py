@@ -97,7 +97,7 @@ def metric_block(info: MetricInfo, grouping: Grouping, spec: StatisticsSpec, boo
     return compare_groups(
         info.name, grouping.attributes, grouping.labels, reference=ref, rows=grouping.rows, n=den, value=value,
         ci=ci, count=count, statistics=spec, reasons=reasons, source_missing=source, compare=info.compare,
-        evidence=evidence,
+        evidence=evidence, withheld=grouping.withheld,
     )
 
 

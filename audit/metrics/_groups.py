@@ -77,6 +77,7 @@ class Grouping:
         self.s = s
         self.rows = ch[:, CHANNELS.index("rows")]
         self.reference: int | None = None
+        self.withheld: np.ndarray | None = None  # counts hidden across linked tables (audit.metrics._disclosure)
 
     def choose_reference(self, wanted: str | None, min_group_size: int, combo: list[str | None] | None) -> str:
         """Pick and store the reference group (see :func:`choose_reference`); return its label."""

@@ -55,6 +55,7 @@ import pandas as pd
 
 from audit.exceptions import DataError, SpecError
 from audit.metrics._cells import CHANNELS, FAMILIES, channel_matrix, masked_matmul
+from audit.metrics._disclosure import linked_suppression
 from audit.metrics._estimates import metric_block
 from audit.metrics._groups import Bootstrap, Grouping, is_bootstrapped
 from audit.metrics._intervals import clopper_pearson_interval, wilson_interval
@@ -272,6 +273,10 @@ def measure_statistics(
                 groups[tuple(g)].choose_reference(
                     refs.get(GROUP_SEPARATOR.join(g)), spec.min_group_size, combo
                 )
+        linked = linked_suppression({tuple(g): (groups[tuple(g)].values, groups[tuple(g)].rows) for g in todo},
+                                    spec.min_group_size)
+        for g in todo:  # secondary suppression across the margins of this source's tables
+            groups[tuple(g)].withheld = linked[tuple(g)]
         boot_infos = [METRICS[m] for m in chosen if is_bootstrapped(METRICS[m])]
         boot = None
         if spec.bootstrap > 0 and boot_infos and groupings:

@@ -450,6 +450,7 @@ def compare_groups(
     compare: bool = True,
     evidence: Evidence | None = None,
     reference_row: bool = True,
+    withheld: Any = None,
 ) -> MetricBlock:
     """One metric over the groups of one attribute set, compared with the reference group.
 
@@ -493,6 +494,12 @@ def compare_groups(
         when the reference cannot be compared. False (the counterfactual's
         convention): only the compared rows carry the reference value,
         difference and ratio, and every row that is not suppressed is told.
+    withheld : array_like of bool, optional
+        Groups whose counts are hidden by secondary suppression across the
+        run's linked tables (:func:`audit.metrics._disclosure.linked_suppression`:
+        an intersection's lines add up to the one-attribute margins); their
+        counts are withheld like those of this table's own complementary
+        suppression.
 
     Returns
     -------
@@ -509,7 +516,9 @@ def compare_groups(
     rows = np.asarray(rows, dtype=float)
     source = np.zeros(g, dtype=bool) if source_missing is None else np.asarray(source_missing, dtype=bool)
     suppressed, small_group, small_den = _suppression(rows, den, source, min_n)
-    withheld = _withheld(rows, den, suppressed | source, min_n)
+    linked = np.zeros(g, dtype=bool) if withheld is None else np.asarray(withheld, dtype=bool) & ~(suppressed | source)
+    own = _withheld(rows, den, suppressed | source, min_n)
+    withheld = own | linked
     notes: list[list[str]] = []
     for i in range(g):
         given = [r for r in (reasons[i] if reasons is not None else ()) if r]
@@ -519,9 +528,13 @@ def compare_groups(
             notes.append([f"suppressed: the group has fewer than min_group_size {min_n} cases"])
         elif small_den[i]:
             notes.append([f"suppressed: {den_name} < min_group_size {min_n}"])
-        elif withheld[i]:
+        elif own[i]:
             notes.append([*given, "counts withheld (secondary suppression): another group of this attribute is "
                                   "suppressed, and its count could otherwise be recovered from the published totals"])
+        elif linked[i]:
+            notes.append([*given, "counts withheld (secondary suppression across tables): a suppressed count of a "
+                                  "linked table could otherwise be recovered from this table's counts and the "
+                                  "published margins"])
         else:
             notes.append(given)
     hide = suppressed | source

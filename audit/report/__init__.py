@@ -33,7 +33,9 @@ The trend page of a monitoring history (``insyn history --out``) is rendered
 here too, from the same catalogues (:func:`render_trend_html`,
 :func:`write_trend`); :mod:`audit.monitor` computes the trend. So is the
 dossier of a run (:func:`render_dossier_html`, :func:`render_dossier_md`),
-which maps the run's evidence to the AI Act and Swedish law.
+which maps the run's evidence to the AI Act and Swedish law. And so is the
+page of a bias study (:func:`render_study_html`, from the figures that
+:mod:`audit.study` computes into a :class:`StudyView`).
 
 Every label comes from a message catalogue (``messages/en.yaml``,
 ``messages/sv.yaml``; ``report.language`` in the spec chooses). Every string
@@ -54,6 +56,7 @@ from audit.report._context import SECTION_IDS, build_context
 from audit.report._dossier import render_dossier_html, render_dossier_md
 from audit.report._messages import LANGUAGES, load_catalogue
 from audit.report._render import render_template, stylesheet
+from audit.report._study import StudyPanel, StudyView, render_study_html
 from audit.report._trend import render_trend_html, write_trend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,12 +65,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "LANGUAGES",
     "SECTION_IDS",
+    "StudyPanel",
+    "StudyView",
     "render_dossier_html",
     "render_dossier_md",
     "render_html",
     "render_json",
     "render_markdown",
     "render_metrics_csv",
+    "render_study_html",
     "render_summary_html",
     "render_trend_html",
     "write_trend",

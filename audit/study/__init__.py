@@ -10,7 +10,7 @@ folder (``runs/<point>-<replicate>.parquet``, ``study.parquet``,
 
 Modules: ``_design`` (points and seeds), ``_run`` (one run as a tidy table),
 ``_folder`` (the study folder and its atomic writes), ``_power`` (detection
-rates with Wilson intervals), ``_page`` (``study.html``), ``_study``
+rates with Wilson intervals), ``_page`` (the figures of ``study.html``; :mod:`audit.report` renders it), ``_study``
 (:func:`run_study`).
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from audit.study._design import Point, RunTask, derive_seed, expand_points, run_key, set_key
 from audit.study._folder import StudyFolder
-from audit.study._page import write_page
+from audit.study._page import study_view, write_page
 from audit.study._power import NO_FACTOR, POWER_COLUMNS, analytic_power, detected, family_wise, power_table
 from audit.study._run import ID_COLUMNS, build_audit, run_frame, run_task
 from audit.study._study import StudyProgress, StudyResult, plan_study, run_study
@@ -48,5 +48,6 @@ __all__ = [
     "run_study",
     "run_task",
     "set_key",
+    "study_view",
     "write_page",
 ]

@@ -19,7 +19,7 @@ demo: venv
 
 test: venv-dev
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=25 $(PYTEST_ARGS)
 
 bench: venv-dev
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -35,17 +35,22 @@ from audit.metrics import (
     correct_family,
     discover_in_run,
     evaluate_thresholds,
+    family_adjusted,
+    funnel,
+    journey_stages,
     measure,
     measure_selection,
     measure_statistics,
+    stage_counts,
 )
 from audit.norms import ReferenceEngine
 from audit.spec import AuditSpec, EngineSpec
 
 __all__ = ["CaseStatus", "GRANT_LABELS", "TRUTH_ERROR", "aggregated_statistics", "assertions", "by_case_id",
            "check_columns", "check_step", "compare_frame", "comparison", "corrected", "counterfactual",
-           "discovery_notes", "engine_columns", "final_frame", "measured", "metric_tables", "missing_amounts",
-           "quarantined", "seen", "selection_frame", "table_metrics", "truth", "undecidable"]
+           "discovery_notes", "engine_columns", "final_frame", "funnel_outcomes", "funnel_stage_counts",
+           "funnel_table", "measured", "metric_tables", "missing_amounts", "quarantined", "seen", "selection_frame",
+           "table_metrics", "truth", "undecidable", "with_run_family"]
 
 
 class CaseStatus:
@@ -343,30 +348,80 @@ def table_metrics(spec: AuditSpec, table: pd.DataFrame) -> pd.DataFrame:
                               correct=False)
 
 
-def corrected(spec: AuditSpec, tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The run's metrics, every test corrected together as one family, and the thresholds evaluated on them."""
-    metrics = correct_family(tables, spec.statistics)
+def corrected(spec: AuditSpec, tables: list[pd.DataFrame], funnel_table: pd.DataFrame | None = None,
+              ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The run's metrics, every test corrected together as one family, and the thresholds evaluated on them.
+
+    The stage funnel's shift tests (``funnel_table``, uncorrected) are tests of the run too: they join the
+    family, so every metric's adjusted p-value and MDD counts them (:func:`with_run_family` gives the funnel
+    its own adjusted values from the same family).
+    """
+    extra = None if funnel_table is None else funnel_table["p_value"].to_numpy(dtype=float)
+    metrics = correct_family(tables, spec.statistics, extra_p=extra)
     return metrics, evaluate_thresholds(metrics, spec.thresholds)
+
+
+def funnel_outcomes(spec: AuditSpec) -> list[str]:
+    """The outcomes a run's funnel follows: ``outcomes.positive``, else ``truth.positive``, else ``deny``."""
+    return list(spec.outcomes.positive or ([spec.truth.positive] if spec.truth.positive else ["deny"]))
+
+
+def funnel_stage_counts(spec: AuditSpec, final: pd.DataFrame | None, live: pd.DataFrame | None,
+                        engine_input: pd.DataFrame | None, decisions: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Each group's cases entering and leaving every step of a run over cases (None without cases or engine).
+
+    ``live`` holds the cases that passed intake, ``engine_input`` those the engine saw, ``decisions`` the
+    engine's decisions (:func:`audit.metrics.journey_stages`); the counts add up over a chunked run's chunks.
+    """
+    if final is None or live is None or engine_input is None or decisions is None:
+        return None
+    stages = journey_stages(
+        final, intake_ids=live["case_id"], engine_ids=engine_input["case_id"], decisions=decisions,
+        selected=funnel_outcomes(spec),
+        review_labels=list(spec.outcomes.review) if spec.review is not None else None,
+    )
+    return stage_counts(final, stages, spec.sensitive_features, spec.intersections)
+
+
+def funnel_table(spec: AuditSpec, counts: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The funnel measures of a run's stage counts, its tests not yet corrected (None without counts)."""
+    return None if counts is None else funnel(counts, spec.statistics)
+
+
+def with_run_family(spec: AuditSpec, table: pd.DataFrame | None, metrics: pd.DataFrame) -> pd.DataFrame | None:
+    """The funnel with its p-values adjusted in the run's one family (the metrics' tests and its own)."""
+    if table is None:
+        return None
+    _, adjusted = family_adjusted(metrics["p_value"].to_numpy(dtype=float), table["p_value"].to_numpy(dtype=float),
+                                  spec.statistics)
+    return table.assign(p_adjusted=adjusted)
 
 
 def measured(
     spec: AuditSpec, cases: pd.DataFrame, final: pd.DataFrame, compared: pd.DataFrame | None,
-    cf: CounterfactualResult | None, features: list[str],
-) -> tuple[pd.DataFrame, list[dict[str, Any]], DiscoveryResult | None]:
-    """The measurement of a run over cases: metrics, findings and subgroup discovery.
+    cf: CounterfactualResult | None, features: list[str], stages: tuple[Any, Any, Any] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]], DiscoveryResult | None, pd.DataFrame | None]:
+    """The measurement of a run over cases: metrics, findings, subgroup discovery and the stage funnel.
 
-    Every analysis's table (:func:`metric_tables`) and, when the spec has
-    ``discover:``, subgroup discovery's tests (searched on one half of the
-    cases, tested on the other; ``features`` are what the engine saw) are
-    corrected together as the run's one family; the discovery comes back
-    with those run-wide p-values (None without ``discover:``).
+    Every analysis's table (:func:`metric_tables`), subgroup discovery's
+    tests when the spec has ``discover:`` (searched on one half of the
+    cases, tested on the other; ``features`` are what the engine saw) and
+    the stage funnel's shift tests (``stages``: the live cases, the engine's
+    input and its run) are corrected together as the run's one family; the
+    discovery (None without ``discover:``) and the funnel (None without an
+    engine run) come back with those run-wide p-values.
     """
     tables = metric_tables(spec, cases, final, compared, cf)
     found = discover_in_run(spec, cases, final, features) if spec.discover is not None else None
     if found is not None:  # its tests join the run's family
         tables.append(found.metrics_frame())
-    metrics, findings = corrected(spec, tables)
-    return metrics, findings, None if found is None else found.with_run_correction(metrics)
+    live, engine_input, engine_run = stages if stages is not None else (None, None, None)
+    decisions = None if engine_run is None else engine_run.decisions
+    funnel_raw = funnel_table(spec, funnel_stage_counts(spec, final, live, engine_input, decisions))
+    metrics, findings = corrected(spec, tables, funnel_raw)  # the funnel's tests join the run's family too
+    others = 0 if funnel_raw is None else int(funnel_raw["p_value"].notna().sum())
+    found = None if found is None else found.with_run_correction(metrics, other_tests=others)
+    return metrics, findings, found, with_run_family(spec, funnel_raw, metrics)
 
 
 def discovery_notes(found: DiscoveryResult | None) -> dict[str, int]:

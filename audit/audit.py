@@ -120,7 +120,7 @@ def run_audit(
         findings=state.findings,
         discovered=state.discovered.to_records() if state.discovered is not None else None,
         attribution=state.attribution.rows if state.attribution is not None else None,
-        funnel=funnel_records(state),
+        funnel=funnel_records(spec, state.funnel, state.metrics),
         values=_values(state),
     )
     if annotate is not None:  # e.g. insyn monitor adds its alerts before the report is written

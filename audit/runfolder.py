@@ -220,6 +220,7 @@ class RunFolder:
         return found.joined_with(self.run_p_values(), method=audit.statistics.correction)
 
     def run_p_values(self) -> list[float]:
-        """The raw p-values of the run's tests, leaving out an earlier discovery's."""
-        return [float(r["p_value"]) for r in self.result.metrics
-                if r.get("p_value") is not None and not str(r.get("metric", "")).startswith(DISCOVERED_PREFIX)]
+        """The raw p-values of the run's tests (metrics' and stage funnel's), leaving out an earlier discovery's."""
+        metrics = [float(r["p_value"]) for r in self.result.metrics
+                   if r.get("p_value") is not None and not str(r.get("metric", "")).startswith(DISCOVERED_PREFIX)]
+        return metrics + [float(r["p_value"]) for r in (self.result.funnel or ()) if r.get("p_value") is not None]

@@ -87,8 +87,7 @@ class Record:
 class RunState:
     """The state of one run, filled in step by step: the spec, population and journey; the frames passed between steps
     (cases, live cases, truth, engine input, the engine's run, final); the case status; the engine and its features;
-    the review, comparison, counterfactual, attribution and subgroup discovery; metrics, findings, checks, timings.
-    """
+    the review, comparison, counterfactual, attribution, discovery; metrics, stage funnel, findings, checks, timings."""
 
     spec: AuditSpec
     run_id: str
@@ -113,6 +112,7 @@ class RunState:
     counterfactual: CounterfactualResult | None = None
     discovered: DiscoveryResult | None = None
     attribution: Attribution | None = None
+    funnel: pd.DataFrame | None = None  # corrected in the run's family (audit._steps.measured)
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     findings: list[dict[str, Any]] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -167,8 +167,7 @@ def run_step(state: RunState, step: Step) -> None:
 
 
 def _load(state: RunState) -> None:
-    spec = state.spec
-    state.population = load_population(spec)
+    spec, state.population = state.spec, load_population(state.spec)
     state.journey = Journey(run_id=state.run_id, audit_name=spec.name, namespace=spec.lineage.namespace,
                             provenance=state.population.provenance)
 
@@ -277,8 +276,9 @@ def _attribute(state: RunState) -> Record:  # replays of the engine per coalitio
 
 
 def _measure(state: RunState) -> Record:
-    state.metrics, state.findings, state.discovered = _steps.measured(
-        state.spec, state.cases, state.final, state.compare, state.counterfactual, state.features)
+    state.metrics, state.findings, state.discovered, state.funnel = _steps.measured(
+        state.spec, state.cases, state.final, state.compare, state.counterfactual, state.features,
+        (state.live, state.engine_input, state.engine_run))
     return Record(len(state.final), len(state.final), notes={"metric_rows": len(state.metrics),
                   "findings": len(state.findings), **_steps.discovery_notes(state.discovered)})
 

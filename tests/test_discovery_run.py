@@ -90,12 +90,14 @@ def test_the_run_finds_the_planted_group_and_writes_it_to_results_json(run: Audi
 def test_discovery_tests_are_corrected_with_every_test_of_the_run(run: AuditResult) -> None:
     metrics = run.metrics_frame()
     p = metrics["p_value"].to_numpy(dtype=float)
-    assert np.allclose(metrics["p_adjusted"].to_numpy(dtype=float), holm(p), equal_nan=True, rtol=1e-12, atol=0)
+    funnel_p = np.array([r["p_value"] for r in (run.funnel or ())], dtype=float)  # the funnel's tests join too
+    family = holm(np.concatenate([p, funnel_p]))[: len(p)]
+    assert np.allclose(metrics["p_adjusted"].to_numpy(dtype=float), family, equal_nan=True, rtol=1e-12, atol=0)
     rows = metrics[metrics["metric"] == "discovered_deny_rate"]
     found = run.to_dict()["discovered"]
     assert rows["group"].tolist() == [g["group"] for g in found]
     assert rows["p_adjusted"].tolist() == pytest.approx([g["p_adjusted"] for g in found])
-    m = int(np.isfinite(p).sum())
+    m = int(np.isfinite(p).sum()) + int(np.isfinite(funnel_p).sum())
     assert all(g["correction"] == {"method": "holm", "family": "run", "m": m} for g in found)
     assert m > len(found)  # the family is the run's, not the discovery's own
     steps = {s["name"]: s for s in run.to_dict()["journey"]["steps"]}

@@ -222,7 +222,9 @@ def test_a_run_writes_its_funnel_to_results_json(run) -> None:
     assert not errors, errors[0]
     rows = pd.DataFrame(data["funnel"])
     assert list(dict.fromkeys(rows["stage"])) == ["population", "intake", "engine_input", "decision", "review", "final"]
-    assert rows["correction"].iloc[0] == {"method": "holm", "family": "funnel", "m": int(rows["p_value"].notna().sum())}
+    metric_p = np.array([r["p_value"] for r in data["metrics"]], dtype=float)
+    m = int(rows["p_value"].notna().sum()) + int(np.isfinite(metric_p).sum())
+    assert rows["correction"].iloc[0] == {"method": "holm", "family": "run", "m": m}
     dec = pd.read_parquet(run.run_dir / "decisions.parquet")
     ok = dec["status"] == "ok"
     final = rows.loc[(rows["stage"] == "final") & (rows["attributes"].map(tuple) == ("birth_region",))]
@@ -235,9 +237,13 @@ def test_a_run_writes_its_funnel_to_results_json(run) -> None:
         referred = (dec["sex"] == r["group"]) & ok & (dec["outcome"] == "refer")
         assert r["entering"] == referred.sum()
         assert r["leaving"] == (referred & (dec["final_outcome"] == "deny")).sum()
-    # the funnel's own family: Holm over its tests
-    np.testing.assert_allclose(rows["p_adjusted"].to_numpy(float), holm(rows["p_value"].to_numpy(float)),
-                               rtol=1e-12, equal_nan=True)
+    # one family for the run: Holm over every metric's test and every funnel test, written out by hand
+    metric_adj = np.array([r["p_adjusted"] for r in data["metrics"]], dtype=float)
+    family = holm(np.concatenate([metric_p, rows["p_value"].to_numpy(float)]))
+    np.testing.assert_allclose(metric_adj, family[: len(metric_p)], rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(rows["p_adjusted"].to_numpy(float), family[len(metric_p):], rtol=1e-12,
+                               equal_nan=True)
+    assert np.nanmax(family[len(metric_p):] - holm(rows["p_value"].to_numpy(float))) > 0  # larger than its own
     assert run.funnel is not None and len(run.funnel) == len(rows)
 
 
@@ -271,7 +277,7 @@ def test_the_report_shows_the_funnel_with_a_chart_and_names_the_planted_shift(
 
     frame, stages = cases
     table = funnel_from_cases(frame, stages, ["region"])
-    rows = [{**r, "outcomes": ["deny"], "correction": {"method": "holm", "family": "funnel", "m": 4}}
+    rows = [{**r, "outcomes": ["deny"], "correction": {"method": "holm", "family": "run", "m": 4}}
             for r in json.loads(table.to_json(orient="records"))]
     result = AuditResult.build(run_id="r", generated_at="2026-01-01T00:00:00+00:00",
                                spec={"name": "t", "sensitive_features": ["region"]},

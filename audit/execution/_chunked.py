@@ -53,7 +53,7 @@ import pandas as pd
 
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
-from audit._funnelrun import run_stage_counts, summed_funnel_records
+from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
 from audit._schema import coerce_case_frame
 from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
 from audit.exceptions import DataError, SpecError
@@ -400,7 +400,9 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     table = measure_statistics(total, sensitive_features=spec.sensitive_features, intersections=spec.intersections,
                                reference_groups=spec.reference_groups, statistics=spec.statistics, seed=spec.seed,
                                correct=False)
-    metrics, findings = _steps.corrected(spec, [table])
+    funnel = summed_funnel(spec, [r.stage_counts for r in ordered])
+    metrics, findings = _steps.corrected(spec, [table], funnel)  # the funnel's tests join the run's family
+    funnel = _steps.with_run_family(spec, funnel, metrics)
     timings: dict[str, float] = {}
     for r in ordered:
         for k, v in r.timings.items():
@@ -415,7 +417,7 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
                       peak_rss_mb=max(r.peak_rss_mb for r in ordered),
                       journey_parts=[r.journey_part for r in ordered if r.journey_part],
                       lineage_parts=[r.lineage_part for r in ordered if r.lineage_part],
-                      funnel=summed_funnel_records(spec, [r.stage_counts for r in ordered]))
+                      funnel=funnel_records(spec, funnel, metrics))
 
 
 class _LazyTasks:

@@ -234,7 +234,7 @@ class DiscoveryResult:
         correction = {**self.correction, "family": family, "m": int(m)}
         return replace(self, groups=groups, correction=correction)
 
-    def with_run_correction(self, metrics: pd.DataFrame) -> DiscoveryResult:
+    def with_run_correction(self, metrics: pd.DataFrame, *, other_tests: int = 0) -> DiscoveryResult:
         """Take the run-wide corrected p-values of this result's rows from a run's metrics table.
 
         Parameters
@@ -242,17 +242,20 @@ class DiscoveryResult:
         metrics : pandas.DataFrame
             The run's metrics table after the run-wide correction; it holds
             :meth:`metrics_frame`'s rows.
+        other_tests : int, default 0
+            Tests of the run's family that are not metric rows (the stage
+            funnel's), counted in ``m``.
         """
         if not self.groups:
             m = int(metrics["p_value"].notna().sum()) if "p_value" in metrics.columns else 0
-            return replace(self, correction={**self.correction, "family": "run", "m": m})
+            return replace(self, correction={**self.correction, "family": "run", "m": m + other_tests})
         mine = metrics.loc[metrics["metric"] == self.row_metric].drop_duplicates("group").set_index("group")
         missing = [g.definition for g in self.groups if g.definition not in mine.index]
         if missing:
             raise DataError(f"the run's metrics hold no row {self.row_metric!r} for the group {missing[0]!r}.")
         p = [float(mine.at[g.definition, "p_adjusted"]) for g in self.groups]
         mdd = [float(mine.at[g.definition, "mdd"]) for g in self.groups] if "mdd" in mine.columns else None
-        return self.with_correction(p, family="run", m=int(metrics["p_value"].notna().sum()), mdd=mdd)
+        return self.with_correction(p, family="run", m=int(metrics["p_value"].notna().sum()) + other_tests, mdd=mdd)
 
     def joined_with(self, p_values: Sequence[float], *, method: str) -> DiscoveryResult:
         """Correct this result's tests together with other tests (``p_values``), e.g. a finished run's.

@@ -70,6 +70,7 @@ __all__ = [
     "bootstrap_se",
     "compare_groups",
     "correct_family",
+    "family_adjusted",
     "group_notes",
     "mean_evidence",
     "metric_table",
@@ -694,7 +695,7 @@ def metric_table(blocks: Sequence[MetricBlock], statistics: StatisticsSpec, *, c
 
 
 def correct_family(tables: Sequence[pd.DataFrame | None], statistics: StatisticsSpec | Mapping[str, Any] | None,
-                   ) -> pd.DataFrame:
+                   *, extra_p: np.ndarray | None = None) -> pd.DataFrame:
     """Concatenate the metric tables of a run; correct every p-value together and size every MDD once.
 
     The family of a run is every test in it: the p-values of all tables are
@@ -712,6 +713,11 @@ def correct_family(tables: Sequence[pd.DataFrame | None], statistics: Statistics
         ``z_power_sum(alpha / m) / z_power_sum(alpha / m_table)``.
     statistics : audit.spec.StatisticsSpec or mapping
         ``alpha`` and ``correction`` of the run.
+    extra_p : numpy.ndarray, optional
+        p-values of the run's other tests that are not metric rows (the
+        stage funnel's shift tests): they join the family, so every
+        ``p_adjusted`` and MDD here counts them; their own adjusted values
+        come from :func:`family_adjusted` with the same inputs.
 
     Returns
     -------
@@ -723,7 +729,8 @@ def correct_family(tables: Sequence[pd.DataFrame | None], statistics: Statistics
     parts = [t for t in tables if t is not None and len(t)]
     if not parts:
         return pd.DataFrame({c: [] for c in COLUMNS})
-    p_all = np.concatenate([t["p_value"].to_numpy(dtype=float) for t in parts])
+    extra = np.asarray(extra_p if extra_p is not None else [], dtype=float)
+    p_all = np.concatenate([*(t["p_value"].to_numpy(dtype=float) for t in parts), extra])
     alpha_run = _alpha_per_test(p_all, spec)
     sized = []
     for t in parts:
@@ -739,5 +746,22 @@ def correct_family(tables: Sequence[pd.DataFrame | None], statistics: Statistics
                 t["mdd"] = t["mdd"].to_numpy(dtype=float) * factor
         sized.append(t)
     frame = pd.concat(sized, ignore_index=True, sort=False) if len(sized) > 1 else sized[0].reset_index(drop=True)
-    frame["p_adjusted"] = adjust_pvalues(frame["p_value"].to_numpy(dtype=float), spec.correction)
+    frame["p_adjusted"] = family_adjusted(frame["p_value"].to_numpy(dtype=float), extra, spec)[0]
     return frame
+
+
+def family_adjusted(metric_p: np.ndarray, extra_p: np.ndarray | None,
+                    statistics: StatisticsSpec | Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """Adjust a run's metric p-values and its other tests' p-values together, as one family.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The adjusted metric p-values and the adjusted ``extra_p``, each in
+        its input order (NaN stays NaN and does not count as a test).
+    """
+    spec = statistics_spec(statistics)
+    first = np.asarray(metric_p, dtype=float)
+    extra = np.asarray(extra_p if extra_p is not None else [], dtype=float)
+    adjusted = adjust_pvalues(np.concatenate([first, extra]), spec.correction)
+    return adjusted[: len(first)], adjusted[len(first):]

@@ -501,6 +501,7 @@ def line_chart(
     periods: Sequence[str],
     series: Sequence[LineSeries],
     tick_label: Callable[[float], str],
+    include: Sequence[float] = (),
 ) -> Markup:
     """Draw values per period as one line per group (the trend of a monitoring history).
 
@@ -518,6 +519,9 @@ def line_chart(
         One line per group; colours follow the Okabe–Ito palette in order.
     tick_label : callable
         Formats a value on the y axis.
+    include : sequence of float, optional
+        Values the y axis always spans (e.g. 0.9 and 1.1 around a ratio of
+        1, so that a shift of a ten-thousandth is not drawn as a cliff).
 
     Returns
     -------
@@ -527,7 +531,7 @@ def line_chart(
     finite = [
         float(v) for s in series for p in s.points for v in (p.value, *_band(p)) if v is not None
         and math.isfinite(float(v))
-    ]
+    ] + [float(v) for v in include]
     low, high = (min(finite), max(finite)) if finite else (0.0, 1.0)
     ticks = _line_ticks(low, high)
     y0, y1 = ticks[0], ticks[-1]
@@ -559,10 +563,13 @@ def line_chart(
         last = len(periods) - 1
         if shown[-1] != last:  # always label the last period; drop the label before it when they would touch
             shown = shown[:-1] + [last] if last - shown[-1] < every and len(shown) > 1 else shown + [last]
-        for i in shown:
+        # labels wider than their slot (about 6.5 px a character at the tick size) alternate between two rows
+        slot = step * (shown[1] - shown[0]) if len(shown) > 1 else plot_w
+        stagger = max(len(periods[i]) for i in shown) * 6.5 > slot - 4
+        for n, i in enumerate(shown):
             parts.append(
-                f'<text x="{xpos[periods[i]]:.1f}" y="{_LTOP + plot_h + 18}" text-anchor="middle" class="tick">'
-                f"{_txt(periods[i])}</text>"
+                f'<text x="{xpos[periods[i]]:.1f}" y="{_LTOP + plot_h + 18 + (16 if stagger and n % 2 else 0)}" '
+                f'text-anchor="middle" class="tick">{_txt(periods[i])}</text>'
             )
     base = _LTOP + plot_h
     parts.append(f'<line x1="{_LLEFT}" x2="{_LLEFT + plot_w}" y1="{base}" y2="{base}" stroke="{NEUTRALS["muted"]}"/>')

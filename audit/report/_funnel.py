@@ -58,11 +58,20 @@ def funnel_chart(b: Builder, attributes: Sequence[str], rows: Sequence[Mapping[s
                                     + (" " + b.m("funnel.point_significant") if alert else ""), alert=alert))
         series.append(LineSeries(label=label, points=points))
     attribute = b.attribute_label(attributes)
+    values = [p.value for line in series for p in line.points if p.value is not None and math.isfinite(p.value)]
+    values += list(_RATIO_SPAN)
+    span = max(values) - min(values)
+    # enough decimals that neighbouring ticks (about span / 4 apart) never read the same: 1.00, 1.01, 1.02
+    digits = 2 if span >= 0.2 else min(4, 1 + math.ceil(-math.log10(max(span, 1e-4) / 4)))
     return line_chart(chart_id=b.chart_id(), title=b.m("funnel.chart_title", attribute=attribute),
                       description=b.m("funnel.chart_description", attribute=attribute,
                                       steps=", ".join(labels[s] for s in stages)),
                       periods=[labels[s] for s in stages], series=series,
-                      tick_label=lambda t: b.f.number(t, digits=2))
+                      tick_label=lambda t: b.f.number(t, digits=digits), include=_RATIO_SPAN)
+
+
+_RATIO_SPAN = (0.9, 1.1)
+"""The representation ratios the funnel chart always spans: a shift smaller than a tenth looks nearly flat."""
 
 
 def _row_view(b: Builder, attributes: Sequence[str], r: Mapping[str, Any]) -> dict[str, Any]:

@@ -559,6 +559,7 @@ def test_insyn_monitor_records_alerts_prunes_old_logs_and_says_so(tmp_path: Path
 # the command line
 
 
+@pytest.mark.slow
 def test_cli_keygen_bundle_verify_and_exit_codes(demo_dir: Path, tmp_path: Path) -> None:
     proc = _cli("keygen", str(tmp_path / "k"))
     assert proc.returncode == 0, proc.stderr

@@ -109,6 +109,7 @@ def test_by_group_difference_ratio_equal_fairlearn() -> None:
     assert checked == 13 * (2 + 3 + 6)
 
 
+@pytest.mark.slow
 def test_bootstrap_agrees_with_fairlearn_row_bootstrap() -> None:
     """Row bootstrap (fairlearn, 250 resamples of 10,000 rows) vs multinomial cell draws (Insyn, 20,000).
 

@@ -462,6 +462,7 @@ def test_bad_options_and_metrics_are_refused(tmp_path: Path) -> None:
 # item 4: a stricter housing-cost guideline from month 15, 24 seeded months
 
 
+@pytest.mark.slow
 def test_monitor_detects_the_guideline_change_and_is_quiet_before_it(tmp_path: Path) -> None:
     base = audit.load_spec(ROOT / "examples" / "monitor.yaml")
     changed = base.with_options(engine={"kind": "rules", "path": "engines/municipal-rpa-2026-03.yaml"})

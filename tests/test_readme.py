@@ -103,6 +103,7 @@ def test_the_spec_error_message_of_the_readme(scratch: Path) -> None:
     assert str(info.value).replace(str(spec), "examples/demo.yaml").startswith(expected)
 
 
+@pytest.mark.slow
 def test_command_line_block(tour: dict, scratch: Path) -> None:
     block = next(body for lang, body in BLOCKS if lang == "sh" and "insyn demo" in body)
     result = tour["result"]
@@ -132,6 +133,7 @@ def test_command_line_block(tour: dict, scratch: Path) -> None:
     assert ran == sum("[" not in line for line in block.strip().splitlines()) >= 5
 
 
+@pytest.mark.slow
 def test_monitoring_block_and_the_alert_line(scratch: Path) -> None:
     from audit import audit
     from audit.monitor import run_monitor
@@ -178,6 +180,7 @@ def test_chunked_and_benchmark_blocks_name_real_options(scratch: Path) -> None:
         _options_named_are_real(line, out.stdout)
 
 
+@pytest.mark.slow
 def test_evidence_block_runs_as_written(tour: dict, scratch: Path) -> None:
     """insyn verify, keygen, bundle and verify of the bundle, on the run of the Python tour: each exits 0."""
     block = next(body for lang, body in BLOCKS if lang == "sh" and "insyn verify" in body)

@@ -309,7 +309,7 @@ def test_every_chart_rendered(browser: _Browser, loaded: dict[str, Any]) -> None
         assert c["marks"] > 3, f"chart {c['id']} drew nothing: {c}"
         assert c["title"].strip(), f"chart {c['id']} has no title"
     kinds = {c["kind"] for c in charts}
-    assert kinds == {"interval", "flow"}, kinds
+    assert kinds == {"interval", "flow", "line"}, kinds  # line: the stage funnel
 
 
 def test_narrow_screen_does_not_overflow(browser: _Browser, loaded: dict[str, Any]) -> None:

@@ -599,3 +599,12 @@ def test_false_alarm_options_come_from_the_spec_and_arguments_override(tmp_path:
     assert over.cusum_limit == pytest.approx(cusum_limit(4.0 * over.streams * 1e6, k=0.5))
     with pytest.raises(SpecError, match=r"m.yaml: monitor.arl must be a number >= 2. Got 1."):
         Audit.from_dict({**data, "monitor": {"arl": 1}}, base_dir=ROOT / "examples", source="m.yaml")
+
+
+def test_a_monitor_run_id_never_reads_as_a_personnummer() -> None:
+    """A run id is spec hash + random suffix; a hash ending in a date and a digit-only suffix used to be masked."""
+    from audit._privacy import mask
+
+    run_id = "20261207T041012345Z-ab850312-m1234"  # the shape run_monitor gives: hash, then "-m" and four hex
+    assert mask(run_id) == run_id
+    assert mask("20261207T041012345Z-ab850312-1234") != "20261207T041012345Z-ab850312-1234"  # the old shape

@@ -718,7 +718,9 @@ def run_monitor(
 
     period_audit, notes = audit_for_period(audit, period, workdir=hist_dir)
     base = _baselines(audit, mon, hist_dir, period, min_periods=min_periods_, notes=notes)
-    run_id = run_id or f"{make_run_id(period_audit)}-{secrets.token_hex(2)}"
+    # the suffix starts with a letter: "-1234" after a spec hash that reads like a date would be masked as a
+    # personnummer by the privacy gate, and the history would lose the run's id
+    run_id = run_id or f"{make_run_id(period_audit)}-m{secrets.token_hex(2)}"
     done: dict[str, Any] = {}
 
     def annotate(result: AuditResult) -> AuditResult:

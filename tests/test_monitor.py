@@ -601,10 +601,16 @@ def test_false_alarm_options_come_from_the_spec_and_arguments_override(tmp_path:
         Audit.from_dict({**data, "monitor": {"arl": 1}}, base_dir=ROOT / "examples", source="m.yaml")
 
 
-def test_a_monitor_run_id_never_reads_as_a_personnummer() -> None:
+def test_a_monitor_run_id_never_reads_as_a_personnummer(monkeypatch: pytest.MonkeyPatch) -> None:
     """A run id is spec hash + random suffix; a hash ending in a date and a digit-only suffix used to be masked."""
-    from audit._privacy import mask
+    import secrets
 
-    run_id = "20261207T041012345Z-ab850312-m1234"  # the shape run_monitor gives: hash, then "-m" and four hex
-    assert mask(run_id) == run_id
+    from audit._privacy import mask
+    from audit.monitor import _monitor
+
+    # the unlucky draw: a spec hash ending in 850312 (a date) and a random suffix of digits only
+    monkeypatch.setattr(_monitor, "make_run_id", lambda spec: "20261207T041012345Z-ab850312")
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "1234")
+    run_id = _monitor.monitor_run_id(None)  # type: ignore[arg-type]
+    assert run_id.startswith("20261207T041012345Z-ab850312-") and mask(run_id) == run_id
     assert mask("20261207T041012345Z-ab850312-1234") != "20261207T041012345Z-ab850312-1234"  # the old shape

@@ -159,13 +159,7 @@ def _categorical(name: str, values: pd.Series, search: np.ndarray) -> EncodedFea
             col[n_levels + 1] = False
             conditions.append(Condition(name, "!=", v))
             columns.append(col)
-    if (level_codes[search] == n_levels + 1).any():
-        col = np.zeros(n_levels + 2, dtype=bool)
-        col[n_levels + 1] = True
-        conditions.append(Condition(name, "missing"))
-        columns.append(col)
-    member = np.stack(columns, axis=1) if columns else np.zeros((n_levels + 2, 0), dtype=bool)
-    return EncodedFeature(name, level_codes.astype(np.int32), member, conditions)
+    return _encoded(name, level_codes, search, n_levels, conditions, columns)
 
 
 def _numeric(name: str, values: np.ndarray, search: np.ndarray, bins: int) -> EncodedFeature:
@@ -212,12 +206,18 @@ def _numeric(name: str, values: np.ndarray, search: np.ndarray, bins: int) -> En
         col[j + 1 : n_bins] = True
         conditions.append(Condition(name, ">", float(edges[j])))
         columns.append(col)
-    if (codes[search] == n_bins + 1).any():
-        col = np.zeros(n_bins + 2, dtype=bool)
-        col[n_bins + 1] = True
+    return _encoded(name, codes, search, n_bins, conditions, columns)
+
+
+def _encoded(name: str, codes: np.ndarray, search: np.ndarray, n: int, conditions: list[Condition],
+             columns: list[np.ndarray]) -> EncodedFeature:
+    """The encoded feature of ``n`` levels (code ``n + 1`` is missing), with a ``missing`` condition when searched."""
+    if (codes[search] == n + 1).any():
+        col = np.zeros(n + 2, dtype=bool)
+        col[n + 1] = True
         conditions.append(Condition(name, "missing"))
         columns.append(col)
-    member = np.stack(columns, axis=1) if columns else np.zeros((n_bins + 2, 0), dtype=bool)
+    member = np.stack(columns, axis=1) if columns else np.zeros((n + 2, 0), dtype=bool)
     return EncodedFeature(name, codes.astype(np.int32), member, conditions)
 
 

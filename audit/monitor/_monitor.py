@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_METRICS",
     "MonitorResult",
     "audit_for_period",
+    "monitor_run_id",
     "period_seed",
     "run_monitor",
 ]
@@ -469,6 +470,16 @@ def _standard_errors(frame: pd.DataFrame, alpha: float) -> tuple[np.ndarray, np.
     return se, is_prop
 
 
+def monitor_run_id(spec: AuditSpec) -> str:
+    """A monitoring run's id: the audit's run id (:func:`audit.runner.make_run_id`) and a random suffix.
+
+    The suffix starts with a letter (``-m`` and four hex digits): a digit-only ``-1234`` after a spec hash
+    ending in six digits that read as a date would be masked as a personnummer by the privacy gate, and the
+    history would lose the run's id.
+    """
+    return f"{make_run_id(spec)}-m{secrets.token_hex(2)}"
+
+
 def _run_rows(result: AuditResult, *, audit_name: str, period: str, spec_hash: str, alpha: float) -> pd.DataFrame:
     """The run's metric rows in history form, with each value's standard error (monitor columns empty)."""
     m = result.metrics_frame()
@@ -718,9 +729,7 @@ def run_monitor(
 
     period_audit, notes = audit_for_period(audit, period, workdir=hist_dir)
     base = _baselines(audit, mon, hist_dir, period, min_periods=min_periods_, notes=notes)
-    # the suffix starts with a letter: "-1234" after a spec hash that reads like a date would be masked as a
-    # personnummer by the privacy gate, and the history would lose the run's id
-    run_id = run_id or f"{make_run_id(period_audit)}-m{secrets.token_hex(2)}"
+    run_id = run_id or monitor_run_id(period_audit)
     done: dict[str, Any] = {}
 
     def annotate(result: AuditResult) -> AuditResult:

@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "neutralise_csv_cell",
     "neutralise_csv_frame",
     "pseudonym_key",
+    "pnr_rows",
     "pseudonymise",
 ]
 
@@ -252,6 +254,44 @@ def pseudonymise(values: pd.Series, *, key: bytes | str) -> pd.Series:
     return text.map(mapping).astype("str")
 
 
+def pnr_rows(values: pd.Series) -> np.ndarray:
+    """Which values hold a personnummer-shaped substring: ``PNR_PATTERN.search(str(v))`` per value, fast.
+
+    A Python regular expression over a million texts takes about a second;
+    this searches ASCII texts with :data:`PNR_RE2` in Arrow (the same matches
+    for ASCII text) and only the texts with other characters (whose digits
+    Python's ``\\d`` also counts) with :data:`PNR_PATTERN`. A categorical is
+    searched once per category. Missing values never match.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        Text, object or categorical values.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per value.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = pd.Series(values.cat.categories, dtype="object")
+        if not len(categories):
+            return np.zeros(len(values), dtype=bool)
+        by_category = np.append(pnr_rows(categories), False)  # code -1 (missing) never matches
+        return by_category[values.cat.codes.to_numpy()]
+    present = values.notna().to_numpy()
+    text = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
+    found = pc.fill_null(pc.match_substring_regex(text, PNR_RE2), False).to_numpy(zero_copy_only=False)
+    other = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False))
+    if other.size:
+        found = found.copy()
+        found[other] = [bool(PNR_PATTERN.search(v)) for v in text.take(pa.array(other)).to_pylist()]
+    return found & present
+
+
 def mask_text_columns(frame: pd.DataFrame, *, skip: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[str]]:
     """Mask personnummer-shaped substrings in every text column.
 
@@ -269,9 +309,9 @@ def mask_text_columns(frame: pd.DataFrame, *, skip: tuple[str, ...] = ()) -> tup
         s = frame[col]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype)):
             continue
-        text = s.astype("str")
-        hit = text.str.contains(PNR_PATTERN, regex=True, na=False) & s.notna()
+        hit = pd.Series(pnr_rows(s), index=s.index)
         if hit.any():
+            text = s.astype("str")
             if out is frame:
                 out = frame.copy()
             masked = text[hit].map(mask)

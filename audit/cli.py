@@ -62,12 +62,10 @@ from audit.exceptions import DataError, InsynError, SpecError
 from audit.journey import trace as trace_case
 from audit.metrics import DiscoveryResult, exit_status, read_stage_table
 from audit.metrics import funnel as funnel_measures
-from audit.monitor import run_monitor, trend, trend_language
 from audit.reference import markdown_reference, schema_text
 from audit.report import write_trend
 from audit.runfolder import RunFolder
 from audit.scaffold import example_spec, init_project
-from audit.study import run_study
 from audit.synth import generate as generate_population
 from audit.synth import write_population
 
@@ -677,6 +675,8 @@ def monitor(
         progress = _Progress(err, enabled=not quiet and not as_json and err.is_terminal)
         options: dict[str, Any] = {} if arl is None else {"arl": arl}
         try:
+            from audit.monitor import run_monitor  # scipy.stats and the monitor load only for this command
+
             result = run_monitor(_spec_path(spec, None, None), history=history, period=period, out=out,
                                  progress=progress, **options)
         finally:
@@ -730,6 +730,8 @@ def history(
 
 
     def body() -> int:
+        from audit.monitor import trend, trend_language  # loaded only for this command
+
         frame = trend(directory, metrics=metric or None, attribute=attribute, audit=audit_name, values=True)
         language = lang or trend_language(frame)
         if fmt != "table":  # the monitored metrics; the page and --csv add the public values
@@ -821,6 +823,8 @@ def study(
             bar.update(job[0], completed=done, description=f"study runs ({key} failed)" if failed else "study runs")
 
         with bar:
+            from audit.study import run_study  # loaded only for this command
+
             result = run_study(spec, out=out, workers=workers, scheduler=scheduler, progress=progress)
         if not quiet:
             out_console.print(f"Study {result.out}: {result.finished} of {result.total} runs finished "

@@ -51,8 +51,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from audit._distributions import t_ppf
 from audit.exceptions import DataError
 from audit.metrics import MISSING_LABEL, wilson_interval
 
@@ -248,7 +248,7 @@ def _summarise(kind: str, num: np.ndarray, den: np.ndarray, codes: np.ndarray, l
             n = cases
             value = s_num / n
             se = np.sqrt(np.maximum((s_sq - n * value**2) / (n - 1), 0.0) / n)
-            q = stats.t.ppf(1 - alpha / 2, np.maximum(n - 1, 1))
+            q = t_ppf(1 - alpha / 2, np.maximum(n - 1, 1))
             low, high = value - q * se, value + q * se
             count = np.full(size, np.nan)
     return pd.DataFrame({"group": labels, "n": n, "count": count, "value": value, "ci_low": np.asarray(low),

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from audit._distributions import t_ppf
 from audit.metrics import (
     OVERALL,
     MetricBlock,
@@ -115,7 +115,7 @@ class _Groups:
                 self.value[i] = mean
                 if n >= 2:
                     se = float(v.std(ddof=1)) / math.sqrt(n)
-                    q = float(stats.t.ppf(1 - statistics.alpha / 2, n - 1))
+                    q = float(t_ppf(1 - statistics.alpha / 2, n - 1))
                     self.ci_low[i], self.ci_high[i] = mean - q * se, mean + q * se
                     self.var[i] = float(v.var(ddof=1))
                 else:

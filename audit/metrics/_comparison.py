@@ -75,8 +75,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _stats
 
+from audit._distributions import t_ppf
 from audit.exceptions import DataError, SpecError
 from audit.metrics._groups import atoms, attribute_sets, grouping_matrix, references
 from audit.metrics._intervals import multinomial_bootstrap, wilson_interval
@@ -363,7 +363,7 @@ def _compare_blocks(
         n, mean, var = mom["n"], mom["mean"], mom["var"]
         with np.errstate(divide="ignore", invalid="ignore"):
             se = np.sqrt(var / n)
-            tq = _stats.t.ppf(1 - alpha / 2, n - 1)
+            tq = t_ppf(1 - alpha / 2, n - 1)
         notes = group_notes(
             np.where(n == 0, "undefined: no compared case with both amounts known", ""),
             np.where(n == 1, "interval needs at least 2 cases", ""),

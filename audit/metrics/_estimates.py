@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from audit._distributions import norm_ppf, t_ppf
 from audit.metrics._groups import Bootstrap, Grouping
 from audit.metrics._intervals import wilson_interval
 from audit.metrics._registry import Auc, Count, Mean, MetricInfo, Proportion, RatioOfSums, Share
@@ -57,15 +57,15 @@ def metric_block(info: MetricInfo, grouping: Grouping, spec: StatisticsSpec, boo
         den, value, var = _mean_moments(est)
         with np.errstate(divide="ignore", invalid="ignore"):
             se = np.sqrt(var / den)
-            tq = stats.t.ppf(1 - alpha / 2, den - 1)
+            tq = t_ppf(1 - alpha / 2, den - 1)
         ci = (value - tq * se, value + tq * se)
     elif isinstance(est, RatioOfSums):
         den, value, se = _ratio_moments(est)
-        z = stats.norm.ppf(1 - alpha / 2)
+        z = norm_ppf(1 - alpha / 2)
         ci = (value - z * se, value + z * se)
     elif isinstance(est, Auc):
         den, auc, se, npos, nneg = _auc_moments(est)
-        z = stats.norm.ppf(1 - alpha / 2)
+        z = norm_ppf(1 - alpha / 2)
         ci = (np.clip(auc - z * se, 0, 1), np.clip(auc + z * se, 0, 1))
         undefined_text = "undefined: AUC needs at least one truth-positive and one truth-negative scored case"
         with np.errstate(invalid="ignore"):

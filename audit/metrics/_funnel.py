@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._ids import ids_in
 from audit._cells import DEFAULT_SUPPRESSION_MARKERS, parse_cells
 from audit.exceptions import DataError
 from audit.metrics._groups import attribute_sets, group_labels
@@ -162,8 +163,8 @@ def journey_stages(
     """
     ids = final["case_id"].astype("str")
     every = np.ones(len(final), dtype=bool)
-    passed = ids.isin(pd.Index(np.asarray(intake_ids).astype("str"))).to_numpy()
-    given = ids.isin(pd.Index(np.asarray(engine_ids).astype("str"))).to_numpy() & passed
+    passed = ids_in(ids, intake_ids)
+    given = ids_in(ids, engine_ids) & passed
     d = decisions.assign(case_id=decisions["case_id"].astype("str")).drop_duplicates("case_id")
     d = d.set_index("case_id").reindex(ids)
     decided = given & (d["status"] == "ok").to_numpy()

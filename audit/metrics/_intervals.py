@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from audit._distributions import beta_ppf, norm_ppf
 from audit.exceptions import DataError
 
 __all__ = [
@@ -46,7 +46,7 @@ def _as_float(x: Any) -> np.ndarray:
 def _z(alpha: float) -> float:
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number between 0 and 1 (exclusive). Got {alpha!r}.")
-    return float(stats.norm.ppf(1 - alpha / 2))
+    return float(norm_ppf(1 - alpha / 2))
 
 
 def wilson_interval(k: Any, n: Any, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +109,8 @@ def clopper_pearson_interval(k: Any, n: Any, alpha: float = 0.05) -> tuple[np.nd
     k_arr, n_arr = np.broadcast_arrays(_as_float(k), _as_float(n))
     _z(alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
-        low = stats.beta.ppf(alpha / 2, k_arr, n_arr - k_arr + 1)
-        high = stats.beta.ppf(1 - alpha / 2, k_arr + 1, n_arr - k_arr)
+        low = beta_ppf(alpha / 2, k_arr, n_arr - k_arr + 1)
+        high = beta_ppf(1 - alpha / 2, k_arr + 1, n_arr - k_arr)
     valid = n_arr > 0
     low = np.where(valid, np.where(k_arr <= 0, 0.0, low), np.nan)
     high = np.where(valid, np.where(k_arr >= n_arr, 1.0, high), np.nan)

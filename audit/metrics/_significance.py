@@ -27,7 +27,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+
+from audit._distributions import fisher_exact_pvalue, norm_ppf, norm_sf, t_sf
 
 __all__ = [
     "CORRECTIONS",
@@ -144,12 +145,12 @@ def two_proportion_test(
         large = valid & ~small
         se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
         z = (k1 / n1 - k0 / n0) / se
-    p_value[large] = 2 * stats.norm.sf(np.abs(z[large]))
+    p_value[large] = 2 * norm_sf(np.abs(z[large]))
     test[large] = Z_PROPORTIONS
     for i in np.flatnonzero(small):
         a, b = round(k1[i]), round(n1[i] - k1[i])
         c, d = round(k0[i]), round(n0[i] - k0[i])
-        p_value[i] = float(stats.fisher_exact([[a, b], [c, d]], alternative="two-sided").pvalue)
+        p_value[i] = fisher_exact_pvalue([[a, b], [c, d]])
         test[i] = FISHER
     return p_value.reshape(shape), test.reshape(shape)
 
@@ -177,7 +178,7 @@ def welch_test(
         df = (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n0 - 1))
         t = (m1 - m0) / se
         ok = (n1 >= 2) & (n0 >= 2) & (se > 0) & np.isfinite(t)
-        p = np.where(ok, 2 * stats.t.sf(np.abs(t), df), np.nan)
+        p = np.where(ok, 2 * t_sf(np.abs(t), df), np.nan)
     return p, np.where(ok, se, np.nan), np.where(ok, df, np.nan)
 
 
@@ -194,12 +195,12 @@ def z_test(estimate1: Any, se1: Any, estimate0: Any, se0: Any) -> tuple[np.ndarr
         se = np.sqrt(s1**2 + s0**2)
         z = (e1 - e0) / se
         ok = (se > 0) & np.isfinite(z)
-    return np.where(ok, 2 * stats.norm.sf(np.abs(z)), np.nan), np.where(ok, se, np.nan)
+    return np.where(ok, 2 * norm_sf(np.abs(z)), np.nan), np.where(ok, se, np.nan)
 
 
 def z_power_sum(alpha: Any) -> np.ndarray:
     """``z_{1-alpha/2} + z_{0.8}``: the multiplier of a standard error in a detectable difference."""
-    return stats.norm.ppf(1 - np.asarray(alpha, dtype=float) / 2) + stats.norm.ppf(_POWER)
+    return norm_ppf(1 - np.asarray(alpha, dtype=float) / 2) + norm_ppf(_POWER)
 
 
 def mdd_proportions(k0: Any, n0: Any, n1: Any, *, alpha: Any) -> np.ndarray:

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pydantic import ValidationError
-from scipy import stats
 
+from audit._distributions import norm_ppf, norm_sf, t_ppf
 from audit._columns import METRIC_COLUMNS
 from audit.exceptions import SpecError
 from audit.metrics._intervals import katz_ratio_interval, newcombe_difference_interval
@@ -221,7 +221,7 @@ def mean_evidence(mean: Any, var: Any, n: Any, ref: int, alpha: float) -> Eviden
     m0, v0, n0 = _at_ref(m, ref, g), _at_ref(v, ref, g), _at_ref(nn, ref, g)
     p, se_d, dfree = welch_test(m, v, nn, m0, v0, n0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        q = stats.t.ppf(1 - alpha / 2, dfree)
+        q = t_ppf(1 - alpha / 2, dfree)
         d = m - m0
         rel = np.sqrt(v / (nn * m**2) + v0 / (n0 * m0**2))
     return Evidence(
@@ -241,7 +241,7 @@ def se_evidence(value: Any, se: Any, ref: int, alpha: float, *, test: str) -> Ev
     g = v.size
     v0, s0 = _at_ref(v, ref, g), _at_ref(s, ref, g)
     p, se_d = z_test(v, s, v0, s0)
-    q = stats.norm.ppf(1 - alpha / 2)
+    q = norm_ppf(1 - alpha / 2)
     d = v - v0
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.sqrt(s**2 / v**2 + s0**2 / v0**2)
@@ -255,7 +255,7 @@ def se_evidence(value: Any, se: Any, ref: int, alpha: float, *, test: str) -> Ev
 def _log_ratio_ci(v: np.ndarray, v0: np.ndarray, rel: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         pos = (v > 0) & (v0 > 0)
-        zq = stats.norm.ppf(1 - alpha / 2)
+        zq = norm_ppf(1 - alpha / 2)
         lr = np.log(v / v0)
         return np.where(pos, np.exp(lr - zq * rel), np.nan), np.where(pos, np.exp(lr + zq * rel), np.nan)
 
@@ -278,7 +278,7 @@ def bootstrap_evidence(value: Any, draws: np.ndarray, ref: int, *, test: str = B
     se = bootstrap_se(draws, ref)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (v - v[ref]) / se
-        p = np.where((se > 0) & np.isfinite(z), 2 * stats.norm.sf(np.abs(z)), np.nan)
+        p = np.where((se > 0) & np.isfinite(z), 2 * norm_sf(np.abs(z)), np.nan)
     return Evidence(p, np.full(v.size, test, dtype=object), se, draws=draws)
 
 

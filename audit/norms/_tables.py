@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from audit._yaml import load_yaml
 from audit.exceptions import DataError, SpecError
 from audit._paths import resolve_path
 
@@ -89,16 +89,13 @@ def read_yaml(path: Path, shown: str, what: str) -> Any:
     if not path.is_file():
         raise SpecError(f"{shown}: no such file. Expected {what}.")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         byte = exc.object[exc.start]
         raise SpecError(
             f"{shown}: the file must be UTF-8 text. Got byte 0x{byte:02x} at position {exc.start}."
         ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise SpecError(f"{shown}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}.") from None
+    return load_yaml(text, source=shown)
 
 
 def read_number(section: Any, key: Any, path: str, errs: list[str], *, required: bool = True) -> float | None:

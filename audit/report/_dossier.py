@@ -52,9 +52,9 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from markupsafe import Markup
 
+from audit._yaml import load_yaml
 from audit._version import __version__
 from audit.exceptions import DataError, SpecError
 from audit.metrics import wilson_interval
@@ -131,7 +131,7 @@ def dossier_catalogue(language: str) -> Catalogue:
     except FileNotFoundError:
         raise DataError(f"{source}: the dossier catalogue is missing from the installation.") from None
     flat: dict[str, str] = {}
-    _flatten(yaml.safe_load(text), "", flat, source)
+    _flatten(load_yaml(text, source=source), "", flat, source)
     return Catalogue(language=language, messages=flat, source=source)
 
 

@@ -27,8 +27,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
 
+from audit._yaml import load_yaml
 from audit.exceptions import DataError, SpecError
 
 __all__ = ["Catalogue", "LANGUAGES", "load_catalogue", "placeholders"]
@@ -141,10 +141,7 @@ def load_catalogue(language: str) -> Catalogue:
         text = ref.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DataError(f"{source}: the message catalogue is missing from the installation.") from None
-    try:
-        tree = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataError(f"{source}: not valid YAML ({exc}).") from None
+    tree = load_yaml(text, source=source)
     flat: dict[str, str] = {}
     _flatten(tree, "", flat, source)
     bad = sorted(k for k in flat if not _KEY.match(k))

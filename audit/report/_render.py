@@ -19,12 +19,15 @@ one self-contained file.
 
 from __future__ import annotations
 
+import os
 import re
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+import jinja2
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from audit._privacy import MASK, PNR_PATTERN
@@ -92,6 +95,36 @@ def _finalize_md(value: Any) -> Any:
     return md_escape(value)
 
 
+class _TolerantBytecodeCache(FileSystemBytecodeCache):
+    """Jinja's file cache of compiled templates, which a full or read-only disk slows down but never fails."""
+
+    def dump_bytecode(self, bucket: Any) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass  # the template was compiled in memory; the next run compiles it again
+
+
+def _bytecode_cache(kind: str) -> FileSystemBytecodeCache | None:
+    """The cache of compiled templates: ``$INSYN_CACHE_DIR``, else ``$XDG_CACHE_HOME/insyn`` or ``~/.cache/insyn``.
+
+    Compiling the report's templates costs more than half a second per run,
+    more than rendering them. Jinja keys each cached template by its name and
+    checks the source's checksum and the Python version before using it, so
+    an edited template or another interpreter compiles afresh. One folder per
+    Jinja version and page kind (the two kinds compile the same source
+    differently). ``None`` (compile every time) when no folder can be made.
+    """
+    base = os.environ.get("INSYN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache"), "insyn")
+    folder = os.path.join(base, f"jinja-{jinja2.__version__}-{kind}")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return _TolerantBytecodeCache(folder)
+
+
 @cache
 def environment(kind: str) -> Environment:
     """The Jinja environment of a page kind: ``"html"`` (autoescaped) or ``"md"`` (Markdown-escaped).
@@ -115,6 +148,7 @@ def environment(kind: str) -> Environment:
             finalize=_finalize_html,
             trim_blocks=False,
             lstrip_blocks=False,
+            bytecode_cache=_bytecode_cache(kind),
         )
     return Environment(
         loader=PackageLoader("audit.report", "templates"),
@@ -122,6 +156,7 @@ def environment(kind: str) -> Environment:
         undefined=StrictUndefined,
         finalize=_finalize_md,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(kind),
     )
 
 

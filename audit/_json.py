@@ -52,6 +52,15 @@ def jsonable(obj: Any, *, default: Callable[[Any], Any] | None = None) -> Any:
     >>> jsonable([object], default=lambda v: "object")
     ['object']
     """
+    kind = type(obj)  # the plain kinds first: results hold tens of thousands of them
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is float:
+        return obj if math.isfinite(obj) else None
+    if kind is dict:
+        return {str(k): jsonable(v, default=default) for k, v in obj.items()}
+    if kind is list:
+        return [jsonable(v, default=default) for v in obj]
     if isinstance(obj, Mapping):
         return {str(k): jsonable(v, default=default) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):

@@ -65,6 +65,7 @@ __all__ = [
     "neutralise_csv_cell",
     "neutralise_csv_frame",
     "pseudonym_key",
+    "arrow_pnr_rows",
     "pnr_rows",
     "pseudonymise",
 ]
@@ -254,14 +255,53 @@ def pseudonymise(values: pd.Series, *, key: bytes | str) -> pd.Series:
     return text.map(mapping).astype("str")
 
 
+_PNR_MIN_LENGTH = 10
+"""The shortest text that can hold a personnummer (YYMMDDNNNN): shorter texts are never searched."""
+
+
+def arrow_pnr_rows(text: Any) -> np.ndarray:
+    """Which texts of an Arrow string array hold a personnummer: ``PNR_PATTERN.search`` per text, fast.
+
+    Only texts of at least ten bytes can hold one, so only those are
+    searched; ASCII texts with :data:`PNR_RE2` in Arrow (the same matches as
+    :data:`PNR_PATTERN` for ASCII), texts with other characters (whose digits
+    Python's ``\\d`` also counts) with :data:`PNR_PATTERN`. Nulls never match.
+
+    Parameters
+    ----------
+    text : pyarrow.Array or pyarrow.ChunkedArray
+        Strings (``string`` or ``large_string``).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One flag per text.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = np.zeros(len(text), dtype=bool)
+    long = pc.fill_null(pc.greater_equal(pc.binary_length(text), _PNR_MIN_LENGTH), False)
+    where = pc.indices_nonzero(long)
+    if not len(where):
+        return found
+    candidates = text.take(where)
+    rows = where.to_numpy()
+    hit = pc.fill_null(pc.match_substring_regex(candidates, PNR_RE2), False).to_numpy(zero_copy_only=False)
+    other = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(candidates), True).to_numpy(zero_copy_only=False))
+    if other.size:
+        hit = hit.copy()
+        hit[other] = [bool(PNR_PATTERN.search(v)) for v in candidates.take(pa.array(other)).to_pylist()]
+    found[rows[hit]] = True
+    return found
+
+
 def pnr_rows(values: pd.Series) -> np.ndarray:
     """Which values hold a personnummer-shaped substring: ``PNR_PATTERN.search(str(v))`` per value, fast.
 
     A Python regular expression over a million texts takes about a second;
-    this searches ASCII texts with :data:`PNR_RE2` in Arrow (the same matches
-    for ASCII text) and only the texts with other characters (whose digits
-    Python's ``\\d`` also counts) with :data:`PNR_PATTERN`. A categorical is
-    searched once per category. Missing values never match.
+    this searches in Arrow (:func:`arrow_pnr_rows`), and a categorical once
+    per category. Missing values never match.
 
     Parameters
     ----------
@@ -274,7 +314,6 @@ def pnr_rows(values: pd.Series) -> np.ndarray:
         One flag per value.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if isinstance(values.dtype, pd.CategoricalDtype):
         categories = pd.Series(values.cat.categories, dtype="object")
@@ -283,13 +322,7 @@ def pnr_rows(values: pd.Series) -> np.ndarray:
         by_category = np.append(pnr_rows(categories), False)  # code -1 (missing) never matches
         return by_category[values.cat.codes.to_numpy()]
     present = values.notna().to_numpy()
-    text = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
-    found = pc.fill_null(pc.match_substring_regex(text, PNR_RE2), False).to_numpy(zero_copy_only=False)
-    other = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(text), True).to_numpy(zero_copy_only=False))
-    if other.size:
-        found = found.copy()
-        found[other] = [bool(PNR_PATTERN.search(v)) for v in text.take(pa.array(other)).to_pylist()]
-    return found & present
+    return arrow_pnr_rows(pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)) & present
 
 
 def mask_text_columns(frame: pd.DataFrame, *, skip: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[str]]:
@@ -369,8 +402,9 @@ def neutralise_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def mask_table(table: Any) -> Any:
     """Return a pyarrow Table with personnummer masked in its column names and string columns.
 
-    Columns without a hit (found with :data:`PNR_RE2` in Arrow, without a
-    pandas round trip) are kept as they are.
+    The texts that hold one are found in Arrow (:func:`arrow_pnr_rows`, a
+    dictionary column by its dictionary), and only those pass through
+    :func:`mask`; columns without a hit are kept as they are.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -381,9 +415,14 @@ def mask_table(table: Any) -> Any:
         if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
             text = col.cast(pa.string())
         if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
-            if pc.any(pc.fill_null(pc.match_substring_regex(text, PNR_RE2), False)).as_py():
-                masked = pa.chunked_array([pa.array([mask(v) for v in text.to_pylist()], type=text.type)])
-                col = masked.cast(col.type) if text is not col else masked
+            rows = np.flatnonzero(arrow_pnr_rows(text))
+            if rows.size:
+                flat = pa.concat_arrays(text.chunks) if isinstance(text, pa.ChunkedArray) else text
+                masked = pa.array([mask(v) for v in flat.take(pa.array(rows)).to_pylist()], type=flat.type)
+                hit = np.zeros(len(flat), dtype=bool)
+                hit[rows] = True
+                replaced = pa.chunked_array([pc.replace_with_mask(flat, pa.array(hit), masked)])
+                col = replaced.cast(col.type) if text is not col else replaced  # a dictionary column stays one
         columns.append(col)
     names = [mask(n) for n in table.column_names]
     return pa.table(columns, names=names)

@@ -215,7 +215,7 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
     formats = set(spec.report.formats)
     expected = artifacts_for(spec.report.formats)
     if "json" in formats:
-        _write_json(tmp / "results.json", result.to_dict())
+        _write_json(tmp / "results.json", result.plain)
     (tmp / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
     final = state.final
     if final is None:
@@ -230,7 +230,7 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
     journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
                  path=spec.resolve(lineage.path) if lineage.path else None)
     gx = {e["step"]: e["gx_result"] for e in state.checks if e.get("gx_result") is not None}
-    checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.to_dict()["checks"]]
+    checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.plain["checks"]]
     _write_json(tmp / "checks.json", checks)
     language = spec.report.language
     if "html" in formats:

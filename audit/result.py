@@ -39,6 +39,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -289,7 +290,20 @@ class AuditResult:
 
     # -------------------------------------------------------------- serialise
     def to_dict(self) -> dict[str, Any]:
-        """Return the ``results.json`` content as plain Python data."""
+        """Return the ``results.json`` content as plain Python data (a fresh copy the caller may change)."""
+        return self._plain_dict()
+
+    @cached_property
+    def plain(self) -> dict[str, Any]:
+        """The ``results.json`` content as plain Python data, built once and shared: read it, never change it.
+
+        The report, the dossier and the run folder's writers each read the
+        whole result; :meth:`to_dict` builds a fresh copy per call, which cost
+        more than rendering a page.
+        """
+        return self._plain_dict()
+
+    def _plain_dict(self) -> dict[str, Any]:
         return {
             "insyn_version": self.insyn_version,
             "schema_version": self.schema_version,

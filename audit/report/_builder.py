@@ -257,7 +257,7 @@ class Builder:
         self.draw_charts = charts
         self.m = messages
         self.f = Formatter(messages)
-        self.d = result.to_dict()
+        self.d = result.plain
         self.spec: Mapping[str, Any] = self.d.get("spec") or {}
         stats = self.spec.get("statistics") or {}
         self.alpha = float(stats.get("alpha", 0.05)) if not is_missing(stats.get("alpha", 0.05)) else 0.05

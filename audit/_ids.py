@@ -5,7 +5,9 @@ case, whether its id is in another step's set of ids: did it pass intake,
 was it given to the engine, does the decision log hold it. pandas 3 answers
 ``Series.isin`` on its Arrow-backed text by turning every allowed value into
 a Python object, about ten seconds for a million against a million. Arrow's
-hash-based ``is_in`` answers the same question in well under a second.
+hash-based ``is_in`` answers the same question in well under a second, and
+its ``index_in`` says where each id is, so that frames keyed by case id are
+aligned by position instead of through a text index.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ids_in"]
+__all__ = ["ids_in", "positions", "reindex_by_id"]
 
 
 def ids_in(ids: Any, allowed: Any) -> np.ndarray:
@@ -34,13 +36,60 @@ def ids_in(ids: Any, allowed: Any) -> np.ndarray:
     numpy.ndarray of bool
         One flag per id, in order.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    def text(values: Any) -> Any:
-        series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
-        return pa.array(series.astype("str"), type=pa.large_string(), from_pandas=True)
-
-    looked = text(ids)
-    found = pc.is_in(looked, value_set=text(allowed), skip_nulls=True)
+    found = pc.is_in(_text(ids), value_set=_text(allowed), skip_nulls=True)
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+
+
+def positions(ids: Any, among: Any) -> np.ndarray:
+    """For each id, its position in ``among`` (the first, if it repeats), or -1 when it is not there.
+
+    Parameters
+    ----------
+    ids : array_like
+        The ids to look up; missing values are never found.
+    among : array_like
+        The ids to look in, in their order.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+    """
+    import pyarrow.compute as pc
+
+    where = pc.index_in(_text(ids), value_set=_text(among), skip_nulls=True)
+    return pc.fill_null(where, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def reindex_by_id(frame: pd.DataFrame, key: str, ids: Any) -> pd.DataFrame:
+    """``frame.set_index(key).reindex(ids)``, aligned by position: the rows of ``frame`` in the order of ``ids``.
+
+    An id that ``frame`` does not hold gives a row of missing values (as
+    pandas' ``reindex``: numbers become float NaN, text NaN); the result is
+    indexed by ``ids`` and has every column of ``frame`` but ``key``.
+
+    Raises
+    ------
+    ValueError
+        When ``frame[key]`` repeats an id (as pandas' ``reindex`` would).
+    """
+    import pyarrow.compute as pc
+
+    keys = _text(frame[key])
+    if pc.count_distinct(keys, mode="only_valid").as_py() != len(keys) - keys.null_count:
+        raise ValueError(f"cannot reindex on column {key!r}: it repeats an id.")
+    where = positions(ids, keys)
+    out = frame.drop(columns=[key]).reset_index(drop=True).reindex(where)  # -1 is no row: all missing
+    out.index = pd.Index(ids)
+    return out
+
+
+def _text(values: Any) -> Any:
+    """Ids as an Arrow text array (a pyarrow array passes through)."""
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values
+    series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
+    return pa.array(series.astype("str"), type=pa.large_string(), from_pandas=True)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._ids import positions, reindex_by_id
 from audit._columns import (
     ERROR_LABEL,
     STATUS_ERROR,
@@ -62,9 +63,13 @@ class CaseStatus:
 
     def mark(self, status: str, reasons: pd.Series) -> None:
         """Give the cases of ``reasons`` (reason by case id) ``status``, unless an earlier step already did."""
-        ids = reasons.index[(self.status.reindex(reasons.index) == STATUS_OK).to_numpy()]
-        self.status.loc[ids] = status
-        self.reason.loc[ids] = reasons.loc[ids].astype("str").to_numpy()
+        if not len(reasons):
+            return
+        where = positions(reasons.index, self.status.index)  # -1: not a case of the run, nothing to mark
+        fresh = (where >= 0) & (self.status.to_numpy()[np.maximum(where, 0)] == STATUS_OK)
+        rows = where[fresh]
+        self.status.iloc[rows] = status
+        self.reason.iloc[rows] = reasons.to_numpy()[fresh].astype("str")
 
 
 
@@ -257,7 +262,7 @@ def final_frame(
     """
     final = cases[["case_id", *spec.sensitive_features]].copy()
     ids = final["case_id"]
-    d = decisions.assign(**{c: reviewed[c] for c in reviewed.columns}).set_index("case_id").reindex(ids)
+    d = reindex_by_id(decisions.assign(**{c: reviewed[c] for c in reviewed.columns}), "case_id", ids)
     final["outcome"] = d["outcome"].astype("str").where(d["outcome"].notna()).to_numpy()
     final["amount"] = d["amount"].astype("float64").to_numpy()
     final["score"] = d["score"].astype("float64").to_numpy() if "score" in d.columns else np.full(len(final), np.nan)
@@ -268,11 +273,12 @@ def final_frame(
     final["decided_by"] = d["decided_by"].astype("str").where(d["final_outcome"].notna(), "none").to_numpy()
     final["override"] = d["override"].fillna(False).astype(bool).to_numpy()
     if truth_ is not None:
-        t = truth_.set_index("case_id").reindex(ids)
+        t = reindex_by_id(truth_, "case_id", ids)
         for col in (c for c in (TRUTH_OUTCOME, TRUTH_AMOUNT, TRUTH_REASONS) if c in t.columns):
             final[col] = t[col].to_numpy()
-    final["status"] = status.reindex(ids).to_numpy()
-    final["status_reason"] = reason.reindex(ids).to_numpy()
+    where = positions(ids, status.index)
+    final["status"] = status.to_numpy()[where] if (where >= 0).all() else status.reindex(ids).to_numpy()
+    final["status_reason"] = reason.to_numpy()[where] if (where >= 0).all() else reason.reindex(ids).to_numpy()
     final.loc[final["status"] == STATUS_QUARANTINED, ["outcome", "final_outcome"]] = np.nan
     final.loc[final["status"] == STATUS_ERROR, ["outcome", "final_outcome"]] = ERROR_LABEL
     return final.reset_index(drop=True)

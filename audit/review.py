@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._ids import positions, reindex_by_id
 from audit._columns import STATUS_OK
 from audit.engine import build_engine, run_engine
 from audit.exceptions import DataError
@@ -188,14 +189,17 @@ def _model(
     m = spec.review.model if spec.review is not None else None
     assert m is not None
     model = build_engine(EngineSpec(kind="python", target=m.target, options=m.options), base_dir=spec.base_dir)
-    asked = cases.set_index("case_id").loc[decisions.loc[referred, "case_id"]].reset_index()
+    where = positions(decisions.loc[referred, "case_id"], cases["case_id"])
+    if (where < 0).any():
+        raise KeyError(f"referred case(s) not among the cases: {decisions.loc[referred, 'case_id'][where < 0].tolist()[:5]}")
+    asked = cases.iloc[where].reset_index(drop=True)
     if len(asked):
         # error_budget 1: a case the model cannot decide stays referred and is counted; it does not stop the audit
         run = run_engine(model, asked, labels=valid, error_budget=1.0)
         answer, errors, failures = run.decisions, int(run.n_errors), run.failures
     else:  # nothing was referred: the model is not asked
         answer, errors, failures = pd.DataFrame(columns=["case_id", "outcome", "amount", "status"]), 0, _no_failures()
-    answer = answer.set_index("case_id").reindex(decisions["case_id"])
+    answer = reindex_by_id(answer, "case_id", decisions["case_id"])
     ok = (answer["status"] == STATUS_OK).to_numpy()
     human = pd.Series(answer["outcome"].to_numpy(), index=decisions.index).astype("str").where(ok)
     amount = pd.Series(answer["amount"].astype("float64").to_numpy(), index=decisions.index).where(ok)

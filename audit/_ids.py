@@ -58,8 +58,18 @@ def positions(ids: Any, among: Any) -> np.ndarray:
     """
     import pyarrow.compute as pc
 
-    where = pc.index_in(_text(ids), value_set=_text(among), skip_nulls=True)
+    looked, pool = _text(ids), _text(among)
+    if _same(looked, pool):  # the common case (steps keep the population's order): no hashing
+        return np.arange(len(looked), dtype=np.int64)
+    where = pc.index_in(looked, value_set=pool, skip_nulls=True)
     return pc.fill_null(where, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two Arrow text arrays hold the same ids in the same order, none missing."""
+    import pyarrow.compute as pc
+
+    return len(a) == len(b) and a.null_count == 0 and b.null_count == 0 and bool(pc.all(pc.equal(a, b)).as_py())
 
 
 def reindex_by_id(frame: pd.DataFrame, key: str, ids: Any) -> pd.DataFrame:
@@ -72,14 +82,19 @@ def reindex_by_id(frame: pd.DataFrame, key: str, ids: Any) -> pd.DataFrame:
     Raises
     ------
     ValueError
-        When ``frame[key]`` repeats an id (as pandas' ``reindex`` would).
+        When ``frame[key]`` repeats an id and is not already in the order of
+        ``ids`` (pandas' ``reindex`` refuses repeated ids either way).
     """
     import pyarrow.compute as pc
 
-    keys = _text(frame[key])
+    keys, looked = _text(frame[key]), _text(ids)
+    if _same(keys, looked):
+        out = frame.drop(columns=[key]).reset_index(drop=True)
+        out.index = pd.Index(ids)
+        return out
     if pc.count_distinct(keys, mode="only_valid").as_py() != len(keys) - keys.null_count:
         raise ValueError(f"cannot reindex on column {key!r}: it repeats an id.")
-    where = positions(ids, keys)
+    where = positions(looked, keys)
     out = frame.drop(columns=[key]).reset_index(drop=True).reindex(where)  # -1 is no row: all missing
     out.index = pd.Index(ids)
     return out

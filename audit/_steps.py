@@ -294,7 +294,7 @@ def comparison(
     features, withheld = engine_columns(spec, c, cases, getattr(engine, "required_columns", ()))
     run = run_engine(engine, live[features], labels=spec.outcomes.labels, batch_size=c.batch_size,
                      workers=c.workers, error_budget=c.error_budget, timeout_s=c.batch_timeout_s)
-    d = run.decisions.set_index("case_id").reindex(final["case_id"])
+    d = reindex_by_id(run.decisions, "case_id", final["case_id"])
     frame = pd.DataFrame({
         "case_id": final["case_id"].to_numpy(),
         "compare_outcome": d["outcome"].astype("str").where(d["status"] == STATUS_OK).to_numpy(),

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._ids import ids_in
+from audit._ids import ids_in, reindex_by_id
 from audit._cells import DEFAULT_SUPPRESSION_MARKERS, parse_cells
 from audit.exceptions import DataError
 from audit.metrics._groups import attribute_sets, group_labels
@@ -165,8 +165,8 @@ def journey_stages(
     every = np.ones(len(final), dtype=bool)
     passed = ids_in(ids, intake_ids)
     given = ids_in(ids, engine_ids) & passed
-    d = decisions.assign(case_id=decisions["case_id"].astype("str")).drop_duplicates("case_id")
-    d = d.set_index("case_id").reindex(ids)
+    d = reindex_by_id(decisions.assign(case_id=decisions["case_id"].astype("str")).drop_duplicates("case_id"),
+                      "case_id", ids)
     decided = given & (d["status"] == "ok").to_numpy()
     outcome = d["outcome"].astype("str").to_numpy()
     final_ok = (final["status"] == "ok").to_numpy()

@@ -1,0 +1,40 @@
+"""audit._ids against pandas: membership, positions and reindexing by case id, with and without a shared order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from audit._ids import ids_in, positions, reindex_by_id
+
+RNG = np.random.default_rng(7)
+IDS = pd.Series([f"c{i:05d}" for i in range(3000)], dtype="str")
+
+
+@pytest.mark.parametrize("order", ["same", "shuffled", "subset", "with_unknown"])
+def test_reindex_by_id_equals_pandas_reindex(order: str) -> None:
+    frame = pd.DataFrame({"case_id": IDS, "x": RNG.normal(size=len(IDS)), "k": RNG.integers(0, 9, len(IDS)),
+                          "s": pd.Series(RNG.choice(["grant", "deny", None], len(IDS)), dtype="str"),
+                          "b": RNG.random(len(IDS)) < 0.5})
+    ids = {"same": IDS, "shuffled": IDS.sample(frac=1, random_state=1), "subset": IDS.iloc[::3],
+           "with_unknown": pd.concat([IDS.iloc[:50], pd.Series(["nope", "c99999"], dtype="str")])}[order]
+    expected = frame.set_index("case_id").reindex(ids)
+    pd.testing.assert_frame_equal(reindex_by_id(frame, "case_id", ids), expected, check_names=False)
+
+
+def test_reindex_by_id_refuses_repeated_ids_out_of_order() -> None:
+    frame = pd.DataFrame({"case_id": ["a", "b", "a"], "x": [1, 2, 3]})
+    with pytest.raises(ValueError, match="repeats an id"):
+        reindex_by_id(frame, "case_id", ["b", "a"])
+
+
+def test_positions_and_membership_equal_a_dictionary_lookup() -> None:
+    among = IDS.sample(frac=0.7, random_state=3).reset_index(drop=True)
+    looked = pd.concat([IDS, pd.Series([None, "x"], dtype="str")], ignore_index=True)
+    where = {v: i for i, v in enumerate(among)}
+    expected = np.array([where.get(v, -1) if isinstance(v, str) else -1 for v in looked])
+    np.testing.assert_array_equal(positions(looked, among), expected)
+    np.testing.assert_array_equal(ids_in(looked, among), expected >= 0)
+    np.testing.assert_array_equal(positions(IDS, IDS.copy()), np.arange(len(IDS)))  # the shared-order shortcut
+    np.testing.assert_array_equal(ids_in([1, 2, "3"], pd.Index(["3", "1"])), [True, False, True])  # compared as text

@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 
 from audit._json import jsonable
 from audit._privacy import mask
-from audit.execution import ChunkedRun, run_chunked
+from audit.execution import ChunkedRun, gx_validation, run_chunked
 from audit.record import PART_FOLDERS, artifacts_for, input_hashes, part_names, write_documents, write_manifest
 from audit.result import AuditResult
 from audit.runner import make_run_id
@@ -174,7 +174,9 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
                      "scheduler": scheduler, "peak_rss_mb": run.peak_rss_mb,
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
         result = chunked_result(spec, run, execution=execution, decisions=_report_columns(spec, run.parts))
-        write_documents(spec, result, tmp, checks=result.to_dict()["checks"])
+        checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
+                  for r in result.to_dict()["checks"]]
+        write_documents(spec, result, tmp, checks=checks)
         names = [n for n in artifacts_for(spec.report.formats) if n != "manifest.json"]
         files = [p for n in names for p in (part_names(tmp, n) if n in PART_FOLDERS else [n])]
         write_manifest(spec, result, tmp, files, input_hashes(spec, _population_inputs(spec)),

@@ -195,7 +195,7 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
 
         with pq.ParquetFile(path) as pf:
             for i, batch in enumerate(pf.iter_batches(batch_size=chunk_size)):
-                yield i, batch.to_pandas(), batch.num_rows, None
+                yield i, blank_to_missing(batch.to_pandas()), batch.num_rows, None  # as read_table reads it
         return
     if suffix == ".csv":
         for i, frame in enumerate(pd.read_csv(path, chunksize=chunk_size, dtype_backend="numpy_nullable")):

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["measurement_step", "merge_check_reports", "merge_engine", "merge_fields", "merge_population", "merge_steps"]
+__all__ = ["gx_validation", "measurement_step", "merge_check_reports", "merge_engine", "merge_fields", "merge_population", "merge_steps"]
 
 _RESULT_ONLY = ("step", "policy")
 """Keys of a merged check result that belong to its step's report, not to the result."""
@@ -215,6 +215,52 @@ def merge_check_reports(per_chunk: Sequence[Sequence[Mapping[str, Any]]],
             "results": results,
         })
     return out
+
+
+_GX_RESULT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count", "observed_value",
+                   "details")
+"""The counts of a merged result that its great-expectations form carries (sample case ids are per chunk)."""
+
+
+def gx_validation(report: Mapping[str, Any], *, validated_at: str) -> dict[str, Any]:
+    """A merged step report in great-expectations' validation-result form (``gx_result`` of ``checks.json``).
+
+    An in-memory run keeps each step's validation as great-expectations
+    writes it; a chunked run has one per chunk, so this writes the merged
+    results in that form: per expectation its configuration, ``success``
+    and the merged counts (``element_count``, ``unexpected_count``,
+    ``unexpected_percent``, ``missing_count``, ``observed_value``,
+    ``details``), with ``meta.insyn_exact`` the merged result's ``exact``
+    flag. The partial lists of unexpected values and case ids are left out:
+    they would be one chunk's sample.
+    """
+    step = str(report["step"])
+    rows = []
+    for pos, r in enumerate(report.get("results") or []):
+        meta = {**dict(r.get("meta") or {}), "insyn_key": pos, "insyn": {"index": r.get("index"),
+                                                                          "suite": r.get("suite")}}
+        rows.append({
+            "success": bool(r.get("success")),
+            "expectation_config": {"type": r.get("expectation"),
+                                   "kwargs": {"batch_id": f"insyn-{step}", **dict(r.get("kwargs") or {})},
+                                   "meta": meta, "id": None, "severity": r.get("severity")},
+            "result": {k: r[k] for k in _GX_RESULT_KEYS if r.get(k) is not None},
+            "meta": {"insyn_engine": r.get("engine"), "insyn_exact": bool(r.get("exact", True))},
+            "exception_info": {"raised_exception": False, "exception_traceback": None, "exception_message": None},
+        })
+    good = sum(1 for r in rows if r["success"])
+    return {
+        "success": good == len(rows),
+        "results": rows,
+        "suite_name": step,
+        "suite_parameters": {},
+        "statistics": {"evaluated_expectations": len(rows), "successful_expectations": good,
+                       "unsuccessful_expectations": len(rows) - good,
+                       "success_percent": (good / len(rows) * 100) if rows else None},
+        "meta": {"great_expectations_version": None, "validation_time": validated_at,
+                 "insyn_engine": report.get("engine"), "insyn_chunks": report.get("chunks")},
+        "id": None,
+    }
 
 
 def merge_engine(per_chunk: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:

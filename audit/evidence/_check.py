@@ -3,8 +3,9 @@
 A run folder is intact when
 
 * ``manifest.json`` is there and readable, and lists every artifact a run
-  folder has (:data:`audit.record.ARTIFACTS`; a chunked run lists the parts
-  of its decisions and journey instead, ``decisions/part-00000.parquet`` ...);
+  folder has for the spec's ``report.formats`` (:func:`audit.record.artifacts_for`;
+  a chunked run lists the parts of its decisions and journey instead,
+  ``decisions/part-00000.parquet`` ...);
 * every listed file is there with the SHA-256 the manifest records, unless
   an amendment of the manifest pruned it under the retention rule (then it
   is reported as pruned, with when and why), or a bundle withheld it as
@@ -31,7 +32,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from audit.evidence._manifest import MANIFEST, pruned_files
 from audit.evidence._source import Source, is_run_name
-from audit.record import ARTIFACTS, PART_FOLDERS
+from audit.record import ARTIFACTS, PART_FOLDERS, artifacts_for
 
 __all__ = ["Problem", "check_results_schema", "check_run", "results_schema"]
 
@@ -111,7 +112,10 @@ def check_run(
         return None, [Problem(src.where(MANIFEST), "has no 'artifacts' mapping of file names to SHA-256")], notes, 0
     pruned = pruned_files(manifest)
     parted = {name.partition("/")[0] for name in artifacts if "/" in name}
-    for name in ARTIFACTS:
+    report = ((manifest.get("spec") or {}).get("report") or {}) if isinstance(manifest.get("spec"), dict) else {}
+    formats = report.get("formats") if isinstance(report, dict) else None
+    required = artifacts_for(formats) if isinstance(formats, list) else ARTIFACTS  # report.formats leaves some out
+    for name in required:
         if name in PART_FOLDERS and PART_FOLDERS[name] in parted:  # a chunked run lists its parts instead
             continue
         if name != MANIFEST and name not in artifacts:

@@ -39,7 +39,7 @@ PNR = "19850615-2387"
 """A made-up personnummer, planted in a free-text column of the input."""
 
 
-def _spec_file(tmp: Path, *, report: dict | None = None) -> Path:
+def _spec_file(tmp: Path, *, report: dict | None = None, discover: dict | None = None) -> Path:
     """The demo audit over 2,500 synthetic cases stored as Parquet, as tests/test_execution_chunked.py builds it."""
     frame = generate(load_population_spec(ROOT / "datasets/sweden/population-2026.yaml"), n=N, seed=42)
     frame.attrs = {}
@@ -52,6 +52,8 @@ def _spec_file(tmp: Path, *, report: dict | None = None) -> Path:
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
     if report is not None:
         d["report"] = report
+    if discover is not None:
+        d["discover"] = discover
     shutil.copytree(ROOT / "examples/engines", tmp / "engines", dirs_exist_ok=True)
     (tmp / "spec.yaml").write_text(yaml.safe_dump(d))
     return tmp / "spec.yaml"
@@ -135,13 +137,19 @@ def test_what_a_chunked_run_cannot_produce_is_said_in_words(runs) -> None:
     assert "This run ran in 3 chunks" in text and "journey/part-\\*.parquet" in text
 
 
-@pytest.mark.parametrize("language,words", [("sv", "inte mätt i en körning i delar"),
-                                            ("en", "not measured in a chunked run")])
-def test_report_formats_and_language_are_honoured(tmp_path: Path, language: str, words: str) -> None:
-    spec = load_spec(_spec_file(tmp_path, report={"formats": ["md", "json"], "language": language}))
+@pytest.mark.parametrize("language,words", [
+    ("sv", ("inte mätt i en körning i delar", "den söker i hela ärendetabellen", "Körningen gjordes i 3 delar")),
+    ("en", ("not measured in a chunked run", "it searches the whole case frame", "This run ran in 3 chunks")),
+])
+def test_report_formats_and_language_are_honoured(tmp_path: Path, language: str, words: tuple[str, ...]) -> None:
+    """report.formats without html, in either language; a spec with discover: hears why discovery did not run."""
+    spec = load_spec(_spec_file(tmp_path, report={"formats": ["md", "json"], "language": language},
+                                discover={"top": 3}))
     _, folder = run_chunked_audit(spec, out=tmp_path / "out", chunk_size=CHUNK, executor="inprocess", run_id="r")
     assert not (folder / "report.html").exists()
-    assert words in (folder / "report.md").read_text()
+    text = (folder / "report.md").read_text()
+    for w in words:
+        assert w in text, w
     assert verify(folder).exit_code == 0
 
 
@@ -225,3 +233,14 @@ def test_no_personnummer_from_the_input_reaches_any_artifact(runs) -> None:
             text = path.read_text(encoding="utf-8", errors="replace")
         assert PNR[:9] not in text and PNR.replace("-", "")[:8] + "2" not in text, path
         assert mask(text) == text, path  # nothing personnummer-shaped at all
+
+
+def test_insyn_discover_runs_on_the_chunked_folder_as_on_the_in_memory_one(runs) -> None:
+    """The report sends a reader to `insyn discover RUN_DIR` for subgroup discovery: it reads the parts."""
+    _, memory, _, folder = runs
+    text = (folder / "report.md").read_text()
+    assert "Subgroup discovery was not run" in text
+    chunked = RunFolder.open(folder).discover(top=3)
+    in_memory = RunFolder.open(memory).discover(top=3)
+    assert len(chunked.groups) == 3
+    assert chunked.to_records() == in_memory.to_records()

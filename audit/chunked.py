@@ -28,7 +28,8 @@ complete:
 ``checks.json``
     one report per step, as an in-memory run's, its results merged across
     chunks (:func:`audit.checks.merge_chunk_checks`), each with its
-    ``exact`` flag;
+    ``exact`` flag, and the step's ``gx_result`` written from the merged
+    results (:func:`audit.execution.gx_validation`);
 ``report.html``, ``report.md``, ``dossier.html``, ``dossier.md``
     rendered from the whole-run result by the same renderers as an in-memory
     run's, honouring ``report.formats`` and ``report.language``; they count

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from audit._privacy import mask
 from audit.audit import run_audit
 from audit.chunked import run_chunked_audit
-from audit.evidence import verify
+from audit.evidence import verify, write_bundle
 from audit.record import PART_FOLDERS, artifacts_for
 from audit.result import AuditResult
 from audit.runfolder import RunFolder
@@ -244,3 +245,12 @@ def test_insyn_discover_runs_on_the_chunked_folder_as_on_the_in_memory_one(runs)
     in_memory = RunFolder.open(memory).discover(top=3)
     assert len(chunked.groups) == 3
     assert chunked.to_records() == in_memory.to_records()
+
+
+def test_a_bundle_of_the_chunked_folder_withholds_the_parts_and_verifies(runs, tmp_path: Path) -> None:
+    _, _, run, folder = runs
+    info = write_bundle(folder, tmp_path / "run.zip")
+    withheld = [w for w in info.withheld if w.startswith("run/")]
+    assert len(withheld) == 2 * run.chunks and all("personal data" in w for w in withheld)
+    assert not [n for n in zipfile.ZipFile(tmp_path / "run.zip").namelist() if "/part-" in n]
+    assert verify(tmp_path / "run.zip").exit_code == 0

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import zipfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +27,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from audit._privacy import mask
 from audit.audit import run_audit
 from audit.chunked import run_chunked_audit
-from audit.evidence import verify, write_bundle
+from audit.evidence import prune_logs, verify, write_bundle
 from audit.record import PART_FOLDERS, artifacts_for
 from audit.result import AuditResult
 from audit.runfolder import RunFolder
@@ -254,3 +255,17 @@ def test_a_bundle_of_the_chunked_folder_withholds_the_parts_and_verifies(runs, t
     assert len(withheld) == 2 * run.chunks and all("personal data" in w for w in withheld)
     assert not [n for n in zipfile.ZipFile(tmp_path / "run.zip").namelist() if "/part-" in n]
     assert verify(tmp_path / "run.zip").exit_code == 0
+
+
+def test_retention_prunes_the_journey_parts_and_the_folder_still_verifies(runs, tmp_path: Path) -> None:
+    spec, _, run, folder = runs
+    parent = tmp_path / spec.name
+    copy = Path(shutil.copytree(folder, parent / "chunked"))
+    made = datetime.fromisoformat(json.loads((copy / "results.json").read_text())["generated_at"])
+    (pruned,) = prune_logs(parent, audit=spec.name, retention_days=30, now=made + timedelta(days=31))
+    parts = tuple(f"journey/part-{i:05d}.parquet" for i in range(run.chunks))
+    assert pruned.files == (*parts, "lineage.jsonl")  # in LOG_FILES order: journey.parquet (its parts), lineage
+    assert not any((copy / n).exists() for n in pruned.files)
+    outcome = verify(copy)
+    assert outcome.exit_code == 0, outcome.lines()
+    assert sum("pruned on" in n for n in outcome.notes) == 1 + run.chunks

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from audit import record, runner
-from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records
 from audit._json import jsonable
 from audit.public_values import public_values
 from audit.result import AuditResult
-from audit.runner import Progress, RunState
+from audit.runner import Progress, RunState, engine_info, population_info
 from audit.spec import AuditSpec
 
 __all__ = ["Audit", "engine_info", "load_spec", "population_info", "run_audit"]
@@ -140,46 +139,3 @@ def _values(state: RunState) -> list[dict[str, Any]]:
                               review=spec.review is not None, min_group_size=spec.statistics.min_group_size,
                               alpha=spec.statistics.alpha)
     return [jsonable(r) for r in frame.to_dict(orient="records")]
-
-
-def engine_info(state: RunState) -> dict[str, Any] | None:
-    """What ``results.json`` says about the engine, the review, the truth, the comparison and the counterfactuals.
-
-    None for a run without an engine (an aggregated table).
-    """
-    e, er, rev = state.spec.engine, state.engine_run, state.review
-    if e is None or er is None or rev is None:
-        return None
-    cf = state.counterfactual
-    return {
-        "kind": e.kind,
-        **state.engine_meta,
-        "features": [c for c in state.features if c != "case_id"],
-        "withheld": state.withheld,
-        "sees_sensitive": e.sees_sensitive,
-        "error_budget": e.error_budget,
-        "n_cases": int(er.n_cases),
-        "n_errors": int(er.n_errors),
-        "batches": int(er.batches),
-        "duration_s": float(er.duration_s),
-        "cases_per_s": float(er.n_cases / er.duration_s) if er.duration_s > 0 else None,
-        "review": rev.info,
-        "truth": state.truth_info,
-        **({"compare": state.compare_info} if state.compare_info else {}),
-        **({"counterfactual": {k: v for k, v in cf.to_dict().items() if k != "metrics"}} if cf is not None else {}),
-    }
-
-
-def population_info(state: RunState) -> dict[str, Any]:
-    """What ``results.json`` says about the population (with status counts for a case frame)."""
-    p = state.population
-    assert p is not None
-    info: dict[str, Any] = {**p.source, "n_cases": p.n, "provenance": p.provenance}
-    if p.notes:
-        info["notes"] = list(p.notes)
-    if p.bias:
-        info["bias"] = p.bias
-    if state.final is not None:
-        counts = state.final["status"].value_counts()
-        info["status_counts"] = {k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
-    return info

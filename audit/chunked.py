@@ -4,50 +4,139 @@ A registry extract or a national panel of millions of cases does not fit in
 memory as one frame. :func:`audit.execution.run_chunked` runs the row-level
 steps per chunk on an executor (this process, local processes, or a Dask
 cluster) and measures once from the summed group statistics; this module
-turns that into a run folder, written to a temporary folder and renamed when
+turns that into a complete run folder, the same files an in-memory run
+writes (:mod:`audit.record`), written to a temporary folder and renamed when
 complete:
 
 ``decisions/part-00000.parquet`` ...
     the final frame of every chunk (one row per case, as ``decisions.parquet``
-    of an in-memory run, in parts);
-``metrics.csv``
-    the metric table (identical to the in-memory run's for the same cases);
-``results.json``
-    ``insyn_version``, ``run_id``, ``generated_at``, ``spec``, ``execution``
-    (chunks, executor, workers), ``population`` (rows, status counts),
-    ``checks`` (merged across chunks, see :mod:`audit.execution`),
-    ``metrics``, ``findings`` and ``timings``.
-
+    of an in-memory run, in parts, through the privacy gate);
 ``journey/part-00000.parquet`` ...
     each chunk's journey (the rows ``journey.parquet`` of an in-memory run
     holds, in parts);
 ``lineage.jsonl``
     the OpenLineage events of every chunk, chunk by chunk (each chunk is one
-    OpenLineage run of the job).
-
-A chunked run folder has no HTML/Markdown report, dossier, ``checks.json``
-or manifest yet: the report is rendered from one whole-run result, which a
-chunked run does not assemble (its journey step summaries and check entries
-would have to be merged into that form first); run the same spec in memory
-for those.
+    OpenLineage run of the job);
+``metrics.csv``
+    the metric table (identical to the in-memory run's for the same cases);
+``results.json``
+    the keys of an in-memory run's (``population``, ``engine``, ``checks``,
+    ``journey`` assembled from the chunks by
+    :mod:`audit.execution._wholerun`; ``metrics``, ``findings``, ``funnel``),
+    plus ``execution`` (chunks, chunk size, executor, workers, scheduler,
+    parts);
+``checks.json``
+    one report per step, as an in-memory run's, its results merged across
+    chunks (:func:`audit.checks.merge_chunk_checks`), each with its
+    ``exact`` flag, and the step's ``gx_result`` written from the merged
+    results (:func:`audit.execution.gx_validation`);
+``report.html``, ``report.md``, ``dossier.html``, ``dossier.md``
+    rendered from the whole-run result by the same renderers as an in-memory
+    run's, honouring ``report.formats`` and ``report.language``; they count
+    reason codes and caseworker overrides in the decisions' parts (only the
+    columns they need are read). What a chunked run cannot produce, the
+    report says in words: the public values of the scorecard (they join the
+    whole case frame) and subgroup discovery (it searches the whole case
+    frame; ``insyn discover RUN_DIR`` runs it on the finished folder);
+``manifest.json``
+    the SHA-256 of every file above, every part included
+    (``decisions/part-00000.parquet`` ...), in an in-memory run's format,
+    so that ``insyn verify`` and :class:`audit.runfolder.RunFolder` read a
+    chunked folder like any other.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.parquet as pq
+
 from audit._json import jsonable
-from audit._version import __version__
-from audit.execution import ChunkedRun, run_chunked
+from audit._privacy import mask
+from audit.execution import ChunkedRun, gx_validation, run_chunked
+from audit.record import PART_FOLDERS, artifacts_for, input_hashes, part_names, write_documents, write_manifest
+from audit.result import AuditResult
 from audit.runner import make_run_id
 from audit.spec import AuditSpec
 
-__all__ = ["run_chunked_audit"]
+__all__ = ["REPORT_COLUMNS", "chunked_result", "run_chunked_audit"]
+
+REPORT_COLUMNS: tuple[str, ...] = ("case_id", "status", "outcome", "reasons", "override")
+"""Columns of the decisions the report counts in (reason codes, caseworker overrides), besides the sensitive ones."""
+
+
+def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any],
+                   decisions: pd.DataFrame | None = None, generated_at: str | None = None) -> AuditResult:
+    """The whole-run result of a chunked run, as the report, the dossier and ``results.json`` read it.
+
+    Parameters
+    ----------
+    spec : AuditSpec
+        The audit that ran.
+    run : ChunkedRun
+        The run (its merged checks, metrics, findings, funnel; its journey,
+        engine and population assembled from the chunks).
+    execution : dict
+        How it ran (``results.json`` ``execution``).
+    decisions : DataFrame, optional
+        The decisions the report counts in (:data:`REPORT_COLUMNS` and the
+        sensitive columns of every part).
+    generated_at : str, optional
+        ISO 8601 time (default now, UTC).
+
+    Returns
+    -------
+    AuditResult
+        With ``values`` empty (the public values join the whole case frame;
+        the report says so) and ``discovered`` None.
+    """
+    population = {**run.population, "status_counts": dict(run.status_counts)}
+    return AuditResult.build(
+        decisions=decisions,
+        run_id=run.run_id,
+        generated_at=generated_at or datetime.now(UTC).isoformat(timespec="seconds"),
+        spec=spec.to_dict(),
+        population=population,
+        engine=run.engine,
+        checks=run.check_reports,
+        journey=run.journey,
+        metrics=[jsonable(r) for r in run.metrics.to_dict(orient="records")],
+        findings=run.findings,
+        funnel=run.funnel,
+        execution=execution,
+    )
+
+
+def _report_columns(spec: AuditSpec, parts: list[str]) -> pd.DataFrame | None:
+    """The columns of the decisions' parts that the report counts in, read part by part (never the whole frame)."""
+    if not parts:
+        return None
+    wanted = [*REPORT_COLUMNS, *(c for c in spec.sensitive_features if c not in REPORT_COLUMNS)]
+    frames = []
+    for part in parts:
+        present = set(pq.read_schema(part).names)
+        frames.append(pd.read_parquet(part, columns=[c for c in wanted if c in present]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _population_inputs(spec: AuditSpec) -> list[Path]:
+    """The population's input files, hashed into the manifest as an in-memory run hashes them."""
+    pop = spec.population
+    if pop.source_kind == "synthetic" and pop.synthetic:
+        return [spec.resolve(pop.synthetic)]
+    if pop.source_kind == "file" and pop.file:
+        return [spec.resolve(pop.file)]
+    url = pop.url or ""
+    if pop.source_kind == "sql" and url.startswith("duckdb:///"):
+        raw = url.removeprefix("duckdb:///")
+        db = Path(raw) if Path(raw).is_absolute() else spec.base_dir / raw
+        return [db] if db.is_file() else []
+    return []
 
 
 def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_size: int | None = None,
@@ -70,35 +159,29 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
     workers = workers or (ex.workers if ex else None)
     run_id = run_id or make_run_id(spec)
     base = Path(out) if out is not None else Path.cwd() / "reports"
-    final = base / spec.name / run_id
-    tmp = base / spec.name / f".{run_id}.partial"
+    final = base / mask(spec.name) / run_id  # the privacy gate: a folder name is a string that leaves Insyn
+    tmp = base / mask(spec.name) / f".{run_id}.partial"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
         run = run_chunked(spec, chunk_size=chunk_size, executor=executor, workers=workers, scheduler=scheduler,
                           out_dir=tmp / "decisions", run_id=run_id, journey_dir=tmp / "journey")
-        run.metrics.to_csv(tmp / "metrics.csv", index=False)
         with (tmp / "lineage.jsonl").open("w", encoding="utf-8") as fh:  # every chunk's events, chunk by chunk
             for part in run.lineage_parts:
                 fh.write(Path(part).read_text(encoding="utf-8"))
                 Path(part).unlink()
-        results: dict[str, Any] = {
-            "insyn_version": __version__,
-            "run_id": run_id,
-            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "spec": spec.to_dict(),
-            "execution": {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor,
-                          "workers": workers, "scheduler": scheduler},
-            "population": {"rows": run.rows, "status": run.status_counts},
-            "checks": run.checks,
-            "metrics": [jsonable(r) for r in run.metrics.to_dict(orient="records")],
-            "findings": run.findings,
-            **({"funnel": run.funnel} if run.funnel is not None else {}),
-            "timings": run.timings,
-        }
-        (tmp / "results.json").write_text(json.dumps(jsonable(results), indent=2, ensure_ascii=False,
-                                                     allow_nan=False, default=str))
+        execution = {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor, "workers": workers,
+                     "scheduler": scheduler, "peak_rss_mb": run.peak_rss_mb,
+                     "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
+        result = chunked_result(spec, run, execution=execution, decisions=_report_columns(spec, run.parts))
+        checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
+                  for r in result.to_dict()["checks"]]
+        write_documents(spec, result, tmp, checks=checks)
+        names = [n for n in artifacts_for(spec.report.formats) if n != "manifest.json"]
+        files = [p for n in names for p in (part_names(tmp, n) if n in PART_FOLDERS else [n])]
+        write_manifest(spec, result, tmp, files, input_hashes(spec, _population_inputs(spec)),
+                       extra={"execution": execution})
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

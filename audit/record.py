@@ -22,14 +22,15 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -46,7 +47,8 @@ from audit.spec import AuditSpec
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from audit.runner import RunState
 
-__all__ = ["ARTIFACTS", "STALE_AFTER_S", "artifacts_for", "clean_stale", "write_run"]
+__all__ = ["ARTIFACTS", "PART_FOLDERS", "STALE_AFTER_S", "artifacts_for", "clean_stale", "input_hashes", "is_part_name",
+           "part_names", "write_documents", "write_manifest", "write_run"]
 
 ARTIFACTS: tuple[str, ...] = (
     "report.html",
@@ -62,6 +64,29 @@ ARTIFACTS: tuple[str, ...] = (
     "manifest.json",
 )
 """Files of a complete run folder (DESIGN.md)."""
+
+PART_FOLDERS: dict[str, str] = {"decisions.parquet": "decisions", "journey.parquet": "journey"}
+"""The artifacts a chunked run writes in parts, and the folder of their parts (``decisions/part-00000.parquet``)."""
+
+_PART = re.compile(r"^(decisions|journey)/part-[0-9]{5}\.parquet$")
+
+
+def part_names(folder: Path, artifact: str) -> list[str]:
+    """The parts of ``artifact`` in a chunked run folder, as run-folder names (``decisions/part-00000.parquet``).
+
+    Empty for an in-memory run folder (which has ``decisions.parquet``
+    itself) and for an artifact that is never written in parts.
+    """
+    sub = PART_FOLDERS.get(artifact)
+    if sub is None or not (folder / sub).is_dir():
+        return []
+    return sorted(f"{sub}/{p.name}" for p in (folder / sub).iterdir() if _PART.match(f"{sub}/{p.name}"))
+
+
+def is_part_name(name: object) -> bool:
+    """True for the run-folder name of a part file (``decisions/part-00000.parquet``, ``journey/part-...``)."""
+    return isinstance(name, str) and bool(_PART.match(name))
+
 
 _FORMAT_ARTIFACTS: dict[str, str] = {"html": "report.html", "md": "report.md", "json": "results.json"}
 """The artifact of each of ``report.formats``; the other artifacts are always written."""
@@ -212,11 +237,7 @@ def _write_json(path: Path, value: object) -> None:
 def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp: Path) -> None:
     """Write every artifact into ``tmp``, the manifest last."""
     journey = state.journey
-    formats = set(spec.report.formats)
     expected = artifacts_for(spec.report.formats)
-    if "json" in formats:
-        _write_json(tmp / "results.json", result.plain)
-    (tmp / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
     final = state.final
     if final is None:
         final = pd.DataFrame({"case_id": pd.Series(dtype="str"), "status": pd.Series(dtype="str")})
@@ -231,14 +252,67 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
                  path=spec.resolve(lineage.path) if lineage.path else None)
     gx = {e["step"]: e["gx_result"] for e in state.checks if e.get("gx_result") is not None}
     checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.plain["checks"]]
-    _write_json(tmp / "checks.json", checks)
+    write_documents(spec, result, tmp, checks=checks)
+    population = state.population.inputs if state.population is not None else ()
+    write_manifest(spec, result, tmp, [n for n in expected if n != "manifest.json"], input_hashes(spec, population))
+    missing = [a for a in expected if not (tmp / a).is_file()]
+    if missing:  # pragma: no cover - guarded by tests
+        raise RuntimeError(f"run folder incomplete: {missing}")
+
+
+def write_documents(spec: AuditSpec, result: AuditResult, folder: Path, *,
+                    checks: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """Write what a run folder says of a result: results, metrics, checks, the report and the dossier.
+
+    ``results.json`` (when ``report.formats`` lists ``json``),
+    ``metrics.csv``, ``checks.json``, ``report.html`` and ``report.md``
+    (when listed, in ``report.language``), ``dossier.html`` and
+    ``dossier.md``, every one through the privacy gate. An in-memory run and
+    a chunked run (:mod:`audit.chunked`) write them with this one function.
+
+    Parameters
+    ----------
+    spec : AuditSpec
+        The audit that ran.
+    result : AuditResult
+        The run's result.
+    folder : Path
+        The (temporary) run folder.
+    checks : sequence of dict, optional
+        What ``checks.json`` holds (default: the result's check reports).
+    """
+    formats = set(spec.report.formats)
+    if "json" in formats:
+        _write_json(folder / "results.json", result.plain)
+    (folder / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
+    _write_json(folder / "checks.json", list(checks) if checks is not None else result.plain["checks"])
     language = spec.report.language
     if "html" in formats:
-        (tmp / "report.html").write_text(mask(report.render_html(result, language=language)), encoding="utf-8")
+        (folder / "report.html").write_text(mask(report.render_html(result, language=language)), encoding="utf-8")
     if "md" in formats:
-        (tmp / "report.md").write_text(mask(report.render_markdown(result, language=language)), encoding="utf-8")
-    (tmp / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
-    (tmp / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
+        (folder / "report.md").write_text(mask(report.render_markdown(result, language=language)), encoding="utf-8")
+    (folder / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
+    (folder / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
+
+
+def write_manifest(spec: AuditSpec, result: AuditResult, folder: Path, artifacts: Sequence[str],
+                   inputs: Mapping[str, str], *, extra: Mapping[str, Any] | None = None) -> None:
+    """Write ``manifest.json``: the spec, seed, versions, input hashes and the SHA-256 of every artifact.
+
+    Parameters
+    ----------
+    spec, result
+        The audit and its result.
+    folder : Path
+        The run folder, with every artifact already written.
+    artifacts : sequence of str
+        The files to hash, relative to ``folder`` (a chunked run's parts as
+        ``decisions/part-00000.parquet``).
+    inputs : mapping
+        Input path -> SHA-256 (:func:`input_hashes`).
+    extra : mapping, optional
+        Further keys (a chunked run's ``execution``).
+    """
     manifest = {
         "run_id": result.run_id,
         "audit": spec.name,
@@ -248,21 +322,19 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
         "base_dir": str(spec.base_dir),
         "versions": _versions(),
         "platform": {"system": platform.system(), "machine": platform.machine()},
-        "inputs": _inputs(spec, state),
-        "artifacts": {name: sha256_file(tmp / name) for name in expected if name != "manifest.json"},
+        "inputs": dict(inputs),
+        "artifacts": {name: sha256_file(folder / name) for name in artifacts},
+        **dict(extra or {}),
     }
-    _write_json(tmp / "manifest.json", manifest)
-    missing = [a for a in expected if not (tmp / a).is_file()]
-    if missing:  # pragma: no cover - guarded by tests
-        raise RuntimeError(f"run folder incomplete: {missing}")
+    _write_json(folder / "manifest.json", manifest)
 
 
-def _inputs(spec: AuditSpec, state: RunState) -> dict[str, str]:
+def input_hashes(spec: AuditSpec, population: Sequence[str | Path] = ()) -> dict[str, str]:
     """SHA-256 of every input: the spec file, the population's files, the suites and the engine's file."""
     inputs: dict[str, str] = {}
     if spec.source and Path(spec.source).is_file():
         inputs[str(spec.source)] = sha256_file(spec.source)
-    for p in state.population.inputs if state.population is not None else ():
+    for p in population:
         inputs[str(p)] = sha256_file(p)
     for step in ("intake", "engine_input", "decisions", "final"):
         cfg = getattr(spec.checks, step)

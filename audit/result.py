@@ -199,6 +199,10 @@ class AuditResult:
         A monitoring run's period, baseline and limits; None for an audit run.
     values : tuple of Mapping
         The public values by group (see :func:`audit.public_values.public_values`).
+    execution : Mapping or None
+        How a chunked run was executed (``chunks``, ``chunk_size``,
+        ``executor``, ``workers``, ``scheduler``, ``parts``; see
+        :mod:`audit.chunked`); None for a run in memory.
     """
 
     run_id: str
@@ -217,6 +221,7 @@ class AuditResult:
     alerts: Any = ()
     monitor: Any = None
     values: Any = ()
+    execution: Any = None
     run_dir: Path | None = None
     insyn_version: str = __version__
     schema_version: str = SCHEMA_VERSION
@@ -323,6 +328,7 @@ class AuditResult:
             **({"attribution": _thaw(self.attribution)} if self.attribution is not None else {}),
             **({"funnel": _thaw(self.funnel)} if self.funnel is not None else {}),
             **({"values": _thaw(self.values)} if self.values else {}),
+            **({"execution": _thaw(self.execution)} if self.execution is not None else {}),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -336,7 +342,7 @@ class AuditResult:
                                           "checks", "journey", "metrics", "findings")}
         res = cls.build(run_dir=run_dir, extras=data.get("extras") or {}, discovered=data.get("discovered"),
                         attribution=data.get("attribution"), funnel=data.get("funnel"),
-                        values=data.get("values") or [], **parts)
+                        values=data.get("values") or [], execution=data.get("execution"), **parts)
         if data.get("monitor") is not None:
             res = res.with_monitor(alerts=data.get("alerts") or [], monitor=data["monitor"])
         object.__setattr__(res, "insyn_version", data.get("insyn_version", __version__))
@@ -345,15 +351,22 @@ class AuditResult:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> AuditResult:
-        """Read a result back from a run folder (``results.json``; decisions if present)."""
+        """Read a result back from a run folder (``results.json``; decisions if present).
+
+        The decisions are ``decisions.parquet``, or for a chunked run folder
+        its parts ``decisions/part-*.parquet`` in chunk order.
+        """
         folder = Path(run_dir)
         path = folder / "results.json"
         if not path.is_file():
             raise DataError(f"{folder}: no results.json. Expected a run folder written by insyn run.")
         res = cls.from_dict(json.loads(path.read_text(encoding="utf-8")), run_dir=folder)
         dec = folder / "decisions.parquet"
+        parts = sorted((folder / "decisions").glob("part-*.parquet")) if (folder / "decisions").is_dir() else []
         if dec.is_file():
             object.__setattr__(res, "_decisions", pd.read_parquet(dec))
+        elif parts:  # a chunked run: the decisions in parts, in chunk order (audit.chunked)
+            object.__setattr__(res, "_decisions", pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True))
         return res
 
     def __repr__(self) -> str:

@@ -2,7 +2,8 @@
 
 A run folder (``reports/<audit>/<run_id>/``) is evidence: ``manifest.json``
 holds the spec as run, its seed and the SHA-256 of every input;
-``results.json`` the measured result; ``decisions.parquet`` one row per case
+``results.json`` the measured result; ``decisions.parquet`` (a chunked run:
+its parts ``decisions/part-*.parquet``) one row per case
 with the sensitive columns and the decisions, but not the other columns of
 the case, which may be many and personal. Some questions about a finished
 run need those columns again: subgroup discovery searches the engine's
@@ -132,7 +133,8 @@ class RunFolder:
         _read_json(folder / "results.json", "the measured result")
         result = AuditResult.load(folder)
         if result.decisions is None:
-            raise DataError(f"{folder}: no decisions.parquet. Expected a run folder written by insyn run.")
+            raise DataError(f"{folder}: no decisions.parquet (nor decisions/part-*.parquet of a chunked run). "
+                            "Expected a run folder written by insyn run.")
         return cls(path=folder, manifest=manifest, result=result, audit=audit,
                    spec_found=spec is not None or found is not None)
 

@@ -54,7 +54,7 @@ from audit.review import Review, review
 from audit.spec import AuditSpec
 
 __all__ = ["AGGREGATED_STEPS", "CaseStatus", "Progress", "RECORDED_STEPS", "ROW_STEPS", "Record", "RunState", "Step",
-           "make_run_id", "run", "run_step", "steps_for"]
+           "engine_info", "make_run_id", "population_info", "run", "run_step", "steps_for"]
 
 Progress = Callable[[str, str], None]
 """``progress(step, state)`` with state ``start`` or ``end``."""
@@ -348,3 +348,46 @@ def run(spec: AuditSpec, *, run_id: str | None = None, progress: Progress | None
         if step.when(spec):
             run_step(state, step)
     return state
+
+
+def engine_info(state: RunState) -> dict[str, Any] | None:
+    """What ``results.json`` says about the engine, the review, the truth, the comparison and the counterfactuals.
+
+    None for a run without an engine (an aggregated table).
+    """
+    e, er, rev = state.spec.engine, state.engine_run, state.review
+    if e is None or er is None or rev is None:
+        return None
+    cf = state.counterfactual
+    return {
+        "kind": e.kind,
+        **state.engine_meta,
+        "features": [c for c in state.features if c != "case_id"],
+        "withheld": state.withheld,
+        "sees_sensitive": e.sees_sensitive,
+        "error_budget": e.error_budget,
+        "n_cases": int(er.n_cases),
+        "n_errors": int(er.n_errors),
+        "batches": int(er.batches),
+        "duration_s": float(er.duration_s),
+        "cases_per_s": float(er.n_cases / er.duration_s) if er.duration_s > 0 else None,
+        "review": rev.info,
+        "truth": state.truth_info,
+        **({"compare": state.compare_info} if state.compare_info else {}),
+        **({"counterfactual": {k: v for k, v in cf.to_dict().items() if k != "metrics"}} if cf is not None else {}),
+    }
+
+
+def population_info(state: RunState) -> dict[str, Any]:
+    """What ``results.json`` says about the population (with status counts for a case frame)."""
+    p = state.population
+    assert p is not None
+    info: dict[str, Any] = {**p.source, "n_cases": p.n, "provenance": p.provenance}
+    if p.notes:
+        info["notes"] = list(p.notes)
+    if p.bias:
+        info["bias"] = p.bias
+    if state.final is not None:
+        counts = state.final["status"].value_counts()
+        info["status_counts"] = {k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
+    return info

@@ -52,6 +52,7 @@ from audit.evidence._manifest import MANIFEST
 from audit.evidence._signing import load_private_key, sign
 from audit.evidence._source import FolderSource
 from audit.exceptions import DataError
+from audit.record import is_part_name
 from audit.spec import EvidenceSpec
 
 __all__ = [
@@ -356,7 +357,7 @@ def write_bundle(
     withheld: dict[str, dict[str, Any]] = {}
     run_files = [MANIFEST] + [n for n in manifest["artifacts"] if (folder / n).is_file()]
     for name in run_files:
-        if case_reason and name in CASE_LEVEL_ARTIFACTS:
+        if case_reason and (name in CASE_LEVEL_ARTIFACTS or is_part_name(name)):  # a chunked run's parts too
             withheld[RUN_PREFIX + name] = {"sha256": manifest["artifacts"][name], "reason": case_reason}
             withheld_text.append(f"{RUN_PREFIX}{name} ({case_reason})")
             continue

@@ -3,7 +3,9 @@
 A run folder is intact when
 
 * ``manifest.json`` is there and readable, and lists every artifact a run
-  folder has (:data:`audit.record.ARTIFACTS`);
+  folder has for the spec's ``report.formats`` (:func:`audit.record.artifacts_for`;
+  a chunked run lists the parts of its decisions and journey instead,
+  ``decisions/part-00000.parquet`` ...);
 * every listed file is there with the SHA-256 the manifest records, unless
   an amendment of the manifest pruned it under the retention rule (then it
   is reported as pruned, with when and why), or a bundle withheld it as
@@ -29,8 +31,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from audit.evidence._manifest import MANIFEST, pruned_files
-from audit.evidence._source import Source, is_plain_name
-from audit.record import ARTIFACTS
+from audit.evidence._source import Source, is_run_name
+from audit.record import ARTIFACTS, PART_FOLDERS, artifacts_for
 
 __all__ = ["Problem", "check_results_schema", "check_run", "results_schema"]
 
@@ -109,14 +111,21 @@ def check_run(
     if not isinstance(artifacts, dict):
         return None, [Problem(src.where(MANIFEST), "has no 'artifacts' mapping of file names to SHA-256")], notes, 0
     pruned = pruned_files(manifest)
-    for name in ARTIFACTS:
+    parted = {name.partition("/")[0] for name in artifacts if "/" in name}
+    report = ((manifest.get("spec") or {}).get("report") or {}) if isinstance(manifest.get("spec"), dict) else {}
+    formats = report.get("formats") if isinstance(report, dict) else None
+    required = artifacts_for(formats) if isinstance(formats, list) else ARTIFACTS  # report.formats leaves some out
+    for name in required:
+        if name in PART_FOLDERS and PART_FOLDERS[name] in parted:  # a chunked run lists its parts instead
+            continue
         if name != MANIFEST and name not in artifacts:
             problems.append(Problem(src.where(name), "not listed in manifest.json: the run folder is incomplete or "
                                                      "the manifest was altered"))
     checked = 0
     for name, digest in artifacts.items():
-        if not is_plain_name(name):
-            problems.append(Problem(src.where(MANIFEST), f"lists {name!r}, which is not a plain file name"))
+        if not is_run_name(name):
+            problems.append(Problem(src.where(MANIFEST), f"lists {name!r}, which is not a plain file name or a "
+                                                         "chunked run's part (decisions/part-00000.parquet)"))
             continue
         if name in withheld:
             recorded = str(withheld[name].get("sha256") or "")

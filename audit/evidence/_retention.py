@@ -28,6 +28,7 @@ from pathlib import Path
 
 from audit.evidence._manifest import amend_manifest, read_manifest
 from audit.exceptions import DataError
+from audit.record import part_names
 
 __all__ = ["LOG_FILES", "PrunedRun", "prune_logs"]
 
@@ -138,7 +139,8 @@ def prune_logs(
         made = _made_at(run_dir)
         if made is None or now - made <= limit:
             continue
-        files = [name for name in LOG_FILES if (run_dir / name).is_file() and name in manifest["artifacts"]]
+        logs = [p for name in LOG_FILES for p in [name, *part_names(run_dir, name)]]  # a chunked run: its parts
+        files = [name for name in logs if (run_dir / name).is_file() and name in manifest["artifacts"]]
         if not files:
             continue
         size = sum((run_dir / name).stat().st_size for name in files)

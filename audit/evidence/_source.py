@@ -4,9 +4,11 @@ Verification reads the same files from both: a run folder
 ``reports/<audit>/<run_id>/`` as ``insyn run`` wrote it, or the ``run/``
 folder of an evidence bundle made by ``insyn bundle``. :class:`FolderSource`
 and :class:`ZipSource` give both the same small surface: the file names
-present, a file's bytes and its SHA-256. Names are plain file names (a run
-folder has no subfolders); anything else is refused, so that a manifest
-cannot point a reader outside the evidence.
+present, a file's bytes and its SHA-256. Names are plain file names, or
+for a chunked run the parts of its decisions and journey
+(``decisions/part-00000.parquet``, ``journey/part-00000.parquet``; see
+:mod:`audit.chunked`); anything else is refused, so that a manifest cannot
+point a reader outside the evidence.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from audit._paths import sha256_file
+from audit.record import PART_FOLDERS, is_part_name
 
-__all__ = ["FolderSource", "Source", "ZipSource", "is_plain_name", "sha256_bytes"]
+__all__ = ["FolderSource", "Source", "ZipSource", "is_plain_name", "is_run_name", "sha256_bytes"]
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -35,6 +38,14 @@ def is_plain_name(name: object) -> bool:
         and name not in (".", "..")
         and "\0" not in name
     )
+
+
+def is_run_name(name: object) -> bool:
+    """True for a name a run folder may list: a plain file name, or a chunked run's part.
+
+    A part is named by its folder, ``decisions/part-00000.parquet`` or ``journey/part-00000.parquet``.
+    """
+    return is_plain_name(name) or is_part_name(name)
 
 
 class Source:
@@ -78,10 +89,17 @@ class FolderSource(Source):
         self.label = str(folder)
 
     def names(self) -> list[str]:
-        return sorted(p.name for p in self.folder.iterdir() if p.is_file() or p.is_symlink() or p.is_dir())
+        """The file names present; a chunked run's part folders by their files (``decisions/part-00000.parquet``)."""
+        out = []
+        for p in self.folder.iterdir():
+            if p.name in PART_FOLDERS.values() and p.is_dir() and not p.is_symlink():
+                out += [f"{p.name}/{q.name}" for q in p.iterdir()]
+            elif p.is_file() or p.is_symlink() or p.is_dir():
+                out.append(p.name)
+        return sorted(out)
 
     def exists(self, name: str) -> bool:
-        return is_plain_name(name) and (self.folder / name).is_file()
+        return is_run_name(name) and (self.folder / name).is_file()
 
     def read(self, name: str) -> bytes:
         return (self.folder / name).read_bytes()
@@ -108,14 +126,15 @@ class ZipSource(Source):
         self.prefix = prefix
         self.label = label
         self._names = sorted(
-            n[len(prefix):] for n in archive.namelist() if n.startswith(prefix) and len(n) > len(prefix)
+            n[len(prefix):] for n in archive.namelist()
+            if n.startswith(prefix) and len(n) > len(prefix) and not n.endswith("/")  # not a folder entry
         )
 
     def names(self) -> list[str]:
         return list(self._names)
 
     def exists(self, name: str) -> bool:
-        return is_plain_name(name) and name in self._names
+        return is_run_name(name) and name in self._names
 
     def read(self, name: str) -> bytes:
         return self.archive.read(self.prefix + name)

@@ -43,6 +43,7 @@ from audit.execution._executor import (
     TaskFailure,
     open_executor,
 )
+from audit.execution._wholerun import gx_validation
 
 __all__ = [
     "ChunkResult",
@@ -55,6 +56,7 @@ __all__ = [
     "ProcessExecutor",
     "TaskFailure",
     "check_chunkable",
+    "gx_validation",
     "iter_chunks",
     "merge_checks",
     "open_executor",

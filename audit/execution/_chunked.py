@@ -43,6 +43,7 @@ import dataclasses
 import os
 import resource
 import time
+from datetime import UTC, datetime
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,11 +55,14 @@ import pandas as pd
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
+from audit._privacy import mask_frame
 from audit._schema import coerce_case_frame
 from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
 from audit.exceptions import DataError, SpecError
 from audit.execution._executor import TaskFailure, open_executor
-from audit.journey import Journey
+from audit.execution._wholerun import (measurement_step, merge_check_reports, merge_engine, merge_fields,
+                                       merge_population, merge_steps)
+from audit.journey import Journey, column_provenance
 from audit.metrics import GroupStatistics, measure_statistics
 from audit.population import Population, apply_mapping, blank_to_missing
 from audit.spec import AuditSpec
@@ -102,11 +106,19 @@ class ChunkResult:
     stage_counts: pd.DataFrame | None = None  # the chunk's funnel counts (audit._funnelrun), summed over chunks
     journey_part: str | None = None
     lineage_part: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)  # the chunk's engine, population and journey steps
 
 
 @dataclass
 class ChunkedRun:
-    """The outcome of :func:`run_chunked`."""
+    """The outcome of :func:`run_chunked`.
+
+    ``checks`` holds the merged results (one per step and expectation);
+    ``check_reports`` the same results as one report per step (the form of
+    ``checks.json``); ``engine``, ``population`` and ``journey`` (``steps``,
+    ``fields``, ``timings``) what ``results.json`` says of them, assembled
+    from the chunks by :mod:`audit.execution._wholerun`.
+    """
 
     spec: AuditSpec
     run_id: str
@@ -123,6 +135,10 @@ class ChunkedRun:
     funnel: list[dict[str, Any]] | None = None
     journey_parts: list[str] = field(default_factory=list)
     lineage_parts: list[str] = field(default_factory=list)
+    check_reports: list[dict[str, Any]] = field(default_factory=list)
+    engine: dict[str, Any] | None = None
+    population: dict[str, Any] = field(default_factory=dict)
+    journey: dict[str, Any] = field(default_factory=dict)
 
 
 def _peak_rss_mb() -> float:
@@ -179,7 +195,7 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
 
         with pq.ParquetFile(path) as pf:
             for i, batch in enumerate(pf.iter_batches(batch_size=chunk_size)):
-                yield i, batch.to_pandas(), batch.num_rows, None
+                yield i, blank_to_missing(batch.to_pandas()), batch.num_rows, None  # as read_table reads it
         return
     if suffix == ".csv":
         for i, frame in enumerate(pd.read_csv(path, chunksize=chunk_size, dtype_backend="numpy_nullable")):
@@ -261,16 +277,19 @@ def _population(task: ChunkTask) -> Population:
         provenance.update({name: "system" for name in pop.derive})
         provenance.update(pop.provenance)
         return Population(kind="synthetic", frame=frame, aggregated=None,
-                          source={"kind": "synthetic", "rows": len(frame)}, provenance=provenance, inputs=(path,))
+                          source={"kind": "synthetic", "path": pop.synthetic, "n": task.n, "seed": spec.seed,
+                                  "rows": len(frame)}, provenance=provenance, inputs=(path,))
     kind = "sql" if pop.source_kind == "sql" else "file"
     shown = (pop.url or "<sql>") if kind == "sql" else pop.file
     frame, notes = apply_mapping(task.frame, pop, source=f"{shown} (chunk {task.index})")
     frame, typed = coerce_case_frame(frame, source=f"{shown} (chunk {task.index})")  # as the in-memory loader
     notes = [*notes, *typed]
-    provenance = {c: "system" for c in frame.columns}
-    provenance.update(pop.provenance)
-    return Population(kind=kind, frame=frame, aggregated=None, source={"kind": kind, "rows": len(task.frame)},
-                      provenance=provenance, notes=tuple(notes))
+    # as the in-memory loader: a file or a query does not say who created its columns, so undeclared is "unknown"
+    provenance = column_provenance(frame.columns, pop.provenance, derived=pop.derive,
+                                   where=f"{spec.source or '<spec>'}: population.provenance")
+    source = {"kind": kind, "path": pop.file if kind == "file" else None, "url": pop.url, "rows": len(task.frame)}
+    return Population(kind=kind, frame=frame, aggregated=None, source=source, provenance=provenance,
+                      notes=tuple(notes))
 
 
 def statistics_of(spec: AuditSpec, final: pd.DataFrame) -> GroupStatistics:
@@ -315,7 +334,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     if task.out_dir is not None:
         t0 = time.perf_counter()
         part = os.path.join(task.out_dir, f"part-{task.index:05d}.parquet")
-        final.to_parquet(part, index=False)
+        mask_frame(final).to_parquet(part, index=False)  # the privacy gate, as decisions.parquet
         state.timings["write"] = time.perf_counter() - t0
     journey_part = lineage_part = None
     if task.journey_dir is not None:
@@ -331,7 +350,9 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
                        checks=[{k: v for k, v in e.items() if k != "gx_result"} for e in state.checks],
                        check_statistics=check_statistics, timings=dict(state.timings),
                        case_id_hashes=_hashes(final["case_id"]), part=part, peak_rss_mb=_peak_rss_mb(),
-                       journey_part=journey_part, lineage_part=lineage_part, stage_counts=run_stage_counts(state))
+                       journey_part=journey_part, lineage_part=lineage_part, stage_counts=run_stage_counts(state),
+                       summary={"engine": runner.engine_info(state), "population": runner.population_info(state),
+                                "steps": state.journey.steps, "fields": state.journey.field_provenance()})
 
 
 def merge_checks(per_chunk: list[list[dict[str, Any]]],
@@ -408,11 +429,21 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
         for k, v in r.timings.items():
             timings[k] = timings.get(k, 0.0) + v
     timings["measurement"] = time.perf_counter() - t0
+    measured_at = datetime.now(UTC)
     timings["wall"] = time.perf_counter() - t_start
     counts = {k: sum(r.status_counts[k] for r in ordered) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
-    return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=sum(r.rows for r in ordered),
+    rows = sum(r.rows for r in ordered)
+    merged = merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered])
+    reports = merge_check_reports([r.checks for r in ordered], merged)
+    return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=rows,
                       statistics=total, metrics=metrics, findings=findings, status_counts=counts,
-                      checks=merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered]),
+                      checks=merged, check_reports=reports,
+                      engine=merge_engine([r.summary.get("engine") for r in ordered]),
+                      population=merge_population([r.summary["population"] for r in ordered]),
+                      journey={"steps": [*merge_steps([r.summary["steps"] for r in ordered], reports),
+                                         measurement_step(len(ordered[0].summary["steps"]), rows, len(metrics),
+                                                          len(findings), timings["measurement"], measured_at)],
+                               "fields": merge_fields([r.summary["fields"] for r in ordered]), "timings": timings},
                       timings=timings, parts=[r.part for r in ordered if r.part],
                       peak_rss_mb=max(r.peak_rss_mb for r in ordered),
                       journey_parts=[r.journey_part for r in ordered if r.journey_part],

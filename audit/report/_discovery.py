@@ -88,7 +88,8 @@ def discovered(b: Builder) -> dict[str, Any]:
     view: dict[str, Any] = {"id": "discovered", "title": title, "available": False, "reason": "", "intro": "",
                             "method": "", "headlines": [], "rows": []}
     if entries is None:
-        view["reason"] = b.m("discovered.not_run")
+        chunked = bool(b.d.get("execution")) and b.spec.get("discover") is not None
+        view["reason"] = b.m("discovered.chunked" if chunked else "discovered.not_run")
         return view
     spec = b.spec.get("discover") or {}
     view["intro"] = b.m("discovered.intro")

@@ -274,9 +274,17 @@ def journey(b: Builder) -> dict[str, Any]:
         for o, c in sorted(origins.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
     lineage = b.spec.get("lineage") or {}
-    lineage_text = b.m(
-        "journey.lineage", steps=b.f.integer(len(steps)), namespace=str(lineage.get("namespace") or "insyn")
-    )
+    execution = b.d.get("execution") or {}
+    if execution:  # a chunked run (audit.chunked): events per chunk, the journey and decisions in parts
+        lineage_text = b.m(
+            "journey.lineage_chunked", chunks=b.f.integer(execution.get("chunks")),
+            steps=b.f.integer(sum(1 for s in steps if s.get("chunk_run_uuids"))),
+            namespace=str(lineage.get("namespace") or "insyn"),
+        )
+    else:
+        lineage_text = b.m(
+            "journey.lineage", steps=b.f.integer(len(steps)), namespace=str(lineage.get("namespace") or "insyn")
+        )
     if lineage.get("url"):
         lineage_text += " " + b.m("journey.lineage_url", url=str(lineage.get("url")))
     return {

@@ -181,8 +181,7 @@ def looks_like_personnummer(values: pd.Series) -> pd.Series:
     values : pandas.Series
         Any values; non-strings are converted with ``str``.
     """
-    text = values.astype("str")
-    return text.str.contains(PNR_PATTERN, regex=True, na=False)
+    return pd.Series(pnr_rows(values), index=values.index)
 
 
 def default_key_file() -> Path:

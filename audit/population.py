@@ -454,8 +454,13 @@ def apply_mapping(
         out.insert(0, "case_id", ids.to_numpy())
         out["case_id"] = out["case_id"].astype("str")
     pnr = looks_like_personnummer(out["case_id"]) if scrub else pd.Series(False, index=out.index)
-    if pnr.any():
-        out["case_id"] = pseudonymise(out["case_id"], key=pseudonym_key())
+    if pnr.any():  # id by id, so that a chunked run (which sees a chunk at a time) gives every case the same id
+        ids = out["case_id"].astype("object").copy()
+        ids[pnr.to_numpy()] = pseudonymise(out.loc[pnr.to_numpy(), "case_id"], key=pseudonym_key()).to_numpy()
+        out["case_id"] = pd.Series(ids.to_numpy(), index=out.index, dtype="str")
+        if out["case_id"].duplicated().any():  # pragma: no cover - a raw id equal to a 100-bit pseudonym
+            raise DataError(f"{source}: a case id equals the pseudonym of another case's personal identity number. "
+                            "Expected ids that do not begin with 'p-' followed by 20 letters and digits.")
         notes.append(
             f"case_id held personal identity numbers in {int(pnr.sum())} rows; they were replaced by pseudonyms."
         )

@@ -269,3 +269,24 @@ def test_retention_prunes_the_journey_parts_and_the_folder_still_verifies(runs, 
     outcome = verify(copy)
     assert outcome.exit_code == 0, outcome.lines()
     assert sum("pruned on" in n for n in outcome.notes) == 1 + run.chunks
+
+
+def test_personnummer_case_ids_get_the_same_pseudonyms_in_chunks(tmp_path: Path, monkeypatch) -> None:
+    """Ids are pseudonymised id by id, so a chunk that holds none keeps its ids exactly as in memory."""
+    monkeypatch.setenv("INSYN_PSEUDONYM_KEY", "a test secret of more than sixteen characters")
+    spec_path = _spec_file(tmp_path)
+    frame = pd.read_parquet(tmp_path / "cases.parquet")
+    planted = [f"19850615-{2300 + i:04d}" for i in range(12)]  # made-up numbers, all in the first chunk
+    frame.loc[:11, "case_id"] = planted
+    frame.to_parquet(tmp_path / "cases.parquet", index=False, row_group_size=700)
+    spec = load_spec(spec_path)
+    memory = run_audit(spec, out=tmp_path / "out", run_id="memory")
+    _run, folder = run_chunked_audit(spec, out=tmp_path / "out", chunk_size=CHUNK, executor="inprocess",
+                                     run_id="chunked")
+    mem = pd.read_parquet(Path(memory.run_dir) / "decisions.parquet")
+    chunked = pd.concat([pd.read_parquet(p) for p in sorted((folder / "decisions").glob("part-*.parquet"))],
+                        ignore_index=True)
+    assert mem["case_id"].tolist() == chunked["case_id"].tolist()
+    assert mem["case_id"].iloc[:12].str.fullmatch(r"p-[a-z2-7]{20}").all()
+    assert mem["case_id"].iloc[12:].tolist() == frame["case_id"].iloc[12:].tolist()  # the others are kept
+    assert not any(p in mem["case_id"].tolist() for p in planted)

@@ -73,6 +73,9 @@ __all__ = [
 _PNR = r"(?:19|20)?\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]|6[1-9]|[78]\d|9[01])[-+]?\d{4}"
 """The one definition of a personnummer's shape: optional century, YYMMDD (day + 60 allowed), separator, 4 digits."""
 
+_PNR_MIN_LENGTH = 10
+"""The shortest text that can hold a personnummer (YYMMDDNNNN): shorter texts are never searched."""
+
 PNR_PATTERN = re.compile(rf"(?<!\d){_PNR}(?!\d)")
 """A personnummer or samordningsnummer, with or without century and separator, not inside a longer number."""
 
@@ -146,7 +149,7 @@ def mask(text: Any) -> Any:
         The masked string, or ``text`` itself when it is not a string or
         holds no personnummer.
     """
-    if not isinstance(text, str) or not _GATE_PATTERN.search(text):
+    if not isinstance(text, str) or len(text) < _PNR_MIN_LENGTH or not _GATE_PATTERN.search(text):
         return text
     return _GATE_PATTERN.sub(lambda m: m.group(0) if _is_digest(text, m.start(), m.end()) else MASK, text)
 
@@ -252,10 +255,6 @@ def pseudonymise(values: pd.Series, *, key: bytes | str) -> pd.Series:
         for u in pd.unique(text)
     }
     return text.map(mapping).astype("str")
-
-
-_PNR_MIN_LENGTH = 10
-"""The shortest text that can hold a personnummer (YYMMDDNNNN): shorter texts are never searched."""
 
 
 def arrow_pnr_rows(text: Any) -> np.ndarray:

@@ -46,9 +46,11 @@ the column, the value, the row and what was expected, e.g.::
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,8 +89,11 @@ __all__ = [
     "TRUTH_OUTCOME",
     "TRUTH_REASONS",
     "apply_mapping",
+    "ColumnEvidence",
     "blank_to_missing",
     "check_headers",
+    "column_evidence",
+    "iter_table",
     "load_population",
     "max_file_bytes",
     "read_table",
@@ -199,32 +204,96 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return frame, {"encoding": encoding, "delimiter": delimiter, "decimal": decimal}
 
 
-def _infer_types(frame: pd.DataFrame, *, decimal: str) -> pd.DataFrame:
-    """Turn blank cells into missing values and numeric-looking columns into numbers."""
+@dataclass(frozen=True)
+class ColumnEvidence:
+    """What a column's text cells say about its type; the evidence of two parts of a column adds up.
+
+    A file's column is read as text and becomes a number, a truth value or
+    text by what *all* its cells look like (:func:`_decide`). A chunked run
+    reads a file a part at a time; collecting this evidence over every part
+    first and deciding once gives every part exactly the type the whole
+    column gets when the file is read at once.
+    """
+
+    values: int = 0
+    missing: bool = False
+    numeric: bool = True
+    integral: bool = True
+    codes: bool = False
+    too_long: bool = False
+    boolean: bool = True
+
+    def __add__(self, other: ColumnEvidence) -> ColumnEvidence:
+        return ColumnEvidence(values=self.values + other.values, missing=self.missing or other.missing,
+                              numeric=self.numeric and other.numeric, integral=self.integral and other.integral,
+                              codes=self.codes or other.codes, too_long=self.too_long or other.too_long,
+                              boolean=self.boolean and other.boolean)
+
+
+def _prepared(s: pd.Series, decimal: str) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """(text with missing cells as NaN, the missing mask, the non-missing cells, their numbers or NaN)."""
+    s = s.astype("str")
+    missing = s.isin(_MISSING_TOKENS) | s.str.fullmatch(r"\s*")
+    s = s.where(~missing)
+    nonmissing = s.dropna()
+    return s, missing, nonmissing, pd.to_numeric(_numeric_text(nonmissing, decimal), errors="coerce")
+
+
+def column_evidence(frame: pd.DataFrame, *, decimal: str) -> dict[str, ColumnEvidence]:
+    """The type evidence of every column of a frame of text cells (one part of a file, or all of it)."""
     out = {}
     for col in frame.columns:
-        s = frame[col].astype("str")
-        missing = s.isin(_MISSING_TOKENS) | s.str.fullmatch(r"\s*")
-        s = s.where(~missing)
-        nonmissing = s.dropna()
-        candidate = nonmissing.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
-        if decimal == ",":
-            candidate = candidate.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        numeric = pd.to_numeric(candidate, errors="coerce")
-        if len(nonmissing) and numeric.notna().all() and not _looks_like_codes(nonmissing) \
-                and not _too_long_for_numbers(candidate):
-            full = pd.Series(np.nan, index=s.index, dtype="float64")
-            full.loc[numeric.index] = numeric.astype("float64")
-            if (full.dropna() % 1 == 0).all() and not missing.any():
-                full = full.astype("int64")
-            out[col] = full
-        else:
-            lowered = nonmissing.str.lower()
-            if len(nonmissing) and lowered.isin(["true", "false"]).all() and not missing.any():
-                out[col] = s.str.lower().eq("true")
-            else:
-                out[col] = s.astype("str")
-    return pd.DataFrame(out, index=frame.index)
+        _, missing, nonmissing, numeric = _prepared(frame[col], decimal)
+        is_numeric = bool(numeric.notna().all())
+        out[col] = ColumnEvidence(
+            values=len(nonmissing), missing=bool(missing.any()), numeric=is_numeric,
+            integral=bool((numeric.dropna() % 1 == 0).all()) if is_numeric else False,
+            codes=_looks_like_codes(nonmissing) if len(nonmissing) else False,
+            too_long=_too_long_for_numbers(_numeric_text(nonmissing, decimal)) if len(nonmissing) else False,
+            boolean=bool(nonmissing.str.lower().isin(["true", "false"]).all()),
+        )
+    return out
+
+
+def _numeric_text(nonmissing: pd.Series, decimal: str) -> pd.Series:
+    """The cells as a number parser reads them: no (non-breaking) spaces, ``.`` as the decimal mark."""
+    candidate = nonmissing.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
+    if decimal == ",":
+        candidate = candidate.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+    return candidate
+
+
+def _decide(ev: ColumnEvidence) -> str:
+    """The type of a column from all its evidence: ``int``, ``float``, ``bool`` or ``str``."""
+    if ev.values and ev.numeric and not ev.codes and not ev.too_long:
+        return "int" if ev.integral and not ev.missing else "float"
+    if ev.values and ev.boolean and not ev.missing:
+        return "bool"
+    return "str"
+
+
+def _convert(s: pd.Series, kind: str, decimal: str) -> pd.Series:
+    """A column of text cells in the type :func:`_decide` chose."""
+    text, _, _, numeric = _prepared(s, decimal)
+    if kind in ("int", "float"):
+        full = pd.Series(np.nan, index=text.index, dtype="float64")
+        full.loc[numeric.index] = numeric.astype("float64")
+        return full.astype("int64") if kind == "int" else full
+    if kind == "bool":
+        return text.str.lower().eq("true")
+    return text.astype("str")
+
+
+def _infer_types(frame: pd.DataFrame, *, decimal: str,
+                 kinds: dict[str, str] | None = None) -> pd.DataFrame:
+    """Turn blank cells into missing values and numeric-looking columns into numbers.
+
+    ``kinds`` (column -> type) is given when the evidence came from the whole
+    file but ``frame`` is one part of it (a chunked run).
+    """
+    if kinds is None:
+        kinds = {col: _decide(ev) for col, ev in column_evidence(frame, decimal=decimal).items()}
+    return pd.DataFrame({col: _convert(frame[col], kinds[col], decimal) for col in frame.columns}, index=frame.index)
 
 
 def _too_long_for_numbers(values: pd.Series) -> bool:
@@ -295,23 +364,7 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
             raise DataError(f"{p}: cannot read as Parquet: {exc}") from None
         return _blank_to_missing(frame), {}
     if suffix in {".xlsx", ".xlsm"}:
-        try:
-            book = pd.ExcelFile(p, engine="openpyxl")
-        except Exception as exc:
-            raise DataError(f"{p}: cannot open as an Excel workbook: {exc}") from None
-        names = list(book.sheet_names)
-        if sheet is None:
-            chosen: str | int = names[0]
-        elif isinstance(sheet, int):
-            if not 0 <= sheet < len(names):
-                raise DataError(
-                    f"{p}: sheet index {sheet} does not exist. Expected 0..{len(names) - 1} (sheets: {', '.join(names)})."
-                )
-            chosen = names[sheet]
-        else:
-            if sheet not in names:
-                raise DataError(f"{p}: no sheet named {sheet!r}. Sheets: {', '.join(repr(n) for n in names)}.")
-            chosen = sheet
+        book, chosen = _excel_sheet(p, sheet)
         frame = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False)
         first = pd.read_excel(book, sheet_name=chosen, header=None, nrows=1, dtype=str, keep_default_na=False)
         check_headers([str(c).strip() for c in first.iloc[0].tolist()] if len(first) else [], p)
@@ -320,6 +373,145 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
     raise DataError(
         f"{p}: unknown file type {suffix!r}. Expected .csv, .tsv, .txt, .parquet, .pq, .xlsx or .xlsm."
     )
+
+
+def _csv_dialect(path: Path) -> tuple[str, str, str]:
+    """(encoding, delimiter, decimal mark) of a CSV file, found as :func:`_read_csv` finds them, without reading it whole.
+
+    The file is UTF-8 when every byte of it decodes as UTF-8 (checked block
+    by block), else cp1252; the delimiter is sniffed from its first 65,536
+    characters.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    encoding = "utf-8-sig"
+    with path.open("rb") as fh:
+        try:
+            while block := fh.read(1 << 24):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    if encoding == "cp1252":
+        cp = codecs.getincrementaldecoder("cp1252")()
+        with path.open("rb") as fh:
+            try:
+                while block := fh.read(1 << 24):
+                    cp.decode(block)
+            except UnicodeDecodeError:
+                raise DataError(f"{path}: cannot decode the file as UTF-8 or cp1252. Expected a text CSV export.") \
+                    from None
+    with path.open("r", encoding=encoding, newline="") as fh:
+        sample = fh.read(65536)
+    try:
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = ";" if sample.count(";") > sample.count(",") else ","
+    header = next(csv.reader(io.StringIO(sample[: sample.find("\n") + 1 or len(sample)]), delimiter=delimiter), [])
+    check_headers(header, path)
+    return encoding, delimiter, "," if delimiter == ";" else "."
+
+
+def _text_parts(path: Path, chunk_size: int, sheet: str | int | None) -> tuple[Callable[[], Iterator[pd.DataFrame]],
+                                                                               str, dict[str, Any]]:
+    """A function that yields a file's parts as frames of text cells, the file's decimal mark, and how it is read."""
+    suffix = path.suffix.lower()
+    if suffix in {".csv", ".txt", ".tsv"}:
+        encoding, delimiter, decimal = _csv_dialect(path)
+
+        def csv_parts() -> Iterator[pd.DataFrame]:
+            try:
+                yield from pd.read_csv(path, sep=delimiter, decimal=decimal, dtype=str, keep_default_na=False,
+                                       skipinitialspace=False, encoding=encoding, chunksize=chunk_size)
+            except (pd.errors.ParserError, ValueError) as exc:
+                raise DataError(f"{path}: cannot parse as CSV with delimiter {delimiter!r}: {exc}") from None
+
+        return csv_parts, decimal, {"encoding": encoding, "delimiter": delimiter, "decimal": decimal}
+    book, chosen = _excel_sheet(path, sheet)
+    first = pd.read_excel(book, sheet_name=chosen, header=None, nrows=1, dtype=str, keep_default_na=False)
+    check_headers([str(c).strip() for c in first.iloc[0].tolist()] if len(first) else [], path)
+
+    def excel_parts() -> Iterator[pd.DataFrame]:
+        start = 0
+        while True:  # openpyxl streams the sheet; each part skips the rows before it
+            part = pd.read_excel(book, sheet_name=chosen, dtype=str, keep_default_na=False,
+                                 skiprows=range(1, start + 1), nrows=chunk_size)
+            if not len(part):
+                return
+            part.columns = [str(c).strip() for c in part.columns]
+            part.index = pd.RangeIndex(start, start + len(part))
+            yield part
+            if len(part) < chunk_size:
+                return
+            start += len(part)
+
+    return excel_parts, ".", {"sheet": chosen}
+
+
+def iter_table(path: str | Path, chunk_size: int, *, sheet: str | int | None = None) -> Iterator[pd.DataFrame]:
+    """Read a CSV or Excel file a part of ``chunk_size`` rows at a time, typed as :func:`read_table` types it whole.
+
+    A file is read as text and each column becomes a number, a truth value or
+    text by what all its cells look like. So that every part gets the type the
+    whole column gets, the file is read twice: first every part's
+    :class:`ColumnEvidence` is summed and each column's type decided, then the
+    parts are read again and converted. Only one part is in memory at a time
+    (and no size limit applies: memory is bounded by ``chunk_size``). Parquet
+    files carry their types and are read by record batches elsewhere.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv``, ``.txt``, ``.tsv``, ``.xlsx`` or ``.xlsm`` file.
+    chunk_size : int
+        Rows per part.
+    sheet : str or int, optional
+        Excel only: the sheet (default: the first).
+
+    Yields
+    ------
+    pandas.DataFrame
+        The parts, in file order, indexed by row number in the file.
+
+    Raises
+    ------
+    DataError
+        As :func:`read_table`: a missing file, an unknown suffix, an encoding
+        or a CSV that cannot be parsed, a missing sheet, a repeated column name.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file. Expected a CSV or Excel file.")
+    if p.suffix.lower() not in {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}:
+        raise DataError(f"{p}: unknown file type {p.suffix.lower()!r} for reading in parts. Expected .csv, .tsv, "
+                        ".txt, .xlsx or .xlsm (Parquet is read by record batches).")
+    parts, decimal, _info = _text_parts(p, chunk_size, sheet)
+    evidence: dict[str, ColumnEvidence] = {}
+    for part in parts():
+        for col, ev in column_evidence(part, decimal=decimal).items():
+            evidence[col] = evidence[col] + ev if col in evidence else ev
+    kinds = {col: _decide(ev) for col, ev in evidence.items()}
+    for part in parts():
+        yield _infer_types(part, decimal=decimal, kinds=kinds)
+
+
+def _excel_sheet(p: Path, sheet: str | int | None) -> tuple[Any, str]:
+    """The open workbook and the name of the sheet to read; DataError naming the sheets when it does not exist."""
+    try:
+        book = pd.ExcelFile(p, engine="openpyxl")
+    except Exception as exc:
+        raise DataError(f"{p}: cannot open as an Excel workbook: {exc}") from None
+    names = list(book.sheet_names)
+    if sheet is None:
+        return book, names[0]
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise DataError(
+                f"{p}: sheet index {sheet} does not exist. Expected 0..{len(names) - 1} (sheets: {', '.join(names)})."
+            )
+        return book, names[sheet]
+    if sheet not in names:
+        raise DataError(f"{p}: no sheet named {sheet!r}. Sheets: {', '.join(repr(n) for n in names)}.")
+    return book, sheet
 
 
 def _blank_to_missing(frame: pd.DataFrame) -> pd.DataFrame:

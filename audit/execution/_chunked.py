@@ -64,7 +64,7 @@ from audit.execution._wholerun import (measurement_step, merge_check_reports, me
                                        merge_population, merge_steps)
 from audit.journey import Journey, column_provenance
 from audit.metrics import GroupStatistics, measure_statistics
-from audit.population import Population, apply_mapping, blank_to_missing
+from audit.population import Population, apply_mapping, blank_to_missing, iter_table
 from audit.spec import AuditSpec
 from audit.synth import generate, load_population_spec
 
@@ -168,9 +168,10 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
     """Yield ``(index, frame, n, seed)`` per chunk of the spec's population.
 
     A Parquet file is read by record batches of ``chunk_size`` rows, a CSV
-    file with pandas' ``chunksize`` and a SQL query as a stream of Arrow
-    record batches (DuckDB) or pandas chunks (SQLAlchemy), so only one chunk
-    is in memory at a time
+    or Excel file by :func:`audit.population.iter_table` (two passes, so that
+    every chunk's columns get the types the whole file's columns get in
+    memory) and a SQL query as a stream of Arrow record batches (DuckDB) or
+    pandas chunks (SQLAlchemy), so only one chunk is in memory at a time
     here; a synthetic population yields no frame but the chunk's size and a
     seed derived from the spec's seed and the chunk's number (numpy's
     ``SeedSequence``), and the chunk is generated where it runs.
@@ -190,19 +191,19 @@ def iter_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.Data
         return
     path = spec.resolve(pop.file)
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
+    if suffix in {".parquet", ".pq"}:
         import pyarrow.parquet as pq
 
         with pq.ParquetFile(path) as pf:
             for i, batch in enumerate(pf.iter_batches(batch_size=chunk_size)):
                 yield i, blank_to_missing(batch.to_pandas()), batch.num_rows, None  # as read_table reads it
         return
-    if suffix == ".csv":
-        for i, frame in enumerate(pd.read_csv(path, chunksize=chunk_size, dtype_backend="numpy_nullable")):
+    if suffix in {".csv", ".txt", ".tsv", ".xlsx", ".xlsm"}:  # typed as the in-memory reader types the whole file
+        for i, frame in enumerate(iter_table(path, chunk_size, sheet=pop.sheet)):
             yield i, frame, len(frame), None
         return
     raise SpecError(f"{spec.source or '<spec>'}: population.file {pop.file!r} cannot be read in chunks. "
-                    "Expected a .parquet or .csv file.")
+                    "Expected a .parquet, .pq, .csv, .tsv, .txt, .xlsx or .xlsm file.")
 
 
 def _sql_chunks(spec: AuditSpec, chunk_size: int) -> Iterator[tuple[int, pd.DataFrame | None, int, int | None]]:

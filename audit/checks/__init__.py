@@ -134,7 +134,7 @@ from audit.checks._suite import (
 )
 from audit.checks._merge import merge_chunk_checks
 from audit.checks._sufficient import collecting_statistics, value_hashes
-from audit.checks._validate import CheckReport, check_file, validate
+from audit.checks._validate import CheckReport, check_file, validate, validation_document
 
 __all__ = [
     "CUSTOM_EXPECTATIONS",
@@ -158,6 +158,7 @@ __all__ = [
     "load_suite",
     "merge_chunk_checks",
     "validate",
+    "validation_document",
     "value_hashes",
 ]
 

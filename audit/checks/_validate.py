@@ -528,7 +528,6 @@ def _native_gx_json(step: str, runnable: list[_Planned], outcomes: dict[int, _Ou
             "exception_info": dict(outcome.result.exception_info),
         })
     now = datetime.now(UTC).isoformat()
-    good = sum(1 for r in rows if r["success"])
     meta = dict((gx_json or {}).get("meta") or {
         "great_expectations_version": None,
         "batch_spec": {"batch_data": "PandasDataFrame"},
@@ -542,7 +541,17 @@ def _native_gx_json(step: str, runnable: list[_Planned], outcomes: dict[int, _Ou
         "batch_parameters": {"dataframe": "<DATAFRAME>"},
     })
     meta["insyn_engine"] = "native+great_expectations" if gx_json else "native"
-    doc = {
+    return _masked_tree(validation_document(step, rows, meta))
+
+
+def validation_document(step: str, rows: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """A step's validation in great-expectations' suite-result form, around its per-expectation ``rows``.
+
+    ``success`` when every row succeeded; ``statistics`` counts them (the
+    success percent is None without rows).
+    """
+    good = sum(1 for r in rows if r["success"])
+    return {
         "success": good == len(rows),
         "results": rows,
         "suite_name": step,
@@ -553,7 +562,6 @@ def _native_gx_json(step: str, runnable: list[_Planned], outcomes: dict[int, _Ou
         "meta": meta,
         "id": None,
     }
-    return _masked_tree(doc)
 
 
 def _run_gx(

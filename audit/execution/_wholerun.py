@@ -31,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from audit.checks import validation_document
+
 __all__ = ["gx_validation", "measurement_step", "merge_check_reports", "merge_engine", "merge_fields", "merge_population", "merge_steps"]
 
 _RESULT_ONLY = ("step", "policy")
@@ -248,19 +250,8 @@ def gx_validation(report: Mapping[str, Any], *, validated_at: str) -> dict[str, 
             "meta": {"insyn_engine": r.get("engine"), "insyn_exact": bool(r.get("exact", True))},
             "exception_info": {"raised_exception": False, "exception_traceback": None, "exception_message": None},
         })
-    good = sum(1 for r in rows if r["success"])
-    return {
-        "success": good == len(rows),
-        "results": rows,
-        "suite_name": step,
-        "suite_parameters": {},
-        "statistics": {"evaluated_expectations": len(rows), "successful_expectations": good,
-                       "unsuccessful_expectations": len(rows) - good,
-                       "success_percent": (good / len(rows) * 100) if rows else None},
-        "meta": {"great_expectations_version": None, "validation_time": validated_at,
-                 "insyn_engine": report.get("engine"), "insyn_chunks": report.get("chunks")},
-        "id": None,
-    }
+    return validation_document(step, rows, {"great_expectations_version": None, "validation_time": validated_at,
+                                             "insyn_engine": report.get("engine"), "insyn_chunks": report.get("chunks")})
 
 
 def merge_engine(per_chunk: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:

@@ -294,6 +294,10 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
     return found
 
 
+_SMALL = 4096
+"""Up to this many values, :func:`pnr_rows` searches with Python's regex instead of Arrow's."""
+
+
 def pnr_rows(values: pd.Series) -> np.ndarray:
     """Which values hold a personnummer-shaped substring: ``PNR_PATTERN.search(str(v))`` per value, fast.
 
@@ -320,6 +324,10 @@ def pnr_rows(values: pd.Series) -> np.ndarray:
         by_category = np.append(pnr_rows(categories), False)  # code -1 (missing) never matches
         return by_category[values.cat.codes.to_numpy()]
     present = values.notna().to_numpy()
+    if len(values) <= _SMALL:  # a few texts: Python's regex itself is quicker than a trip to Arrow
+        return np.fromiter((bool(p) and len(v) >= _PNR_MIN_LENGTH and PNR_PATTERN.search(v) is not None
+                            for v, p in zip(values.astype("str").tolist(), present, strict=True)),
+                           dtype=bool, count=len(values))
     return arrow_pnr_rows(pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)) & present
 
 

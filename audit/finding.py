@@ -17,7 +17,7 @@ PASS), and ``on_breach`` is what the threshold would make of a breach (its
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import pandas as pd
@@ -81,23 +81,29 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``results.json`` form."""
-        out = {k: v for k, v in asdict(self).items() if k != "extra"}
+        out = {name: getattr(self, name) for name in _FIELDS}  # flat values: no deep copy needed
         out["attributes"] = list(self.attributes) if self.attributes is not None else None
         return {**out, **dict(self.extra)}
 
-    # mapping access, so that code written for the JSON form keeps working
+    # mapping access, so that code written for the JSON form keeps working (one key read, not a whole dict)
     def __getitem__(self, key: str) -> Any:
-        data = self.to_dict()
-        if key not in data:
-            raise KeyError(key)
-        return data[key]
+        if key in self.extra:
+            return self.extra[key]
+        if key == "attributes":
+            return list(self.attributes) if self.attributes is not None else None
+        if key in _FIELDS:
+            return getattr(self, key)
+        raise KeyError(key)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value of a field (or an ``extra`` key), or ``default``."""
-        return self.to_dict().get(key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __contains__(self, key: object) -> bool:
-        return key in self.to_dict()
+        return key in self.extra or key in _FIELDS
 
     def keys(self) -> Iterator[str]:
         """The field names, as in ``results.json``."""
@@ -105,6 +111,10 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.status:<5} {self.name}: {self.message}"
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Finding) if f.name != "extra")
+"""The fields of a finding as ``results.json`` writes them (``extra`` keys are added to these)."""
 
 
 class Findings(tuple):

@@ -178,6 +178,12 @@ def test_chunked_and_benchmark_blocks_name_real_options(scratch: Path) -> None:
     assert out.returncode == 0, out.stderr
     for line in bench.strip().splitlines():
         _options_named_are_real(line, out.stdout)
+    study = next(body for lang, body in BLOCKS if lang == "sh" and "benchmarks/study.py" in body)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study.py"), "--help"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for line in study.strip().splitlines():
+        _options_named_are_real(line, out.stdout)
 
 
 @pytest.mark.slow

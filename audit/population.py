@@ -631,7 +631,7 @@ def apply_mapping(
                 f"{source}: column {spec.case_id!r} (case_id) is empty in row {pos + 1}. Every case needs an id."
             )
         ids = ids.astype("str")
-        dup = ids.duplicated(keep=False)
+        dup = pd.Series(False, index=ids.index) if ids.is_unique else ids.duplicated(keep=False)
         if dup.any():
             values = pd.unique(ids[dup])
             shown = ", ".join(repr(v) if not looks_like_personnummer(pd.Series([v])).iloc[0] else "'<personnummer>'" for v in values[:5])

@@ -16,11 +16,17 @@ Modes
     ``floor``    one numpy pass over as many float64 columns as the case frame
                  has (generate them, then sum each): no run can be faster.
 
+Beside them, ``insyn run examples/demo.yaml`` (20,000 cases, every check,
+the HTML, Markdown and JSON reports) end to end, ``--demo-reps`` times. The
+in-memory path is not run above ``--memory-max`` cases (it holds about 2.5
+GB per million cases; 10 million would not fit this machine's memory).
+
 Usage::
 
     python benchmarks/scale.py                        # 100k 1M 3M 10M, 3 reps
     python benchmarks/scale.py --sizes 100000 1000000 --reps 3 --modes memory chunked chunked2 floor
     python benchmarks/scale.py --chunk-size 250000
+    python benchmarks/scale.py --sizes 3000000 10000000 --reps 1 --demo-reps 0
 """
 
 from __future__ import annotations
@@ -50,7 +56,6 @@ def spec_for(n: int, tmp: Path) -> Path:
     d["engine"]["path"] = str((ROOT / "examples" / d["engine"]["path"]).resolve())
     for cfg in d["checks"].values():
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
-    d["report"] = {"formats": ["json"]}
     if not (tmp / "engines").exists():  # the review model (engines.caseworker_model) is found next to the spec
         import shutil
 
@@ -85,6 +90,19 @@ def one(mode: str, n: int, chunk_size: int, tmp: Path) -> dict:
     return {"steps": run.timings, "metrics": len(run.metrics), "worker_peak_rss_mb": run.peak_rss_mb}
 
 
+def measure_demo(tmp: Path) -> dict:
+    """``insyn run examples/demo.yaml`` (20,000 cases, every check, HTML/Markdown/JSON reports) in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "run", str(ROOT / "examples" / "demo.yaml"),
+                             "--out", str(tmp / "demo"), "--quiet"], stdout=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) not in (0, 1):  # 1: the demo's findings fail thresholds, as designed
+        raise SystemExit(f"insyn run examples/demo.yaml failed (status {status})")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
 def measure(mode: str, n: int, chunk_size: int, tmp: Path) -> dict:
     """Run ``one`` in a fresh process; add wall, CPU and peak RSS."""
     t0 = time.perf_counter()
@@ -109,6 +127,9 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=250_000)
     ap.add_argument("--one", nargs=2, metavar=("MODE", "N"))
     ap.add_argument("--tmp")
+    ap.add_argument("--memory-max", type=int, default=3_000_000,
+                    help="largest n run in memory (about 2.5 GB per million cases; default 3,000,000)")
+    ap.add_argument("--demo-reps", type=int, default=5, help="runs of `insyn run examples/demo.yaml` (0: none)")
     args = ap.parse_args()
     if args.one:
         info = one(args.one[0], int(args.one[1]), args.chunk_size, Path(args.tmp))
@@ -118,9 +139,17 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        for rep in range(args.reps):
+        demo = []
+        for rep in range(max(args.reps, args.demo_reps)):
+            if rep < args.demo_reps:
+                demo.append(measure_demo(tmp))
+                print(f"# rep {rep + 1} demo: {demo[-1]['wall']:.2f} s wall", file=sys.stderr, flush=True)
+            if rep >= args.reps:
+                continue
             for n in args.sizes:
                 for mode in args.modes:
+                    if mode == "memory" and n > args.memory_max:
+                        continue
                     info = measure(mode, n, args.chunk_size, tmp)
                     runs.setdefault((mode, n), []).append(info)
                     print(f"# rep {rep + 1} {mode:8s} n={n:>10,}: {info['wall']:.1f} s wall, "
@@ -130,8 +159,18 @@ def main() -> None:
           f"chunk size {args.chunk_size:,}; {args.reps} rep(s), medians")
     print(f"| mode | n | wall s (median) | CPU s | CPU/wall | peak RSS MB | worker peak MB | top steps (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|")
+    if demo:
+        wall, cpu = statistics.median(r["wall"] for r in demo), statistics.median(r["cpu"] for r in demo)
+        print(f"| demo (`insyn run examples/demo.yaml`) | 20,000 | {wall:.2f} | {cpu:.2f} | {cpu / wall:.2f} | "
+              f"{statistics.median(r['peak_rss_mb'] for r in demo):.0f} | | runs: "
+              + ", ".join(f"{r['wall']:.2f}" for r in demo) + " |")
     for mode in args.modes:
+        sizes = [n for n in args.sizes if (mode, n) in runs]
         for n in args.sizes:
+            if (mode, n) not in runs:
+                print(f"| {mode} | {n:,} | not run | | | | | in memory it needs about {2.5 * n / 1e6:.1f} GB; "
+                      "that is what chunks are for |")
+                continue
             rs = sorted(runs[(mode, n)], key=lambda r: r["wall"])
             med = rs[len(rs) // 2]
             wall = statistics.median(r["wall"] for r in rs)
@@ -142,9 +181,9 @@ def main() -> None:
             print(f"| {mode} | {n:,} | {wall:.2f} | {cpu:.2f} | {cpu / wall:.2f} | {rss:.0f} | "
                   f"{'' if worker is None else f'{worker:.0f}'} | "
                   + ", ".join(f"{k} {v:.2f}" for k, v in steps) + " |")
-        if len(args.sizes) > 1:
-            xs = [math.log(n) for n in args.sizes]
-            ys = [math.log(statistics.median(r["wall"] for r in runs[(mode, n)])) for n in args.sizes]
+        if len(sizes) > 1:
+            xs = [math.log(n) for n in sizes]
+            ys = [math.log(statistics.median(r["wall"] for r in runs[(mode, n)])) for n in sizes]
             mx, my = statistics.fmean(xs), statistics.fmean(ys)
             slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
             print(f"| {mode} | log-log exponent | {slope:.2f} | | | | | |")

@@ -34,10 +34,11 @@ complete:
     rendered from the whole-run result by the same renderers as an in-memory
     run's, honouring ``report.formats`` and ``report.language``; they count
     reason codes and caseworker overrides in the decisions' parts (only the
-    columns they need are read). What a chunked run cannot produce, the
-    report says in words: the public values of the scorecard (they join the
-    whole case frame) and subgroup discovery (it searches the whole case
-    frame; ``insyn discover RUN_DIR`` runs it on the finished folder);
+    columns they need are read); the public values of the scorecard from
+    sums each chunk adds up (:class:`audit.public_values.ValueSums`). What a
+    chunked run cannot produce, the report says in words: subgroup
+    discovery (it searches the whole case frame; ``insyn discover RUN_DIR``
+    runs it on the finished folder);
 ``manifest.json``
     the SHA-256 of every file above, every part included
     (``decisions/part-00000.parquet`` ...), in an in-memory run's format,
@@ -92,8 +93,8 @@ def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any
     Returns
     -------
     AuditResult
-        With ``values`` empty (the public values join the whole case frame;
-        the report says so) and ``discovered`` None.
+        With the public values from the chunks' summed sums (as an
+        in-memory run's) and ``discovered`` None.
     """
     population = {**run.population, "status_counts": dict(run.status_counts)}
     return AuditResult.build(
@@ -108,6 +109,7 @@ def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any
         metrics=[jsonable(r) for r in run.metrics.to_dict(orient="records")],
         findings=run.findings,
         funnel=run.funnel,
+        values=run.values,
         execution=execution,
     )
 

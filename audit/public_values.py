@@ -56,7 +56,7 @@ from audit._distributions import t_ppf
 from audit.exceptions import DataError
 from audit.metrics import MISSING_LABEL, wilson_interval
 
-__all__ = ["DIMENSIONS", "INDICATORS", "Indicator", "VALUE_COLUMNS", "public_values"]
+__all__ = ["DIMENSIONS", "INDICATORS", "Indicator", "VALUE_COLUMNS", "ValueSums", "public_values", "value_sums"]
 
 DIMENSIONS: tuple[str, ...] = ("efficiency", "service", "professionalism", "engagement")
 """The four public values, in the order they are shown."""
@@ -66,6 +66,9 @@ VALUE_COLUMNS: tuple[str, ...] = (
     "suppressed", "reason", "columns",
 )
 """Columns of :func:`public_values` (one row per indicator and group)."""
+
+Note = tuple[str, int]
+"""A note on values left out: its wording (``{}`` for the count) and the count (no note when 0)."""
 
 _TRUE = {"true", "yes", "ja", "1", "y", "j", "t"}
 _FALSE = {"false", "no", "nej", "0", "n", "f", ""}
@@ -151,22 +154,20 @@ def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
-def _days(frame: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Days from application to decision, and a note on values left out."""
+def _days(frame: pd.DataFrame) -> tuple[np.ndarray, Note]:
+    """Days from application to decision, and a note on the values left out (its wording and count)."""
     if "days_to_decision" in frame.columns:
         days = pd.to_numeric(frame["days_to_decision"], errors="coerce").to_numpy(dtype="float64")
         bad = ~np.isnan(days) & (days < 0)
-        note = f"{int(bad.sum())} negative days_to_decision left out" if bad.any() else ""
-        return np.where(bad, np.nan, days), note
+        return np.where(bad, np.nan, days), ("{} negative days_to_decision left out", int(bad.sum()))
     applied = pd.to_datetime(frame["applied_at"], errors="coerce")
     decided = pd.to_datetime(frame["decided_at"], errors="coerce")
     days = ((decided - applied).dt.total_seconds() / 86400.0).to_numpy(dtype="float64")
     bad = ~np.isnan(days) & (days < 0)
-    note = f"{int(bad.sum())} decided_at before applied_at left out" if bad.any() else ""
-    return np.where(bad, np.nan, days), note
+    return np.where(bad, np.nan, days), ("{} decided_at before applied_at left out", int(bad.sum()))
 
 
-def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str]) -> tuple[np.ndarray, np.ndarray, str]:
+def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Note]:
     """Per case: the numerator (or the value, for a mean), the weight in the denominator (0: not counted), a note."""
     size = len(frame)
     decided = np.ones(size, dtype=bool)
@@ -175,7 +176,7 @@ def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str]) -> tuple[
     outcome = frame["outcome"].astype("string") if "outcome" in frame.columns else pd.Series(pd.NA, index=frame.index)
     has_outcome = decided & outcome.notna().to_numpy(dtype=bool)
     routed = outcome.isin(list(review)).fillna(False).to_numpy(dtype=bool)
-    note = ""
+    note: Note = ("", 0)
     if ind.name in ("automation_rate", "routed_to_person_rate"):
         hit = ~routed if ind.name == "automation_rate" else routed
         return hit.astype("float64"), has_outcome.astype("float64"), note
@@ -230,14 +231,24 @@ def _groups(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequen
     return out
 
 
-def _summarise(kind: str, num: np.ndarray, den: np.ndarray, codes: np.ndarray, labels: list[str], alpha: float
-               ) -> pd.DataFrame:
-    size = len(labels)
+_SUMS = ("num", "den", "sq", "cases")
+"""What each group of an indicator adds up: the numerator, the denominator, the sum of squares and the cases."""
+
+
+def _sums(num: np.ndarray, den: np.ndarray, codes: np.ndarray, size: int) -> np.ndarray:
+    """Per group (rows of the result): the four sums of :data:`_SUMS`."""
     counted = den > 0
-    s_num = np.bincount(codes, weights=np.where(counted, num, 0.0), minlength=size)
-    s_den = np.bincount(codes, weights=den, minlength=size)
-    s_sq = np.bincount(codes, weights=np.where(counted, num, 0.0) ** 2, minlength=size)
-    cases = np.bincount(codes, weights=counted.astype("float64"), minlength=size)
+    kept = np.where(counted, num, 0.0)
+    return np.column_stack([np.bincount(codes, weights=kept, minlength=size),
+                            np.bincount(codes, weights=den, minlength=size),
+                            np.bincount(codes, weights=kept**2, minlength=size),
+                            np.bincount(codes, weights=counted.astype("float64"), minlength=size)])
+
+
+def _summarise(kind: str, sums: np.ndarray, labels: list[str], alpha: float) -> pd.DataFrame:
+    """Value, interval and standard error per group from its sums (a Wilson interval for a rate, t for a mean)."""
+    s_num, s_den, s_sq, cases = (sums[:, i] for i in range(4))
+    size = len(labels)
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "rate":
             value = s_num / s_den
@@ -253,6 +264,118 @@ def _summarise(kind: str, num: np.ndarray, den: np.ndarray, codes: np.ndarray, l
             count = np.full(size, np.nan)
     return pd.DataFrame({"group": labels, "n": n, "count": count, "value": value, "ci_low": np.asarray(low),
                          "ci_high": np.asarray(high), "se": se, "cases": cases})
+
+
+@dataclass
+class ValueSums:
+    """The sums behind every public value of a run, by indicator, attribute set and group.
+
+    Each indicator's value per group follows from four sums over its cases
+    (:data:`_SUMS`), and sums of parts add up to the sums of the whole: a
+    chunked run adds the sums of its chunks (``+``) and finishes once
+    (:meth:`values`), exactly as :func:`public_values` does on the whole
+    frame. Groups are kept by label, so chunks that meet different groups
+    merge correctly.
+
+    Attributes
+    ----------
+    measured : dict
+        ``indicator -> {attributes (tuple) -> {group label -> sums (array of 4)}}``.
+    unmeasured : dict
+        ``indicator -> (reason, missing columns)`` for indicators the data cannot measure.
+    notes : dict
+        ``indicator -> (wording, count)`` of values left out.
+    """
+
+    measured: dict[str, dict[tuple[str, ...], dict[str, np.ndarray]]]
+    unmeasured: dict[str, tuple[str, list[str]]]
+    notes: dict[str, Note]
+
+    def __add__(self, other: ValueSums) -> ValueSums:
+        measured = {k: {a: dict(g) for a, g in v.items()} for k, v in self.measured.items()}
+        for ind, by_attrs in other.measured.items():
+            mine = measured.setdefault(ind, {})
+            for attrs, groups in by_attrs.items():
+                target = mine.setdefault(attrs, {})
+                for label, sums in groups.items():
+                    target[label] = target[label] + sums if label in target else sums
+        unmeasured = {**other.unmeasured, **self.unmeasured}
+        for ind in measured:  # measured in some chunk: a chunk's gap (a column it lacks) cannot be
+            unmeasured.pop(ind, None)
+        notes = dict(self.notes)
+        for ind, (text, count) in other.notes.items():
+            notes[ind] = (text or notes.get(ind, ("", 0))[0], notes.get(ind, ("", 0))[1] + count)
+        return ValueSums(measured, unmeasured, notes)
+
+    def values(self, *, min_group_size: int = 10, alpha: float = 0.05) -> pd.DataFrame:
+        """The public values (:data:`VALUE_COLUMNS`), as :func:`public_values` returns them."""
+        rows: list[dict[str, Any]] = []
+        for ind in INDICATORS:
+            if ind.name in self.unmeasured or ind.name not in self.measured:
+                reason, columns = self.unmeasured.get(ind.name, ("not measured: the run has no case rows", []))
+                rows.append(_unmeasured_row(ind, reason, columns))
+                continue
+            text, count = self.notes.get(ind.name, ("", 0))
+            note = text.format(count) if count else ""
+            for attrs, groups in self.measured[ind.name].items():
+                labels = sorted(groups)
+                table = _summarise(ind.kind, np.array([groups[g] for g in labels]).reshape(len(labels), 4),
+                                   labels, alpha)
+                for r in table.itertuples(index=False):
+                    small = r.cases < min_group_size
+                    reason = ("" if not small else f"suppressed: fewer than {min_group_size} applications") or (
+                        "undefined: no application counts in this indicator" if not np.isfinite(r.value) else "")
+                    reason = "; ".join(x for x in (reason, note) if x)
+                    blank = small or not np.isfinite(r.value)
+                    rows.append({"dimension": ind.dimension, "indicator": ind.name, "attributes": list(attrs),
+                                 "group": r.group, "n": r.n, "count": r.count,
+                                 "value": np.nan if blank else r.value, "ci_low": np.nan if blank else r.ci_low,
+                                 "ci_high": np.nan if blank else r.ci_high, "se": np.nan if blank else r.se,
+                                 "suppressed": bool(small), "reason": reason, "columns": []})
+        return pd.DataFrame(rows, columns=list(VALUE_COLUMNS))
+
+
+def _unmeasured_row(ind: Indicator, reason: str, columns: Sequence[str]) -> dict[str, Any]:
+    return {"dimension": ind.dimension, "indicator": ind.name, "attributes": [], "group": "all",
+            "n": np.nan, "count": np.nan, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+            "se": np.nan, "suppressed": False, "reason": reason, "columns": list(columns)}
+
+
+def value_sums(
+    final: pd.DataFrame,
+    cases: pd.DataFrame | None = None,
+    *,
+    sensitive_features: Sequence[str],
+    intersections: Sequence[Sequence[str]] = (),
+    review_outcomes: Sequence[str] = ("refer",),
+    review: bool = False,
+) -> ValueSums:
+    """The sums behind the public values of a decision frame (a whole run's, or one chunk's).
+
+    Parameters are those of :func:`public_values`; ``final`` must hold case rows.
+    """
+    frame = final
+    if cases is not None and "case_id" in cases.columns and "case_id" in final.columns:
+        extra = [c for c in cases.columns if c not in final.columns]
+        if extra:
+            frame = final.merge(cases[["case_id", *extra]].drop_duplicates("case_id"), on="case_id", how="left")
+    available = set(frame.columns) | ({"review"} if review else set())
+    groups = _groups(frame, sensitive_features, intersections)
+    measured: dict[str, dict[tuple[str, ...], dict[str, np.ndarray]]] = {}
+    unmeasured: dict[str, tuple[str, list[str]]] = {}
+    notes: dict[str, Note] = {}
+    for ind in INDICATORS:
+        missing = ind.missing(available)
+        if missing:
+            what = ["review (recorded caseworker decisions)" if c == "review" else c for c in missing]
+            unmeasured[ind.name] = ("not measured: the data has no column " + ", ".join(what), list(missing))
+            continue
+        num, den, notes[ind.name] = _cells(ind, frame, review_outcomes)
+        measured[ind.name] = {}
+        for attrs, codes, labels in groups:
+            sums = _sums(num, den, codes, len(labels))
+            measured[ind.name][tuple(attrs)] = {label: sums[i] for i, label in enumerate(labels)}
+    return ValueSums(measured, unmeasured, notes)
 
 
 def public_values(
@@ -302,42 +425,9 @@ def public_values(
         or one row (all cases, no value) per indicator that is not measured,
         whose ``reason`` names the missing columns (also in ``columns``).
     """
-    rows: list[dict[str, Any]] = []
-
-    def unmeasured(ind: Indicator, reason: str, columns: Sequence[str]) -> None:
-        rows.append({"dimension": ind.dimension, "indicator": ind.name, "attributes": [], "group": "all",
-                     "n": np.nan, "count": np.nan, "value": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                     "se": np.nan, "suppressed": False, "reason": reason, "columns": list(columns)})
-
     if final is None:
-        for ind in INDICATORS:
-            unmeasured(ind, f"not measured: {absent or 'the run has no case rows'}", [])
-        return pd.DataFrame(rows, columns=list(VALUE_COLUMNS))
-    frame = final
-    if cases is not None and "case_id" in cases.columns and "case_id" in final.columns:
-        extra = [c for c in cases.columns if c not in final.columns]
-        if extra:
-            frame = final.merge(cases[["case_id", *extra]].drop_duplicates("case_id"), on="case_id", how="left")
-    available = set(frame.columns) | ({"review"} if review else set())
-    groups = _groups(frame, sensitive_features, intersections)
-    for ind in INDICATORS:
-        missing = ind.missing(available)
-        if missing:
-            what = ["review (recorded caseworker decisions)" if c == "review" else c for c in missing]
-            unmeasured(ind, "not measured: the data has no column " + ", ".join(what), missing)
-            continue
-        num, den, note = _cells(ind, frame, review_outcomes)
-        for attrs, codes, labels in groups:
-            table = _summarise(ind.kind, num, den, codes, labels, alpha)
-            for r in table.itertuples(index=False):
-                small = r.cases < min_group_size
-                reason = ("" if not small else f"suppressed: fewer than {min_group_size} applications") or (
-                    "undefined: no application counts in this indicator" if not np.isfinite(r.value) else "")
-                reason = "; ".join(x for x in (reason, note) if x)
-                blank = small or not np.isfinite(r.value)
-                rows.append({"dimension": ind.dimension, "indicator": ind.name, "attributes": list(attrs),
-                             "group": r.group, "n": r.n, "count": r.count,
-                             "value": np.nan if blank else r.value, "ci_low": np.nan if blank else r.ci_low,
-                             "ci_high": np.nan if blank else r.ci_high, "se": np.nan if blank else r.se,
-                             "suppressed": bool(small), "reason": reason, "columns": []})
-    return pd.DataFrame(rows, columns=list(VALUE_COLUMNS))
+        reason = f"not measured: {absent or 'the run has no case rows'}"
+        return pd.DataFrame([_unmeasured_row(ind, reason, []) for ind in INDICATORS], columns=list(VALUE_COLUMNS))
+    sums = value_sums(final, cases, sensitive_features=sensitive_features, intersections=intersections,
+                      review_outcomes=review_outcomes, review=review)
+    return sums.values(min_group_size=min_group_size, alpha=alpha)

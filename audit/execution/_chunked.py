@@ -55,6 +55,7 @@ import pandas as pd
 from audit import _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
+from audit._json import jsonable
 from audit._privacy import mask_frame
 from audit._schema import coerce_case_frame
 from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
@@ -65,6 +66,7 @@ from audit.execution._wholerun import (measurement_step, merge_check_reports, me
 from audit.journey import Journey, column_provenance
 from audit.metrics import GroupStatistics, measure_statistics
 from audit.population import Population, apply_mapping, blank_to_missing, iter_table
+from audit.public_values import ValueSums, value_sums
 from audit.spec import AuditSpec
 from audit.synth import generate, load_population_spec
 
@@ -107,6 +109,7 @@ class ChunkResult:
     journey_part: str | None = None
     lineage_part: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)  # the chunk's engine, population and journey steps
+    values: ValueSums | None = None  # the sums behind the public values, added over chunks
 
 
 @dataclass
@@ -139,6 +142,7 @@ class ChunkedRun:
     engine: dict[str, Any] | None = None
     population: dict[str, Any] = field(default_factory=dict)
     journey: dict[str, Any] = field(default_factory=dict)
+    values: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _peak_rss_mb() -> float:
@@ -346,7 +350,10 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
             os.path.join(task.journey_dir, f"lineage-{task.index:05d}.jsonl")).as_posix()
         state.timings["journey"] = time.perf_counter() - t0
     counts = final["status"].value_counts()
-    return ChunkResult(index=task.index, rows=len(final), statistics=stats,
+    values = value_sums(final, state.cases, sensitive_features=spec.sensitive_features,
+                        intersections=spec.intersections, review_outcomes=spec.outcomes.review,
+                        review=spec.review is not None)
+    return ChunkResult(values=values, index=task.index, rows=len(final), statistics=stats,
                        status_counts={k: int(counts.get(k, 0)) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)},
                        checks=[{k: v for k, v in e.items() if k != "gx_result"} for e in state.checks],
                        check_statistics=check_statistics, timings=dict(state.timings),
@@ -449,7 +456,18 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
                       peak_rss_mb=max(r.peak_rss_mb for r in ordered),
                       journey_parts=[r.journey_part for r in ordered if r.journey_part],
                       lineage_parts=[r.lineage_part for r in ordered if r.lineage_part],
-                      funnel=funnel_records(spec, funnel, metrics))
+                      funnel=funnel_records(spec, funnel, metrics),
+                      values=_public_values(spec, [r.values for r in ordered]))
+
+
+def _public_values(spec: AuditSpec, sums: list[ValueSums | None]) -> list[dict[str, Any]]:
+    """The whole run's public values from the chunks' sums, as an in-memory run records them."""
+    parts = [v for v in sums if v is not None]
+    if not parts:
+        return []
+    frame = sum(parts[1:], parts[0]).values(min_group_size=spec.statistics.min_group_size,
+                                             alpha=spec.statistics.alpha)
+    return [jsonable(r) for r in frame.to_dict(orient="records")]
 
 
 class _LazyTasks:

@@ -60,9 +60,6 @@ def _row(b: Builder, name: str, kind: str, dimension: str, rows: list[Mapping[st
 def with_values(b: Builder, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The scorecard's rows with the public-values rows added, ordered by value (transparency last)."""
     values = [v for v in (b.d.get("values") or []) if isinstance(v, Mapping)]
-    if not values and b.d.get("execution"):  # a chunked run: say why the public values are not there
-        return [*rows, {"dimension": b.m("scorecard.engagement"), "indicator": b.m("values.chunked_indicator"),
-                        "value": DASH, "status": b.m("values.chunked")}]
     if not values:
         return rows
     added = [_row(b, ind.name, ind.kind, ind.dimension, [v for v in values if v.get("indicator") == ind.name])

@@ -162,7 +162,7 @@ def _options_named_are_real(line: str, helptext: str) -> None:
 
 
 def test_chunked_and_benchmark_blocks_name_real_options(scratch: Path) -> None:
-    """The chunked-run lines name options of ``insyn run``; the benchmark lines options of benchmarks/scale.py.
+    """The chunked-run lines name options of ``insyn run``; the benchmark lines options of their scripts.
 
     They are checked, not run: one names a Dask cluster on another machine,
     and the benchmark takes many minutes.
@@ -172,18 +172,13 @@ def test_chunked_and_benchmark_blocks_name_real_options(scratch: Path) -> None:
     for line in chunked.strip().splitlines():
         assert shlex.split(line.split("#")[0])[:2] == ["insyn", "run"], line
         _options_named_are_real(line, helptext)
-    bench = next(body for lang, body in BLOCKS if lang == "sh" and "benchmarks/scale.py" in body)
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--help"], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
-    assert out.returncode == 0, out.stderr
-    for line in bench.strip().splitlines():
-        _options_named_are_real(line, out.stdout)
-    study = next(body for lang, body in BLOCKS if lang == "sh" and "benchmarks/study.py" in body)
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "study.py"), "--help"], capture_output=True,
-                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
-    assert out.returncode == 0, out.stderr
-    for line in study.strip().splitlines():
-        _options_named_are_real(line, out.stdout)
+    for script in ("scale.py", "study.py"):
+        bench = next(body for lang, body in BLOCKS if lang == "sh" and f"benchmarks/{script}" in body)
+        out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--help"], capture_output=True,
+                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+        assert out.returncode == 0, out.stderr
+        for line in bench.strip().splitlines():
+            _options_named_are_real(line, out.stdout)
 
 
 @pytest.mark.slow

@@ -54,9 +54,6 @@ from audit.console import (
     summary_table,
     write_rows,
 )
-from audit.evidence import keygen as make_keys
-from audit.evidence import verify as verify_evidence
-from audit.evidence import write_bundle
 from audit.attribution import trace_attribution
 from audit.exceptions import DataError, InsynError, SpecError
 from audit.journey import trace as trace_case
@@ -782,6 +779,8 @@ def verify(
 ) -> None:
     """Check a run folder or bundle: hashes, results schema, signature (exit 0 ok, 1 re-run differs, 2 tampered)."""
     def body() -> int:
+        from audit.evidence import verify as verify_evidence  # jsonschema loads only for the evidence commands
+
         outcome = verify_evidence(path, rerun=rerun, key=key)
         if as_json:
             sys.stdout.write(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -849,6 +848,8 @@ def bundle(
 ) -> None:
     """Pack a verified run folder with its spec, rule file, suites and allowed data into one zip file."""
     def body() -> int:
+        from audit.evidence import write_bundle  # loaded only for this command
+
         info = write_bundle(run_dir, output, sign_with=sign)
         signed = f", signed by key {info.key_id}" if info.key_id else ", not signed"
         sys.stdout.write(f"Wrote {info.path} (run {info.run_id}): {info.files} files{signed}.\n")
@@ -867,6 +868,8 @@ def keygen(
 ) -> None:
     """Make an Ed25519 key pair for signing bundles (private key file mode 0600)."""
     def body() -> int:
+        from audit.evidence import keygen as make_keys  # loaded only for this command
+
         private, public, kid = make_keys(key)
         sys.stdout.write(f"Wrote the private key {private} (mode 0600; keep it secret) and the public key {public}.\n")
         sys.stdout.write(f"Key id: {kid}\n")

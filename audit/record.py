@@ -286,11 +286,8 @@ def write_documents(spec: AuditSpec, result: AuditResult, folder: Path, *,
         _write_json(folder / "results.json", result.plain)
     (folder / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
     _write_json(folder / "checks.json", list(checks) if checks is not None else result.plain["checks"])
-    language = spec.report.language
-    if "html" in formats:
-        (folder / "report.html").write_text(mask(report.render_html(result, language=language)), encoding="utf-8")
-    if "md" in formats:
-        (folder / "report.md").write_text(mask(report.render_markdown(result, language=language)), encoding="utf-8")
+    for kind, text in report.render_reports(result, formats, language=spec.report.language).items():
+        (folder / f"report.{kind}").write_text(mask(text), encoding="utf-8")
     (folder / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
     (folder / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
 

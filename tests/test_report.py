@@ -29,6 +29,7 @@ from audit.report import (
     render_json,
     render_markdown,
     render_metrics_csv,
+    render_reports,
     render_summary_html,
 )
 from audit.report._charts import NEUTRALS, PALETTE, ChartRow, IntervalPanel, interval_chart, nice_ticks
@@ -661,6 +662,20 @@ def test_every_section_is_present_in_order(fixture_result: AuditResult, language
     assert f'<html lang="{language}">' in html
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("formats", [["html", "md", "json"], ["md"], ["html"], ["json"]])
+def test_reports_from_one_view_model_equal_each_report_rendered_alone(
+    fixture_result: AuditResult, language: str, formats: list[str]
+) -> None:
+    """A run folder renders both reports from one view model; each is what its own function renders."""
+    both = render_reports(fixture_result, formats, language=language)
+    assert sorted(both) == sorted(f for f in formats if f in ("html", "md"))
+    if "html" in both:
+        assert both["html"] == render_html(fixture_result, language=language)
+    if "md" in both:
+        assert both["md"] == render_markdown(fixture_result, language=language)
+
+
 def test_a_run_without_data_renders_every_section_with_a_reason() -> None:
     """Absent sections say why; nothing crashes when a run has no metrics, engine, checks or journey."""
     bare = AuditResult.build(
@@ -1201,6 +1216,7 @@ def test_public_surface_is_sorted() -> None:
         "render_json",
         "render_markdown",
         "render_metrics_csv",
+        "render_reports",
         "render_study_html",
         "render_summary_html",
         "render_trend_html",

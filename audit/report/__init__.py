@@ -18,6 +18,9 @@ the page must work offline, on paper and on a phone. Insyn writes
 ``results.json``
     the machine-readable result (:func:`render_json`).
 
+A run folder renders both reports from one view model
+(:func:`render_reports`): building it is most of a report's cost.
+
 Sections, in order: the summary in plain language; every finding; the
 metric sections, in the order and with the members that the metric registry
 gives (:data:`audit.metrics.SECTIONS`: who is affected; routing to
@@ -47,8 +50,8 @@ named ``<script>alert(1)</script>`` is shown as text.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from audit._privacy import neutralise_csv_frame
 from audit._version import __version__
@@ -73,6 +76,7 @@ __all__ = [
     "render_json",
     "render_markdown",
     "render_metrics_csv",
+    "render_reports",
     "render_study_html",
     "render_summary_html",
     "render_trend_html",
@@ -88,10 +92,12 @@ def _language(result: AuditResult, language: str | None) -> str:
     return str(chosen) if chosen else "en"
 
 
-def _render(result: AuditResult, template: str, kind: str, language: str | None, *, charts: bool = True) -> str:
+def _render(result: AuditResult, template: str, kind: str, language: str | None, *, charts: bool = True,
+            context: dict[str, Any] | None = None) -> str:
     lang = _language(result, language)
     messages = load_catalogue(lang)
-    context = build_context(result, messages=messages, charts=charts)
+    if context is None:
+        context = build_context(result, messages=messages, charts=charts)
     return render_template(
         kind,
         template,
@@ -142,7 +148,11 @@ def render_markdown(result: AuditResult, *, language: str | None = None) -> str:
     str
         CommonMark with GitHub-style tables.
     """
-    text = _render(result, "report.md.j2", "md", language, charts=False)
+    return _tidy_markdown(_render(result, "report.md.j2", "md", language, charts=False))
+
+
+def _tidy_markdown(text: str) -> str:
+    """Strip trailing spaces and collapse runs of blank lines (what the template's blocks leave)."""
     lines = [line.rstrip() for line in text.splitlines()]
     out: list[str] = []
     for line in lines:
@@ -150,6 +160,40 @@ def render_markdown(result: AuditResult, *, language: str | None = None) -> str:
             continue
         out.append(line)
     return "\n".join(out).strip() + "\n"
+
+
+def render_reports(result: AuditResult, formats: Iterable[str], *, language: str | None = None) -> dict[str, str]:
+    """Render the HTML and Markdown reports of a run from one view model.
+
+    What :func:`render_html` and :func:`render_markdown` return, for the
+    formats asked for, with the report's view model built once (it is most of
+    a report's cost; the Markdown template reads the same model and draws no
+    chart).
+
+    Parameters
+    ----------
+    result : AuditResult
+        The run.
+    formats : iterable of str
+        ``report.formats``; ``html`` and ``md`` are rendered, others ignored.
+    language : {"en", "sv"}, optional
+        As for :func:`render_html`.
+
+    Returns
+    -------
+    dict
+        ``{"html": ..., "md": ...}`` for the formats listed.
+    """
+    wanted = [f for f in ("html", "md") if f in set(formats)]
+    if not wanted:
+        return {}
+    context = build_context(result, messages=load_catalogue(_language(result, language)), charts="html" in wanted)
+    out: dict[str, str] = {}
+    if "html" in wanted:
+        out["html"] = _render(result, "report.html.j2", "html", language, context=context)
+    if "md" in wanted:
+        out["md"] = _tidy_markdown(_render(result, "report.md.j2", "md", language, context=context))
+    return out
 
 
 def render_summary_html(result: AuditResult, *, language: str | None = None) -> str:

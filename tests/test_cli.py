@@ -119,6 +119,25 @@ def test_console_script_is_installed() -> None:
     assert out.stdout.strip() == f"insyn {__version__}"
 
 
+def test_console_script_runs_console_and_keeps_exit_codes(tmp_path: Path) -> None:
+    """The script calls audit.cli:console (main, then a quick exit); exit codes and written files are intact."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"insyn": "audit.cli:console"}
+    missing = subprocess.run([sys.executable, "-m", "audit.cli", "run", str(tmp_path / "nope.yaml")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr
+    out = tmp_path / "p.csv"
+    made = subprocess.run([sys.executable, "-m", "audit.cli", "generate",
+                           str(ROOT / "datasets/sweden/population-2026.yaml"), "--n", "2000", "--seed", "3",
+                           "-o", str(out)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    import pandas as pd
+
+    assert len(pd.read_csv(out)) == 2000  # the whole file reached the disk before the quick exit
+
+
 def test_generate_command(tmp_path: Path) -> None:
     out = tmp_path / "p.csv"
     res = runner.invoke(app, ["generate", str(ROOT / "datasets/sweden/population-2026.yaml"), "--n", "50",

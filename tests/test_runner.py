@@ -98,7 +98,7 @@ def test_failed_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def broken(*args: object, **kwargs: object) -> str:
         raise RuntimeError("renderer broke")
 
-    monkeypatch.setattr(audit.report, "render_html", broken)
+    monkeypatch.setattr(audit.report, "render_reports", broken)  # what a run folder renders its reports with
     with pytest.raises(RuntimeError, match="renderer broke"):
         _small(tmp_path).run(out=tmp_path / "out")
     assert list((tmp_path / "out" / "demo").iterdir()) == []

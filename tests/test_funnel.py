@@ -195,6 +195,24 @@ def test_bad_stage_tables_are_refused_with_the_file_column_and_value(tmp_path: P
                      ["r"])
 
 
+def test_inconsistent_stage_counts_are_refused_with_the_stage_group_and_counts() -> None:
+    """Counts that cannot describe one journey are a DataError naming what is wrong, never a crash in a test."""
+    def counts(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=["stage", "group", "entering", "leaving"]).assign(attributes="region")
+
+    fine = [("population", "a", 40, 40), ("population", "b", 50, 50), ("decision", "a", 40, 12),
+            ("decision", "b", 50, 20)]
+    assert len(funnel(counts(fine))) == 4
+    with pytest.raises(DataError, match=r"at stage 'decision', 45 cases of group 'a' leave, more than its 40 at the "
+                                        r"first stage 'population'"):
+        funnel(counts([*fine[:2], ("decision", "a", 60, 45), fine[3]]))
+    with pytest.raises(DataError, match=r"group 'b' of 'region' has two rows at stage 'decision'"):
+        funnel(counts([*fine, ("decision", "b", 50, 21)]))
+    with pytest.raises(DataError, match=r"at stage 'decision', group 'b' has leaving 20 but the stage's total row "
+                                        r"\('\(total\)'\) has leaving 19"):
+        funnel(counts([*fine, ("decision", "(total)", 90, 19)]))
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
     """A 3,000-case run of the demo's rules with a caseworker review."""

@@ -303,7 +303,9 @@ def funnel(counts: pd.DataFrame, statistics: StatisticsSpec | Mapping[str, Any] 
     Raises
     ------
     DataError
-        When a column is missing, a count is negative, or more cases leave a stage than enter it.
+        When a column is missing, a count is negative, more cases leave a stage than enter it, a group has
+        two rows at one stage, a group's count is above its stage's total row, or more cases of a group
+        leave a stage than its population (the first stage) holds.
     """
     spec = statistics_spec(statistics)
     missing = [c for c in STAGE_COUNT_COLUMNS if c not in counts.columns]
@@ -324,7 +326,30 @@ def funnel(counts: pd.DataFrame, statistics: StatisticsSpec | Mapping[str, Any] 
         r = c.loc[over].iloc[0]
         raise DataError(f"stage counts: at stage {r['stage']!r}, {r['leaving']:g} cases of group {r['group']!r} "
                         f"leave but {r['entering']:g} enter. Expected leaving <= entering.")
+    dup = c.duplicated(["attributes", "group", "stage"])
+    if dup.any():
+        r = c.loc[dup].iloc[0]
+        raise DataError(f"stage counts: group {r['group']!r} of {r['attributes']!r} has two rows at stage "
+                        f"{r['stage']!r}. Expected one row per attribute set, group and stage.")
+    given = c.loc[c["group"] == TOTAL_GROUP, ["attributes", "stage", "entering", "leaving"]]
+    if len(given):
+        both = c.loc[c["group"] != TOTAL_GROUP].merge(given, on=["attributes", "stage"], suffixes=("", "_total"))
+        for col in ("entering", "leaving"):
+            over = both[col] > both[f"{col}_total"]
+            if over.any():
+                r = both.loc[over].iloc[0]
+                raise DataError(f"stage counts: at stage {r['stage']!r}, group {r['group']!r} has {col} "
+                                f"{r[col]:g} but the stage's total row ({TOTAL_GROUP!r}) has {col} "
+                                f"{r[f'{col}_total']:g}. Expected no group above its stage's total.")
     stages = list(dict.fromkeys(c["stage"]))
+    first = c.loc[c["stage"] == stages[0], ["attributes", "group", "leaving"]] if stages else c.iloc[:0]
+    later = c.merge(first, on=["attributes", "group"], suffixes=("", "_population"))
+    over = later["leaving"] > later["leaving_population"]
+    if over.any():  # the cases leaving a stage are a subset of the population
+        r = later.loc[over].iloc[0]
+        raise DataError(f"stage counts: at stage {r['stage']!r}, {r['leaving']:g} cases of group {r['group']!r} "
+                        f"leave, more than its {r['leaving_population']:g} at the first stage {stages[0]!r} (the "
+                        "population). Expected the cases leaving any stage to be part of the population.")
     out: list[pd.DataFrame] = []
     for attrs, part in c.groupby("attributes", sort=False):
         out.append(_attribute_funnel(str(attrs), part, stages, spec))
@@ -337,69 +362,80 @@ def funnel(counts: pd.DataFrame, statistics: StatisticsSpec | Mapping[str, Any] 
 
 
 def _attribute_funnel(attrs: str, part: pd.DataFrame, stages: list[str], spec: StatisticsSpec) -> pd.DataFrame:
+    """The funnel rows of one attribute set: every stage at once, as arrays of stage x group."""
     alpha, min_n = spec.alpha, spec.min_group_size
     totals = part.loc[part["group"] == TOTAL_GROUP].set_index("stage")
     part = part.loc[part["group"] != TOTAL_GROUP]
     groups = list(dict.fromkeys(part["group"]))
     hidden, why = _hidden_groups(part, groups, min_n)
-    pop_stage = stages[0]
-    frames = []
-    pop = part.loc[part["stage"] == pop_stage].set_index("group")["leaving"].reindex(groups).to_numpy(dtype=float)
-    pop_total = _total(totals, pop_stage, "leaving", pop)
-    for index, stage in enumerate(stages):
-        here = part.loc[part["stage"] == stage].set_index("group").reindex(groups)
-        e, l_ = here["entering"].to_numpy(dtype=float), here["leaving"].to_numpy(dtype=float)
-        e_tot, l_tot = _total(totals, stage, "entering", e), _total(totals, stage, "leaving", l_)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share_in, share_out = e / e_tot, l_ / l_tot
-            rate, pop_share = l_ / e, pop / pop_total
-            shift, ratio = share_out - pop_share, share_out / pop_share
-        si, so, ra = wilson_interval(e, e_tot, alpha), wilson_interval(l_, l_tot, alpha), wilson_interval(l_, e, alpha)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shift_ci = (so[0] - pop_share, so[1] - pop_share)
-            ratio_ci = (so[0] / pop_share, so[1] / pop_share)
-        if index == 0:
-            p, test = np.full(len(groups), np.nan), np.full(len(groups), "", dtype=object)
-        else:
-            p, test = two_proportion_test(l_, pop, l_tot - l_, pop_total - pop)
-            if not l_tot > 0:  # nobody leaves the step: no share to shift, nothing to test
-                p, test = np.full(len(groups), np.nan), np.full(len(groups), "", dtype=object)
-        reasons: list[str] = []
-        for i in range(len(groups)):
-            notes = []
-            if hidden[i]:
-                notes.append(why[i])
-            elif not np.isfinite(e[i]) or not np.isfinite(l_[i]):
-                notes.append(SOURCE_SUPPRESSED)
-            else:
-                if not np.isfinite(e_tot) or not np.isfinite(l_tot):
-                    notes.append("shares undefined: the stage total is unknown (a cell is suppressed at source)")
-                elif l_tot == 0:
-                    notes.append("share leaving and shift undefined: no case leaves the step")
-                if e[i] == 0:
-                    notes.append("rate undefined: no case of the group enters the stage")
-                if index > 0 and not np.isfinite(p[i]) and np.isfinite(pop_share[i]) and l_tot > 0:
-                    notes.append("no test: the group or the rest has no case in the population")
-                if pop[i] == 0 or not np.isfinite(pop[i]):
-                    notes.append("no shift: the group's population count is unknown or 0")
-            reasons.append("; ".join(notes))
-        drop = hidden | ~np.isfinite(e) | ~np.isfinite(l_)
-        vals = {"share_in": share_in, "share_in_ci_low": si[0], "share_in_ci_high": si[1], "share_out": share_out,
-                "share_out_ci_low": so[0], "share_out_ci_high": so[1], "rate": rate, "rate_ci_low": ra[0],
-                "rate_ci_high": ra[1], "population_share": pop_share, "shift": shift, "shift_ci_low": shift_ci[0],
-                "shift_ci_high": shift_ci[1], "shift_ratio": ratio, "shift_ratio_ci_low": ratio_ci[0],
-                "shift_ratio_ci_high": ratio_ci[1], "p_value": p}
-        if index == 0:
-            for k in ("shift_ci_low", "shift_ci_high", "shift_ratio_ci_low", "shift_ratio_ci_high"):
-                vals[k] = np.full(len(groups), np.nan)
-        row = {k: np.where(drop | ~np.isfinite(v), np.nan, v) for k, v in vals.items()}
-        frames.append(pd.DataFrame({
-            "stage": stage, "stage_index": index, "attributes": [attrs.split(GROUP_SEPARATOR)] * len(groups),
-            "group": groups, "entering": np.where(drop, np.nan, e), "leaving": np.where(drop, np.nan, l_),
-            **row, "test": np.where(drop | np.isnan(row["p_value"]), "", test).astype(object),
-            "suppressed": hidden, "reason": reasons,
-        }))
-    return pd.concat(frames, ignore_index=True)
+    n_stages, n_groups = len(stages), len(groups)
+    stage_pos = pd.Index(stages).get_indexer(part["stage"])
+    group_pos = pd.Index(groups).get_indexer(part["group"])
+    e = np.full((n_stages, n_groups), np.nan)
+    l_ = np.full((n_stages, n_groups), np.nan)
+    e[stage_pos, group_pos] = part["entering"].to_numpy(dtype=float)
+    l_[stage_pos, group_pos] = part["leaving"].to_numpy(dtype=float)
+    e_tot = np.array([_total(totals, stage, "entering", e[i]) for i, stage in enumerate(stages)])[:, None]
+    l_tot = np.array([_total(totals, stage, "leaving", l_[i]) for i, stage in enumerate(stages)])[:, None]
+    pop, pop_total = l_[0], float(l_tot[0, 0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share_in, share_out = e / e_tot, l_ / l_tot
+        rate, pop_share = l_ / e, np.broadcast_to(pop / pop_total, e.shape)
+        shift, ratio = share_out - pop_share, share_out / pop_share
+    si, so, ra = wilson_interval(e, e_tot, alpha), wilson_interval(l_, l_tot, alpha), wilson_interval(l_, e, alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift_ci = (so[0] - pop_share, so[1] - pop_share)
+        ratio_ci = (so[0] / pop_share, so[1] / pop_share)
+    p = np.full(e.shape, np.nan)
+    test = np.full(e.shape, "", dtype=object)
+    if n_stages > 1:  # the first stage is the population itself: nothing to test
+        p[1:], test[1:] = two_proportion_test(l_[1:], pop, l_tot[1:] - l_[1:], pop_total - pop)
+        nobody = ~(l_tot[:, 0] > 0)  # nobody leaves the step: no share to shift, nothing to test
+        nobody[0] = False
+        p[nobody], test[nobody] = np.nan, ""
+    reasons = [_reason(hidden[g], why[g], i, e[i, g], l_[i, g], e_tot[i, 0], l_tot[i, 0], p[i, g], pop_share[i, g],
+                       pop[g])
+               for i in range(n_stages) for g in range(n_groups)]
+    drop = hidden | ~np.isfinite(e) | ~np.isfinite(l_)
+    vals = {"share_in": share_in, "share_in_ci_low": si[0], "share_in_ci_high": si[1], "share_out": share_out,
+            "share_out_ci_low": so[0], "share_out_ci_high": so[1], "rate": rate, "rate_ci_low": ra[0],
+            "rate_ci_high": ra[1], "population_share": pop_share, "shift": shift, "shift_ci_low": shift_ci[0],
+            "shift_ci_high": shift_ci[1], "shift_ratio": ratio, "shift_ratio_ci_low": ratio_ci[0],
+            "shift_ratio_ci_high": ratio_ci[1], "p_value": p}
+    for k in ("shift_ci_low", "shift_ci_high", "shift_ratio_ci_low", "shift_ratio_ci_high"):
+        vals[k] = np.array(vals[k], dtype=float)
+        vals[k][0] = np.nan  # the population has no shift against itself
+    row = {k: np.where(drop | ~np.isfinite(v), np.nan, v).ravel() for k, v in vals.items()}
+    names = attrs.split(GROUP_SEPARATOR)
+    return pd.DataFrame({
+        "stage": np.repeat(np.array(stages, dtype=object), n_groups),
+        "stage_index": np.repeat(np.arange(n_stages, dtype=np.int64), n_groups),
+        "attributes": [names] * (n_stages * n_groups), "group": groups * n_stages,
+        "entering": np.where(drop, np.nan, e).ravel(), "leaving": np.where(drop, np.nan, l_).ravel(),
+        **row, "test": np.where(drop | np.isnan(p), "", test).astype(object).ravel(),
+        "suppressed": np.tile(hidden, n_stages), "reason": reasons,
+    })
+
+
+def _reason(hidden: bool, why: str, index: int, e: float, leaving: float, e_tot: float, l_tot: float, p: float,
+            pop_share: float, pop: float) -> str:
+    """Why a funnel cell is empty or partly undefined ("" when every value is defined)."""
+    if hidden:
+        return why
+    if not np.isfinite(e) or not np.isfinite(leaving):
+        return SOURCE_SUPPRESSED
+    notes = []
+    if not np.isfinite(e_tot) or not np.isfinite(l_tot):
+        notes.append("shares undefined: the stage total is unknown (a cell is suppressed at source)")
+    elif l_tot == 0:
+        notes.append("share leaving and shift undefined: no case leaves the step")
+    if e == 0:
+        notes.append("rate undefined: no case of the group enters the stage")
+    if index > 0 and not np.isfinite(p) and np.isfinite(pop_share) and l_tot > 0:
+        notes.append("no test: the group or the rest has no case in the population")
+    if pop == 0 or not np.isfinite(pop):
+        notes.append("no shift: the group's population count is unknown or 0")
+    return "; ".join(notes)
 
 
 def _total(totals: pd.DataFrame, stage: str, col: str, values: np.ndarray) -> float:

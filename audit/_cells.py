@@ -55,7 +55,7 @@ class ParsedCells:
         at most ``k``, stored as ``k + 1`` exclusive for whole counts); NaN
         otherwise.
     bad : numpy.ndarray
-        True where the cell is neither a number nor a suppression marker.
+        True where the cell is neither a finite number nor a suppression marker.
     """
 
     values: np.ndarray
@@ -100,7 +100,7 @@ def parse_cells(raw: pd.Series, *, markers: Sequence[str] = DEFAULT_SUPPRESSION_
         numtext = numtext.str.replace(",", ".", regex=False)
     values = pd.to_numeric(numtext.where(~(missing | is_marker | has_bound)), errors="coerce").to_numpy(dtype="float64")
     suppressed = missing | is_marker | has_bound
-    bad = ~suppressed & np.isnan(values)
+    bad = ~suppressed & ~np.isfinite(values)  # text that is no number, and numbers too large to hold ('1e400')
     marker = np.where(missing, "", np.where(suppressed, text.to_numpy(dtype=object), ""))
     return ParsedCells(values=np.where(suppressed, np.nan, values), suppressed=suppressed,
                        marker=marker.astype(object), bound=bound, bad=bad)

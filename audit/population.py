@@ -895,7 +895,7 @@ def _load_aggregated(
             text = raw.astype("str").str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False)
             text = text.str.replace(",", ".", regex=False).where(raw.notna())
             num = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
-            bad = raw.notna().to_numpy() & np.isnan(num)
+            bad = raw.notna().to_numpy() & ~np.isfinite(num)
         else:
             parsed = parse_cells(raw, markers=markers)
             num, bad = parsed.values, parsed.bad
@@ -908,8 +908,9 @@ def _load_aggregated(
                     "text": describe_bound(bound, str(parsed.marker[i]))})
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
+            kind = "infinite" if np.isinf(num[i]) else "non-numeric"  # '1e400' is a number too large to hold
             raise DataError(
-                f"{source}: column {col!r} ({what}) has the non-numeric value {raw.iloc[i]!r} for {where_(i)}. "
+                f"{source}: column {col!r} ({what}) has the {kind} value {_shown(raw.iloc[i])} for {where_(i)}. "
                 + ("Expected a count of cases." if what == "group_size" else
                    "Expected a count, a percentage, or a suppression marker ("
                    + ", ".join(repr(m) for m in markers[:12]) + (", ..." if len(markers) > 12 else "")
@@ -1016,6 +1017,12 @@ def suppression_notes(suppressed: list[dict[str, Any]]) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------
 # dispatch
+
+
+def _shown(value: Any) -> str:
+    """A cell as an error message quotes it: text in quotes, a number as written (``inf``, ``12.5``)."""
+    return repr(value) if isinstance(value, str) else f"{float(value):g}" if isinstance(value, (int, float)) \
+        else repr(str(value))
 
 
 def load_population(audit: AuditSpec) -> Population:

@@ -195,6 +195,18 @@ def test_bad_stage_tables_are_refused_with_the_file_column_and_value(tmp_path: P
                      ["r"])
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("", r"empty\.csv: cannot read the stage table \(.*\)\. Expected a CSV file with a header row"),
+    ("region,population,decision\n", r"empty\.csv: the stage table has no rows"),
+    ("region,population,decision\na,1e400,3\n", r"column 'population', row 2 \(group 'a'\): '1e400' is not a count"),
+    ("region,population,decision\na,10,3\n,12,3\n", r"column 'region', row 3: the group is empty"),
+])
+def test_empty_and_unreadable_stage_tables_are_refused_by_name(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "empty.csv").write_text(text, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        read_stage_table(tmp_path / "empty.csv", stages=["population", "decision"], group="region")
+
+
 def test_inconsistent_stage_counts_are_refused_with_the_stage_group_and_counts() -> None:
     """Counts that cannot describe one journey are a DataError naming what is wrong, never a crash in a test."""
     def counts(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:

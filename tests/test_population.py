@@ -219,6 +219,11 @@ def test_aggregated_source_refuses_case_keys(tmp_path: Path) -> None:
         ("sex,f,1,2,3,4,many\n", {"group_size": "n"},
          r"c.csv: column 'n' \(group_size\) has the non-numeric value 'many' for sex=f \(data row 1\). "
          r"Expected a count of cases."),
+        ("sex,f,1,2,3,4,1e400\n", {"group_size": "n"},
+         r"c.csv: column 'n' \(group_size\) has the infinite value inf for sex=f \(data row 1\). "
+         r"Expected a count of cases."),
+        ("sex,f,1,inf,3,4\n", {},
+         r"c.csv: column 'FP' \(cells.fp\) has the infinite value inf for sex=f \(data row 1\)"),
         ("sex,f,60.0,,50.0,,10\n", {"group_size": "n", "units": "percent"},
          r"c.csv: the percentages for sex=f add up to 110. Expected at most 100 for a row with suppressed \(blank\) "
          r"cells; got TP 60 \+ FP blank \+ FN 50 \+ TN blank in data row 1."),

@@ -50,6 +50,7 @@ the same counts.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -487,7 +488,15 @@ def read_stage_table(
     if attribute is not None and attribute not in table.columns:
         raise DataError(f"{where}: no attribute column {attribute!r}. Columns: {', '.join(table.columns)}.")
     attrs = table[attribute].astype("str") if attribute else pd.Series(group, index=table.index)
+    if table.empty:
+        raise DataError(f"{where}: the stage table has no rows. Expected one row per group (wide) or per group and "
+                        "stage (long).")
     labels = table[group].astype("str").str.strip()
+    blank = (table[group].isna() | (labels == "")).to_numpy()
+    if blank.any():
+        i = int(np.flatnonzero(blank)[0])
+        raise DataError(f"{where}: column {group!r}, row {i + 2}: the group is empty. Expected a group label on "
+                        "every row.")
     if total is not None:
         labels = labels.where(labels != total, TOTAL_GROUP)
 
@@ -558,5 +567,6 @@ def _read(path: Path) -> pd.DataFrame:
         if suffix in (".xlsx", ".xls"):
             return pd.read_excel(path, dtype=str)
         return pd.read_csv(path, dtype=str, keep_default_na=False, sep=None, engine="python")
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read the stage table ({exc}).") from None
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:  # csv.Error: an empty file, no delimiter
+        raise DataError(f"{path}: cannot read the stage table ({exc}). Expected a CSV file with a header row, "
+                        "an Excel workbook or a Parquet file.") from None

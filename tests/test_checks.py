@@ -696,6 +696,17 @@ def test_check_file_refuses_other_files(tmp_path):
         check_file(tmp_path / "cases.csv", [ROOT / "checks/application.yaml"])
 
 
+def test_check_file_refuses_a_repeated_column_name(tmp_path, synthetic):
+    """pandas reads a repeated header 'x' as 'x' and 'x.1'; a check of such a file would pass silently."""
+    path = tmp_path / "cases.csv"
+    frame = synthetic.head(20)
+    frame.assign(extra=frame["sex"]).rename(columns={"extra": "sex"}).to_csv(path, index=False)
+    where = list(frame.columns).index("sex") + 1
+    with pytest.raises(DataError, match=rf"cases\.csv: the column name 'sex' appears twice in the header \(columns "
+                                        rf"{where} and {len(frame.columns) + 1}\)"):
+        check_file(path, [ROOT / "checks/application.yaml"])
+
+
 def test_decisions_suite_on_a_decision_frame():
     """Rows d3 (grant without amount), d4 (unknown outcome) and d5 (bad reasons) fail."""
     frame = pd.DataFrame(

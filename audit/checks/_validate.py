@@ -16,6 +16,7 @@ for great-expectations' own tools.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import json
 import math
@@ -38,6 +39,7 @@ from audit.checks._native import NativeResult, evaluate_native
 from audit.checks._sufficient import record_statistics
 from audit.checks._suite import Suite, SuiteExpectation, build_expectation, expand_entry, load_suite
 from audit.exceptions import DataError, SpecError
+from audit.population import check_headers
 
 __all__ = ["CheckReport", "check_file", "failure_message", "validate"]
 
@@ -829,6 +831,12 @@ def _read_frame(path: Path, *, id_column: str) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             return pd.read_parquet(path)
+        with path.open(encoding="utf-8", newline="") as fh:
+            names = next(csv.reader([fh.readline()]), [])
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the file as {suffix[1:]}: {exc}") from None
+    check_headers(names, path)  # pandas would rename a repeated column 'x' to 'x.1' and check both silently
+    try:
         header = pd.read_csv(path, nrows=0).columns
         text = [c for c in header if ASSISTANCE_COLUMNS.get(c) == "str" or c == id_column]
         others = [c for c in header if c not in text]

@@ -11,7 +11,7 @@ import traceback
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,6 @@ from audit._privacy import mask_table, mask_value
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
 from audit.journey._frames import FrameLineage, HashCache, constant_strings, frame_lineage
-from audit.journey._openlineage import LineageRun, build_events, emit_events, lineage_target
 from audit.exceptions import SpecError
 from audit.journey._step import (
     STEP_NAME,
@@ -35,6 +34,9 @@ from audit.journey._step import (
 )
 from audit.journey._provenance import UNKNOWN_ORIGIN, normalise_origin
 from audit.journey._vocabulary import validate_actor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from audit.journey._openlineage import LineageRun
 
 _LOW_CARDINALITY = ["step", "status", "changed_fields", "reason", "actor", "by"]
 """Columns of ``journey.parquet`` worth dictionary-encoding (few distinct values)."""
@@ -635,10 +637,14 @@ class Journey:
         whole run), then ``COMPLETE`` (or ``FAIL`` when a step failed) for the
         whole run once no step is open. See :mod:`audit.journey` for the facets.
         """
+        from audit.journey._openlineage import build_events  # openlineage-python loads when events are built
+
         return build_events(self.lineage_run())
 
     def lineage_run(self) -> LineageRun:
         """What the run's OpenLineage events are built from: namespace, names, run id, provenance, step records."""
+        from audit.journey._openlineage import LineageRun
+
         return LineageRun(
             namespace=self.namespace,
             audit_name=self.audit_name,
@@ -703,5 +709,7 @@ class Journey:
         int
             How many events the transport accepted (for HTTP, answered 2xx).
         """
+        from audit.journey._openlineage import emit_events, lineage_target
+
         target = lineage_target(url=url, transport=transport, path=path, timeout_s=timeout_s, api_key=api_key)
         return 0 if target is None else emit_events(self.lineage_run(), target)

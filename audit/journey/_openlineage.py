@@ -7,7 +7,9 @@ written to ``lineage.jsonl`` are the events as the client emits them (with
 the client's own run tag and any tags or filters an ``openlineage.yml``
 configures), so a file and an endpoint receive the same events. The client's
 ``sourceCodeLocation`` facet, which would read the local git repository, is
-switched off.
+switched off. :class:`audit.journey.Journey` imports this module only when it
+builds or sends a run's events, so importing Insyn, or a run that writes no
+folder, does not load openlineage-python and its transports (about 0.3 s).
 
 Where events go (:func:`lineage_target`), first match wins:
 

@@ -709,7 +709,11 @@ class Journey:
         int
             How many events the transport accepted (for HTTP, answered 2xx).
         """
-        from audit.journey._openlineage import emit_events, lineage_target
+        from audit.journey._target import lineage_target
 
         target = lineage_target(url=url, transport=transport, path=path, timeout_s=timeout_s, api_key=api_key)
-        return 0 if target is None else emit_events(self.lineage_run(), target)
+        if target is None:  # nowhere to send: openlineage-python is not loaded
+            return 0
+        from audit.journey._openlineage import emit_events
+
+        return emit_events(self.lineage_run(), target)

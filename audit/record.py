@@ -37,6 +37,7 @@ import pandas as pd
 from audit import report
 from audit._json import jsonable
 from audit._paths import sha256_file
+from audit._background import in_background
 from audit._privacy import mask, mask_frame, mask_value
 from audit._version import __version__
 from audit.attribution import ATTRIBUTION_FILE
@@ -235,7 +236,24 @@ def _write_json(path: Path, value: object) -> None:
 
 
 def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp: Path) -> None:
-    """Write every artifact into ``tmp``, the manifest last."""
+    """Write every artifact into ``tmp``, the manifest last; ``lineage.jsonl`` on the second core where possible."""
+    journey = state.journey
+    lineage_file = in_background(lambda: journey.write_lineage(tmp / "lineage.jsonl"))  # on the second core
+    try:
+        expected = _write_files(spec, state, result, tmp)
+    except BaseException:
+        lineage_file.abandon()
+        raise
+    lineage_file.wait()
+    population = state.population.inputs if state.population is not None else ()
+    write_manifest(spec, result, tmp, [n for n in expected if n != "manifest.json"], input_hashes(spec, population))
+    missing = [a for a in expected if not (tmp / a).is_file()]
+    if missing:  # pragma: no cover - guarded by tests
+        raise RuntimeError(f"run folder incomplete: {missing}")
+
+
+def _write_files(spec: AuditSpec, state: RunState, result: AuditResult, tmp: Path) -> tuple[str, ...]:
+    """Write the artifacts other than ``lineage.jsonl`` and the manifest; return the names a folder must have."""
     journey = state.journey
     expected = artifacts_for(spec.report.formats)
     final = state.final
@@ -246,18 +264,13 @@ def _write_artifacts(spec: AuditSpec, state: RunState, result: AuditResult, tmp:
     if state.attribution is not None:  # each case's decision under every coalition of stages (insyn trace)
         mask_frame(state.attribution.frame()).to_parquet(tmp / ATTRIBUTION_FILE, index=False)
         expected = (*expected, ATTRIBUTION_FILE)
-    journey.write_lineage(tmp / "lineage.jsonl")
     lineage = spec.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
     journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,
                  path=spec.resolve(lineage.path) if lineage.path else None)
     gx = {e["step"]: e["gx_result"] for e in state.checks if e.get("gx_result") is not None}
     checks = [{**e, "gx_result": gx[e["step"]]} if e["step"] in gx else e for e in result.plain["checks"]]
     write_documents(spec, result, tmp, checks=checks)
-    population = state.population.inputs if state.population is not None else ()
-    write_manifest(spec, result, tmp, [n for n in expected if n != "manifest.json"], input_hashes(spec, population))
-    missing = [a for a in expected if not (tmp / a).is_file()]
-    if missing:  # pragma: no cover - guarded by tests
-        raise RuntimeError(f"run folder incomplete: {missing}")
+    return expected
 
 
 def write_documents(spec: AuditSpec, result: AuditResult, folder: Path, *,

@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "audit"
 
 LAYERS: dict[str, tuple[str, ...]] = {
-    "ground": ("audit.exceptions", "audit._privacy", "audit._distributions", "audit._ids", "audit._paths", "audit._json", "audit._columns",
+    "ground": ("audit.exceptions", "audit._privacy", "audit._distributions", "audit._ids", "audit._background",
+               "audit._paths", "audit._json", "audit._columns",
                "audit._version", "audit._cells", "audit._schema", "audit._yaml"),
     "settings": ("audit.spec", "audit.study_spec", "audit.reference"),
     "domain": ("audit.population", "audit.synth", "audit.norms", "audit.checks", "audit.engine", "audit.journey",

@@ -238,6 +238,12 @@ def test_openlineage_python_loads_only_when_a_run_builds_its_events(tmp_path: Pa
             "loaded = lambda: any(m.split('.')[0] == 'openlineage' for m in sys.modules); before = loaded(); "
             f"a = audit.load_spec({str(spec)!r}); a.run(write=False); unwritten = loaded(); "
             f"r = a.run(out={str(tmp_path / 'out')!r}); "
-            "print(before, unwritten, loaded(), (r.run_dir / 'lineage.jsonl').stat().st_size > 0)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False", "True", "True"]
+            "print(before, unwritten, loaded(), len((r.run_dir / 'lineage.jsonl').read_text().splitlines()))")
+    env = {k: v for k, v in os.environ.items() if k != "INSYN_BACKGROUND"}
+    in_place = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**env, "INSYN_BACKGROUND": "0"}).stdout.split()
+    assert in_place[:3] == ["False", "False", "True"] and int(in_place[3]) > 2
+    # By default (Linux, one thread) a forked child builds and writes the events: the run's process never loads it.
+    forked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    if sys.platform == "linux":
+        assert forked.split() == ["False", "False", "False", in_place[3]]

@@ -360,13 +360,18 @@ class AuditResult:
         path = folder / "results.json"
         if not path.is_file():
             raise DataError(f"{folder}: no results.json. Expected a run folder written by insyn run.")
-        res = cls.from_dict(json.loads(path.read_text(encoding="utf-8")), run_dir=folder)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{path}: is not valid JSON ({exc}). Expected a file written by insyn run.") from None
+        _check_shape(data, path)
+        res = cls.from_dict(data, run_dir=folder)
         dec = folder / "decisions.parquet"
         parts = sorted((folder / "decisions").glob("part-*.parquet")) if (folder / "decisions").is_dir() else []
         if dec.is_file():
-            object.__setattr__(res, "_decisions", pd.read_parquet(dec))
+            object.__setattr__(res, "_decisions", _read_parquet(dec))
         elif parts:  # a chunked run: the decisions in parts, in chunk order (audit.chunked)
-            object.__setattr__(res, "_decisions", pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True))
+            object.__setattr__(res, "_decisions", pd.concat([_read_parquet(p) for p in parts], ignore_index=True))
         return res
 
     def __repr__(self) -> str:
@@ -386,3 +391,41 @@ class AuditResult:
         None (Jupyter then shows ``repr``) when there is none.
         """
         return None if _html_summary is None else _html_summary(self)
+
+
+_LISTS = ("checks", "metrics", "findings", "funnel", "values", "alerts")
+_OBJECTS = ("spec", "population", "engine", "journey", "extras", "monitor", "execution")
+
+
+def _check_shape(data: Any, path: Path) -> None:
+    """Refuse a ``results.json`` whose top-level keys have the wrong kind (a hand-edited or foreign file)."""
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object. Got {type(data).__name__}.")
+    for key in _LISTS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            raise DataError(f"{path}: {key!r} must be a list of objects. Got {_kind(value)}. "
+                            "Expected a file written by insyn run.")
+    for key in _OBJECTS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise DataError(f"{path}: {key!r} must be an object. Got {_kind(value)}. "
+                            "Expected a file written by insyn run.")
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a message: ``str 'oops'``, ``list with a str``."""
+    if isinstance(value, list):
+        odd = next((v for v in value if not isinstance(v, dict)), None)
+        return f"a list holding {type(odd).__name__} {odd!r}"[:80] if odd is not None else "a list"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file of a run folder; a damaged one is a :class:`DataError` naming it."""
+    import pyarrow as pa
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{path}: cannot be read as Parquet ({exc}). Expected a file written by insyn run.") from None

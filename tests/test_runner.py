@@ -330,3 +330,32 @@ def test_every_source_of_a_case_status_ends_in_the_final_frame(tmp_path: Path) -
         400, 400 - n_q - len(errors), n_q, len(errors))
     assert res.population["status_counts"] == {"ok": 400 - n_q - len(errors), "error": len(errors),
                                                "quarantined": n_q}
+
+
+def test_a_damaged_run_folder_is_refused_by_file_and_key(tmp_path: Path) -> None:
+    """A results.json or decisions.parquet that insyn run did not write is a DataError naming it, never a crash."""
+    import json
+    import shutil
+
+    from audit.exceptions import DataError
+
+    good = _small(tmp_path, report={"formats": ["json"]}).run(out=tmp_path / "out").run_dir
+    assert AuditResult.load(good).decisions is not None
+    cases = [
+        ("results.json", "{not json", r"results\.json: is not valid JSON"),
+        ("results.json", json.dumps([1]), r"results\.json: expected a JSON object\. Got list"),
+        ("results.json", {"metrics": "oops"}, r"results\.json: 'metrics' must be a list of objects\. Got str 'oops'"),
+        ("results.json", {"findings": [1]}, r"'findings' must be a list of objects\. Got a list holding int 1"),
+        ("results.json", {"engine": "x"}, r"'engine' must be an object\. Got str 'x'"),
+        ("decisions.parquet", "PAR1xxxxPAR1", r"decisions\.parquet: cannot be read as Parquet"),
+    ]
+    for i, (name, damage, message) in enumerate(cases):
+        folder = tmp_path / f"bad{i}"
+        shutil.copytree(good, folder)
+        if isinstance(damage, dict):
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+            data.update(damage)
+            damage = json.dumps(data)
+        (folder / name).write_text(damage, encoding="utf-8")
+        with pytest.raises(DataError, match=message):
+            AuditResult.load(folder)

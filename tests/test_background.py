@@ -106,6 +106,7 @@ def test_in_this_process_with_threads_the_write_runs_in_place(tmp_path: Path) ->
         t.join()
 
 
+@pytest.mark.slow
 def test_a_run_folder_written_with_and_without_the_child_is_the_same(tmp_path: Path) -> None:
     """lineage.jsonl from the child equals the one the run's own process writes (times and ids aside)."""
     spec = tmp_path / "s.yaml"

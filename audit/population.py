@@ -93,6 +93,7 @@ __all__ = [
     "blank_to_missing",
     "check_headers",
     "column_evidence",
+    "csv_dialect",
     "iter_table",
     "load_population",
     "max_file_bytes",
@@ -176,10 +177,18 @@ def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     raise DataError(f"{path}: cannot decode the file as UTF-8 or cp1252. Expected a text CSV export.")
 
 
+def _refuse_binary(sample: str, path: Path) -> None:
+    """Refuse a file whose first characters hold NUL bytes: a binary file or UTF-16 text, not a CSV export."""
+    if "\x00" in sample:
+        raise DataError(f"{path}: holds NUL bytes, so it is not a text CSV export (a binary file, or UTF-16 text). "
+                        "Expected a CSV file in UTF-8 or cp1252.")
+
+
 def _read_csv(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = path.read_bytes()
     text, encoding = _decode(raw, path)
     sample = text[:65536]
+    _refuse_binary(sample, path)
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
         delimiter = dialect.delimiter
@@ -375,7 +384,7 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> tuple[pd.
     )
 
 
-def _csv_dialect(path: Path) -> tuple[str, str, str]:
+def csv_dialect(path: Path) -> tuple[str, str, str]:
     """(encoding, delimiter, decimal mark) of a CSV file, found as :func:`_read_csv` finds them, without reading it whole.
 
     The file is UTF-8 when every byte of it decodes as UTF-8 (checked block
@@ -402,6 +411,7 @@ def _csv_dialect(path: Path) -> tuple[str, str, str]:
                     from None
     with path.open("r", encoding=encoding, newline="") as fh:
         sample = fh.read(65536)
+    _refuse_binary(sample, path)
     try:
         delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
     except csv.Error:
@@ -416,7 +426,7 @@ def _text_parts(path: Path, chunk_size: int, sheet: str | int | None) -> tuple[C
     """A function that yields a file's parts as frames of text cells, the file's decimal mark, and how it is read."""
     suffix = path.suffix.lower()
     if suffix in {".csv", ".txt", ".tsv"}:
-        encoding, delimiter, decimal = _csv_dialect(path)
+        encoding, delimiter, decimal = csv_dialect(path)
 
         def csv_parts() -> Iterator[pd.DataFrame]:
             try:

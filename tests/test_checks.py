@@ -707,6 +707,23 @@ def test_check_file_refuses_a_repeated_column_name(tmp_path, synthetic):
         check_file(path, [ROOT / "checks/application.yaml"])
 
 
+def test_check_file_reads_a_swedish_export_as_a_run_does(tmp_path, synthetic):
+    """';' as separator, cp1252: insyn check finds the dialect as insyn run does (it read every such file as one
+    column before); a file with NUL bytes (binary, or UTF-16 text) is refused by name."""
+    frame = synthetic.head(200)
+    comma, semi = tmp_path / "comma.csv", tmp_path / "semi.csv"
+    frame.to_csv(comma, index=False)
+    frame.to_csv(semi, index=False, sep=";", encoding="cp1252")
+    suites = [ROOT / "checks/application.yaml"]
+    a, b = check_file(comma, suites), check_file(semi, suites)
+    assert b.n_rows == a.n_rows == 200
+    assert [(r["expectation"], r["column"]) for r in b.failures] == [(r["expectation"], r["column"]) for r in a.failures]
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text("case_id,sex\nc1,female\n", encoding="utf-16")
+    with pytest.raises(DataError, match=r"utf16\.csv: holds NUL bytes, so it is not a text CSV export"):
+        check_file(utf16, suites)
+
+
 def test_decisions_suite_on_a_decision_frame():
     """Rows d3 (grant without amount), d4 (unknown outcome) and d5 (bad reasons) fail."""
     frame = pd.DataFrame(

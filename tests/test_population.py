@@ -287,3 +287,17 @@ def test_sqlalchemy_url_and_blank_cells_in_parquet(tmp_path: Path) -> None:
     pd.DataFrame({"case_id": ["x", "y"], "sex": ["female", " "]}).to_parquet(tmp_path / "c.parquet")
     frame = load_population(_audit(tmp_path, {"file": "c.parquet"})).frame
     assert frame["sex"].isna().tolist() == [False, True]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_file_with_nul_bytes_is_refused_by_name(tmp_path: Path, chunked: bool) -> None:
+    """A binary file or a UTF-16 "Unicode text" export decodes as cp1252 garbage; it is refused, in parts too."""
+    from audit.population import iter_table, read_table
+
+    path = tmp_path / "export.csv"
+    path.write_text("case_id;sex\nc1;female\n", encoding="utf-16")
+    with pytest.raises(DataError, match=r"export\.csv: holds NUL bytes, so it is not a text CSV export"):
+        if chunked:
+            next(iter(iter_table(path, chunk_size=10)))
+        else:
+            read_table(path)

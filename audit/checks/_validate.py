@@ -16,7 +16,6 @@ for great-expectations' own tools.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 import math
@@ -39,7 +38,7 @@ from audit.checks._native import NativeResult, evaluate_native
 from audit.checks._sufficient import record_statistics
 from audit.checks._suite import Suite, SuiteExpectation, build_expectation, expand_entry, load_suite
 from audit.exceptions import DataError, SpecError
-from audit.population import check_headers
+from audit.population import csv_dialect
 
 __all__ = ["CheckReport", "check_file", "failure_message", "validate"]
 
@@ -831,17 +830,20 @@ def _read_frame(path: Path, *, id_column: str) -> pd.DataFrame:
     try:
         if suffix == ".parquet":
             return pd.read_parquet(path)
-        with path.open(encoding="utf-8", newline="") as fh:
-            names = next(csv.reader([fh.readline()]), [])
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, ImportError) as exc:
         raise DataError(f"{path}: cannot read the file as {suffix[1:]}: {exc}") from None
-    check_headers(names, path)  # pandas would rename a repeated column 'x' to 'x.1' and check both silently
+    # As a run reads it: UTF-8 or cp1252, ',' ';' tab or '|' (a Swedish export: ';' with decimal commas), and a
+    # header that names each column once (pandas would rename a repeated 'x' to 'x.1' and check both silently).
+    encoding, delimiter, decimal = csv_dialect(path)
     try:
-        header = pd.read_csv(path, nrows=0).columns
+        header = pd.read_csv(path, nrows=0, sep=delimiter, encoding=encoding).columns
         text = [c for c in header if ASSISTANCE_COLUMNS.get(c) == "str" or c == id_column]
         others = [c for c in header if c not in text]
         return pd.read_csv(
             path,
+            sep=delimiter,
+            decimal=decimal,
+            encoding=encoding,
             dtype={c: "str" for c in text},
             keep_default_na=False,
             na_values={c: ["", "NA", "N/A", "NaN", "nan", "null", "NULL"] for c in others},

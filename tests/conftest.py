@@ -38,3 +38,23 @@ def openlineage_spec() -> Path:
     if not (OPENLINEAGE_SPEC / "OpenLineage.json").is_file():
         pytest.skip(f"OpenLineage schemas not found at {OPENLINEAGE_SPEC} (a clone outside CI)")
     return OPENLINEAGE_SPEC
+
+
+@pytest.fixture
+def small_rules_spec(tmp_path: Path):
+    """A factory of small audit specs: ``n`` synthetic cases decided by the demo's rule set, in ``tmp_path``."""
+
+    def make(name: str, *, n: int, seed: int = 1, sensitive: tuple[str, ...] = ("sex",),
+             formats: tuple[str, ...] = ("json",)) -> Path:
+        spec = tmp_path / f"{name}.yaml"
+        spec.write_text(
+            f"name: {name}\nseed: {seed}\n"
+            f"population: {{synthetic: {ROOT / 'datasets/sweden/population-2026.yaml'}, n: {n}}}\n"
+            f"sensitive_features: [{', '.join(sensitive)}]\n"
+            f"engine: {{kind: rules, path: {ROOT / 'examples/engines/municipal-rpa.yaml'}}}\n"
+            f"statistics: {{min_group_size: 10, bootstrap: 0}}\nreport: {{formats: [{', '.join(formats)}]}}\n",
+            encoding="utf-8",
+        )
+        return spec
+
+    return make

@@ -107,17 +107,9 @@ def test_in_this_process_with_threads_the_write_runs_in_place(tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_a_run_folder_written_with_and_without_the_child_is_the_same(tmp_path: Path) -> None:
+def test_a_run_folder_written_with_and_without_the_child_is_the_same(tmp_path: Path, small_rules_spec) -> None:
     """lineage.jsonl from the child equals the one the run's own process writes (times and ids aside)."""
-    spec = tmp_path / "s.yaml"
-    spec.write_text(
-        "name: bg\nseed: 3\n"
-        f"population: {{synthetic: {ROOT / 'datasets/sweden/population-2026.yaml'}, n: 400}}\n"
-        "sensitive_features: [sex, birth_region]\n"
-        f"engine: {{kind: rules, path: {ROOT / 'examples/engines/municipal-rpa.yaml'}}}\n"
-        "statistics: {min_group_size: 10, bootstrap: 0}\nreport: {formats: [json, md]}\n",
-        encoding="utf-8",
-    )
+    spec = small_rules_spec("bg", n=400, seed=3, sensitive=("sex", "birth_region"), formats=("json", "md"))
     folders = {}
     for flag in ("1", "0"):
         out = tmp_path / f"out{flag}"

@@ -221,19 +221,11 @@ def test_an_unreadable_openlineage_yml_never_fails_the_events() -> None:
     assert len(events) == 12 and all(e["eventType"] in ("START", "COMPLETE", "FAIL") for e in events)
 
 
-def test_openlineage_python_loads_only_when_a_run_builds_its_events(tmp_path: Path) -> None:
+def test_openlineage_python_loads_only_when_a_run_builds_its_events(tmp_path: Path, small_rules_spec) -> None:
     """Importing Insyn, and a run that writes no folder, do not load the client (0.3 s); a written run does."""
     import subprocess
 
-    spec = tmp_path / "s.yaml"
-    spec.write_text(
-        "name: lazy\nseed: 1\n"
-        f"population: {{synthetic: {ROOT / 'datasets/sweden/population-2026.yaml'}, n: 300}}\n"
-        "sensitive_features: [sex]\n"
-        f"engine: {{kind: rules, path: {ROOT / 'examples/engines/municipal-rpa.yaml'}}}\n"
-        "statistics: {min_group_size: 10, bootstrap: 0}\nreport: {formats: [json]}\n",
-        encoding="utf-8",
-    )
+    spec = small_rules_spec("lazy", n=300)
     code = ("import sys, audit, audit.cli, audit.runner, audit.record, audit.journey; "
             "loaded = lambda: any(m.split('.')[0] == 'openlineage' for m in sys.modules); before = loaded(); "
             f"a = audit.load_spec({str(spec)!r}); a.run(write=False); unwritten = loaded(); "

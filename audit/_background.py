@@ -93,7 +93,6 @@ class Pending:
             self.failure = message.decode("utf-8", "replace") or f"exit status {os.waitstatus_to_exitcode(status)}"
             self._write()
 
-
     def abandon(self) -> None:
         """Stop the child without writing (the run failed and its folder is discarded)."""
         if self._pid is None:

@@ -14,6 +14,7 @@ expected and what was given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "FailureCollector",
     "InsynError",
     "SpecError",
+    "show_value",
 ]
 
 FAILURE_COLUMNS: tuple[str, ...] = ("check", "column", "value", "case_id", "reason")
@@ -300,3 +302,14 @@ def _is_missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and value != value
+
+
+def show_value(value: Any) -> str:
+    """Show a data value in a message: strings quoted, numbers plain, NaN as NaN."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if value is None or value is pd.NA:
+        return "None"
+    return repr(value)

@@ -71,7 +71,7 @@ from audit._columns import (
 from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym_key, pseudonymise
 from audit._schema import coerce_case_frame
-from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
+from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError, show_value
 from audit.journey import column_provenance
 from audit.spec import AuditSpec, PopulationSpec
 from audit.attribution import split_true_columns
@@ -920,7 +920,7 @@ def _load_aggregated(
             i = int(np.flatnonzero(bad)[0])
             kind = "infinite" if np.isinf(num[i]) else "non-numeric"  # '1e400' is a number too large to hold
             raise DataError(
-                f"{source}: column {col!r} ({what}) has the {kind} value {_shown(raw.iloc[i])} for {where_(i)}. "
+                f"{source}: column {col!r} ({what}) has the {kind} value {show_value(raw.iloc[i])} for {where_(i)}. "
                 + ("Expected a count of cases." if what == "group_size" else
                    "Expected a count, a percentage, or a suppression marker ("
                    + ", ".join(repr(m) for m in markers[:12]) + (", ..." if len(markers) > 12 else "")
@@ -1027,12 +1027,6 @@ def suppression_notes(suppressed: list[dict[str, Any]]) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------
 # dispatch
-
-
-def _shown(value: Any) -> str:
-    """A cell as an error message quotes it: text in quotes, a number as written (``inf``, ``12.5``)."""
-    return repr(value) if isinstance(value, str) else f"{float(value):g}" if isinstance(value, (int, float)) \
-        else repr(str(value))
 
 
 def load_population(audit: AuditSpec) -> Population:

@@ -130,8 +130,7 @@ class RunFolder:
             found = _spec_source(manifest, str(ran.get("name")))
             base = found.parent if found is not None else Path.cwd()
             audit = AuditSpec.from_dict(ran, base_dir=base, source=str(found) if found else str(source))
-        _read_json(folder / "results.json", "the measured result")
-        result = AuditResult.load(folder)
+        result = AuditResult.load(folder)  # refuses a missing, invalid or misshapen results.json by name
         if result.decisions is None:
             raise DataError(f"{folder}: no decisions.parquet (nor decisions/part-*.parquet of a chunked run). "
                             "Expected a run folder written by insyn run.")

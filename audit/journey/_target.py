@@ -35,6 +35,7 @@ _HTTP_RETRY: dict[str, Any] = {
 """urllib3 retries of the HTTP transports Insyn configures: a refusal is retried twice, quickly; a
 connection error or a timeout is not retried, so an endpoint that is down costs one timeout; a 500 is final."""
 
+
 @dataclass(frozen=True)
 class LineageTarget:
     """Where a run's OpenLineage events are sent (see :func:`lineage_target`).

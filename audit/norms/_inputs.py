@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import COST_COLUMNS, INCOME_COLUMNS
-from audit.exceptions import CheckCode, DataError, FailureCollector
+from audit.exceptions import CheckCode, DataError, FailureCollector, show_value
 from audit.norms._rules import MONTH_PATTERN, RULE_VERSIONS
-from audit.norms._tables import AGE_TO_BAND, MAX_AGE, AGE_BANDS, show_value
+from audit.norms._tables import AGE_TO_BAND, MAX_AGE, AGE_BANDS
 
 __all__: list[str] = []
 

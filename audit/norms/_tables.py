@@ -21,7 +21,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from audit._yaml import load_yaml
 from audit.exceptions import DataError, SpecError
@@ -72,17 +71,6 @@ def shown_path(path: Path) -> str:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def show_value(value: Any) -> str:
-    """Show a data value in a message: strings quoted, numbers plain, NaN as NaN."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    if value is None or value is pd.NA:
-        return "None"
-    return repr(value)
 
 
 def read_yaml(path: Path, shown: str, what: str) -> Any:

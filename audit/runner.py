@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from audit import _steps
+from audit import _memory, _steps
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._steps import CaseStatus, assertions, by_case_id, quarantined, seen
 from audit.attribution import Attribution, attribute_run, basis_cases
@@ -343,6 +343,7 @@ def run(spec: AuditSpec, *, run_id: str | None = None, progress: Progress | None
     -------
     RunState
     """
+    _memory.tune()
     state = RunState(spec=spec, run_id=run_id or make_run_id(spec), progress=progress)
     for step in steps_for(spec):
         if step.when(spec):

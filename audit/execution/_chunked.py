@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit import _steps, runner
+from audit import _memory, _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
 from audit._json import jsonable
@@ -316,6 +316,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
     Module level so that worker processes and Dask workers can run it.
     """
+    _memory.tune()
     spec = task.spec
     population = _population(task)
 

@@ -570,3 +570,15 @@ def test_generated_population_passes_intake_suite(model: synth.PopulationModel, 
         frame = synth.generate(model, n=20_000, seed=seed, bias=strengths)
         report = validate(frame, [suite], step="intake")
         assert report.success, report
+
+
+def test_bias_knobs_leave_the_latent_frame_untouched(model):
+    """The knobs change the observed cases only: the latent (true) frame is the one drawn without any bias."""
+    knobs = list(model.resolve_bias(None, source=model.source))
+    plain = synth.generate_latent(model, n=3000, seed=SEED, bias={k: 0.0 for k in knobs})
+    biased = synth.generate_latent(model, n=3000, seed=SEED, bias={k: 1.0 for k in knobs})
+    pd.testing.assert_frame_equal(biased.latent, plain.latent)
+    changed = sum(v["changed"] for v in biased.bias.values())
+    assert changed > 0
+    differ = sum(int((biased.cases[c] != biased.latent[c]).sum()) for c in biased.cases.columns)
+    assert 0 < differ <= changed

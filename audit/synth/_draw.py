@@ -329,7 +329,7 @@ def _group_mask(frame: pd.DataFrame, groups: dict[str, Any]) -> np.ndarray:
 def _apply_knobs(latent: pd.DataFrame, knobs: dict[str, BiasKnob], seed: int,
                  model: PopulationModel) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
     """Return the observed case frame and the ground truth of the active knobs."""
-    cases = latent[list(ASSISTANCE_COLUMNS)].copy()
+    cases = latent[list(ASSISTANCE_COLUMNS)]  # copy-on-write: a knob's column replaced here leaves latent's
     truth: dict[str, dict[str, Any]] = {}
     n = len(latent)
     for name, knob in knobs.items():

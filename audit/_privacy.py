@@ -261,14 +261,16 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
     """Which texts of an Arrow string array hold a personnummer: ``PNR_PATTERN.search`` per text, fast.
 
     Only texts of at least ten bytes can hold one, so only those are
-    searched; ASCII texts with :data:`PNR_RE2` in Arrow (the same matches as
-    :data:`PNR_PATTERN` for ASCII), texts with other characters (whose digits
-    Python's ``\\d`` also counts) with :data:`PNR_PATTERN`. Nulls never match.
+    searched (their lengths read from the array's offsets); a text that
+    repeats is searched once. ASCII texts are searched with :data:`PNR_RE2`
+    in Arrow (the same matches as :data:`PNR_PATTERN` for ASCII), texts
+    with other characters (whose digits Python's ``\\d`` also counts) with
+    :data:`PNR_PATTERN`. Nulls never match.
 
     Parameters
     ----------
     text : pyarrow.Array or pyarrow.ChunkedArray
-        Strings (``string`` or ``large_string``).
+        Strings (``string``, ``large_string`` or ``string_view``).
 
     Returns
     -------
@@ -276,22 +278,49 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
         One flag per text.
     """
     import pyarrow as pa
+
+    if pa.types.is_string_view(text.type):  # no offsets to read lengths from, and no regex kernel
+        text = text.cast(pa.large_string())
+    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    found = np.zeros(len(text), dtype=bool)
+    start = 0
+    for chunk in chunks:
+        n = len(chunk)
+        if n:
+            where = np.flatnonzero(_long_texts(chunk))
+            if where.size:
+                found[start + where] = _search(chunk.take(pa.array(where)))
+        start += n
+    return found
+
+
+def _long_texts(chunk: Any) -> np.ndarray:
+    """Flags of the texts of one Arrow string array that are not null and at least ten bytes long."""
+    import pyarrow as pa
+
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+    long = np.diff(offsets) >= _PNR_MIN_LENGTH
+    if chunk.null_count and long.any():
+        long &= chunk.is_valid().to_numpy(zero_copy_only=False)
+    return long
+
+
+def _search(candidates: Any) -> np.ndarray:
+    """``PNR_PATTERN.search`` per text of an Arrow string array without nulls; a repeated text searched once."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = np.zeros(len(text), dtype=bool)
-    long = pc.fill_null(pc.greater_equal(pc.binary_length(text), _PNR_MIN_LENGTH), False)
-    where = pc.indices_nonzero(long)
-    if not len(where):
-        return found
-    candidates = text.take(where)
-    rows = where.to_numpy()
+    if len(candidates) > 64:
+        encoded = pc.dictionary_encode(candidates)
+        if len(encoded.dictionary) * 4 <= len(candidates):  # few distinct texts: search those
+            return _search(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
     hit = pc.fill_null(pc.match_substring_regex(candidates, PNR_RE2), False).to_numpy(zero_copy_only=False)
     other = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(candidates), True).to_numpy(zero_copy_only=False))
     if other.size:
         hit = hit.copy()
         hit[other] = [bool(PNR_PATTERN.search(v)) for v in candidates.take(pa.array(other)).to_pylist()]
-    found[rows[hit]] = True
-    return found
+    return hit
 
 
 _SMALL = 4096
@@ -408,9 +437,10 @@ def neutralise_csv_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def mask_table(table: Any) -> Any:
     """Return a pyarrow Table with personnummer masked in its column names and string columns.
 
-    The texts that hold one are found in Arrow (:func:`arrow_pnr_rows`, a
-    dictionary column by its dictionary), and only those pass through
-    :func:`mask`; columns without a hit are kept as they are.
+    The texts that hold one are found in Arrow (:func:`arrow_pnr_rows`,
+    which searches a repeated text once), and only those pass through
+    :func:`mask`; columns without a hit are kept as they are, and a
+    dictionary or string-view column keeps its type.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -420,6 +450,8 @@ def mask_table(table: Any) -> Any:
         text = col
         if pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type):
             text = col.cast(pa.string())
+        elif pa.types.is_string_view(col.type):
+            text = col.cast(pa.large_string())
         if pa.types.is_string(text.type) or pa.types.is_large_string(text.type):
             rows = np.flatnonzero(arrow_pnr_rows(text))
             if rows.size:

@@ -77,6 +77,11 @@ def test_mask_frame_and_table_mask_names_and_cells() -> None:
     assert table.column_names == [f"c{MASK}", "d"]
     assert table.column(0).to_pylist() == [MASK, "b"] and table.column(1).to_pylist() == [MASK, "a"]
     assert pa.types.is_dictionary(table.column(1).type)
+    view = mask_table(pa.table({"v": pa.array(["a", f"id {pnr()}", None] * 40, type=pa.string_view()),
+                                "w": pa.array([f"{pnr()}"] * 119 + ["b"], type=pa.large_string())}))
+    assert view.column(0).to_pylist() == ["a", f"id {MASK}", None] * 40
+    assert pa.types.is_string_view(view.column(0).type)
+    assert view.column(1).to_pylist() == [MASK] * 119 + ["b"]  # a repeated text, searched once
 
 
 def test_insyn_errors_are_masked_when_built() -> None:
@@ -267,3 +272,41 @@ def test_a_random_uuid_that_starts_like_a_date_is_no_personnummer() -> None:
     assert [mask(i) for i in ids] == ids
     assert mask("id 19850312-1234") == f"id {MASK}"  # a personnummer beside nothing UUID-like is masked
     assert MASK in mask("x 19850312-1234-0000-0000-000000000000")  # digits only: not a UUID with a letter
+
+
+def _texts(rng: np.random.Generator, n: int) -> list[str | None]:
+    """Texts of every kind the fast search must tell apart: short, long, repeated, non-ASCII digits, nulls."""
+    pool = ["", "a", "c000123", "c0000001234", "grant", "reason: income above the norm", pnr(), f"x {pnr(False, '')} y",
+            f"{pnr()}0", f"1{pnr(False)}", "850615-238", "ålder 85０615-2387", "850615-2387 åå", "١٩850615-2387",
+            "19850615\u20132387", f"id {pnr(day=75)}", None]
+    out: list[str | None] = []
+    for _ in range(n):
+        k = rng.integers(0, 4)
+        if k == 0:  # a fresh random text of digits and separators, sometimes a personnummer by chance
+            out.append("".join(rng.choice(list("0123456789-+ a"), size=int(rng.integers(0, 16)))))
+        else:
+            out.append(pool[int(rng.integers(0, len(pool)))])
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_arrow_search_finds_exactly_what_the_python_pattern_finds(seed: int) -> None:
+    """``arrow_pnr_rows`` against ``PNR_PATTERN.search`` text by text, for every array layout it is given."""
+    from audit._privacy import PNR_PATTERN, arrow_pnr_rows, pnr_rows
+
+    rng = np.random.default_rng(seed)
+    texts = _texts(rng, int(rng.integers(1, 3000)))
+    expected = np.array([t is not None and PNR_PATTERN.search(t) is not None for t in texts])
+    assert expected.any() and not expected.all()
+    cut = len(texts) // 3
+    layouts = {
+        "string": pa.array(texts, type=pa.string()),
+        "large_string": pa.array(texts, type=pa.large_string()),
+        "chunked": pa.chunked_array([pa.array(texts[:cut]), pa.array(texts[cut:])], type=pa.string()),
+        "sliced": pa.array(["x" * 12, *texts, pnr()], type=pa.large_string()).slice(1, len(texts)),
+        "string_view": pa.array(texts, type=pa.string_view()),
+    }
+    for name, array in layouts.items():
+        got = arrow_pnr_rows(array)
+        assert got.tolist() == expected.tolist(), name
+    assert pnr_rows(pd.Series(texts, dtype="str")).tolist() == expected.tolist()

@@ -45,6 +45,7 @@ Columns read (case frame or decision frame; dates as ``YYYY-MM-DD``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -223,11 +224,35 @@ def _groups(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequen
             ) -> list[tuple[list[str], np.ndarray, list[str]]]:
     """(attributes, group code per case, group labels) for all cases, each feature and each intersection."""
     out: list[tuple[list[str], np.ndarray, list[str]]] = [([], np.zeros(len(frame), dtype=np.int64), ["all"])]
+    single: dict[str, tuple[np.ndarray, list[str]]] = {}
     for attrs in [[a] for a in sensitive] + [list(i) for i in intersections]:
-        parts = [frame[a].astype("string").fillna(MISSING_LABEL) for a in attrs]
-        labels = parts[0] if len(parts) == 1 else parts[0].str.cat(parts[1:], sep=" & ")
-        codes, uniques = pd.factorize(labels, sort=True)
-        out.append((attrs, codes.astype(np.int64), [str(u) for u in uniques]))
+        for a in attrs:
+            if a not in single:
+                codes, uniques = pd.factorize(frame[a].astype("string").fillna(MISSING_LABEL), sort=True)
+                single[a] = codes.astype(np.int64), [str(u) for u in uniques]
+        if len(attrs) == 1:
+            out.append((attrs, *single[attrs[0]]))
+            continue
+        if math.prod(len(single[a][1]) for a in attrs) >= 2**62:  # too many combinations to code: join the labels
+            parts = [frame[a].astype("string").fillna(MISSING_LABEL) for a in attrs]
+            codes, uniques = pd.factorize(parts[0].str.cat(parts[1:], sep=" & "), sort=True)
+            out.append((attrs, codes.astype(np.int64), [str(u) for u in uniques]))
+            continue
+        # an intersection: combine the features' codes, then label (and sort) only the combinations that occur,
+        # exactly as factorizing the joined labels "a & b" would
+        combined = np.zeros(len(frame), dtype=np.int64)
+        for a in attrs:
+            combined = combined * len(single[a][1]) + single[a][0]
+        present, inverse = np.unique(combined, return_inverse=True)
+        labels = []
+        for code in present.tolist():
+            names = []
+            for a in reversed(attrs):
+                code, k = divmod(code, len(single[a][1]))
+                names.append(single[a][1][k])
+            labels.append(" & ".join(reversed(names)))
+        order, uniques = pd.factorize(pd.Series(labels, dtype="str"), sort=True)
+        out.append((attrs, order.astype(np.int64)[inverse.ravel()], [str(u) for u in uniques]))
     return out
 
 

@@ -164,3 +164,33 @@ def test_a_run_carries_its_public_values_into_results_and_the_scorecard(tmp_path
     assert "Decisions appealed" in md
     sv = render_html(result, language="sv")
     assert "Delaktighet" in sv and "inte mätt: data saknar kolumnen appealed" in sv
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_intersection_groups_equal_the_joined_labels(seed: int) -> None:
+    """An intersection's groups and their counts are those of the joined labels "a & b", by a pandas group-by.
+
+    Labels that hold " & " themselves make two different pairs read alike; those are one group, as their label
+    says. Missing values are a group of their own; a numeric feature is labelled by its text.
+    """
+    from audit.metrics import MISSING_LABEL
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    log = _log().sample(n=n, replace=True, random_state=seed).reset_index(drop=True)
+    log["case_id"] = [f"c{i}" for i in range(n)]
+    log["sex"] = rng.choice(np.array(["female", "male", "x & y", None], dtype=object), n)
+    log["region"] = rng.choice(np.array(["sweden", "y", "x", "y & sweden", None], dtype=object), n)
+    log["band"] = rng.integers(1, 4, n)
+    t = public_values(log, sensitive_features=["sex", "region", "band"],
+                      intersections=[["sex", "region"], ["region", "band", "sex"]], min_group_size=1)
+    for attrs in (["sex", "region"], ["region", "band", "sex"]):
+        label = log[attrs[0]].astype("string").fillna(MISSING_LABEL)
+        for a in attrs[1:]:
+            label = label + " & " + log[a].astype("string").fillna(MISSING_LABEL)
+        expected = label.value_counts().sort_index()
+        rows = t[(t["indicator"] == "automation_rate") & t["attributes"].map(lambda a: list(a) == attrs)]
+        got = rows.set_index("group")["n"]
+        assert list(got.index) == sorted(expected.index)  # in the labels' order, each label once
+        assert got.astype(int).tolist() == expected.astype(int).tolist()
+    assert (t["group"] == "x & y & y & sweden").any()  # two pairs, one label

@@ -214,8 +214,9 @@ def _decided(decisions: pd.DataFrame, out: pd.DataFrame, info: dict[str, Any]) -
     """The caseworker decisions in the form the journey records them, or None when there are none."""
     if not (info.get("overrides") or info.get("resolved")):
         return None
-    why = np.where(out["override"].to_numpy(), OVERRIDE_WHY,
-                   "referred by the engine: " + decisions["reasons"].astype("str").to_numpy())
-    changed = decisions[["case_id"]].assign(outcome=decisions["outcome"], final_outcome=out["final_outcome"],
-                                            override=out["override"], by=out["override_by"], why=why)
-    return changed.loc[out["decided_by"] == "caseworker"]
+    keep = out["decided_by"] == "caseworker"  # only these are recorded: build their texts alone
+    d, o = decisions.loc[keep], out.loc[keep]
+    why = np.where(o["override"].to_numpy(), OVERRIDE_WHY,
+                   "referred by the engine: " + d["reasons"].astype("str").to_numpy())
+    return d[["case_id"]].assign(outcome=d["outcome"], final_outcome=o["final_outcome"],
+                                 override=o["override"], by=o["override_by"], why=why)

@@ -100,7 +100,14 @@ def _pair_counts(x: pd.Series, y: pd.Series) -> dict[str, Any]:
     ycodes, yu = factorized(y)
     keep = (xcodes >= 0) & (ycodes >= 0)
     ny = max(len(yu), 1)
-    pairs, counts = np.unique(xcodes[keep] * ny + ycodes[keep], return_counts=True)
+    combined = xcodes[keep] * ny + ycodes[keep]
+    size = max(len(xu), 1) * ny
+    if size <= max(4 * len(combined), 1 << 16):  # few possible pairs: count them all, no sort
+        every = np.bincount(combined, minlength=size)
+        pairs = np.flatnonzero(every)
+        counts = every[pairs]
+    else:
+        pairs, counts = np.unique(combined, return_counts=True)
     x_numeric = is_binned_number(x)
     xs = np.asarray(xu, dtype=np.float64 if x_numeric else object)[pairs // ny]
     y_numeric = is_binned_number(y)

@@ -263,22 +263,23 @@ def final_frame(
     final = cases[["case_id", *spec.sensitive_features]].copy()
     ids = final["case_id"]
     d = reindex_by_id(decisions.assign(**{c: reviewed[c] for c in reviewed.columns}), "case_id", ids)
-    final["outcome"] = d["outcome"].astype("str").where(d["outcome"].notna()).to_numpy()
+    final["outcome"] = d["outcome"].astype("str").where(d["outcome"].notna()).array  # arrays: no Python strings
     final["amount"] = d["amount"].astype("float64").to_numpy()
     final["score"] = d["score"].astype("float64").to_numpy() if "score" in d.columns else np.full(len(final), np.nan)
     reasons = d["reasons"] if "reasons" in d.columns else pd.Series("", index=ids)
-    final["reasons"] = reasons.astype("str").where(reasons.notna(), "").to_numpy()
-    final["final_outcome"] = d["final_outcome"].astype("str").where(d["final_outcome"].notna()).to_numpy()
+    final["reasons"] = reasons.astype("str").where(reasons.notna(), "").array
+    final["final_outcome"] = d["final_outcome"].astype("str").where(d["final_outcome"].notna()).array
     final["final_amount"] = d["final_amount"].astype("float64").to_numpy()
-    final["decided_by"] = d["decided_by"].astype("str").where(d["final_outcome"].notna(), "none").to_numpy()
+    final["decided_by"] = d["decided_by"].astype("str").where(d["final_outcome"].notna(), "none").array
     final["override"] = d["override"].fillna(False).astype(bool).to_numpy()
     if truth_ is not None:
         t = reindex_by_id(truth_, "case_id", ids)
         for col in (c for c in (TRUTH_OUTCOME, TRUTH_AMOUNT, TRUTH_REASONS) if c in t.columns):
             final[col] = t[col].to_numpy()
     where = positions(ids, status.index)
-    final["status"] = status.to_numpy()[where] if (where >= 0).all() else status.reindex(ids).to_numpy()
-    final["status_reason"] = reason.to_numpy()[where] if (where >= 0).all() else reason.reindex(ids).to_numpy()
+    found = bool((where >= 0).all())
+    final["status"] = status.array.take(where) if found else status.reindex(ids).array
+    final["status_reason"] = reason.array.take(where) if found else reason.reindex(ids).array
     final.loc[final["status"] == STATUS_QUARANTINED, ["outcome", "final_outcome"]] = np.nan
     final.loc[final["status"] == STATUS_ERROR, ["outcome", "final_outcome"]] = ERROR_LABEL
     return final.reset_index(drop=True)

@@ -281,16 +281,16 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
 
     if pa.types.is_string_view(text.type):  # no offsets to read lengths from, and no regex kernel
         text = text.cast(pa.large_string())
-    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
+    if isinstance(text, pa.ChunkedArray):  # one array: a text repeated in two chunks is searched once
+        text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
     found = np.zeros(len(text), dtype=bool)
-    start = 0
-    for chunk in chunks:
-        n = len(chunk)
-        if n:
-            where = np.flatnonzero(_long_texts(chunk))
-            if where.size:
-                found[start + where] = _search(chunk.take(pa.array(where)))
-        start += n
+    if len(text):
+        long = _long_texts(text)
+        if long.all():
+            found[:] = _search(text)
+        elif long.any():
+            where = np.flatnonzero(long)
+            found[where] = _search(text.take(pa.array(where)))
     return found
 
 
@@ -306,14 +306,20 @@ def _long_texts(chunk: Any) -> np.ndarray:
     return long
 
 
+_PROBE = 4096
+"""How many of a column's first texts :func:`_search` reads to tell a column of few labels from one of ids."""
+
+
 def _search(candidates: Any) -> np.ndarray:
     """``PNR_PATTERN.search`` per text of an Arrow string array without nulls; a repeated text searched once."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if len(candidates) > 64:
+    n = len(candidates)
+    if n > 64 and pc.count_distinct(candidates.slice(0, _PROBE)).as_py() * 4 <= min(n, _PROBE):
+        # the first texts repeat (a column of a few labels): search each distinct text once
         encoded = pc.dictionary_encode(candidates)
-        if len(encoded.dictionary) * 4 <= len(candidates):  # few distinct texts: search those
+        if len(encoded.dictionary) * 4 <= n:
             return _search(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
     hit = pc.fill_null(pc.match_substring_regex(candidates, PNR_RE2), False).to_numpy(zero_copy_only=False)
     other = np.flatnonzero(~pc.fill_null(pc.string_is_ascii(candidates), True).to_numpy(zero_copy_only=False))

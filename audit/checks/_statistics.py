@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit._privacy import PNR_RE2
+from audit._privacy import arrow_pnr_rows
 
 __all__ = [
     "as_json_float",
@@ -529,6 +529,10 @@ def conditional_range_ok(
 def personnummer_rows(frame: pd.DataFrame, *, ignore_columns: Sequence[str] = ()) -> dict[str, Any]:
     """Find rows with a personnummer-shaped value in any text column.
 
+    The shape is the privacy gate's (:data:`audit._privacy.PNR_PATTERN`), found
+    with the gate's own search (:func:`audit._privacy.arrow_pnr_rows`), so a
+    check flags exactly the texts the gate would mask.
+
     Parameters
     ----------
     frame : pandas.DataFrame
@@ -553,14 +557,7 @@ def personnummer_rows(frame: pd.DataFrame, *, ignore_columns: Sequence[str] = ()
             continue
         scanned.append(str(name))
         text = col if pd.api.types.is_string_dtype(col.dtype) and col.dtype != object else col.astype("str")
-        codes, uniques = factorized(text) if text is col else (None, None)
-        if codes is not None and 2 * len(uniques) < len(text):  # few distinct values: scan each once
-            arr = pa.array(pd.Series(uniques, dtype="str"), type=pa.large_string(), from_pandas=True)
-            seen = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
-            found = np.append(seen, False)[codes]  # code -1 (missing) never matches
-        else:
-            arr = pa.array(text, type=pa.large_string(), from_pandas=True)
-            found = pc.fill_null(pc.match_substring_regex(arr, PNR_RE2), False).to_numpy(zero_copy_only=False)
+        found = arrow_pnr_rows(pa.array(text, type=pa.large_string(), from_pandas=True))  # the gate's own search
         if found.any():
             by_column[str(name)] = int(found.sum())
             hit |= found

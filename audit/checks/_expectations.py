@@ -470,8 +470,9 @@ class ExpectTableColumnsToNotContainSet(BatchExpectation):
 class ExpectTableTextValuesToNotContainPersonnummer(BatchExpectation):
     """Expect no personnummer-shaped value in any text column (row-level).
 
-    Scans every ``str``/``object`` column except ``ignore_columns`` with
-    :data:`audit._privacy.PNR_RE2`. A row with a hit in any column is unexpected;
+    Scans every ``str``/``object`` column except ``ignore_columns`` for the
+    privacy gate's pattern (:data:`audit._privacy.PNR_PATTERN`, with the gate's
+    own search). A row with a hit in any column is unexpected;
     ``observed_value`` maps each column to its rows with a hit. The values
     themselves are never put in the result.
     """

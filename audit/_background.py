@@ -15,7 +15,8 @@ exit handlers or flushes its buffers (:func:`os._exit`). Whatever happens
 in the child, the file is right or the error is the real one: when the child
 fails, is killed or does not finish within ``timeout_s``, :meth:`Pending.wait`
 writes the file again in the parent, where an error is raised as usual.
-``INSYN_BACKGROUND=0`` turns forking off.
+``INSYN_BACKGROUND=0`` turns forking off, here and for the local worker
+processes of a chunked run or a study (:func:`can_fork`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-__all__ = ["BACKGROUND_ENV", "Pending", "in_background"]
+__all__ = ["BACKGROUND_ENV", "Pending", "can_fork", "in_background"]
 
 BACKGROUND_ENV = "INSYN_BACKGROUND"
 """Environment variable: ``0`` writes every file in the run's own process."""
@@ -108,8 +109,13 @@ class Pending:
         os.waitpid(pid, 0)
 
 
-def _can_fork() -> bool:
-    """Linux, a single Python thread, os.fork present, and not turned off with ``INSYN_BACKGROUND=0``."""
+def can_fork() -> bool:
+    """Whether this process may fork a copy of itself now.
+
+    Linux, a single Python thread, ``os.fork`` present, and not turned off
+    with ``INSYN_BACKGROUND=0``. :func:`in_background` and the local-processes
+    executor (:class:`audit.execution.ProcessExecutor`) ask it.
+    """
     return (sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
             and os.environ.get(BACKGROUND_ENV, "1").strip() != "0")
 
@@ -131,7 +137,7 @@ def in_background(write: Callable[[], object], *, timeout_s: float = 300.0) -> P
     Pending
         Call :meth:`Pending.wait` before reading the file.
     """
-    if not _can_fork():
+    if not can_fork():
         write()
         return Pending(write, None, None, timeout_s)
     reader, writer = os.pipe()

@@ -117,3 +117,41 @@ def test_an_unreachable_scheduler_is_a_spec_error() -> None:
 
 def test_kinds() -> None:
     assert EXECUTOR_KINDS == ("inprocess", "processes", "dask")
+
+
+_START = """
+import json, os, sys, threading
+sys.path.insert(0, {tests!r})
+from test_execution import TASKS, collatz_steps
+from audit.execution import open_executor
+if {thread}:
+    stop = threading.Event()
+    threading.Thread(target=stop.wait, daemon=True).start()
+with open_executor("processes", workers=2) as ex:
+    out = dict(ex.imap(collatz_steps, TASKS))
+    method = ex.start_method
+print(json.dumps({{"method": method, "ok": out == {{k: collatz_steps(v) for k, v in TASKS.items()}}}}))
+"""
+
+
+@pytest.mark.parametrize(("env", "thread", "method"), [
+    ({}, False, "fork"),  # Linux, one thread: the workers start as copies, with Insyn imported
+    ({"INSYN_BACKGROUND": "0"}, False, "spawn"),  # forking turned off
+    ({}, True, "spawn"),  # a second thread: forking is not safe
+])
+def test_local_workers_are_forked_only_where_that_is_safe(env: dict, thread: bool, method: str) -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if sys.platform != "linux":
+        pytest.skip("forked workers are used on Linux only")
+    here = Path(__file__).resolve().parent
+    code = _START.format(tests=str(here), thread=thread)
+    base = {k: v for k, v in os.environ.items() if k != "INSYN_BACKGROUND"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**base, "PYTHONPATH": str(here.parent), **env})
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"method": method, "ok": True}

@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from audit._background import can_fork
 from audit._privacy import MASK, PNR_PATTERN
 from audit.exceptions import SpecError
 
@@ -127,7 +128,13 @@ class InProcessExecutor:
 
 
 class ProcessExecutor:
-    """Runs the tasks in a pool of local worker processes (``spawn`` start method).
+    """Runs the tasks in a pool of local worker processes.
+
+    The workers are forked from this process where that is safe
+    (:func:`audit._background.can_fork`: Linux, one Python thread, not
+    turned off with ``INSYN_BACKGROUND=0``), so they start with Insyn
+    already imported; elsewhere they are spawned (a fresh interpreter each).
+    :attr:`start_method` says which, once the pool is open.
 
     Parameters
     ----------
@@ -143,9 +150,12 @@ class ProcessExecutor:
         self.workers = _check_workers(workers) or (os.cpu_count() or 1)
         self.max_pending = max_pending or 2 * self.workers
         self._pool: cf.ProcessPoolExecutor | None = None
+        self.start_method: str | None = None
 
     def __enter__(self) -> ProcessExecutor:
-        self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+        method = "fork" if can_fork() else "spawn"  # a fork starts with Insyn imported: no second start-up
+        self._pool = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context(method))
+        self.start_method = method
         return self
 
     def __exit__(self, *exc: object) -> None:

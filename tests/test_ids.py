@@ -38,3 +38,20 @@ def test_positions_and_membership_equal_a_dictionary_lookup() -> None:
     np.testing.assert_array_equal(ids_in(looked, among), expected >= 0)
     np.testing.assert_array_equal(positions(IDS, IDS.copy()), np.arange(len(IDS)))  # the shared-order shortcut
     np.testing.assert_array_equal(ids_in([1, 2, "3"], pd.Index(["3", "1"])), [True, False, True])  # compared as text
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint64", "int32", "float64"])
+def test_distinct_equals_numpy_unique(dtype: str) -> None:
+    from audit._ids import distinct
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 7, 1000):
+        for high in (3, 2**31 - 1):
+            values = rng.integers(0, high, n).astype(dtype)
+            got = distinct(values)
+            assert got.dtype == values.dtype
+            np.testing.assert_array_equal(got, np.unique(values))
+    hashes = rng.integers(0, 2**63, 10_000, dtype=np.int64).astype(np.uint64)
+    hashes[::97] = hashes[0]  # a hash seen many times
+    np.testing.assert_array_equal(distinct(hashes), np.unique(hashes))
+    np.testing.assert_array_equal(distinct(np.array([[3, 1], [1, 2]])), [1, 2, 3])  # any shape, as numpy

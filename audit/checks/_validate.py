@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import ASSISTANCE_COLUMNS
+from audit._ids import distinct
 from audit._json import jsonable
 from audit._privacy import MASK, PNR_PATTERN
 from audit._schema import coerce_case_frame
@@ -413,7 +414,7 @@ def validate(
             row_failures.append((label, positions))
 
     failed_rows = (
-        np.unique(np.concatenate([pos for _, pos in row_failures])) if row_failures else np.zeros(0, np.int64)
+        distinct(np.concatenate([pos for _, pos in row_failures])) if row_failures else np.zeros(0, np.int64)
     )
     failed_rows.setflags(write=False)
     if ids is not None and len(failed_rows):

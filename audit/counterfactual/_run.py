@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import STATUS_OK
+from audit._ids import distinct
 from audit._json import jsonable
 from audit.counterfactual._pairs import RECORDED_NOTE, decide, direct_twins, plain, text, twin_pairs
 from audit.counterfactual._personas import decide_personas
@@ -360,7 +361,7 @@ def _summary(attr: str, info: dict[str, Any], twins: pd.DataFrame, cases: pd.Dat
     summary = {
         "attribute": attr, "sensitive": attr in set(sensitive), "kind": info["kind"], "rule": info["rule"],
         "values": info["values"], "engine_sees_attribute": seen, "tied_fields": info["tied_fields"],
-        "tied_changed": tied_changed, "tied_fields_seen": seen_tied, "cases": int(len(np.unique(pos))),
+        "tied_changed": tied_changed, "tied_fields_seen": seen_tied, "cases": int(len(distinct(pos))),
         "twins": int(len(twins)), "skipped": info["skipped"], "decided_pairs": decided,
         "twin_errors": int((~pairs["twin_ok"]).sum()), "original_not_decided": int((~pairs["base_ok"]).sum()),
         "error_reasons": list(dict.fromkeys(errors.tolist()))[:3], "flips": flips, "flips_direct": n_direct,

@@ -55,6 +55,7 @@ import pandas as pd
 from audit import _memory, _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
+from audit._ids import distinct
 from audit._json import jsonable
 from audit._privacy import mask_frame
 from audit._schema import coerce_case_frame
@@ -422,7 +423,7 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
             results[key] = value
     ordered = [results[i] for i in sorted(results)]
     hashes = np.concatenate([r.case_id_hashes for r in ordered]) if ordered else np.array([], dtype=np.uint64)
-    if len(np.unique(hashes)) != len(hashes):
+    if len(distinct(hashes)) != len(hashes):
         raise DataError(f"{spec.source or spec.name}: case_id must be unique over the whole run; "
                         "a case id occurs in more than one chunk.")
     t0 = time.perf_counter()

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
@@ -131,12 +132,17 @@ def _report_columns(spec: AuditSpec, parts: list[str]) -> pd.DataFrame | None:
     wanted = [c for c in wanted if c != "case_id"]
     frames = []
     for part in parts:
-        present = set(pq.read_schema(part).names)
-        frame = pd.read_parquet(part, columns=[c for c in wanted if c in present])
+        schema = pq.read_schema(part)
+        columns = [c for c in wanted if c in schema.names]
+        text = [c for c in columns if c != "override" and schema.field(c).type in (pa.string(), pa.large_string())]
+        # text is read as Arrow dictionaries, which become categoricals: no Python string per case
+        frame = pq.read_table(part, columns=columns, read_dictionary=text).to_pandas()
         if "reasons" in frame.columns:
-            frame["reasons"] = np.where(frame["reasons"].astype("str").fillna("").str.strip().str.len() > 0, "x", "")
+            reasons = frame["reasons"].astype("category")
+            given = np.append(reasons.cat.categories.astype("str").str.strip().str.len().to_numpy() > 0, False)
+            frame["reasons"] = np.where(given[reasons.cat.codes.to_numpy()], "x", "")  # code -1 (missing): none
         for col in frame.columns:
-            if col != "override":
+            if col != "override" and not isinstance(frame[col].dtype, pd.CategoricalDtype):
                 frame[col] = frame[col].astype("category")
         frames.append(frame)
     out = {}

@@ -93,9 +93,10 @@ def _override_sentences(b: Builder) -> list[str]:
         if attribute not in decisions.columns:
             continue
         parts = []
-        for group, frame in decisions[automatic.to_numpy()].groupby(attribute, sort=True):
-            n = len(frame)
-            k = int(frame["override"].astype(bool).sum())
+        pairs = decisions.loc[automatic.to_numpy(), [attribute, "override"]]  # the two columns read, no more
+        for group, overrides in pairs.groupby(attribute, sort=True)["override"]:
+            n = len(overrides)
+            k = int(overrides.astype(bool).sum())
             label = b.group_label((attribute,), group)
             if n < b.min_group_size:
                 parts.append(b.m("analyses.override_group_suppressed", group=label))

@@ -415,15 +415,15 @@ def _transparency(b: Builder) -> tuple[str, str]:
     decisions = b.result.decisions
     if decisions is None or "reasons" not in decisions.columns:
         return DASH, b.m("scorecard.no_reasons")
-    decided = decisions
+    reasons = decisions["reasons"]  # only the two columns are read: no filtered copy of the whole frame
     if "status" in decisions.columns:
-        decided = decisions[decisions["status"].astype("str") == "ok"]
-    if len(decided) == 0:
+        reasons = reasons[(decisions["status"].astype("str") == "ok").to_numpy()]
+    if len(reasons) == 0:
         return DASH, b.m("scorecard.no_decisions")
-    has = decided["reasons"].astype("str").fillna("").str.strip().str.len() > 0
+    has = reasons.astype("str").fillna("").str.strip().str.len() > 0
     share = float(has.mean())
     return b.f.percent(share), b.m(
-        "scorecard.reasons_counted", n=b.f.integer(int(has.sum())), total=b.f.integer(len(decided))
+        "scorecard.reasons_counted", n=b.f.integer(int(has.sum())), total=b.f.integer(len(reasons))
     )
 
 

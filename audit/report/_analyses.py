@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from audit.report._builder import Builder
@@ -88,7 +89,10 @@ def _override_sentences(b: Builder) -> list[str]:
     if not review.get("configured") or decisions is None or "override" not in decisions.columns:
         return []
     out = []
-    automatic = (decisions["status"] == "ok") & ~decisions["outcome"].astype("str").isin(b.review_labels())
+    outcome = decisions["outcome"]
+    if not isinstance(outcome.dtype, pd.CategoricalDtype):  # a categorical (chunked run) is compared by category
+        outcome = outcome.astype("str")
+    automatic = (decisions["status"] == "ok") & ~outcome.isin(b.review_labels())
     for attribute in b.sensitive:
         if attribute not in decisions.columns:
             continue

@@ -34,6 +34,8 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
 
 from audit.report._builder import (
@@ -420,7 +422,11 @@ def _transparency(b: Builder) -> tuple[str, str]:
         reasons = reasons[(decisions["status"].astype("str") == "ok").to_numpy()]
     if len(reasons) == 0:
         return DASH, b.m("scorecard.no_decisions")
-    has = reasons.astype("str").fillna("").str.strip().str.len() > 0
+    if isinstance(reasons.dtype, pd.CategoricalDtype):  # a chunked run's counts: judge each distinct text once
+        given = np.append(reasons.cat.categories.astype("str").str.strip().str.len().to_numpy() > 0, False)
+        has = pd.Series(given[reasons.cat.codes.to_numpy()])  # code -1 (missing): no reasons
+    else:
+        has = reasons.astype("str").fillna("").str.strip().str.len() > 0
     share = float(has.mean())
     return b.f.percent(share), b.m(
         "scorecard.reasons_counted", n=b.f.integer(int(has.sum())), total=b.f.integer(len(reasons))

@@ -14,6 +14,10 @@ declares (:data:`audit._columns.ASSISTANCE_COLUMNS`: ``str``, ``int``,
 cannot all be converted (a word in a number column, a half child) is left as
 read, so that the expectation suites report the offending rows rather than a
 reader hiding them; a note says so.
+
+:func:`coded_strings` builds a ``str`` column from integer codes and their
+labels in Arrow, the way the generator and the engines make their text
+columns without a Python string per row.
 """
 
 from __future__ import annotations
@@ -25,7 +29,22 @@ import pandas as pd
 
 from audit._columns import ASSISTANCE_COLUMNS
 
-__all__ = ["coerce_case_frame"]
+__all__ = ["coded_strings", "coerce_case_frame"]
+
+def coded_strings(codes: np.ndarray, labels: list[str] | tuple[str, ...]) -> pd.api.extensions.ExtensionArray:
+    """A pandas ``str`` array holding ``labels[code]`` for each code, built in Arrow.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray of int
+        One code per row, each in ``range(len(labels))``.
+    labels : sequence of str
+        The text of each code.
+    """
+    import pyarrow as pa
+
+    return pd.array(pa.array(list(labels), type=pa.string()).take(pa.array(codes)), dtype="str")
+
 
 _TRUE = frozenset({"true", "1", "1.0", "yes", "ja", "t", "y", "j"})
 _FALSE = frozenset({"false", "0", "0.0", "no", "nej", "f", "n"})

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import COST_COLUMNS, INCOME_COLUMNS
+from audit._schema import coded_strings
 from audit.exceptions import DataError, SpecError
 from audit.norms._guideline import MunicipalGuideline
 from audit.norms._inputs import ELIGIBILITY_COLUMNS, NEED_COLUMNS, prepare_cases, PreparedCases
@@ -44,13 +45,10 @@ def _rent_limit(options: ReferenceOptions, other_adults: np.ndarray, children: n
     return options.rent_limit_per_sqm * area
 
 
-def _joined(codes: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    """Turn bit codes into ';'-joined names (bit j set -> ``names[j]``)."""
-    lookup = np.array(
-        [";".join(c for j, c in enumerate(names) if code >> j & 1) for code in range(1 << len(names))],
-        dtype=object,
-    )
-    return lookup[codes]
+def _joined(codes: np.ndarray, names: tuple[str, ...]) -> Any:
+    """Turn bit codes into a ``str`` array of ';'-joined names (bit j set -> ``names[j]``)."""
+    return coded_strings(codes, [";".join(c for j, c in enumerate(names) if code >> j & 1)
+                                 for code in range(1 << len(names))])
 
 
 def _tables(options: ReferenceOptions) -> dict[int, NormTable]:
@@ -128,6 +126,10 @@ def _compute(
     return out
 
 
+_OUTCOMES = ("error", "deny", "partial", "grant")
+"""The reference engine's outcomes, by the code its decision computes."""
+
+
 def _str_array(values: np.ndarray) -> Any:
     """A pandas ``str`` array (positional, so duplicate index labels are harmless)."""
     return pd.array(np.asarray(values, dtype=object), dtype="str")
@@ -191,10 +193,10 @@ def _need_columns(prep: PreparedCases, res: dict[str, np.ndarray], *, detail: bo
         "costs_applied": res["costs_applied"],
         "costs_allowed": res["costs_allowed"],
         "costs_capped": res["costs_capped"],
-        "capped_items": _str_array(res["capped_items"]),
+        "capped_items": res["capped_items"],
         "income_counted": res["income_counted"],
         "need_amount": res["need_amount"],
-        "error": _str_array(prep.error_text()),
+        "error": _str_array(prep.error_text()) if prep.problems else coded_strings(np.zeros(prep.n, np.int64), [""]),
     }
     if detail:
         v = prep.values
@@ -348,14 +350,14 @@ class ReferenceEngine:
             ]
         ).reshape(prep.n, len(_REASON_ORDER)) & ok[:, None]
         deny = flags[:, :4].any(axis=1)
-        outcome = np.select([~ok, deny, flags[:, 4]], ["error", "deny", "partial"], "grant")
+        outcome = np.select([~ok, deny, flags[:, 4]], [0, 1, 2], 3)  # a code of _OUTCOMES
         amount = np.where(~ok, np.nan, np.where(deny, 0.0, res["need_amount"]))
         codes = (flags.astype("int64") * (1 << np.arange(len(_REASON_ORDER)))).sum(axis=1)
         columns = {
             "case_id": cases["case_id"].array,
-            "outcome": _str_array(outcome),
+            "outcome": coded_strings(outcome, _OUTCOMES),
             "amount": amount.astype("float64"),
-            "reasons": _str_array(_joined(codes, _REASON_ORDER)),
+            "reasons": _joined(codes, _REASON_ORDER),
         }
         columns.update({k: need[k] for k in _DECISION_EXTRA})
         return pd.DataFrame(columns, index=cases.index)

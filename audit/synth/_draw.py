@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from audit._columns import ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
+from audit._schema import coded_strings
 from audit.exceptions import DataError, SpecError
 from audit.synth._model import (
     COUPLE,
@@ -278,10 +279,6 @@ def _add_sources(rng: np.random.Generator, sources: dict[str, Source], money: di
         money[src.column] = money[src.column] + amount
 
 
-def str_column(codes: np.ndarray, labels: list[str]) -> pd.api.extensions.ExtensionArray:
-    return pd.array(pa.array(labels, type=pa.string()).take(pa.array(codes)), dtype="str")
-
-
 def _frame(col: dict[str, np.ndarray], model: PopulationModel) -> pd.DataFrame:
     """Assemble the case frame (in ASSISTANCE_COLUMNS order) and the latent extras."""
     n = len(col["applicant_age"])
@@ -295,13 +292,13 @@ def _frame(col: dict[str, np.ndarray], model: PopulationModel) -> pd.DataFrame:
     child_codes, child_labels = _child_strings(col["_ages"])
     data: dict[str, Any] = {
         "case_id": pd.array(ids, dtype="str"),
-        "benefit_month": str_column(col["_month"], months),
-        "municipality_code": str_column(col["_municipality"], codes),
-        "application_type": str_column(np.where(col["_new"], 0, 1), ["new", "renewal"]),
-        "channel": str_column(col["_paper"].astype(np.int64), ["digital", "paper"]),
-        "sex": str_column(col["_female"].astype(np.int64), ["male", "female"]),
-        "birth_region": str_column(col["_birth"], list(BIRTH_REGIONS)),
-        "child_ages": str_column(child_codes, child_labels),
+        "benefit_month": coded_strings(col["_month"], months),
+        "municipality_code": coded_strings(col["_municipality"], codes),
+        "application_type": coded_strings(np.where(col["_new"], 0, 1), ["new", "renewal"]),
+        "channel": coded_strings(col["_paper"].astype(np.int64), ["digital", "paper"]),
+        "sex": coded_strings(col["_female"].astype(np.int64), ["male", "female"]),
+        "birth_region": coded_strings(col["_birth"], list(BIRTH_REGIONS)),
+        "child_ages": coded_strings(child_codes, child_labels),
     }
     out: dict[str, Any] = {}
     for name, kind in ASSISTANCE_COLUMNS.items():
@@ -309,9 +306,9 @@ def _frame(col: dict[str, np.ndarray], model: PopulationModel) -> pd.DataFrame:
             out[name] = data[name]
         else:
             out[name] = np.asarray(col[name], dtype={"int": np.int64, "float": np.float64, "bool": bool}[kind])
-    out["household_type"] = str_column(col["_household_type"], list(HOUSEHOLD_TYPES))
-    out["region_type"] = str_column(col["_region_type"], list(REGION_TYPES))
-    out["reason"] = str_column(col["_reason"], list(REASONS))
+    out["household_type"] = coded_strings(col["_household_type"], list(HOUSEHOLD_TYPES))
+    out["region_type"] = coded_strings(col["_region_type"], list(REGION_TYPES))
+    out["reason"] = coded_strings(col["_reason"], list(REASONS))
     return pd.DataFrame(out, copy=False)
 
 

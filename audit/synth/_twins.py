@@ -55,8 +55,9 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import ALLOWED_VALUES
+from audit._schema import coded_strings
 from audit.exceptions import DataError, SpecError
-from audit.synth._draw import logistic_probability, str_column
+from audit.synth._draw import logistic_probability
 from audit.synth._model import BIRTH_REGIONS, PopulationModel, load_population_spec
 
 __all__ = ["DEFAULT_POPULATION", "MAX_TWIN_VALUES", "TIED_FIELDS", "make_twins"]
@@ -186,12 +187,12 @@ def make_twins(
     else:
         twins[attribute] = _from_codes(plan.new, plan.values, column)
         suffixes = [f"|{attribute}={_label(v)}" for v in plan.values]
-        twins["case_id"] = old_ids + pd.Series(str_column(plan.new, suffixes))
+        twins["case_id"] = old_ids + pd.Series(coded_strings(plan.new, suffixes))
     if tied and not note and model is not None:
         for col, vals in _redraw(model, orig, twins, tied, rng).items():
             twins[col] = vals if isinstance(vals, pd.api.extensions.ExtensionArray) else _as_kind(vals, cases[col])
     twins[_TWIN_OF] = old_ids
-    twins[_TWIN_GROUP] = str_column(plan.group, plan.groups)
+    twins[_TWIN_GROUP] = coded_strings(plan.group, plan.groups)
     twins.attrs = {
         "insyn_twins": {
             "attribute": attribute,
@@ -266,7 +267,7 @@ def _from_codes(codes: np.ndarray, values: list[Any], like: pd.Series) -> Any:
     """The column whose row i is ``values[codes[i]]``, in the kind of ``like`` (str columns via Arrow)."""
     dtype = like.dtype
     if pd.api.types.is_string_dtype(dtype) and dtype != object and all(isinstance(v, str) for v in values):
-        return str_column(codes, [str(v) for v in values])
+        return coded_strings(codes, [str(v) for v in values])
     return _as_kind(np.asarray(values, dtype=object)[codes], like)
 
 

@@ -282,6 +282,9 @@ def write_documents(spec: AuditSpec, result: AuditResult, folder: Path, *,
     (when listed, in ``report.language``), ``dossier.html`` and
     ``dossier.md``, every one through the privacy gate. An in-memory run and
     a chunked run (:mod:`audit.chunked`) write them with this one function.
+    The reports are rendered by a forked child on the other core where that
+    is safe (:func:`audit._background.in_background`; redone here when the
+    child fails), while this process writes the rest.
 
     Parameters
     ----------
@@ -295,14 +298,23 @@ def write_documents(spec: AuditSpec, result: AuditResult, folder: Path, *,
         What ``checks.json`` holds (default: the result's check reports).
     """
     formats = set(spec.report.formats)
-    if "json" in formats:
-        _write_json(folder / "results.json", result.plain)
-    (folder / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
-    _write_json(folder / "checks.json", list(checks) if checks is not None else result.plain["checks"])
-    for kind, text in report.render_reports(result, formats, language=spec.report.language).items():
-        (folder / f"report.{kind}").write_text(mask(text), encoding="utf-8")
-    (folder / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
-    (folder / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
+
+    def write_reports() -> None:
+        for kind, text in report.render_reports(result, formats, language=spec.report.language).items():
+            (folder / f"report.{kind}").write_text(mask(text), encoding="utf-8")
+
+    reports = in_background(write_reports)  # the reports on the other core, the rest here
+    try:
+        if "json" in formats:
+            _write_json(folder / "results.json", result.plain)
+        (folder / "metrics.csv").write_text(mask(report.render_metrics_csv(result)), encoding="utf-8")
+        _write_json(folder / "checks.json", list(checks) if checks is not None else result.plain["checks"])
+        (folder / "dossier.html").write_text(mask(report.render_dossier_html(result)), encoding="utf-8")
+        (folder / "dossier.md").write_text(mask(report.render_dossier_md(result)), encoding="utf-8")
+    except BaseException:
+        reports.abandon()
+        raise
+    reports.wait()
 
 
 def write_manifest(spec: AuditSpec, result: AuditResult, folder: Path, artifacts: Sequence[str],

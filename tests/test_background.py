@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -132,3 +133,10 @@ def test_a_run_folder_written_with_and_without_the_child_is_the_same(tmp_path: P
     forked, in_place = events(folders["1"]), events(folders["0"])
     assert len(forked) == len(in_place) > 2
     assert forked == in_place
+
+    def report(folder: Path) -> str:  # rendered by a second child: the same text, run ids and timings aside
+        text = (folder / "report.md").read_text(encoding="utf-8").replace(folder.name, "RUN")
+        return re.sub(r"[0-9.]+ s\b|[0-9,]+ applications per second|\d{4}-\d\d-\d\dT[0-9:+.Z]+", "X", text)
+
+    assert report(folders["1"]) == report(folders["0"])
+    assert "| Efficiency |" in report(folders["1"])

@@ -59,3 +59,14 @@ def test_a_chunked_sql_run_equals_the_in_memory_run(sql_spec) -> None:
     for (step, r), m in zip(by_step, chunked.checks, strict=True):
         assert (m["step"], m["success"], m["unexpected_count"], m["observed_value"]) == (
             step, r["success"], r["unexpected_count"], r["observed_value"])
+
+
+def test_a_sql_run_on_forked_workers_equals_the_in_memory_run(sql_spec) -> None:
+    """Local worker processes start while the parent streams from the DuckDB file (forked where safe)."""
+    spec, state, tmp = sql_spec
+    chunked = run_chunked(spec, chunk_size=700, executor="processes", workers=2, out_dir=tmp / "parts2")
+    pd.testing.assert_frame_equal(state.metrics.reset_index(drop=True), chunked.metrics.reset_index(drop=True))
+    decisions = pd.concat([pd.read_parquet(p) for p in sorted((tmp / "parts2").glob("part-*.parquet"))],
+                          ignore_index=True)
+    expected = state.final.reset_index(drop=True)
+    pd.testing.assert_frame_equal(decisions[expected.columns], expected, check_dtype=False)

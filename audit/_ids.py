@@ -117,9 +117,12 @@ def distinct(values: np.ndarray) -> np.ndarray:
     ``return_inverse`` takes a hash-table path for integers that is slow when
     most values differ: 0.9 s for a million 64-bit hashes and 10.7 s for ten
     million, against 0.015 s and 0.18 s for a sort and a comparison of
-    neighbours. Floats and short arrays gain nothing, and lose nothing.
+    neighbours. Other dtypes (floats, whose NaNs numpy counts once) are
+    handed to ``numpy.unique``.
     """
     values = np.asarray(values)
+    if values.dtype.kind not in "iub":  # floats (NaN equal to NaN in numpy's answer) and the rest: numpy itself
+        return np.unique(values)
     if values.ndim != 1:
         values = values.ravel()
     if len(values) < 2:

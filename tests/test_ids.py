@@ -55,3 +55,4 @@ def test_distinct_equals_numpy_unique(dtype: str) -> None:
     hashes[::97] = hashes[0]  # a hash seen many times
     np.testing.assert_array_equal(distinct(hashes), np.unique(hashes))
     np.testing.assert_array_equal(distinct(np.array([[3, 1], [1, 2]])), [1, 2, 3])  # any shape, as numpy
+    np.testing.assert_array_equal(distinct(np.array([1.0, np.nan, 2.0, np.nan])), [1.0, 2.0, np.nan])  # one NaN

@@ -17,7 +17,8 @@ in the operating system rather than in Insyn's own work:
   off (``NUMPY_MADVISE_HUGEPAGE=0`` does the same at numpy's import).
 
 :func:`tune` applies both to the process it runs in, once: a run
-(:func:`audit.runner.run`) and a chunk's worker
+(:func:`audit.runner.run`), a chunked run's parent
+(:func:`audit.execution.run_chunked`) and a chunk's worker
 (:func:`audit.execution.run_chunk`) call it. A setting the user made is
 kept: ``ARROW_DEFAULT_MEMORY_POOL`` names pyarrow's pool,
 ``NUMPY_MADVISE_HUGEPAGE`` numpy's choice, and ``INSYN_TUNE_MEMORY=0``

@@ -405,6 +405,7 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
         When a chunk fails (its error names the chunk) or a case id occurs in two chunks.
     """
     check_chunkable(spec)
+    _memory.tune()  # the parent merges and reports; forked workers start with its settings
     run_id = run_id or runner.make_run_id(spec)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -106,3 +106,65 @@ def test_a_chunked_run_of_a_file_gives_the_in_memory_metrics(tmp_path: Path, suf
     parts = pd.concat([pd.read_parquet(p) for p in sorted((folder / "decisions").glob("part-*.parquet"))],
                       ignore_index=True)
     pd.testing.assert_frame_equal(parts, pd.read_parquet(memory / "decisions.parquet"))
+
+
+def _csv_spec(tmp_path: Path, frame: pd.DataFrame) -> object:
+    source = tmp_path / "cases.csv"
+    frame.to_csv(source, index=False)
+    d = yaml.safe_load((ROOT / "examples/demo.yaml").read_text())
+    d["population"] = {"file": str(source), "derive": d["population"]["derive"]}
+    d["engine"]["path"] = str(ROOT / "examples/engines/municipal-rpa.yaml")
+    d["checks"] = {}
+    d["review"] = None
+    d["report"] = {"formats": ["json"]}
+    d["statistics"]["bootstrap"] = 0
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump({k: v for k, v in d.items() if v is not None}))
+    return load_spec(tmp_path / "spec.yaml")
+
+
+def test_a_case_id_in_two_chunks_is_refused_by_name(tmp_path: Path) -> None:
+    frame = generate(load_population_spec(ROOT / "datasets/sweden/population-2026.yaml"), n=900, seed=5)
+    frame.attrs = {}
+    frame.loc[850, "case_id"] = frame.loc[10, "case_id"]  # chunk 2 repeats a case of chunk 0
+    spec = _csv_spec(tmp_path, frame)
+    with pytest.raises(DataError) as err:
+        run_chunked_audit(spec, out=tmp_path / "out", chunk_size=400, executor="inprocess")
+    text = str(err.value)
+    assert "case_id must be unique over the whole run" in text
+    assert f"{frame.loc[10, 'case_id']!r} in chunks 0, 2" in text and "1 case id(s)" in text
+    from audit.execution import run_chunked
+
+    with pytest.raises(DataError, match="this run wrote no parts to compare the ids"):  # hashes alone: still refused
+        run_chunked(spec, chunk_size=400, executor="inprocess")
+
+
+def test_different_case_ids_that_share_a_hash_are_not_a_duplicate(tmp_path: Path, monkeypatch) -> None:
+    """The whole-run check compares 64-bit hashes; ids whose hashes collide are compared as text."""
+    from audit.execution import _chunked
+
+    frame = generate(load_population_spec(ROOT / "datasets/sweden/population-2026.yaml"), n=900, seed=5)
+    frame.attrs = {}
+    spec = _csv_spec(tmp_path, frame)
+    weak = lambda ids: (ids.astype("str").str.len().to_numpy() % 3).astype(np.uint64)  # noqa: E731 - few values
+    monkeypatch.setattr(_chunked, "_hashes", weak)
+    run, _folder = run_chunked_audit(spec, out=tmp_path / "out", chunk_size=400, executor="inprocess")
+    assert run.chunks == 3 and sum(run.status_counts.values()) == 900
+
+
+def test_a_repeated_hash_whose_ids_cannot_be_read_back_is_still_refused(tmp_path: Path, monkeypatch) -> None:
+    """Parts hold ids after the privacy gate; an id the gate changed cannot clear a repeated hash."""
+    from audit.execution import _chunked
+
+    frame = generate(load_population_spec(ROOT / "datasets/sweden/population-2026.yaml"), n=900, seed=5)
+    frame.attrs = {}
+    frame.loc[850, "case_id"] = frame.loc[10, "case_id"]
+    spec = _csv_spec(tmp_path, frame)
+    gate = _chunked.mask_frame
+
+    def rewriting_gate(final: pd.DataFrame) -> pd.DataFrame:  # as if every id had been masked, each differently
+        out = gate(final)
+        return out.assign(case_id=out["case_id"] + "-" + pd.Series(range(len(out)), index=out.index).astype("str"))
+
+    monkeypatch.setattr(_chunked, "mask_frame", rewriting_gate)
+    with pytest.raises(DataError, match="the ids could not be compared in the parts"):
+        run_chunked_audit(spec, out=tmp_path / "out", chunk_size=400, executor="inprocess")

@@ -294,15 +294,15 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
     return found
 
 
-def _long_texts(chunk: Any) -> np.ndarray:
-    """Flags of the texts of one Arrow string array that are not null and at least ten bytes long."""
+def _long_texts(text: Any) -> np.ndarray:
+    """Flags of the texts of an Arrow string array that are not null and at least ten bytes long."""
     import pyarrow as pa
 
-    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset: chunk.offset + len(chunk) + 1]
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(text.buffers()[1], dtype=width)[text.offset: text.offset + len(text) + 1]
     long = np.diff(offsets) >= _PNR_MIN_LENGTH
-    if chunk.null_count and long.any():
-        long &= chunk.is_valid().to_numpy(zero_copy_only=False)
+    if text.null_count and long.any():
+        long &= text.is_valid().to_numpy(zero_copy_only=False)
     return long
 
 

@@ -45,7 +45,6 @@ Columns read (case frame or decision frame; dates as ``YYYY-MM-DD``):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -233,24 +232,14 @@ def _groups(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequen
         if len(attrs) == 1:
             out.append((attrs, *single[attrs[0]]))
             continue
-        if math.prod(len(single[a][1]) for a in attrs) >= 2**62:  # too many combinations to code: join the labels
-            parts = [frame[a].astype("string").fillna(MISSING_LABEL) for a in attrs]
-            codes, uniques = pd.factorize(parts[0].str.cat(parts[1:], sep=" & "), sort=True)
-            out.append((attrs, codes.astype(np.int64), [str(u) for u in uniques]))
-            continue
-        # an intersection: combine the features' codes, then label (and sort) only the combinations that occur,
-        # exactly as factorizing the joined labels "a & b" would
+        # an intersection: fold the features' codes into one (kept below n by renumbering after each feature),
+        # then label (and sort) only the combinations that occur, exactly as factorizing "a & b" per case would
         combined = np.zeros(len(frame), dtype=np.int64)
         for a in attrs:
-            combined = combined * len(single[a][1]) + single[a][0]
-        present, inverse = np.unique(combined, return_inverse=True)
-        labels = []
-        for code in present.tolist():
-            names = []
-            for a in reversed(attrs):
-                code, k = divmod(code, len(single[a][1]))
-                names.append(single[a][1][k])
-            labels.append(" & ".join(reversed(names)))
+            codes, names = single[a]
+            combined = np.unique(combined * len(names) + codes, return_inverse=True)[1].ravel()
+        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+        labels = [" & ".join(single[a][1][single[a][0][row]] for a in attrs) for row in first.tolist()]
         order, uniques = pd.factorize(pd.Series(labels, dtype="str"), sort=True)
         out.append((attrs, order.astype(np.int64)[inverse.ravel()], [str(u) for u in uniques]))
     return out

@@ -322,11 +322,15 @@ def _refuse_repeated_ids(spec: AuditSpec, ordered: list[ChunkResult], hashes: np
     checked on its ids, and a repeated hash is refused.
     """
     where = spec.source or spec.name
+
+    def by_hashes(why: str) -> DataError:
+        return DataError(f"{where}: case_id must be unique over the whole run; a case id occurs in more than one "
+                         f"chunk (told by 64-bit hashes of the ids; {why}). Expected one row per case.")
+
     ordered_hashes = np.sort(hashes)
     repeated = distinct(ordered_hashes[1:][ordered_hashes[1:] == ordered_hashes[:-1]])
     if any(r.part is None for r in ordered):
-        raise DataError(f"{where}: case_id must be unique over the whole run; a case id occurs in more than one "
-                        "chunk (told by 64-bit hashes of the ids; this run wrote no parts to compare the ids).")
+        raise by_hashes("this run wrote no parts to compare the ids")
     seen: dict[str, list[int]] = {}
     for r in ordered:
         assert r.part is not None
@@ -336,8 +340,7 @@ def _refuse_repeated_ids(spec: AuditSpec, ordered: list[ChunkResult], hashes: np
     twice = {case_id: chunks for case_id, chunks in seen.items() if len(chunks) > 1}
     if not twice and sum(map(len, seen.values())) < int(np.isin(hashes, repeated).sum()):
         # an id the parts hold masked (a personnummer-shaped id kept by scrub: false) cannot be compared
-        raise DataError(f"{where}: case_id must be unique over the whole run; a case id occurs in more than one "
-                        "chunk (told by 64-bit hashes of the ids; the ids could not be compared in the parts).")
+        raise by_hashes("the ids could not be compared in the parts")
     if twice:
         shown = "; ".join(f"{case_id!r} in chunks {', '.join(map(str, chunks))}"
                           for case_id, chunks in list(twice.items())[:3])

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from audit.report._builder import Builder
@@ -89,10 +88,7 @@ def _override_sentences(b: Builder) -> list[str]:
     if not review.get("configured") or decisions is None or "override" not in decisions.columns:
         return []
     out = []
-    outcome = decisions["outcome"]
-    if not isinstance(outcome.dtype, pd.CategoricalDtype):  # a categorical (chunked run) is compared by category
-        outcome = outcome.astype("str")
-    automatic = (decisions["status"] == "ok") & ~outcome.isin(b.review_labels())
+    automatic = (decisions["status"] == "ok") & ~decisions["outcome"].isin(b.review_labels())  # str or categorical
     for attribute in b.sensitive:
         if attribute not in decisions.columns:
             continue

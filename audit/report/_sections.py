@@ -419,7 +419,7 @@ def _transparency(b: Builder) -> tuple[str, str]:
         return DASH, b.m("scorecard.no_reasons")
     reasons = decisions["reasons"]  # only the two columns are read: no filtered copy of the whole frame
     if "status" in decisions.columns:
-        reasons = reasons[(decisions["status"].astype("str") == "ok").to_numpy()]
+        reasons = reasons[(decisions["status"] == "ok").to_numpy()]  # str or categorical alike, no conversion
     if len(reasons) == 0:
         return DASH, b.m("scorecard.no_decisions")
     if isinstance(reasons.dtype, pd.CategoricalDtype):  # a chunked run's counts: judge each distinct text once

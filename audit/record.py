@@ -36,6 +36,7 @@ import pandas as pd
 
 from audit import report
 from audit._json import jsonable
+from audit._parquet import write_frame
 from audit._paths import sha256_file
 from audit._background import in_background
 from audit._privacy import mask, mask_frame, mask_value
@@ -259,10 +260,10 @@ def _write_files(spec: AuditSpec, state: RunState, result: AuditResult, tmp: Pat
     final = state.final
     if final is None:
         final = pd.DataFrame({"case_id": pd.Series(dtype="str"), "status": pd.Series(dtype="str")})
-    mask_frame(final).to_parquet(tmp / "decisions.parquet", index=False)
+    write_frame(mask_frame(final), tmp / "decisions.parquet")
     journey.write_cases(tmp / "journey.parquet")
     if state.attribution is not None:  # each case's decision under every coalition of stages (insyn trace)
-        mask_frame(state.attribution.frame()).to_parquet(tmp / ATTRIBUTION_FILE, index=False)
+        write_frame(mask_frame(state.attribution.frame()), tmp / ATTRIBUTION_FILE)
         expected = (*expected, ATTRIBUTION_FILE)
     lineage = spec.lineage  # spec, else openlineage.yml / OPENLINEAGE_URL; nothing configured sends nothing
     journey.emit(lineage.url, timeout_s=lineage.timeout_s, api_key=lineage.api_key, transport=lineage.transport,

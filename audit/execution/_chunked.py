@@ -57,6 +57,7 @@ from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
 from audit._ids import distinct
 from audit._json import jsonable
+from audit._parquet import write_frame
 from audit._privacy import mask_frame
 from audit._schema import coerce_case_frame
 from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
@@ -377,7 +378,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     if task.out_dir is not None:
         t0 = time.perf_counter()
         part = os.path.join(task.out_dir, f"part-{task.index:05d}.parquet")
-        mask_frame(final).to_parquet(part, index=False)  # the privacy gate, as decisions.parquet
+        write_frame(mask_frame(final), part)  # the privacy gate, as decisions.parquet
         state.timings["write"] = time.perf_counter() - t0
     journey_part = lineage_part = None
     if task.journey_dir is not None:

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from audit._json import jsonable
+from audit._parquet import write_table
 from audit._privacy import mask_table, mask_value
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
@@ -547,7 +547,7 @@ class Journey:
     def write_cases(self, path: str | Path) -> Path:
         """Write :meth:`cases_frame` to a Parquet file (``journey.parquet``) without a pandas round trip."""
         p = Path(path)
-        pq.write_table(mask_table(self.cases_table()), p, use_dictionary=_LOW_CARDINALITY)  # the privacy gate
+        write_table(mask_table(self.cases_table()), p, use_dictionary=_LOW_CARDINALITY)  # the privacy gate
         return p
 
     def overrides_frame(self) -> pd.DataFrame:

@@ -38,7 +38,10 @@ def ids_in(ids: Any, allowed: Any) -> np.ndarray:
     """
     import pyarrow.compute as pc
 
-    found = pc.is_in(_text(ids), value_set=_text(allowed), skip_nulls=True)
+    looked, pool = _text(ids), _text(allowed)
+    if _same(looked, pool):  # the common case (no case left the step): no hashing
+        return np.ones(len(looked), dtype=bool)
+    found = pc.is_in(looked, value_set=pool, skip_nulls=True)
     return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
 
 
@@ -72,18 +75,32 @@ def _same(a: Any, b: Any) -> bool:
     return len(a) == len(b) and a.null_count == 0 and b.null_count == 0 and bool(pc.all(pc.equal(a, b)).as_py())
 
 
-def reindex_by_id(frame: pd.DataFrame, key: str, ids: Any) -> pd.DataFrame:
+def reindex_by_id(frame: pd.DataFrame, key: str, ids: Any, *, first: bool = False) -> pd.DataFrame:
     """``frame.set_index(key).reindex(ids)``, aligned by position: the rows of ``frame`` in the order of ``ids``.
 
     An id that ``frame`` does not hold gives a row of missing values (as
     pandas' ``reindex``: numbers become float NaN, text NaN); the result is
     indexed by ``ids`` and has every column of ``frame`` but ``key``.
 
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    key : str
+        The column of ``frame`` that holds the ids.
+    ids : array_like
+        The ids, in the order wanted.
+    first : bool, default False
+        When True, an id that ``frame`` repeats takes its first row (as
+        ``frame.drop_duplicates(key)`` before reindexing); when False, a
+        repeated id is refused. Either way, when ``frame[key]`` equals
+        ``ids`` position by position, row *i* is taken for id *i*.
+
     Raises
     ------
     ValueError
-        When ``frame[key]`` repeats an id and is not already in the order of
-        ``ids`` (pandas' ``reindex`` refuses repeated ids either way).
+        When ``first`` is False and ``frame[key]`` repeats an id and is not
+        already in the order of ``ids`` (pandas' ``reindex`` refuses
+        repeated ids either way).
     """
     import pyarrow.compute as pc
 
@@ -92,7 +109,7 @@ def reindex_by_id(frame: pd.DataFrame, key: str, ids: Any) -> pd.DataFrame:
         out = frame.drop(columns=[key]).reset_index(drop=True)
         out.index = pd.Index(ids)
         return out
-    if pc.count_distinct(keys, mode="only_valid").as_py() != len(keys) - keys.null_count:
+    if not first and pc.count_distinct(keys, mode="only_valid").as_py() != len(keys) - keys.null_count:
         raise ValueError(f"cannot reindex on column {key!r}: it repeats an id.")
     where = positions(looked, keys)
     out = frame.drop(columns=[key]).reset_index(drop=True).reindex(where)  # -1 is no row: all missing

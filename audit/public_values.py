@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from audit._distributions import t_ppf
+from audit._ids import reindex_by_id
 from audit.exceptions import DataError
 from audit.metrics import MISSING_LABEL, wilson_interval
 
@@ -371,8 +372,9 @@ def value_sums(
     frame = final
     if cases is not None and "case_id" in cases.columns and "case_id" in final.columns:
         extra = [c for c in cases.columns if c not in final.columns]
-        if extra:
-            frame = final.merge(cases[["case_id", *extra]].drop_duplicates("case_id"), on="case_id", how="left")
+        if extra:  # as final.merge(cases.drop_duplicates("case_id"), how="left"), aligned by position
+            joined = reindex_by_id(cases[["case_id", *extra]], "case_id", final["case_id"], first=True)
+            frame = final.reset_index(drop=True).assign(**{c: joined[c].array for c in extra})
     available = set(frame.columns) | ({"review"} if review else set())
     groups = _groups(frame, sensitive_features, intersections)
     measured: dict[str, dict[tuple[str, ...], dict[str, np.ndarray]]] = {}

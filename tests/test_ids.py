@@ -56,3 +56,26 @@ def test_distinct_equals_numpy_unique(dtype: str) -> None:
     np.testing.assert_array_equal(distinct(hashes), np.unique(hashes))
     np.testing.assert_array_equal(distinct(np.array([[3, 1], [1, 2]])), [1, 2, 3])  # any shape, as numpy
     np.testing.assert_array_equal(distinct(np.array([1.0, np.nan, 2.0, np.nan])), [1.0, 2.0, np.nan])  # one NaN
+
+
+def test_membership_when_no_case_left_equals_a_set_lookup() -> None:
+    """The shared-order shortcut of ids_in (every id allowed, in order) agrees with a set lookup."""
+    np.testing.assert_array_equal(ids_in(IDS, IDS.copy()), np.ones(len(IDS), dtype=bool))
+    with_missing = pd.Series(["a", None, "b"], dtype="str")
+    np.testing.assert_array_equal(ids_in(with_missing, with_missing.copy()), [True, False, True])  # never found
+    same_length_other_order = IDS.iloc[::-1].reset_index(drop=True)
+    np.testing.assert_array_equal(ids_in(IDS, same_length_other_order), np.ones(len(IDS), dtype=bool))
+    np.testing.assert_array_equal(ids_in(IDS, IDS.iloc[1:].tolist() + ["zz"]), np.arange(len(IDS)) > 0)
+
+
+@pytest.mark.parametrize("order", ["same", "shuffled", "subset", "with_unknown"])
+def test_reindex_by_id_first_equals_drop_duplicates_then_reindex(order: str) -> None:
+    frame = pd.DataFrame({"case_id": pd.concat([IDS, IDS.iloc[:40]], ignore_index=True),  # 40 ids twice
+                          "x": RNG.normal(size=len(IDS) + 40)})
+    ids = {"same": IDS, "shuffled": IDS.sample(frac=1, random_state=2), "subset": IDS.iloc[::5],
+           "with_unknown": pd.concat([IDS.iloc[:50], pd.Series(["nope"], dtype="str")])}[order]
+    expected = frame.drop_duplicates("case_id").set_index("case_id").reindex(ids)
+    pd.testing.assert_frame_equal(reindex_by_id(frame, "case_id", ids, first=True), expected, check_names=False)
+    if order != "same":
+        with pytest.raises(ValueError, match="repeats an id"):
+            reindex_by_id(frame, "case_id", ids)

@@ -194,3 +194,20 @@ def test_intersection_groups_equal_the_joined_labels(seed: int) -> None:
         assert list(got.index) == sorted(expected.index)  # in the labels' order, each label once
         assert got.astype(int).tolist() == expected.astype(int).tolist()
     assert (t["group"] == "x & y & y & sweden").any()  # two pairs, one label
+
+
+def test_case_columns_are_joined_by_case_id_whatever_the_order() -> None:
+    """The case frame's columns reach each decision by its id: shuffled, repeated (first row wins) or absent."""
+    full = _log()
+    log = full.drop(columns=["channel", "meeting_held", "appealed"])
+    cases = full[["case_id", "channel", "meeting_held", "appealed"]]
+    expected = public_values(full, sensitive_features=["sex"], min_group_size=1)
+    shuffled = cases.sample(frac=1, random_state=4)
+    repeated = pd.concat([shuffled, shuffled.assign(channel="paper", appealed=True)], ignore_index=True)
+    for given in (cases, shuffled, repeated):
+        got = public_values(log, given, sensitive_features=["sex"], min_group_size=1)
+        pd.testing.assert_frame_equal(got, expected)
+    # a case the case frame lacks counts as a missing value: c9's channel is already missing, c0's becomes so
+    got = public_values(log, cases[cases["case_id"] != "c0"], sensitive_features=["sex"], min_group_size=1)
+    assert _row(got, "digital_rate")["count"] == 6 and _row(got, "digital_rate")["n"] == 10
+    assert _row(got, "meeting_rate")["n"] == 10  # c11 has none either

@@ -166,8 +166,7 @@ def journey_stages(
     every = np.ones(len(final), dtype=bool)
     passed = ids_in(ids, intake_ids)
     given = ids_in(ids, engine_ids) & passed
-    d = reindex_by_id(decisions.assign(case_id=decisions["case_id"].astype("str")).drop_duplicates("case_id"),
-                      "case_id", ids)
+    d = reindex_by_id(decisions.assign(case_id=decisions["case_id"].astype("str")), "case_id", ids, first=True)
     decided = given & (d["status"] == "ok").to_numpy()
     outcome = d["outcome"].astype("str").to_numpy()
     final_ok = (final["status"] == "ok").to_numpy()

@@ -189,7 +189,8 @@ def _model(
     m = spec.review.model if spec.review is not None else None
     assert m is not None
     model = build_engine(EngineSpec(kind="python", target=m.target, options=m.options), base_dir=spec.base_dir)
-    where = positions(decisions.loc[referred, "case_id"], cases["case_id"])
+    ask = referred.to_numpy(dtype=bool)
+    where = positions(decisions["case_id"], cases["case_id"])[ask]  # no hashing when both keep the cases' order
     if (where < 0).any():
         raise KeyError(f"referred case(s) not among the cases: {decisions.loc[referred, 'case_id'][where < 0].tolist()[:5]}")
     asked = cases.iloc[where].reset_index(drop=True)
@@ -199,10 +200,15 @@ def _model(
         answer, errors, failures = run.decisions, int(run.n_errors), run.failures
     else:  # nothing was referred: the model is not asked
         answer, errors, failures = pd.DataFrame(columns=["case_id", "outcome", "amount", "status"]), 0, _no_failures()
-    answer = reindex_by_id(answer, "case_id", decisions["case_id"])
-    ok = (answer["status"] == STATUS_OK).to_numpy()
-    human = pd.Series(answer["outcome"].to_numpy(), index=decisions.index).astype("str").where(ok)
-    amount = pd.Series(answer["amount"].astype("float64").to_numpy(), index=decisions.index).where(ok)
+    answer = reindex_by_id(answer, "case_id", decisions["case_id"][ask])  # the referred cases, in their order
+    ok = (answer["status"] == STATUS_OK).to_numpy(dtype=bool)
+    row = np.full(len(decisions), -1, dtype=np.int64)  # each decision's row of the answer; -1: not asked or failed
+    row[np.flatnonzero(ask)[ok]] = np.flatnonzero(ok)
+    outcome = answer["outcome"].astype("str").array.take(row, allow_fill=True)
+    amounts = answer["amount"].to_numpy(dtype="float64", na_value=np.nan)
+    human = pd.Series(outcome, index=decisions.index)
+    amount = pd.Series(np.where(row >= 0, amounts[np.maximum(row, 0)] if len(amounts) else np.nan, np.nan),
+                       index=decisions.index)
     return human, amount, f"model:{m.target}", errors, failures
 
 

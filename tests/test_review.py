@@ -154,3 +154,22 @@ def test_a_caseworker_model_is_not_asked_when_nothing_is_referred(caseworker_mod
     rev = review(_spec({"model": {"target": caseworker_model(body)}}), _cases(), decisions)
     assert rev.info["referred"] == 0 and rev.info["errors"] == 0 and rev.info["resolved"] == 0
     assert sys.modules["insyn_test_caseworker_model"].seen == []
+
+
+def test_a_caseworker_model_may_answer_in_any_order_and_the_cases_may_come_in_another(caseworker_model) -> None:
+    """Answers are matched by case id, not by position: a reversed answer over a shuffled case file."""
+    def body(cases: pd.DataFrame) -> pd.DataFrame:
+        out = {"c0": ("grant", 750.0), "c2": ("deny", np.nan), "c6": ("partial", 300.0)}
+        rows = [(cid, *out[cid]) for cid in cases["case_id"] if cid in out]
+        return pd.DataFrame(rows[::-1], columns=["case_id", "outcome", "amount"])
+
+    target = caseworker_model(body)
+    shuffled = _cases().iloc[[5, 2, 7, 0, 3, 6, 1, 4]].reset_index(drop=True)
+    rev = review(_spec({"model": {"target": target}}), shuffled, _decisions())
+    seen = sys.modules["insyn_test_caseworker_model"].seen
+    assert seen[0]["case_id"].tolist() == ["c0", "c2", "c4", "c6"]  # in the decisions' order
+    f = rev.frame
+    assert f["final_outcome"].tolist() == ["grant", "grant", "deny", "grant", "refer", "deny", "partial", "error"]
+    np.testing.assert_array_equal(f["final_amount"].to_numpy(),
+                                  [750.0, 100.0, 0.0, 200.0, np.nan, 0.0, 300.0, np.nan])
+    assert rev.info["resolved"] == 3 and rev.info["unresolved"] == 1 and rev.info["errors"] == 1

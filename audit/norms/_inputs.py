@@ -9,6 +9,7 @@ stays fast on millions of rows.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -188,28 +189,35 @@ _MAX_CHILDREN = 30
 _AGE_TOKENS = {**{str(a): a for a in range(MAX_AGE + 1)}, **{f"0{a}": a for a in range(10)}}
 
 
-def _parse_ages(value: Any) -> list[int] | None:
+def _parse_ages(value: Any) -> tuple[int, ...] | None:
     """Parse one distinct ``child_ages`` value; None when it does not parse.
 
     '' is no children; otherwise whole numbers 0-20 separated by ';' (spaces
     around them allowed). A single number (a column that a CSV reader made
-    numeric) is one child.
+    numeric) is one child. Texts are parsed once per process (the same lists
+    recur in every chunk and in both the engine's and the law's need).
     """
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return []
-        parts = text.split(";")
-        if len(parts) > _MAX_CHILDREN:
-            return None
-        try:
-            return [_AGE_TOKENS[p.strip()] for p in parts]
-        except KeyError:
-            return None
+        return _parse_age_text(value)
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
         f = float(value)
-        return [int(f)] if math.isfinite(f) and f == int(f) and 0 <= f <= MAX_AGE else None
+        return (int(f),) if math.isfinite(f) and f == int(f) and 0 <= f <= MAX_AGE else None
     return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _parse_age_text(value: str) -> tuple[int, ...] | None:
+    """:func:`_parse_ages` of a text (cached: the distinct age lists of a population are few)."""
+    text = value.strip()
+    if not text:
+        return ()
+    parts = text.split(";")
+    if len(parts) > _MAX_CHILDREN:
+        return None
+    try:
+        return tuple(_AGE_TOKENS[p.strip()] for p in parts)
+    except KeyError:
+        return None
 
 
 def _ages(prep: PreparedCases) -> None:
@@ -227,7 +235,7 @@ def _ages(prep: PreparedCases) -> None:
         codes, parsed, ok = np.zeros(prep.n, dtype="int64"), [], np.zeros(prep.n, dtype=bool)
     else:
         codes, uniques = pd.factorize(s, use_na_sentinel=False)
-        parsed = [_parse_ages(u) for u in uniques]
+        parsed = [_parse_ages(u) for u in (uniques.tolist() if hasattr(uniques, "tolist") else list(uniques))]
         u_ok = np.array([p is not None for p in parsed] + [False], dtype=bool)
         ok = u_ok[codes]
         missing = s.isna().to_numpy()
@@ -237,7 +245,7 @@ def _ages(prep: PreparedCases) -> None:
         prep.flag(~ok & ~missing, "child_ages", CheckCode.DTYPE, s,
                   lambda x: f"child_ages: {show_value(x)} is not {_AGES}")
         codes = np.where(ok, codes, len(parsed))
-    rows = [p or [] for p in parsed] + [[]]
+    rows = [p or () for p in parsed] + [()]
     width = max(1, max(len(r) for r in rows))
     ages = np.full((len(rows), width), -1, dtype="int64")
     for i, r in enumerate(rows):

@@ -39,7 +39,7 @@ from audit._json import jsonable
 from audit._parquet import write_frame
 from audit._paths import sha256_file
 from audit._background import in_background
-from audit._privacy import mask, mask_frame, mask_value
+from audit._privacy import mask, mask_frame, masked_json
 from audit._version import __version__
 from audit.attribution import ATTRIBUTION_FILE
 from audit.exceptions import DataError
@@ -232,7 +232,7 @@ def _alive(pid: int) -> bool:
 
 def _write_json(path: Path, value: object) -> None:
     """Write JSON after the privacy gate (every string masked, keys too)."""
-    text = json.dumps(mask_value(jsonable(value)), indent=2, ensure_ascii=False, allow_nan=False)
+    text = masked_json(jsonable(value), indent=2, allow_nan=False)
     path.write_text(text, encoding="utf-8")
 
 

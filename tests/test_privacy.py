@@ -310,3 +310,59 @@ def test_arrow_search_finds_exactly_what_the_python_pattern_finds(seed: int) -> 
         got = arrow_pnr_rows(array)
         assert got.tolist() == expected.tolist(), name
     assert pnr_rows(pd.Series(texts, dtype="str")).tolist() == expected.tolist()
+
+
+def _json_like(rng: np.random.Generator, depth: int = 0) -> object:
+    """A random JSON-like value whose strings, keys and numbers sometimes hold a personnummer, in many guises."""
+    texts = ["", "grant", "case c00017", "0.8506152387", "x" * 12, "C:\\users\\8506152387", "ålder ٣ år",
+             pnr(), f"see {pnr(False)}.", f"\x01{pnr(False, '')[1:]}", f"\x01{pnr(False, '')}", "\t" + pnr(sep=""),
+             "١٩٨٥٠٦١٥-٢٣٨٧", "a3f8506152387c0de11aa2b3c4d5e6f7", "20261207T003607746Z-03bb9bbc", "\u2028" + pnr()]
+    kind = rng.integers(0, 8 if depth < 3 else 4)
+    if kind == 0:
+        return str(rng.choice(texts))
+    if kind == 1:
+        return int(rng.choice([0, 17, 198506152387, 8506152387, -3]))
+    if kind == 2:
+        return float(rng.choice([0.5, 8506152387.0, float("nan")]))
+    if kind == 3:
+        return None if rng.random() < 0.5 else bool(rng.random() < 0.5)
+    if kind in (4, 5):
+        return {str(rng.choice(texts)) if rng.random() < 0.8 else int(rng.integers(0, 10**12)): _json_like(rng, depth + 1)
+                for _ in range(rng.integers(0, 4))}
+    items = [_json_like(rng, depth + 1) for _ in range(rng.integers(0, 4))]
+    return tuple(items) if kind == 6 else items
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_masked_json_is_the_json_of_the_masked_value(seed: int) -> None:
+    """masked_json skips the walk only where it changes nothing: the same text as dumping mask_value's copy."""
+    from audit._privacy import masked_json, may_hold_personnummer
+
+    rng = np.random.default_rng(seed)
+    for _ in range(25):
+        value = _json_like(rng)
+        for options in ({}, {"indent": 2}, {"sort_keys": True}):
+            try:
+                expected = json.dumps(mask_value(value), ensure_ascii=False, **options)
+            except TypeError:  # sort_keys over keys of two types: both refuse
+                with pytest.raises(TypeError):
+                    masked_json(value, **options)
+                continue
+            assert masked_json(value, **options) == expected
+        if json.dumps(mask_value(value), ensure_ascii=False) != json.dumps(value, ensure_ascii=False):
+            assert may_hold_personnummer(value)  # whatever the gate changes, the search sees
+
+
+def test_a_personnummer_after_an_escaped_control_character_is_not_missed() -> None:
+    """\\x01 is written as \\u0001 in JSON, whose last digit would join a number after it: such text is searched."""
+    from audit._privacy import masked_json, may_hold_personnummer
+
+    value = {"note": "\x01" + "8506152387"}
+    assert may_hold_personnummer(value)
+    assert masked_json(value) == json.dumps({"note": "\x01" + MASK}, ensure_ascii=False)
+    assert not may_hold_personnummer({"note": "grant", "n": 17, "x": [0.5, None, True]})
+    assert may_hold_personnummer({"n": 198506152387})  # a number that reads as one: searched (the tree masks it)
+    assert may_hold_personnummer({198506152387: "key"})
+    assert masked_json({"x": float("nan")}) == '{"x": NaN}'
+    with pytest.raises(ValueError):
+        masked_json({"x": float("nan")}, allow_nan=False)

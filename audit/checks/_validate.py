@@ -32,7 +32,7 @@ import pandas as pd
 from audit._columns import ASSISTANCE_COLUMNS
 from audit._ids import distinct
 from audit._json import jsonable
-from audit._privacy import MASK, PNR_PATTERN
+from audit._privacy import MASK, PNR_PATTERN, may_hold_personnummer
 from audit._schema import coerce_case_frame
 from audit.checks._statistics import caching
 from audit.checks._native import NativeResult, evaluate_native
@@ -654,15 +654,25 @@ def _run_gx(
 
 
 def _masked_tree(value: Any) -> Any:
-    """Mask personnummer-shaped text anywhere in a JSON tree (the GX result lists unexpected values)."""
+    """Mask personnummer-shaped text anywhere in a JSON tree (the GX result lists unexpected values).
+
+    A tree that cannot hold one (:func:`audit._privacy.may_hold_personnummer`) is returned as it is.
+    """
+    if not may_hold_personnummer(value):
+        return value
+    return _masked_parts(value)
+
+
+def _masked_parts(value: Any) -> Any:
+    """:func:`_masked_tree`, part by part."""
     if isinstance(value, str):
         return PNR_PATTERN.sub(MASK, value)
     if isinstance(value, int) and not isinstance(value, bool) and PNR_PATTERN.fullmatch(str(value)):
         return MASK  # a personnummer stored as a number
     if isinstance(value, Mapping):
-        return {_masked_tree(k): _masked_tree(v) for k, v in value.items()}
+        return {_masked_parts(k): _masked_parts(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_masked_tree(v) for v in value]
+        return [_masked_parts(v) for v in value]
     return value
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from audit._json import jsonable
 from audit._parquet import write_table
-from audit._privacy import mask_table, mask_value
+from audit._privacy import mask_table, masked_json
 from audit._version import __version__
 from audit.journey._cases import CASES_SCHEMA, case_table, check_accounting
 from audit.journey._frames import FrameLineage, HashCache, constant_strings, frame_lineage
@@ -659,7 +659,7 @@ class Journey:
         p = Path(path)
         with p.open("w", encoding="utf-8") as fh:
             for event in self.lineage_events():
-                fh.write(json.dumps(mask_value(event), sort_keys=True, ensure_ascii=False) + "\n")
+                fh.write(masked_json(event, sort_keys=True) + "\n")
         return p
 
     def write(self, folder: str | Path) -> dict[str, Path]:

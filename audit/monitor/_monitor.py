@@ -40,7 +40,7 @@ from audit.monitor._sequential import (
     t_to_normal,
 )
 from audit._json import jsonable
-from audit._privacy import mask, mask_value
+from audit._privacy import mask, masked_json
 from audit.result import AuditResult
 from audit.runner import make_run_id
 from audit.spec import AuditSpec, MonitorSpec, load_spec
@@ -1166,7 +1166,7 @@ def _history_frame(rows: pd.DataFrame, monitored: np.ndarray, extra: dict[str, A
 def _write_alerts(run_dir: Path | str, alerts: Sequence[Alert]) -> Path:
     """Write ``alerts.json`` into a run folder atomically."""
     path = Path(run_dir) / "alerts.json"
-    body = json.dumps(mask_value([a.to_dict() for a in alerts]), indent=2, ensure_ascii=False, allow_nan=False)
+    body = masked_json([a.to_dict() for a in alerts], indent=2, allow_nan=False)
     tmp = path.with_name(f".alerts.json.{secrets.token_hex(4)}.tmp")
     try:
         tmp.write_text(body + "\n", encoding="utf-8")

@@ -582,3 +582,20 @@ def test_bias_knobs_leave_the_latent_frame_untouched(model):
     assert changed > 0
     differ = sum(int((biased.cases[c] != biased.latent[c]).sum()) for c in biased.cases.columns)
     assert 0 < differ <= changed
+
+
+def test_a_population_spec_is_read_once_and_again_when_the_file_changes(tmp_path: Path) -> None:
+    """Chunks and study arms share one parsed spec; an edited file is read anew, a broken one refused each time."""
+    path = tmp_path / "pop.yaml"
+    data = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    first = synth.load_population_spec(path)
+    assert synth.load_population_spec(path) is first  # cached: the model is frozen
+    data["name"] = "edited population"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    edited = synth.load_population_spec(path)
+    assert edited.name == "edited population" and first.name != edited.name
+    path.write_text("name: [unclosed", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(SpecError, match="not valid YAML"):
+            synth.load_population_spec(path)

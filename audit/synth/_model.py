@@ -19,6 +19,7 @@ the key path and the value, e.g.::
 from __future__ import annotations
 
 import copy
+import functools
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -600,6 +601,16 @@ def load_population_spec(path: str | Path) -> PopulationModel:
     p = resolve_path(path, None)
     if not p.is_file():
         raise SpecError(f"{shown}: no such population spec file. Expected a YAML population spec.")
+    stat = p.stat()
+    return _load_population_file(shown, p, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_population_file(shown: str, p: Path, mtime_ns: int, size: int) -> PopulationModel:
+    """Read and validate one population spec file; cached by path, modification time and size (the model is frozen).
+
+    Every chunk of a chunked run, and every arm of a study, draws from the same file.
+    """
     try:
         data = load_yaml(p.read_text(encoding="utf-8"), source=shown)  # duplicate keys, alias bombs: SpecError
     except UnicodeDecodeError as exc:

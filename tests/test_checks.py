@@ -837,3 +837,33 @@ def test_every_failed_case_is_found_beyond_the_sample():
     expected_rows = np.union1d(np.union1d(bad_sex, [5, 10, 20]), [7, 99, 300])
     assert report.failed_rows.tolist() == expected_rows.tolist()
     assert report.failed_case_ids == frozenset(ids[expected_rows])
+
+
+def test_cramers_v_inside_a_validation_equals_each_pair_alone():
+    """Codes cached per column (numpy-backed ones by their memory) give every pair the V it has on its own."""
+    from scipy.stats.contingency import association
+
+    from audit.checks._statistics import caching, cramers_v
+
+    rng = np.random.default_rng(31)
+    n = 3000
+    frame = pd.DataFrame({
+        "sex": pd.array(rng.choice(["female", "male"], n), dtype="str"),
+        "region": pd.array(np.where(rng.random(n) < 0.05, None, rng.choice(["se", "eu", "x"], n)), dtype="str"),
+        "income": np.where(rng.random(n) < 0.1, np.nan, rng.gamma(2.0, 3000.0, n)),
+        "rent": rng.gamma(3.0, 2000.0, n),
+        "adults": rng.integers(1, 3, n),
+    })
+    pairs = [(a, b) for a in ("sex", "region") for b in ("income", "rent", "adults", "sex")] * 2
+    alone = [cramers_v(frame[a], frame[b], bias_correction=False) for a, b in pairs]
+    with caching():
+        together = [cramers_v(frame[a], frame[b], bias_correction=False) for a, b in pairs]
+    for (a, b), x, y in zip(pairs, alone, together, strict=True):
+        assert x == y, (a, b)
+    # and one pair by hand: region against binned rent, rows with a region only
+    keep = frame["region"].notna().to_numpy()
+    rent = frame["rent"].to_numpy()[keep]
+    edges = np.quantile(rent, np.linspace(0, 1, 6))
+    table = pd.crosstab(frame["region"][keep].to_numpy(), np.searchsorted(edges[1:-1], rent, side="left"))
+    assert together[pairs.index(("region", "rent"))]["value"] == pytest.approx(
+        association(table.to_numpy(), method="cramer"), rel=1e-12)

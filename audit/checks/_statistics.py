@@ -71,8 +71,9 @@ def as_json_float(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
-_CACHE: dict[tuple[int, str], tuple[Any, Any]] = {}
-_CACHE_SIZE = 8
+_CACHE: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_CACHE_SIZE = 32
+"""Entries kept at once (the oldest goes first): each holds up to 8 bytes a row, so at most 256 bytes a row."""
 _CACHING = {"on": False, "depth": 0}
 
 
@@ -80,21 +81,31 @@ def cached(values: pd.Series, kind: str, compute: Any) -> Any:
     """Compute something about a column once per validation (e.g. group codes), inside :func:`caching`.
 
     The key is the identity of the column's pandas extension array (stable
-    across ``df[column]`` for ``str`` columns), and the entry keeps that array
-    alive, so an id cannot be reused while cached. Numpy-backed columns are
-    not cached (their ``.array`` wrapper is new on every access).
+    across ``df[column]`` for ``str`` columns), or for a numpy-backed column
+    (whose ``.array`` wrapper is new on every access) the address, shape,
+    strides and type of its memory; the entry keeps that array alive, so
+    the key cannot be reused while cached. ``kind`` names what is computed
+    (with any parameter it depends on).
     """
-    arr = values.array
-    if not _CACHING["on"] or isinstance(arr, pd.arrays.NumpyExtensionArray):
+    if not _CACHING["on"]:
         return compute(values)
-    key = (id(arr), kind)
+    arr = values.array
+    if isinstance(arr, pd.arrays.NumpyExtensionArray):
+        data = values.to_numpy(copy=False)
+        if data.dtype.kind == "O":  # a column of objects: nothing to key it by
+            return compute(values)
+        face = data.__array_interface__
+        key: tuple[Any, ...] = ("np", data.dtype.str, face["data"][0], face["shape"], face["strides"], kind)
+        alive: Any = data
+    else:
+        key, alive = (id(arr), kind), arr
     hit = _CACHE.get(key)
-    if hit is not None and hit[0] is arr:
+    if hit is not None and (hit[0] is alive or key[0] == "np"):
         return hit[1]
     result = compute(values)
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (arr, result)
+    _CACHE[key] = (alive, result)
     return result
 
 
@@ -358,10 +369,11 @@ def cramers_v(
         undefined), ``n`` (rows with both values), ``shape`` ([rows, columns]
         of the contingency table) and ``chi2``.
     """
-    keep = (x.notna() & y.notna()).to_numpy()
-    xc = _category_codes(x, keep, bins=bins)
-    yc = _category_codes(y, keep, bins=bins)
+    keep = _present(x) & _present(y)
     n = int(keep.sum())
+    every = None if n == len(keep) else keep  # no row left out: each column's codes serve every pair it is in
+    xc = _category_codes(x, every, bins=bins)
+    yc = _category_codes(y, every, bins=bins)
     r = int(xc.max()) + 1 if n else 0
     c = int(yc.max()) + 1 if n else 0
     table = np.bincount(xc * max(c, 1) + yc, minlength=r * c).reshape(r, c).astype(np.float64) if n else None
@@ -408,8 +420,15 @@ def is_binned_number(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)
 
 
-def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.ndarray:
-    """Dense integer codes 0..k-1 of ``values[keep]`` (rows without missing values).
+def _present(values: pd.Series) -> np.ndarray:
+    """Which values are not missing (cached inside :func:`caching`)."""
+    return cached(values, "present", lambda v: v.notna().to_numpy(dtype=bool))
+
+
+def _category_codes(values: pd.Series, keep: np.ndarray | None, *, bins: int) -> np.ndarray:
+    """Dense integer codes 0..k-1 of ``values[keep]`` (rows without missing values; None: every row).
+
+    The codes of every row are computed once per column inside :func:`caching`.
 
     A numeric (non-boolean) column with more than ``bins`` distinct values is
     cut at its quantiles into at most ``bins`` right-closed bins; when a
@@ -417,13 +436,21 @@ def _category_codes(values: pd.Series, keep: np.ndarray, *, bins: int) -> np.nda
     form their own bin instead of swallowing the others. Anything else is used
     as categories.
     """
+    if keep is None:
+        return cached(values, f"category_codes:{bins}", lambda v: _category_codes_of(v, None, bins))
+    return _category_codes_of(values, keep, bins)
+
+
+def _category_codes_of(values: pd.Series, keep: np.ndarray | None, bins: int) -> np.ndarray:
+    """:func:`_category_codes`, computed."""
     if is_binned_number(values):
-        x = values.to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+        x = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        x = x if keep is None else x[keep]
         if len(np.unique(x)) > bins:
             edges = np.quantile(x, np.linspace(0.0, 1.0, bins + 1))
             return _dense(np.searchsorted(edges[1:-1], x, side="left"))
     codes, _ = factorized(values)
-    return _dense(codes[keep])
+    return _dense(codes if keep is None else codes[keep])
 
 
 def parse_age_lists(values: pd.Series, *, min_age: int, max_age: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -58,8 +58,9 @@ class CaseStatus:
     """The status and reason of every case of a run, in population order; the first problem found wins."""
 
     def __init__(self, case_ids: pd.Series) -> None:
-        self.status = pd.Series(STATUS_OK, index=case_ids.to_numpy(), dtype="str")
-        self.reason = pd.Series("", index=case_ids.to_numpy(), dtype="str")
+        index = pd.Index(_text_array(case_ids))
+        self.status = pd.Series(STATUS_OK, index=index, dtype="str")
+        self.reason = pd.Series("", index=index, dtype="str")
 
     def mark(self, status: str, reasons: pd.Series) -> None:
         """Give the cases of ``reasons`` (reason by case id) ``status``, unless an earlier step already did."""
@@ -72,6 +73,14 @@ class CaseStatus:
         self.reason.iloc[rows] = reasons.to_numpy()[fresh].astype("str")
 
 
+
+
+def _text_array(values: pd.Series) -> Any:
+    """A column's values for a new frame or index, without a Python string per value where that can be.
+
+    A ``str`` column gives its own array; anything else ``to_numpy()``, whose type pandas infers.
+    """
+    return values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy()
 
 
 def by_case_id(frame: pd.DataFrame, values: Any) -> pd.Series:
@@ -213,16 +222,16 @@ def missing_amounts(decisions: pd.DataFrame) -> pd.Series:
 
 def truth(spec: AuditSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Per-case truth columns aligned with ``frame`` and their description (``truth.reference`` or ``.column``)."""
-    t, ids = spec.truth, frame["case_id"].to_numpy()
+    t, ids = spec.truth, _text_array(frame["case_id"])
     if t.reference:
         ref = ReferenceEngine()
         dec = ref.decide(frame)
         errors = dec.get("error")
         out = pd.DataFrame({
             "case_id": ids,
-            TRUTH_OUTCOME: dec["outcome"].astype("str").where(dec["outcome"] != ERROR_LABEL).to_numpy(),
+            TRUTH_OUTCOME: dec["outcome"].astype("str").where(dec["outcome"] != ERROR_LABEL).array,
             TRUTH_AMOUNT: dec["amount"].astype("float64").to_numpy(),
-            TRUTH_REASONS: dec["reasons"].astype("str").to_numpy(),
+            TRUTH_REASONS: dec["reasons"].astype("str").array,
         })
         if errors is not None:
             text = errors.astype("str").where(errors.notna(), "").to_numpy()
@@ -275,7 +284,7 @@ def final_frame(
     if truth_ is not None:
         t = reindex_by_id(truth_, "case_id", ids)
         for col in (c for c in (TRUTH_OUTCOME, TRUTH_AMOUNT, TRUTH_REASONS) if c in t.columns):
-            final[col] = t[col].to_numpy()
+            final[col] = _text_array(t[col])
     where = positions(ids, status.index)
     found = bool((where >= 0).all())
     final["status"] = status.array.take(where) if found else status.reindex(ids).array
@@ -297,10 +306,10 @@ def comparison(
                      workers=c.workers, error_budget=c.error_budget, timeout_s=c.batch_timeout_s)
     d = reindex_by_id(run.decisions, "case_id", final["case_id"])
     frame = pd.DataFrame({
-        "case_id": final["case_id"].to_numpy(),
-        "compare_outcome": d["outcome"].astype("str").where(d["status"] == STATUS_OK).to_numpy(),
+        "case_id": _text_array(final["case_id"]),
+        "compare_outcome": d["outcome"].astype("str").where(d["status"] == STATUS_OK).array,
         "compare_amount": d["amount"].astype("float64").to_numpy(),
-        "compare_status": d["status"].astype("str").where(d["status"].notna(), STATUS_QUARANTINED).to_numpy(),
+        "compare_status": d["status"].astype("str").where(d["status"].notna(), STATUS_QUARANTINED).array,
     })
     info = {"kind": c.kind, "name": getattr(engine, "name", c.kind), "version": str(getattr(engine, "version", "")),
             "definition_hash": getattr(engine, "definition_hash", None), "n_errors": int(run.n_errors),

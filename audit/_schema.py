@@ -31,15 +31,16 @@ from audit._columns import ASSISTANCE_COLUMNS
 
 __all__ = ["coded_strings", "coerce_case_frame"]
 
-def coded_strings(codes: np.ndarray, labels: list[str] | tuple[str, ...]) -> pd.api.extensions.ExtensionArray:
+def coded_strings(codes: np.ndarray, labels: list[str | None] | tuple[str | None, ...]
+                  ) -> pd.api.extensions.ExtensionArray:
     """A pandas ``str`` array holding ``labels[code]`` for each code, built in Arrow.
 
     Parameters
     ----------
     codes : numpy.ndarray of int
         One code per row, each in ``range(len(labels))``.
-    labels : sequence of str
-        The text of each code.
+    labels : sequence of str or None
+        The text of each code (None: a missing value).
     """
     import pyarrow as pa
 

@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from audit._schema import coded_strings
 from audit._yaml import load_yaml
 from audit._columns import ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.engine._expr import (
@@ -474,11 +475,17 @@ class RulesEngine:
             env.load_norms(errors)
         for key, e in rs.derive:
             env.derived[key] = env.eval(e)
-        outcome = np.full(n, "", dtype=object)
+        outcome = np.full(n, "", dtype=object)  # what a rule's expression reads as `outcome`
         amount = np.full(n, np.nan)
         score = np.full(n, np.nan)
-        reasons = np.full(n, "", dtype=object)
-        rule_name = np.full(n, "", dtype=object)
+        # the text columns as codes: no Python string per case (labels[0] is "": none yet)
+        outcome_code = np.zeros(n, dtype=np.int64)
+        outcome_labels: list[str | None] = [None]  # a case without an outcome has none
+        rule_code = np.zeros(n, dtype=np.int64)
+        rule_labels = [""]
+        reason_code = np.zeros(n, dtype=np.int64)
+        reason_labels = [""]
+        reason_index: dict[tuple[int, str], int] = {}  # (reasons so far, reasons added) -> code
         done = errors != ""
         env.state = {"outcome": outcome, "amount": amount}
         for r in rs.rules:
@@ -524,29 +531,47 @@ class RulesEngine:
                 score[hit] = val.data[hit]
             if r.outcome is not None:
                 outcome[hit] = r.outcome
-                rule_name[hit] = r.name
+                outcome_code[hit] = len(outcome_labels) if r.outcome != "" else 0
+                outcome_labels.append(r.outcome)
+                rule_code[hit] = len(rule_labels)
+                rule_labels.append(r.name)
             if r.reasons:
                 add = ";".join(r.reasons)
-                cur = reasons[hit]
-                reasons[hit] = np.where(cur == "", add, cur + ";" + add)
+                rows = np.flatnonzero(hit)
+                before, where = np.unique(reason_code[rows], return_inverse=True)
+                after = np.empty(len(before), dtype=np.int64)
+                for i, code in enumerate(before.tolist()):
+                    key = (code, add)
+                    if key not in reason_index:
+                        reason_index[key] = len(reason_labels)
+                        reason_labels.append(add if code == 0 else reason_labels[code] + ";" + add)
+                    after[i] = reason_index[key]
+                reason_code[rows] = after[where.ravel()]
             if r.stop:
                 done |= hit
         undecided = (outcome == "") & (errors == "")
         if undecided.any():
             errors[undecided] = "no rule decided this case (add a last rule without 'when' to catch every case)"
         failed = errors != ""
-        outcome_out = outcome.copy()
-        outcome_out[failed | (outcome == "")] = None
+        outcome_code[failed] = 0
         amount[failed] = np.nan
+        error_code = np.zeros(n, dtype=np.int64)
+        error_code[failed] = np.arange(1, int(failed.sum()) + 1)
+        if "case_id" not in cases.columns:
+            case_id: Any = np.arange(n).astype(str)
+        elif isinstance(cases["case_id"].dtype, pd.StringDtype):
+            case_id = cases["case_id"].array
+        else:
+            case_id = cases["case_id"].to_numpy()
         return pd.DataFrame(
             {
-                "case_id": cases["case_id"].to_numpy() if "case_id" in cases.columns else np.arange(n).astype(str),
-                "outcome": pd.array(outcome_out, dtype="str"),
+                "case_id": case_id,
+                "outcome": coded_strings(outcome_code, outcome_labels),
                 "amount": amount,
                 "score": score,
-                "reasons": pd.array(reasons, dtype="str"),
-                "rule": pd.array(rule_name, dtype="str"),
-                "error": pd.array(errors, dtype="str"),
+                "reasons": coded_strings(reason_code, reason_labels),
+                "rule": coded_strings(rule_code, rule_labels),
+                "error": coded_strings(error_code, ["", *errors[failed].tolist()]),
             }
         )
 

@@ -417,7 +417,9 @@ def public_values(
         rows.
     cases : pandas.DataFrame, optional
         The case frame; its columns (``channel``, ``meeting_held``, ...) are
-        joined on ``case_id`` where the decision frame lacks them.
+        joined on ``case_id`` where the decision frame lacks them (a case id the
+        case frame repeats takes its first row; a decision without a case id, or
+        with one the case frame lacks, gets missing values there).
     sensitive_features, intersections : sequences
         The groups, as for the metrics.
     review_outcomes : sequence of str, default ("refer",)

@@ -211,3 +211,14 @@ def test_case_columns_are_joined_by_case_id_whatever_the_order() -> None:
     got = public_values(log, cases[cases["case_id"] != "c0"], sensitive_features=["sex"], min_group_size=1)
     assert _row(got, "digital_rate")["count"] == 6 and _row(got, "digital_rate")["n"] == 10
     assert _row(got, "meeting_rate")["n"] == 10  # c11 has none either
+
+
+def test_a_decision_without_a_case_id_gets_no_case_columns() -> None:
+    """A missing id identifies no case: its case columns are missing (never those of another id-less row)."""
+    full = _log()
+    log = full.drop(columns=["channel"]).assign(case_id=pd.array([None] + [f"c{i}" for i in range(1, 12)], dtype="str"))
+    cases = full[["case_id", "channel"]].assign(case_id=pd.array([None] + [f"c{i}" for i in range(1, 12)], dtype="str"))
+    got = public_values(log, cases, sensitive_features=["sex"], min_group_size=1)
+    expected = public_values(full.assign(channel=[None] + full["channel"].tolist()[1:]), sensitive_features=["sex"],
+                             min_group_size=1)
+    pd.testing.assert_frame_equal(got, expected)

@@ -189,9 +189,9 @@ def may_hold_personnummer(value: Any) -> bool:
     any of them is found; False therefore means that none holds one. The
     answer is True (search the parts) for text with a ``\\u`` escape (an
     escaped control character ends in digits that could join a number
-    after it) and for a value JSON cannot write. ASCII text is searched with
-    :data:`PNR_RE2` in Arrow, other text with :data:`PNR_PATTERN` (whose
-    ``\\d`` also reads other scripts' digits).
+    after it) and for a value JSON cannot write. The text is searched with
+    :func:`arrow_pnr_rows` (RE2 in Arrow for ASCII, :data:`PNR_PATTERN`
+    otherwise, whose ``\\d`` also reads other scripts' digits).
 
     Parameters
     ----------
@@ -208,12 +208,9 @@ def may_hold_personnummer(value: Any) -> bool:
         return True
     if "\\u" in text:
         return True
-    if text.isascii():  # RE2 in Arrow: the same matches as PNR_PATTERN on ASCII text, several times faster
-        import pyarrow as pa
-        import pyarrow.compute as pc
+    import pyarrow as pa
 
-        return bool(pc.match_substring_regex(pa.array([text], type=pa.large_string()), PNR_RE2)[0].as_py())
-    return PNR_PATTERN.search(text) is not None
+    return bool(arrow_pnr_rows(pa.array([text], type=pa.large_string()))[0])  # the gate's own search
 
 
 def masked_json(value: Any, **options: Any) -> str:

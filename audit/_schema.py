@@ -17,19 +17,21 @@ reader hiding them; a note says so.
 
 :func:`coded_strings` builds a ``str`` column from integer codes and their
 labels in Arrow, the way the generator and the engines make their text
-columns without a Python string per row.
+columns without a Python string per row; :func:`text_values` hands a
+column's text on to a new frame the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from audit._columns import ASSISTANCE_COLUMNS
 
-__all__ = ["coded_strings", "coerce_case_frame"]
+__all__ = ["coded_strings", "coerce_case_frame", "text_values"]
 
 def coded_strings(codes: np.ndarray, labels: list[str | None] | tuple[str | None, ...]
                   ) -> pd.api.extensions.ExtensionArray:
@@ -45,6 +47,14 @@ def coded_strings(codes: np.ndarray, labels: list[str | None] | tuple[str | None
     import pyarrow as pa
 
     return pd.array(pa.array(list(labels), type=pa.string()).take(pa.array(codes)), dtype="str")
+
+
+def text_values(values: pd.Series) -> Any:
+    """A column's values for a new frame or index, without a Python string per value where that can be.
+
+    A ``str`` column gives its own array; anything else ``to_numpy()``, whose type pandas infers.
+    """
+    return values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy()
 
 
 _TRUE = frozenset({"true", "1", "1.0", "yes", "ja", "t", "y", "j"})

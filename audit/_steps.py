@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from audit._ids import positions, reindex_by_id
+from audit._schema import text_values
 from audit._columns import (
     ERROR_LABEL,
     STATUS_ERROR,
@@ -58,7 +59,7 @@ class CaseStatus:
     """The status and reason of every case of a run, in population order; the first problem found wins."""
 
     def __init__(self, case_ids: pd.Series) -> None:
-        index = pd.Index(_text_array(case_ids))
+        index = pd.Index(text_values(case_ids))
         self.status = pd.Series(STATUS_OK, index=index, dtype="str")
         self.reason = pd.Series("", index=index, dtype="str")
 
@@ -73,14 +74,6 @@ class CaseStatus:
         self.reason.iloc[rows] = reasons.to_numpy()[fresh].astype("str")
 
 
-
-
-def _text_array(values: pd.Series) -> Any:
-    """A column's values for a new frame or index, without a Python string per value where that can be.
-
-    A ``str`` column gives its own array; anything else ``to_numpy()``, whose type pandas infers.
-    """
-    return values.array if isinstance(values.dtype, pd.StringDtype) else values.to_numpy()
 
 
 def by_case_id(frame: pd.DataFrame, values: Any) -> pd.Series:
@@ -222,7 +215,7 @@ def missing_amounts(decisions: pd.DataFrame) -> pd.Series:
 
 def truth(spec: AuditSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Per-case truth columns aligned with ``frame`` and their description (``truth.reference`` or ``.column``)."""
-    t, ids = spec.truth, _text_array(frame["case_id"])
+    t, ids = spec.truth, text_values(frame["case_id"])
     if t.reference:
         ref = ReferenceEngine()
         dec = ref.decide(frame)
@@ -284,7 +277,7 @@ def final_frame(
     if truth_ is not None:
         t = reindex_by_id(truth_, "case_id", ids)
         for col in (c for c in (TRUTH_OUTCOME, TRUTH_AMOUNT, TRUTH_REASONS) if c in t.columns):
-            final[col] = _text_array(t[col])
+            final[col] = text_values(t[col])
     where = positions(ids, status.index)
     found = bool((where >= 0).all())
     final["status"] = status.array.take(where) if found else status.reindex(ids).array
@@ -306,7 +299,7 @@ def comparison(
                      workers=c.workers, error_budget=c.error_budget, timeout_s=c.batch_timeout_s)
     d = reindex_by_id(run.decisions, "case_id", final["case_id"])
     frame = pd.DataFrame({
-        "case_id": _text_array(final["case_id"]),
+        "case_id": text_values(final["case_id"]),
         "compare_outcome": d["outcome"].astype("str").where(d["status"] == STATUS_OK).array,
         "compare_amount": d["amount"].astype("float64").to_numpy(),
         "compare_status": d["status"].astype("str").where(d["status"].notna(), STATUS_QUARANTINED).array,

@@ -205,10 +205,9 @@ def _model(
     row = np.full(len(decisions), -1, dtype=np.int64)  # each decision's row of the answer; -1: not asked or failed
     row[np.flatnonzero(ask)[ok]] = np.flatnonzero(ok)
     outcome = answer["outcome"].astype("str").array.take(row, allow_fill=True)
-    amounts = answer["amount"].to_numpy(dtype="float64", na_value=np.nan)
+    amounts = np.append(answer["amount"].to_numpy(dtype="float64", na_value=np.nan), np.nan)  # row -1: NaN
     human = pd.Series(outcome, index=decisions.index)
-    amount = pd.Series(np.where(row >= 0, amounts[np.maximum(row, 0)] if len(amounts) else np.nan, np.nan),
-                       index=decisions.index)
+    amount = pd.Series(amounts[row], index=decisions.index)
     return human, amount, f"model:{m.target}", errors, failures
 
 

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from audit._schema import coded_strings
+from audit._schema import coded_strings, text_values
 from audit._yaml import load_yaml
 from audit._columns import ASSISTANCE_COLUMNS, COST_COLUMNS, INCOME_COLUMNS
 from audit.engine._expr import (
@@ -557,15 +557,9 @@ class RulesEngine:
         amount[failed] = np.nan
         error_code = np.zeros(n, dtype=np.int64)
         error_code[failed] = np.arange(1, int(failed.sum()) + 1)
-        if "case_id" not in cases.columns:
-            case_id: Any = np.arange(n).astype(str)
-        elif isinstance(cases["case_id"].dtype, pd.StringDtype):
-            case_id = cases["case_id"].array
-        else:
-            case_id = cases["case_id"].to_numpy()
         return pd.DataFrame(
             {
-                "case_id": case_id,
+                "case_id": text_values(cases["case_id"]) if "case_id" in cases.columns else np.arange(n).astype(str),
                 "outcome": coded_strings(outcome_code, outcome_labels),
                 "amount": amount,
                 "score": score,

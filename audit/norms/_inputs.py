@@ -235,7 +235,7 @@ def _ages(prep: PreparedCases) -> None:
         codes, parsed, ok = np.zeros(prep.n, dtype="int64"), [], np.zeros(prep.n, dtype=bool)
     else:
         codes, uniques = pd.factorize(s, use_na_sentinel=False)
-        parsed = [_parse_ages(u) for u in (uniques.tolist() if hasattr(uniques, "tolist") else list(uniques))]
+        parsed = [_parse_ages(u) for u in uniques.tolist()]
         u_ok = np.array([p is not None for p in parsed] + [False], dtype=bool)
         ok = u_ok[codes]
         missing = s.isna().to_numpy()

@@ -11,8 +11,13 @@
 # 3. When uv cannot be had (no network to PyPI for it, an unsupported platform), the same install
 #    with python -m venv and pip.
 #
-# A stamp per level in .venv/ (newer than pyproject.toml) makes a second call a no-op; the dev
-# level satisfies the run level.
+# 4. Bytecode is compiled at install (uv --compile-bytecode; pip does it by default) and for Insyn's
+#    own modules on every call: where PYTHONDONTWRITEBYTECODE is set, as in some sandboxes and
+#    containers, Python never writes .pyc files itself and would compile pandas, pyarrow and the
+#    rest from source at every start (the 20,000-case demo took 3.9 s instead of 2.2 s).
+#
+# A stamp per level in .venv/ (newer than pyproject.toml) makes a second call a no-op apart from
+# compiling Insyn's changed modules; the dev level satisfies the run level.
 set -eu
 
 LEVEL="${1:-run}"
@@ -26,7 +31,10 @@ case "$LEVEL" in
 esac
 
 fresh() { [ -f "$1" ] && [ "$1" -nt pyproject.toml ]; }
+# only changed modules are compiled; a module that does not compile is reported when it is imported
+compile_own() { "$VENV/bin/python" -m compileall audit >/dev/null 2>&1 || true; }
 if fresh "$VENV/.installed-dev" || { [ "$LEVEL" = run ] && fresh "$VENV/.installed-run"; }; then
+    compile_own
     exit 0
 fi
 
@@ -54,7 +62,7 @@ if UV=$(find_uv); then
         "$UV" venv --seed --python "$PYTHON" "$VENV"
     fi
     step "[3/3] installing Insyn ($TARGET) with uv"
-    "$UV" pip install --python "$VENV/bin/python" -e "$TARGET"
+    "$UV" pip install --compile-bytecode --python "$VENV/bin/python" -e "$TARGET"
 else
     step "uv is not available; installing with pip instead (slower)"
     [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -62,5 +70,6 @@ else
     "$VENV/bin/python" -m pip install --disable-pip-version-check -e "$TARGET"
 fi
 
+compile_own
 touch "$VENV/.installed-$LEVEL"
 step "environment ready in $(( $(date +%s) - START )) s"

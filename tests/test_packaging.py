@@ -85,6 +85,8 @@ def test_the_makefile_installs_with_uv_and_falls_back_to_pip() -> None:
     assert "scripts/setup-env.sh run" in makefile and "scripts/setup-env.sh dev" in makefile
     assert '"$UV" pip install' in setup and '-m pip install --disable-pip-version-check -e "$TARGET"' in setup
     assert "--quiet" not in makefile + setup and "-q " not in setup  # progress stays visible
+    # bytecode at install: where PYTHONDONTWRITEBYTECODE is set, Python would compile every import at every start
+    assert '"$UV" pip install --compile-bytecode' in setup and "-m compileall audit" in setup
     assert "make test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 

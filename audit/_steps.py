@@ -91,11 +91,20 @@ def assertions(report: CheckReport | None, dataset: str | None = None) -> list[t
     return [] if report is None else [(report.to_openlineage_assertions(), dataset)]
 
 
-def quarantined(frame: pd.DataFrame, reasons: pd.Series) -> tuple[pd.Series, dict[str, Any]]:
-    """Which rows of ``frame`` ``reasons`` names, and the Record fields that reject them as quarantined."""
-    mask = frame["case_id"].isin(reasons.index)
-    r = by_case_id(frame.loc[mask], reasons.reindex(frame.loc[mask, "case_id"]).to_numpy())
-    return mask, {"rejected": r, "reason": r, "status": pd.Series(STATUS_QUARANTINED, index=r.index)} if len(r) else {}
+def quarantined(frame: pd.DataFrame, reasons: pd.Series) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The rows of ``frame`` that ``reasons`` does not name (index reset), and the Record fields that reject the others.
+
+    Without a quarantined case the kept frame shares ``frame``'s columns (no
+    copy), so that the journey sees the step leave every column as it was.
+    """
+    if not len(reasons):
+        return frame.reset_index(drop=True), {}
+    ids = frame["case_id"]
+    mask = ids.isin(reasons.index)
+    named = ids[mask].to_frame()  # only the ids: selecting every column copied the whole frame
+    r = by_case_id(named, reasons.reindex(named["case_id"]).to_numpy())
+    fields = {"rejected": r, "reason": r, "status": pd.Series(STATUS_QUARANTINED, index=r.index)} if len(r) else {}
+    return frame.loc[~mask].reset_index(drop=True), fields
 
 
 def check_step(

@@ -190,11 +190,9 @@ def _intake(state: RunState) -> Record:
     """The intake suites; quarantined cases are kept out of decisions."""
     cases = state.cases
     report, quarantine = _steps.check_step(state.spec, "intake", cases, state.checks)
-    mask, removed = quarantined(cases, quarantine)
+    state.live, removed = quarantined(cases, quarantine)
     state.status.mark(STATUS_QUARANTINED, quarantine)
-    state.live = cases.loc[~mask].reset_index(drop=True)
-    return Record(len(cases), int((~mask).sum()), frames=(cases, cases.loc[~mask]), checks=assertions(report),
-                  **removed)
+    return Record(len(cases), len(state.live), frames=(cases, state.live), checks=assertions(report), **removed)
 
 
 def _reference(state: RunState) -> Record:  # a case the law's baseline cannot decide is an error, never ok
@@ -216,11 +214,11 @@ def _engine_input(state: RunState) -> Record:
     """What the engine may see, checked by its suites."""
     given = state.live[state.features]
     report, quarantine = _steps.check_step(state.spec, "engine_input", given, state.checks)
-    mask, removed = quarantined(given, quarantine)
+    state.engine_input, removed = quarantined(given, quarantine)
     state.status.mark(STATUS_QUARANTINED, quarantine)
-    state.engine_input = given.loc[~mask].reset_index(drop=True)
-    return Record(len(given), int((~mask).sum()), frames=(state.live, given.loc[~mask]), checks=assertions(report),
-                  notes={"features": seen(state.features), "withheld": state.withheld}, **removed)
+    return Record(len(given), len(state.engine_input), frames=(state.live, state.engine_input),
+                  checks=assertions(report), notes={"features": seen(state.features), "withheld": state.withheld},
+                  **removed)
 
 
 def _decide(state: RunState) -> Record:

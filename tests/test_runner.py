@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -359,3 +360,20 @@ def test_a_damaged_run_folder_is_refused_by_file_and_key(tmp_path: Path) -> None
         (folder / name).write_text(damage, encoding="utf-8")
         with pytest.raises(DataError, match=message):
             AuditResult.load(folder)
+
+
+def test_quarantined_keeps_the_other_rows_and_shares_columns_when_none_is_named() -> None:
+    from audit._steps import quarantined
+
+    frame = pd.DataFrame({"case_id": ["a", "b", "c", "d"], "x": [1.0, 2.0, 3.0, 4.0]},
+                         index=[10, 11, 12, 13])
+    kept, fields = quarantined(frame, pd.Series([], dtype="str"))
+    assert fields == {} and list(kept.index) == [0, 1, 2, 3] and kept["x"].tolist() == [1.0, 2.0, 3.0, 4.0]
+    assert np.shares_memory(kept["x"].to_numpy(), frame["x"].to_numpy())  # no copy of the frame
+    reasons = pd.Series(["quarantined at intake: x > 2", "quarantined at intake: x > 3"], index=["c", "d"], dtype="str")
+    kept, fields = quarantined(frame, reasons.iloc[::-1])  # reasons in another order than the rows
+    assert kept["case_id"].tolist() == ["a", "b"] and list(kept.index) == [0, 1]
+    assert fields["rejected"].to_dict() == {"c": "quarantined at intake: x > 2", "d": "quarantined at intake: x > 3"}
+    assert fields["reason"].equals(fields["rejected"]) and set(fields["status"]) == {"quarantined"}
+    kept, fields = quarantined(frame, pd.Series(["r"], index=["zz"], dtype="str"))  # an id the frame lacks
+    assert kept["case_id"].tolist() == ["a", "b", "c", "d"] and fields == {}

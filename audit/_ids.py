@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["distinct", "ids_in", "positions", "reindex_by_id"]
+__all__ = ["RepeatCounter", "distinct", "ids_in", "positions", "reindex_by_id", "repeated_count"]
 
 
 def ids_in(ids: Any, allowed: Any) -> np.ndarray:
@@ -149,3 +149,48 @@ def distinct(values: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
     return ordered[keep]
+
+
+def repeated_count(values: np.ndarray) -> int:
+    """How many of ``values`` occur more than once, every occurrence counted (what a uniqueness check flags).
+
+    By sorting and comparing neighbours, as :func:`distinct`: ``numpy.unique``
+    with ``return_counts`` takes about three times as long on ten million
+    64-bit hashes. Integer arrays (row positions, id hashes) only.
+    """
+    values = np.asarray(values).ravel()
+    if values.dtype.kind not in "iub":
+        raise TypeError(f"repeated_count counts integers (row positions, id hashes). Got an array of {values.dtype}.")
+    if len(values) < 2:
+        return 0
+    ordered = np.sort(values)
+    same = ordered[1:] == ordered[:-1]  # same[i]: rows i and i + 1 of the sorted values are equal
+    repeated = np.zeros(len(ordered), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return int(repeated.sum())
+
+
+class RepeatCounter:
+    """:func:`repeated_count` that counts an array equal to one it has seen only once.
+
+    A chunked run checks the uniqueness of its case ids over the whole run,
+    and every step's ``expect_column_values_to_be_unique`` on ``case_id``
+    asks the same of the same ids whenever no case left in between: ten
+    million hashes sorted three or four times. Equal arrays (compared in
+    full, a hundredth of a sort) are counted once; the counter keeps the
+    arrays it has seen, so it lives as long as one merge.
+    """
+
+    def __init__(self) -> None:
+        self._seen: list[tuple[np.ndarray, int]] = []
+
+    def __call__(self, values: np.ndarray) -> int:
+        """The :func:`repeated_count` of ``values``."""
+        values = np.asarray(values)
+        for known, count in self._seen:
+            if known.shape == values.shape and known.dtype == values.dtype and np.array_equal(known, values):
+                return count
+        count = repeated_count(values)
+        self._seen.append((values, count))
+        return count

@@ -79,3 +79,32 @@ def test_reindex_by_id_first_equals_drop_duplicates_then_reindex(order: str) -> 
     if order != "same":
         with pytest.raises(ValueError, match="repeats an id"):
             reindex_by_id(frame, "case_id", ids)
+
+
+@pytest.mark.parametrize("dtype", ["int64", "uint64", "int32"])
+def test_repeated_count_equals_the_counts_of_numpy_unique(dtype: str) -> None:
+    from audit._ids import repeated_count
+
+    rng = np.random.default_rng(11)
+    for n in (0, 1, 2, 3, 8, 1000):
+        for high in (1, 2, 5, 2**31 - 1):
+            values = rng.integers(0, high, n).astype(dtype)
+            _, counts = np.unique(values, return_counts=True)
+            assert repeated_count(values) == int(counts[counts > 1].sum()), (n, high)
+    assert repeated_count(np.array([4, 1, 4, 2, 1, 4, 3])) == 5  # 4 three times, 1 twice: by hand
+    with pytest.raises(TypeError, match=r"counts integers .*Got an array of float64"):
+        repeated_count(np.array([1.0, 1.0]))
+
+
+def test_a_repeat_counter_counts_equal_arrays_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import audit._ids as ids
+
+    calls: list[int] = []
+    real = ids.repeated_count
+    monkeypatch.setattr(ids, "repeated_count", lambda v: calls.append(len(v)) or real(v))
+    counter = ids.RepeatCounter()
+    a = np.array([7, 3, 7, 9], dtype=np.uint64)
+    assert counter(a) == 2 and counter(a.copy()) == 2 and len(calls) == 1  # equal content: not sorted again
+    b = np.array([7, 3, 8, 9], dtype=np.uint64)  # same shape, other values
+    assert counter(b) == 0 and counter(a.astype(np.int64)) == 2 and len(calls) == 3
+    assert counter(np.array([3, 3], dtype=np.uint64)) == 2 and len(calls) == 4

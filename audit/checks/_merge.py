@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._ids import RepeatCounter
 from audit._json import jsonable
 from audit.checks._statistics import (
     cramers_v_of_table,
@@ -71,6 +72,8 @@ _FAILURE_GAP = "expect_column_failure_rate_gap_across_groups_to_be_at_most"
 def merge_chunk_checks(
     per_chunk: Sequence[Sequence[Mapping[str, Any]]],
     per_chunk_statistics: Sequence[Sequence[tuple[str, Mapping[int, Any]]]] | None = None,
+    *,
+    repeats: RepeatCounter | None = None,
 ) -> list[dict[str, Any]]:
     """Merge the chunks' check entries into one result per (step, expectation).
 
@@ -82,6 +85,11 @@ def merge_chunk_checks(
     per_chunk_statistics : sequence, optional
         Per chunk, what :func:`audit.checks._sufficient.collecting_statistics`
         collected: ``(step, {result position: statistic})``.
+    repeats : RepeatCounter, optional
+        Counts the repeated id hashes of the uniqueness expectations; one
+        that has already counted the same hashes (a chunked run's own
+        case-id check) does not sort them again. Default: a new counter,
+        shared by this merge's expectations.
 
     Returns
     -------
@@ -110,11 +118,12 @@ def merge_chunk_checks(
                     grouped[key] = []
                     order.append(key)
                 grouped[key].append((c, entry, res))
-    return [_merge_one(key, grouped[key], stats_by) for key in order]
+    repeats = repeats if repeats is not None else RepeatCounter()
+    return [_merge_one(key, grouped[key], stats_by, repeats) for key in order]
 
 
 def _merge_one(key: tuple[str, int], items: list[tuple[int, Mapping[str, Any], Mapping[str, Any]]],
-               stats_by: Mapping[tuple[int, str], Mapping[int, Any]]) -> dict[str, Any]:
+               stats_by: Mapping[tuple[int, str], Mapping[int, Any]], repeats: RepeatCounter) -> dict[str, Any]:
     step, pos = key
     results = [res for _, _, res in items]
     first = results[0]
@@ -139,9 +148,7 @@ def _merge_one(key: tuple[str, int], items: list[tuple[int, Mapping[str, Any], M
         return out
     stats = [stats_by.get((c, step), {}).get(pos) for c, _, _ in items]
     if kind == _UNIQUE and all(s is not None for s in stats):
-        hashes = np.concatenate([s["hashes"] for s in stats])
-        _, counts = np.unique(hashes, return_counts=True)
-        _additive(out, results, unexpected=int(counts[counts > 1].sum()))
+        _additive(out, results, unexpected=repeats(np.concatenate([s["hashes"] for s in stats])))
     elif kind == _PROXY and all(s is not None for s in stats):
         info = proxy_from_pair_counts(stats, bins=int(kwargs.get("bins", 5)),
                                       bias_correction=bool(kwargs.get("bias_correction", True)))

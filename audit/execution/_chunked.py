@@ -55,7 +55,7 @@ import pandas as pd
 from audit import _memory, _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
-from audit._ids import distinct
+from audit._ids import RepeatCounter, distinct
 from audit._json import jsonable
 from audit._parquet import write_frame
 from audit._privacy import mask_frame
@@ -403,9 +403,10 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
 
 def merge_checks(per_chunk: list[list[dict[str, Any]]],
-                 per_chunk_statistics: list[list[tuple[str, dict[int, Any]]]] | None = None) -> list[dict[str, Any]]:
+                 per_chunk_statistics: list[list[tuple[str, dict[int, Any]]]] | None = None,
+                 *, repeats: RepeatCounter | None = None) -> list[dict[str, Any]]:
     """Merge the chunks' check entries exactly: see :func:`audit.checks.merge_chunk_checks`."""
-    return merge_chunk_checks(per_chunk, per_chunk_statistics)
+    return merge_chunk_checks(per_chunk, per_chunk_statistics, repeats=repeats)
 
 
 def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess", workers: int | None = None,
@@ -461,7 +462,8 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
             results[key] = value
     ordered = [results[i] for i in sorted(results)]
     hashes = np.concatenate([r.case_id_hashes for r in ordered]) if ordered else np.array([], dtype=np.uint64)
-    if len(distinct(hashes)) != len(hashes):
+    repeats = RepeatCounter()  # the uniqueness checks on case_id count the same hashes: sorted once
+    if repeats(hashes):
         _refuse_repeated_ids(spec, ordered, hashes)
     t0 = time.perf_counter()
     total = sum((r.statistics for r in ordered[1:]), ordered[0].statistics)
@@ -480,7 +482,7 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
     timings["wall"] = time.perf_counter() - t_start
     counts = {k: sum(r.status_counts[k] for r in ordered) for k in (STATUS_OK, STATUS_ERROR, STATUS_QUARANTINED)}
     rows = sum(r.rows for r in ordered)
-    merged = merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered])
+    merged = merge_checks([r.checks for r in ordered], [r.check_statistics for r in ordered], repeats=repeats)
     reports = merge_check_reports([r.checks for r in ordered], merged)
     return ChunkedRun(spec=spec, run_id=run_id, chunks=len(ordered), rows=rows,
                       statistics=total, metrics=metrics, findings=findings, status_counts=counts,

@@ -344,7 +344,14 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
 
     if pa.types.is_string_view(text.type):  # no offsets to read lengths from, and no regex kernel
         text = text.cast(pa.large_string())
-    if isinstance(text, pa.ChunkedArray):  # one array: a text repeated in two chunks is searched once
+    if isinstance(text, pa.ChunkedArray):
+        chunks = text.chunks
+        kept, which = _distinct_chunks(chunks)
+        if len(kept) < len(chunks):  # a chunk that is another one's texts (a journey's ids, step after step)
+            found_kept = arrow_pnr_rows(pa.chunked_array(kept, type=text.type))
+            bounds = np.cumsum([0, *(len(c) for c in kept)])
+            return np.concatenate([found_kept[bounds[k]: bounds[k + 1]] for k in which])
+        # one array: a text repeated in two chunks is searched once
         text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
     found = np.zeros(len(text), dtype=bool)
     if len(text):
@@ -355,6 +362,45 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
             where = np.flatnonzero(long)
             found[where] = _search(text.take(pa.array(where)))
     return found
+
+
+def _distinct_chunks(chunks: list[Any]) -> tuple[list[Any], list[int]]:
+    """The chunks of a string column that hold different texts, and for each chunk which of those it equals.
+
+    Two chunks are taken as equal only when they read the same bytes of
+    the same text buffer through equal offsets and equal validity: the
+    same texts in the same places, whatever made them (a column sliced or
+    taken in full by two steps of a journey). Anything else counts as
+    different, so an equal text elsewhere is merely searched again.
+    """
+    kept: list[Any] = []
+    which: list[int] = []
+    for chunk in chunks:
+        for k, other in enumerate(kept):
+            if _same_texts(chunk, other):
+                which.append(k)
+                break
+        else:
+            which.append(len(kept))
+            kept.append(chunk)
+    return kept, which
+
+
+def _same_texts(a: Any, b: Any) -> bool:
+    """Whether two string arrays of one type read the same bytes of one data buffer in the same places."""
+    import pyarrow as pa
+
+    if len(a) != len(b) or a.type != b.type or a.null_count != b.null_count or not len(a):
+        return False
+    data_a, data_b = a.buffers()[2], b.buffers()[2]
+    if data_a is None or data_b is None or data_a.address != data_b.address:
+        return False
+    width = np.int64 if pa.types.is_large_string(a.type) else np.int32
+    offsets_a = np.frombuffer(a.buffers()[1], dtype=width)[a.offset: a.offset + len(a) + 1]
+    offsets_b = np.frombuffer(b.buffers()[1], dtype=width)[b.offset: b.offset + len(b) + 1]
+    if not np.array_equal(offsets_a, offsets_b):
+        return False
+    return not a.null_count or a.is_valid().equals(b.is_valid())
 
 
 def _long_texts(text: Any) -> np.ndarray:

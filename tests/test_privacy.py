@@ -306,6 +306,18 @@ def test_arrow_search_finds_exactly_what_the_python_pattern_finds(seed: int) -> 
         "sliced": pa.array(["x" * 12, *texts, pnr()], type=pa.large_string()).slice(1, len(texts)),
         "string_view": pa.array(texts, type=pa.string_view()),
     }
+    whole = pa.array(texts, type=pa.string())
+    copy = whole.take(pa.array(np.arange(len(texts))))  # the same texts in other buffers
+    # the same array again (a journey's ids step after step), slices of it, a copy and an empty chunk
+    # and two slices of one length that start at different texts (without nulls, which would tell them apart)
+    known = [t for t in texts if t is not None]
+    m = len(known) - 1
+    full = pa.array(known, type=pa.string())
+    repeated = pa.chunked_array([whole, whole.slice(cut), whole, copy, whole.slice(0, 0), whole.slice(cut),
+                                 full.slice(0, m), full.slice(1, m)])
+    twice = [*texts, *texts[cut:], *texts, *texts, *texts[cut:], *known[:m], *known[1:]]
+    got = arrow_pnr_rows(repeated)
+    assert got.tolist() == [t is not None and PNR_PATTERN.search(t) is not None for t in twice]
     for name, array in layouts.items():
         got = arrow_pnr_rows(array)
         assert got.tolist() == expected.tolist(), name

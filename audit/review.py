@@ -48,6 +48,7 @@ import pandas as pd
 
 from audit._ids import positions, reindex_by_id
 from audit._columns import STATUS_OK
+from audit._schema import coded_strings
 from audit.engine import build_engine, run_engine
 from audit.exceptions import DataError
 from audit.spec import AuditSpec, EngineSpec
@@ -113,16 +114,18 @@ def review(spec: AuditSpec, cases: pd.DataFrame, decisions: pd.DataFrame) -> Rev
         When ``review.recorded`` names a column the case frame lacks, or a
         recorded caseworker decision is not an outcome label.
     """
-    out = pd.DataFrame(index=decisions.index)
-    out["final_outcome"] = decisions["outcome"].astype("str")
-    out["final_amount"] = decisions["amount"].astype("float64")
-    out["decided_by"] = np.where(decisions["status"] == STATUS_OK, "engine", "none")
-    out["override"] = False
-    out["override_by"] = ""
+    engine_outcome = decisions["outcome"].astype("str")
+    status_ok = (decisions["status"] == STATUS_OK).to_numpy(dtype=bool)
     review_labels = set(spec.outcomes.review)
     referred = decisions["outcome"].isin(review_labels) & (decisions["status"] == STATUS_OK)
     info: dict[str, Any] = {"configured": spec.review is not None, "referred": int(referred.sum())}
+    out = pd.DataFrame(index=decisions.index)
     if spec.review is None:
+        out["final_outcome"] = engine_outcome
+        out["final_amount"] = decisions["amount"].astype("float64")
+        out["decided_by"] = coded_strings(status_ok.astype(np.int8), _DECIDED_BY[:2])
+        out["override"] = False
+        out["override_by"] = ""
         return Review(out, info)
     valid = [label for label in spec.outcomes.labels if label not in review_labels]
     errors: int | None = None
@@ -131,24 +134,25 @@ def review(spec: AuditSpec, cases: pd.DataFrame, decisions: pd.DataFrame) -> Rev
         human, amount, who = _recorded(spec, cases, decisions, valid)
     else:
         human, amount, who, errors, failures = _model(spec, cases, decisions, referred, valid)
-    resolved = referred & human.notna()
-    amt = amount.to_numpy()
-    out.loc[resolved, "final_outcome"] = human[resolved]
-    out.loc[resolved, "final_amount"] = np.where(
-        np.isnan(amt[resolved.to_numpy()]),
-        np.where(human[resolved].isin(spec.outcomes.favourable), np.nan, 0.0),
-        amt[resolved.to_numpy()],
-    )
-    out.loc[resolved, "decided_by"] = "caseworker"
+    known = human.notna().to_numpy(dtype=bool)
+    ask = referred.to_numpy(dtype=bool)
+    resolved = ask & known
     # a human decision that differs from an automatic engine decision is an override
-    automatic = (decisions["status"] == STATUS_OK) & ~referred & human.notna()
-    overridden = automatic & (human != decisions["outcome"].astype("str"))
-    out.loc[overridden, "final_outcome"] = human[overridden]
-    out.loc[overridden, "final_amount"] = amt[overridden.to_numpy()]
-    out.loc[overridden, "decided_by"] = "caseworker"
-    out.loc[overridden, "override"] = True
-    out.loc[resolved | overridden, "override_by"] = who
-    info.update({"by": who, "resolved": int(resolved.sum()), "unresolved": int((referred & ~resolved).sum()),
+    automatic = status_ok & ~ask & known
+    overridden = automatic & (human != engine_outcome).to_numpy(dtype=bool, na_value=False)
+    human_decides = resolved | overridden
+    amt = amount.to_numpy(dtype="float64", na_value=np.nan)
+    # a resolved case without an amount: none for a favourable outcome (not known), 0 for any other
+    favourable = human.isin(spec.outcomes.favourable).to_numpy(dtype=bool)
+    final_amount = decisions["amount"].to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    final_amount[resolved] = np.where(np.isnan(amt), np.where(favourable, np.nan, 0.0), amt)[resolved]
+    final_amount[overridden] = amt[overridden]
+    out["final_outcome"] = engine_outcome.where(~human_decides, human.astype("str"))
+    out["final_amount"] = final_amount
+    out["decided_by"] = coded_strings(np.where(human_decides, 2, status_ok.astype(np.int8)), _DECIDED_BY)
+    out["override"] = overridden
+    out["override_by"] = coded_strings(human_decides.astype(np.int8), ("", who))
+    info.update({"by": who, "resolved": int(resolved.sum()), "unresolved": int((ask & ~known).sum()),
                  "overrides": int(overridden.sum())})
     if errors is not None:
         info["errors"] = errors
@@ -211,6 +215,10 @@ def _model(
     return human, amount, f"model:{m.target}", errors, failures
 
 
+_DECIDED_BY = ("none", "engine", "caseworker")
+"""Who decided a case, by code: nobody (the engine's answer is an error), the engine, a caseworker."""
+
+
 def _no_failures() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="str") for c in _FAILURE_COLUMNS})
 
@@ -219,9 +227,12 @@ def _decided(decisions: pd.DataFrame, out: pd.DataFrame, info: dict[str, Any]) -
     """The caseworker decisions in the form the journey records them, or None when there are none."""
     if not (info.get("overrides") or info.get("resolved")):
         return None
-    keep = out["decided_by"] == "caseworker"  # only these are recorded: build their texts alone
-    d, o = decisions.loc[keep], out.loc[keep]
-    why = np.where(o["override"].to_numpy(), OVERRIDE_WHY,
-                   "referred by the engine: " + d["reasons"].astype("str").to_numpy())
+    keep = (out["decided_by"] == "caseworker").to_numpy(dtype=bool)  # only these are recorded
+    d = decisions.loc[keep, ["case_id", "outcome", "reasons"]]
+    o = out.loc[keep, ["final_outcome", "override", "override_by"]]
+    # the texts once per distinct reason list (a missing one read as none), not once per case
+    codes, uniques = pd.factorize(d["reasons"].astype("str").fillna(""))
+    labels = [f"referred by the engine: {u}" for u in uniques.tolist()] + [OVERRIDE_WHY]
+    why = coded_strings(np.where(o["override"].to_numpy(dtype=bool), len(labels) - 1, codes), labels)
     return d[["case_id"]].assign(outcome=d["outcome"], final_outcome=o["final_outcome"],
                                  override=o["override"], by=o["override_by"], why=why)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from audit._ids import positions, reindex_by_id
-from audit._schema import text_values
+from audit._schema import coded_strings, text_values
 from audit._columns import (
     ERROR_LABEL,
     STATUS_ERROR,
@@ -235,15 +235,18 @@ def truth(spec: AuditSpec, frame: pd.DataFrame) -> tuple[pd.DataFrame | None, di
             TRUTH_AMOUNT: dec["amount"].astype("float64").to_numpy(),
             TRUTH_REASONS: dec["reasons"].astype("str").array,
         })
-        if errors is not None:
-            text = errors.astype("str").where(errors.notna(), "").to_numpy()
-            out[TRUTH_ERROR] = np.where(text != "", np.char.add("the law's baseline cannot decide this case: ",
-                                                                text.astype("str")), "")
+        undecidable = 0
+        if errors is not None:  # each distinct error's text once (most cases have none), not once per case
+            codes, uniques = pd.factorize(errors.astype("str").fillna(""))
+            texts = uniques.tolist()
+            out[TRUTH_ERROR] = coded_strings(codes, [f"the law's baseline cannot decide this case: {e}" if e else ""
+                                                     for e in texts])
+            undecidable = int(np.isin(codes, [i for i, e in enumerate(texts) if e]).sum())
         return out, {
             "kind": "reference",
             "engine": {"name": ref.name, "version": ref.version,
                        "definition_hash": getattr(ref, "definition_hash", None)},
-            "undecidable": int((errors.astype("str") != "").sum()) if errors is not None else 0,
+            "undecidable": undecidable,
         }
     if not t.column:
         return None, {"kind": "none"}

@@ -371,7 +371,10 @@ def value_sums(
     """
     frame = final
     if cases is not None and "case_id" in cases.columns and "case_id" in final.columns:
-        extra = [c for c in cases.columns if c not in final.columns]
+        # only what an indicator or a group reads: the case frame has some forty columns, a chunk's every case
+        wanted = {c for ind in INDICATORS for option in ind.needs for c in option} | {"status"}
+        wanted |= set(sensitive_features) | {c for i in intersections for c in i}
+        extra = [c for c in cases.columns if c not in final.columns and c in wanted]
         if extra:  # as final.merge(cases.drop_duplicates("case_id"), how="left"), aligned by position
             joined = reindex_by_id(cases[["case_id", *extra]], "case_id", final["case_id"], first=True)
             frame = final.reset_index(drop=True).assign(**{c: joined[c].array for c in extra})

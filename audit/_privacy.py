@@ -375,13 +375,17 @@ def _distinct_chunks(chunks: list[Any]) -> tuple[list[Any], list[int]]:
     """
     kept: list[Any] = []
     which: list[int] = []
+    by_buffer: dict[tuple[int, int | None], list[int]] = {}  # only chunks of one length and text buffer can agree
     for chunk in chunks:
-        for k, other in enumerate(kept):
-            if _same_texts(chunk, other):
+        data = chunk.buffers()[2] if len(chunk) else None
+        candidates = by_buffer.setdefault((len(chunk), None if data is None else data.address), [])
+        for k in candidates:
+            if _same_texts(chunk, kept[k]):
                 which.append(k)
                 break
         else:
             which.append(len(kept))
+            candidates.append(len(kept))
             kept.append(chunk)
     return kept, which
 

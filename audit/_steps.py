@@ -97,13 +97,13 @@ def quarantined(frame: pd.DataFrame, reasons: pd.Series) -> tuple[pd.DataFrame, 
     Without a quarantined case the kept frame shares ``frame``'s columns (no
     copy), so that the journey sees the step leave every column as it was.
     """
-    if not len(reasons):
-        return frame.reset_index(drop=True), {}
     ids = frame["case_id"]
-    mask = ids.isin(reasons.index)
+    mask = ids.isin(reasons.index) if len(reasons) else np.zeros(len(frame), dtype=bool)
+    if not mask.any():
+        return frame.reset_index(drop=True), {}
     named = ids[mask].to_frame()  # only the ids: selecting every column copied the whole frame
     r = by_case_id(named, reasons.reindex(named["case_id"]).to_numpy())
-    fields = {"rejected": r, "reason": r, "status": pd.Series(STATUS_QUARANTINED, index=r.index)} if len(r) else {}
+    fields = {"rejected": r, "reason": r, "status": pd.Series(STATUS_QUARANTINED, index=r.index)}
     return frame.loc[~mask].reset_index(drop=True), fields
 
 

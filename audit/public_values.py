@@ -134,6 +134,9 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 """Every indicator, by public value (see the module docstring for the columns)."""
 
+_READ: frozenset[str] = frozenset({c for ind in INDICATORS for option in ind.needs for c in option} | {"status"})
+"""Every column an indicator reads (its alternatives' columns, and ``status``)."""
+
 
 def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
     """A yes/no column as 1.0 / 0.0 (NaN where missing); anything else is a data error naming the value."""
@@ -372,8 +375,7 @@ def value_sums(
     frame = final
     if cases is not None and "case_id" in cases.columns and "case_id" in final.columns:
         # only what an indicator or a group reads: the case frame has some forty columns, a chunk's every case
-        wanted = {c for ind in INDICATORS for option in ind.needs for c in option} | {"status"}
-        wanted |= set(sensitive_features) | {c for i in intersections for c in i}
+        wanted = _READ | set(sensitive_features) | {c for i in intersections for c in i}
         extra = [c for c in cases.columns if c not in final.columns and c in wanted]
         if extra:  # as final.merge(cases.drop_duplicates("case_id"), how="left"), aligned by position
             joined = reindex_by_id(cases[["case_id", *extra]], "case_id", final["case_id"], first=True)

@@ -117,7 +117,7 @@ def review(spec: AuditSpec, cases: pd.DataFrame, decisions: pd.DataFrame) -> Rev
     engine_outcome = decisions["outcome"].astype("str")
     status_ok = (decisions["status"] == STATUS_OK).to_numpy(dtype=bool)
     review_labels = set(spec.outcomes.review)
-    referred = decisions["outcome"].isin(review_labels) & (decisions["status"] == STATUS_OK)
+    referred = decisions["outcome"].isin(review_labels) & status_ok
     info: dict[str, Any] = {"configured": spec.review is not None, "referred": int(referred.sum())}
     out = pd.DataFrame(index=decisions.index)
     if spec.review is None:

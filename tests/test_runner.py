@@ -377,3 +377,4 @@ def test_quarantined_keeps_the_other_rows_and_shares_columns_when_none_is_named(
     assert fields["reason"].equals(fields["rejected"]) and set(fields["status"]) == {"quarantined"}
     kept, fields = quarantined(frame, pd.Series(["r"], index=["zz"], dtype="str"))  # an id the frame lacks
     assert kept["case_id"].tolist() == ["a", "b", "c", "d"] and fields == {}
+    assert np.shares_memory(kept["x"].to_numpy(), frame["x"].to_numpy())  # nobody quarantined: no copy either

@@ -61,7 +61,7 @@ from pandas.api.types import union_categoricals
 
 from audit._json import jsonable
 from audit._privacy import mask
-from audit.execution import ChunkedRun, gx_validation, run_chunked
+from audit.execution import AUTO_CHUNK_SIZE, ChunkedRun, gx_validation, run_chunked
 from audit.record import PART_FOLDERS, artifacts_for, input_hashes, part_names, write_documents, write_manifest
 from audit.result import AuditResult
 from audit.runner import make_run_id
@@ -165,11 +165,14 @@ def _population_inputs(spec: AuditSpec) -> list[Path]:
 
 def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_size: int | None = None,
                       executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
-                      run_id: str | None = None) -> tuple[ChunkedRun, Path]:
+                      run_id: str | None = None, why: str | None = None) -> tuple[ChunkedRun, Path]:
     """Run ``spec`` in chunks and write its run folder to ``out/<name>/<run_id>/``.
 
     Options given here win over the spec's ``execution`` section; a
-    ``scheduler`` implies the ``dask`` executor. Default chunk size 250,000.
+    ``scheduler`` implies the ``dask`` executor. Default chunk size
+    :data:`audit.execution.AUTO_CHUNK_SIZE` (250,000). ``why``, what decided
+    to run in chunks (:attr:`audit.execution.ExecutionPlan.why`), goes to
+    ``results.json`` ``execution.why``.
 
     Returns
     -------
@@ -177,7 +180,7 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
         The run and its folder.
     """
     ex = spec.execution
-    chunk_size = chunk_size or (ex.chunk_size if ex else None) or 250_000
+    chunk_size = chunk_size or (ex.chunk_size if ex else None) or AUTO_CHUNK_SIZE
     scheduler = scheduler or (ex.scheduler if ex else None)
     executor = "dask" if scheduler else (executor or (ex.executor if ex else "processes"))
     workers = workers or (ex.workers if ex else None)
@@ -198,6 +201,8 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
         execution = {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor, "workers": workers,
                      "scheduler": scheduler, "peak_rss_mb": run.peak_rss_mb,
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
+        if why is not None:
+            execution["why"] = why
         result = chunked_result(spec, run, execution=execution, decisions=_report_columns(spec, run.parts))
         checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
                   for r in result.to_dict()["checks"]]

@@ -49,7 +49,9 @@ from audit.console import (
     Speaker,
     check_rows,
     check_table,
+    chunked_run_line,
     disparity_rows,
+    execution_why,
     finding_lines,
     make_console,
     summary_table,
@@ -57,10 +59,12 @@ from audit.console import (
 )
 from audit.attribution import trace_attribution
 from audit.exceptions import DataError, InsynError, SpecError
+from audit.execution import AUTO_ABOVE, plan_execution
 from audit.journey import trace as trace_case
-from audit.metrics import DiscoveryResult, exit_status, read_stage_table
+from audit.metrics import DiscoveryResult, read_stage_table
 from audit.metrics import funnel as funnel_measures
 from audit.reference import markdown_reference, schema_text
+from audit.result import AuditResult
 from audit.report import write_trend
 from audit.runfolder import RunFolder
 from audit.scaffold import example_spec, init_project
@@ -164,7 +168,8 @@ def _gate_streams() -> Any:
     return undo
 
 
-def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker) -> None:
+def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker,
+                  execution: dict[str, Any] | None = None) -> None:
     if fmt == "json":
         summary = {
             "run_id": result.run_id,
@@ -174,6 +179,8 @@ def _print_result(result: Any, *, quiet: bool, fmt: str, speaker: Speaker) -> No
             # full precision (pandas' to_json rounds to 10 digits: a p-value of 1e-40 became 0.0)
             "largest_disparities": jsonable(result.largest_disparities(5).to_dict(orient="records")),
         }
+        if execution is not None:
+            summary["execution"] = execution
         sys.stdout.write(json.dumps(jsonable(summary), indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         return
     if fmt == "csv":
@@ -267,6 +274,9 @@ def run(
     scheduler: Annotated[
         str | None, typer.Option("--scheduler", metavar="ADDRESS", help="Dask scheduler address.")
     ] = None,
+    in_memory: Annotated[
+        bool, typer.Option("--in-memory", help="Hold the run in memory whatever its size (no chunks).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON (= --format json).")] = False,
     fmt: Annotated[Format, typer.Option("--format", help=_FORMAT_HELP)] = "table",
     lang: Annotated[Language | None, typer.Option("--lang", help=_LANG_HELP)] = None,
@@ -279,20 +289,27 @@ def run(
             audit = audit.with_options(seed=seed)
         speaker = Speaker(lang or audit.report.language)
         form = "json" if as_json else fmt
-        if chunk_size or executor or scheduler or (audit.execution and audit.execution.chunk_size):
-            chunked, folder = run_chunked_audit(audit, out=out, chunk_size=chunk_size, executor=executor,
-                                                workers=workers, scheduler=scheduler)
-            if not quiet:
-                make_console().print(f"{chunked.rows:,} cases in {chunked.chunks} chunks; run folder: {folder}",
-                                     markup=False, soft_wrap=True)
-            return exit_status(chunked.findings)
+        plan = plan_execution(audit, chunk_size=chunk_size, executor=executor, workers=workers,
+                              scheduler=scheduler, in_memory=in_memory)
         err = make_console(stderr=True)
+        if plan.chunked:
+            chunked, folder = run_chunked_audit(audit, out=out, chunk_size=plan.chunk_size, executor=plan.executor,
+                                                workers=plan.workers, scheduler=plan.scheduler, why=plan.why)
+            if not quiet and form == "table":
+                make_console().print(chunked_run_line(speaker, plan, rows=chunked.rows, chunks=chunked.chunks),
+                                     markup=False, soft_wrap=True)
+            loaded = AuditResult.load(folder)  # what results.json says, as a third party reads it
+            _print_result(loaded, quiet=quiet, fmt=form, speaker=speaker, execution=plan.to_dict())
+            return loaded.exit_code
+        if plan.rows is not None and plan.rows > AUTO_ABOVE and not quiet:  # a large run held in memory: say so
+            err.print(speaker("run_memory_note", rows=speaker.numbers.integer(plan.rows),
+                              why=execution_why(speaker, plan)), markup=False, soft_wrap=True)
         progress = _Progress(err, enabled=not quiet and form == "table" and err.is_terminal)
         try:
             result = audit.run(out=out, progress=progress)
         finally:
             progress("", "end")
-        _print_result(result, quiet=quiet, fmt=form, speaker=speaker)
+        _print_result(result, quiet=quiet, fmt=form, speaker=speaker, execution=plan.to_dict())
         return result.exit_code
 
     raise typer.Exit(_guard(body))

@@ -36,7 +36,9 @@ __all__ = [
     "Speaker",
     "check_rows",
     "check_table",
+    "chunked_run_line",
     "disparity_rows",
+    "execution_why",
     "finding_lines",
     "make_console",
     "summary_table",
@@ -343,3 +345,40 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return "" if value is None else value
+
+
+def execution_why(speaker: Speaker, plan: Any) -> str:
+    """What decided whether a run is held in memory or chunked, in the console's language.
+
+    Parameters
+    ----------
+    speaker : Speaker
+    plan : audit.execution.ExecutionPlan
+        Its ``reason`` names the message ``console.execution.<reason>``.
+
+    Returns
+    -------
+    str
+    """
+    above = "" if plan.above is None else speaker.numbers.integer(plan.above)
+    return speaker(f"execution.{plan.reason}", **{**plan.values, "above": above})
+
+
+def chunked_run_line(speaker: Speaker, plan: Any, *, rows: int, chunks: int) -> str:
+    """The first line ``insyn run`` prints of a chunked run: cases, chunks, their size, and why.
+
+    Parameters
+    ----------
+    speaker : Speaker
+    plan : audit.execution.ExecutionPlan
+        A plan with ``chunked`` true.
+    rows, chunks : int
+        The cases run and the chunks they were cut into.
+
+    Returns
+    -------
+    str
+    """
+    n = speaker.numbers.integer
+    return speaker("run_chunks", rows=n(rows), chunks=n(chunks), size=n(plan.chunk_size),
+                   why=execution_why(speaker, plan))

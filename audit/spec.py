@@ -585,12 +585,29 @@ class EvidenceSpec(_Model):
 
 
 class ExecutionSpec(_Model):
-    """How a run is executed: in memory, or in chunks on an executor (:mod:`audit.execution`)."""
+    """How a run is executed: in memory, or in chunks on an executor (:mod:`audit.execution`).
 
+    ``mode: auto`` (the default, also without this section) runs a
+    population of more than ``auto_above`` cases in chunks and a smaller
+    one in memory (:func:`audit.execution.plan_execution`); a
+    ``chunk_size`` or ``scheduler`` given here asks for chunks.
+    """
+
+    mode: Literal["auto", "memory", "chunks"] = "auto"
+    auto_above: int = Field(default=500_000, ge=0)
     chunk_size: int | None = Field(default=None, ge=1)
     executor: Literal["inprocess", "processes", "dask"] = "processes"
     workers: int | None = Field(default=None, ge=1)
     scheduler: str | None = None
+
+    @model_validator(mode="after")
+    def _memory_has_no_chunks(self) -> ExecutionSpec:
+        if self.mode == "memory":
+            given = [k for k in ("chunk_size", "workers", "scheduler") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"@{given[0]} belongs to a run in chunks, but mode is memory. Expected mode auto "
+                                 f"or chunks, or no {given[0]}.")
+        return self
 
 
 class AttributionSpec(_Model):

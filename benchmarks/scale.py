@@ -13,6 +13,9 @@ Modes
     ``memory``   ``Audit.run`` (the in-memory path, writing its run folder);
     ``chunked``  ``audit.chunked.run_chunked_audit`` on the in-process executor;
     ``chunked2`` the same on the local-processes executor with 2 workers;
+    ``cli``      ``insyn run SPEC --quiet`` as a user types it: ``execution.mode``
+                 ``auto`` runs more than 500,000 cases in chunks of 250,000 on
+                 one worker process per core, fewer in memory;
     ``floor``    one numpy pass over as many float64 columns as the case frame
                  has (generate them, then sum each): no run can be faster.
 
@@ -43,7 +46,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("memory", "chunked", "chunked2", "floor")
+MODES = ("memory", "chunked", "chunked2", "cli", "floor")
 
 
 def spec_for(n: int, tmp: Path) -> Path:
@@ -103,8 +106,23 @@ def measure_demo(tmp: Path) -> dict:
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
+def measure_cli(n: int, tmp: Path) -> dict:
+    """``insyn run SPEC --quiet`` on the demo spec at ``n`` cases (the mode ``insyn run`` chooses by itself)."""
+    spec = spec_for(n, tmp)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "audit.cli", "run", str(spec), "--out", str(tmp / "cli"),
+                             "--quiet"], stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"insyn run at n={n} failed (status {status})")
+    return {"steps": {}, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
+
+
 def measure(mode: str, n: int, chunk_size: int, tmp: Path) -> dict:
     """Run ``one`` in a fresh process; add wall, CPU and peak RSS."""
+    if mode == "cli":
+        return measure_cli(n, tmp)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--one", mode, str(n), "--chunk-size", str(chunk_size),
                              "--tmp", str(tmp)], stdout=subprocess.PIPE, env={**os.environ,

@@ -129,7 +129,7 @@ def test_insyn_run_with_a_scheduler_address_writes_the_same_metrics(file_spec, t
                               capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=900)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     (folder,) = (tmp_path / spec.name).iterdir()
-    assert "3 chunks" in proc.stdout
+    assert "2,500 cases in 3 chunk(s) of at most 1,000, as --chunk-size, --scheduler asks." in proc.stdout
     metrics = pd.read_csv(folder / "metrics.csv")
     # metrics.csv as an in-memory run writes it (attributes joined with " & ", CSV injection defused)
     expected = pd.read_csv(io.StringIO(render_metrics_csv(run_audit(spec, write=False))))

@@ -10,8 +10,9 @@ and gives the same results from each:
     one task after the other in this process (no start-up cost, easiest to
     debug);
 ``processes``
-    a pool of local worker processes (``concurrent.futures`` with the
-    ``spawn`` start method): every core of one machine;
+    a pool of local worker processes (``concurrent.futures``; forked with
+    Insyn already imported where that is safe, else spawned): every core of
+    one machine;
 ``dask``
     a ``dask.distributed`` cluster at a scheduler address, or a
     ``LocalCluster`` on 127.0.0.1 when no address is given: many machines.
@@ -19,6 +20,10 @@ and gives the same results from each:
 A task's exception never escapes the executor: it comes back as a
 :class:`TaskFailure` with a one-line error (personnummer masked) and the
 traceback, so one failing chunk or run is reported, not fatal.
+
+Whether a run is chunked at all is decided before it starts
+(:func:`plan_execution`): by the command line, the spec's ``execution``
+section, or, by default, the population's size.
 """
 
 from __future__ import annotations
@@ -43,23 +48,30 @@ from audit.execution._executor import (
     TaskFailure,
     open_executor,
 )
+from audit.execution._plan import AUTO_ABOVE, AUTO_CHUNK_SIZE, REASONS, ExecutionPlan, plan_execution, population_rows
 from audit.execution._wholerun import gx_validation
 
 __all__ = [
+    "AUTO_ABOVE",
+    "AUTO_CHUNK_SIZE",
     "ChunkResult",
     "ChunkTask",
     "ChunkedRun",
     "DaskExecutor",
     "EXECUTOR_KINDS",
+    "ExecutionPlan",
     "Executor",
     "InProcessExecutor",
     "ProcessExecutor",
+    "REASONS",
     "TaskFailure",
     "check_chunkable",
     "gx_validation",
     "iter_chunks",
     "merge_checks",
     "open_executor",
+    "plan_execution",
+    "population_rows",
     "run_chunk",
     "run_chunked",
     "statistics_of",

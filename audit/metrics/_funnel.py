@@ -208,7 +208,6 @@ def stage_counts(
             raise DataError(f"funnel stage {st.name!r}: {int((lea & ~ent).sum())} case(s) leave the stage without "
                             "entering it. Expected the cases leaving a stage to be among those entering it.")
         masks.append((st.name, ent, lea))
-    rows: list[pd.DataFrame] = []
     coded = {f: _codes(frame, f) for f in sensitive_features}
     keyed = []
     for attrs in attribute_sets(list(sensitive_features), intersections)[1:]:
@@ -225,18 +224,25 @@ def stage_counts(
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
         keyed.append((GROUP_SEPARATOR.join(attrs), rank[codes], [names[i] for i in order]))
-    for name, ent, lea in masks:
+    stage_col: list[str] = []
+    attrs_col: list[str] = []
+    group_col: list[str] = []
+    entering: list[np.ndarray] = []
+    leaving: list[np.ndarray] = []
+    for name, ent, lea in masks:  # one frame at the end: a frame per stage and grouping cost more than the counts
         for attrs_text, codes, groups in keyed:
-            rows.append(pd.DataFrame({
-                "stage": name, "attributes": attrs_text, "group": groups,
-                "entering": np.bincount(codes, weights=ent, minlength=len(groups)),
-                "leaving": np.bincount(codes, weights=lea, minlength=len(groups)),
-            }))
-    if not rows:
+            stage_col += [name] * len(groups)
+            attrs_col += [attrs_text] * len(groups)
+            group_col += groups
+            entering.append(np.bincount(codes, weights=ent, minlength=len(groups)))
+            leaving.append(np.bincount(codes, weights=lea, minlength=len(groups)))
+    if not entering:
         return pd.DataFrame({c: [] for c in STAGE_COUNT_COLUMNS})
-    out = pd.concat(rows, ignore_index=True)
-    out[["entering", "leaving"]] = out[["entering", "leaving"]].astype("float64")
-    return out[list(STAGE_COUNT_COLUMNS)]
+    return pd.DataFrame({
+        "stage": pd.array(stage_col, dtype="str"), "attributes": pd.array(attrs_col, dtype="str"),
+        "group": pd.array(group_col, dtype="str"),
+        "entering": np.concatenate(entering).astype("float64"), "leaving": np.concatenate(leaving).astype("float64"),
+    })[list(STAGE_COUNT_COLUMNS)]
 
 
 def _codes(frame: pd.DataFrame, feature: str) -> tuple[np.ndarray, list[str]]:

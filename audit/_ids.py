@@ -12,12 +12,17 @@ aligned by position instead of through a text index.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["RepeatCounter", "distinct", "ids_in", "positions", "reindex_by_id", "repeated_count"]
+__all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "positions", "reindex_by_id",
+           "repeated_count"]
 
 
 def ids_in(ids: Any, allowed: Any) -> np.ndarray:
@@ -185,8 +190,12 @@ class RepeatCounter:
     def __init__(self) -> None:
         self._seen: list[tuple[np.ndarray, int]] = []
 
-    def __call__(self, values: np.ndarray) -> int:
-        """The :func:`repeated_count` of ``values``."""
+    def __call__(self, values: np.ndarray | Sequence[HashRef]) -> int:
+        """The :func:`repeated_count` of ``values``, or of the stream that a list of :class:`HashRef` names."""
+        if isinstance(values, (list, tuple)):  # the chunks' parts of one column
+            if values and all(isinstance(v, HashRef) for v in values):
+                return HashRef.count(values)
+            values = np.concatenate([np.asarray(v) for v in values]) if values else np.array([], dtype=np.uint64)
         values = np.asarray(values)
         for known, count in self._seen:
             if known.shape == values.shape and known.dtype == values.dtype and np.array_equal(known, values):
@@ -194,3 +203,203 @@ class RepeatCounter:
         count = repeated_count(values)
         self._seen.append((values, count))
         return count
+
+
+class HashRef:
+    """A chunk's 64-bit value hashes, handed to a :class:`HashPool` and dropped from memory.
+
+    Stands where the chunk's hash array stood (a uniqueness statistic, a
+    chunk's case-id hashes); a list of the references of every chunk of one
+    stream is counted by :meth:`count` from the pool's files.
+    """
+
+    __slots__ = ("chunk", "pool", "stream")
+
+    def __init__(self, pool: HashPool, stream: str, chunk: int) -> None:
+        self.pool, self.stream, self.chunk = pool, stream, chunk
+
+    @staticmethod
+    def count(refs: Sequence[HashRef]) -> int:
+        """:func:`repeated_count` of the concatenation of the chunks' hashes the references stand for.
+
+        Raises
+        ------
+        ValueError
+            When the references are not every chunk of one stream of one pool.
+        """
+        pool, stream = refs[0].pool, refs[0].stream
+        if any(r.pool is not pool or r.stream != stream for r in refs) or \
+                sorted(r.chunk for r in refs) != pool.chunks(stream):
+            raise ValueError(f"expected the references of every chunk of one stream (got {len(refs)} of "
+                             f"{sorted({r.stream for r in refs})}); a stream is counted whole")
+        return pool.repeated_count(stream)
+
+
+class HashPool:
+    """The 64-bit value hashes of a whole chunked run, on disk, in buckets: memory independent of the run's size.
+
+    Exact uniqueness over a run of ``n`` cases compares every hash with
+    every other; holding them costs 8 bytes a case and a stream (about 80 MB
+    a stream at ten million cases, several streams when several steps check
+    the same ids). The pool appends each chunk's hashes to one of
+    ``buckets`` files by their top bits, so that two equal hashes always
+    land in the same file; a stream is then counted one bucket at a time
+    (sorted, neighbours compared), holding ``n / buckets`` hashes.
+
+    A chunk's streams are added together (:meth:`add_chunk`). A stream whose
+    array equals another's in every chunk so far (every step's uniqueness
+    check on ``case_id`` while no case leaves) is stored once: it stays an
+    alias of the first, and is written out on its own (the first's files
+    copied) as soon as a chunk shows them apart. Counts are kept per stored
+    stream, so equal streams are sorted once.
+
+    Parameters
+    ----------
+    folder : path, optional
+        Where the bucket files go (default a new temporary folder, removed
+        by :meth:`close`).
+    buckets : int
+        Files per stream (default 64).
+    """
+
+    def __init__(self, folder: str | Path | None = None, *, buckets: int = 64) -> None:
+        if not 1 <= buckets <= 4096 or buckets & (buckets - 1):
+            raise ValueError(f"buckets must be a power of two from 1 to 4096. Got {buckets}.")
+        self._own = folder is None
+        self.folder = Path(tempfile.mkdtemp(prefix="insyn-hashes-")) if folder is None else Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.buckets = buckets
+        self._shift = np.uint64(64 - max(buckets.bit_length() - 1, 0)) if buckets > 1 else None
+        self._alias: dict[str, str | None] = {}  # stream -> the stored stream it equals (None: stored itself)
+        self._chunks: dict[str, list[int]] = {}
+        self._files: dict[str, str] = {}  # stream -> its file stem (streams are named by steps; stems are safe)
+        self._counts: dict[str, int] = {}
+        self._repeated: dict[str, np.ndarray] = {}
+
+    def __enter__(self) -> HashPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the bucket files (and the folder, when the pool made it)."""
+        if self._own:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        else:
+            for stem in self._files.values():
+                for path in self.folder.glob(f"{stem}-*.u64"):
+                    path.unlink(missing_ok=True)
+
+    def chunks(self, stream: str) -> list[int]:
+        """The chunks added to ``stream``, sorted."""
+        return sorted(self._chunks.get(stream, []))
+
+    def add_chunk(self, chunk: int, streams: Mapping[str, np.ndarray]) -> dict[str, HashRef]:
+        """Add one chunk's hash arrays, by stream; return a reference for each.
+
+        Parameters
+        ----------
+        chunk : int
+            The chunk's number (each chunk once per stream).
+        streams : mapping of str to numpy.ndarray
+            ``uint64`` hashes (other integer arrays are viewed as 64-bit).
+
+        Returns
+        -------
+        dict of str to HashRef
+        """
+        arrays = {name: np.ascontiguousarray(values).astype(np.uint64, copy=False)
+                  for name, values in streams.items()}
+        for name in arrays:
+            if chunk in self._chunks.get(name, []):
+                raise ValueError(f"chunk {chunk} of stream {name!r} was added already")
+        # an alias whose stored stream is not in this chunk with equal values is written out first
+        for name, target in list(self._alias.items()):
+            if target is None:
+                continue
+            same = name in arrays and target in arrays and np.array_equal(arrays[name], arrays[target])
+            if not same and (name in arrays or target in arrays):
+                self._materialise(name)
+        new = [name for name in arrays if name not in self._alias]
+        for i, name in enumerate(new):  # a new stream is an alias of an equal new stream stored before it
+            twin = next((t for t in new[:i] if self._alias[t] is None and np.array_equal(arrays[t], arrays[name])),
+                        None)
+            self._alias[name] = twin
+            self._chunks[name] = []
+            if twin is None:
+                self._files[name] = f"s{len(self._files):04d}"
+        for name, values in arrays.items():
+            if self._alias[name] is None:
+                self._append(name, values)
+            self._chunks[name].append(chunk)
+            self._counts.pop(self._root(name), None)
+            self._repeated.pop(self._root(name), None)
+        return {name: HashRef(self, name, chunk) for name in arrays}
+
+    def _root(self, stream: str) -> str:
+        target = self._alias.get(stream)
+        return stream if target is None else target
+
+    def _paths(self, stream: str) -> list[Path]:
+        stem = self._files[self._root(stream)]
+        return [self.folder / f"{stem}-{b:04d}.u64" for b in range(self.buckets)]
+
+    def _append(self, stream: str, values: np.ndarray) -> None:
+        paths = self._paths(stream)
+        if self._shift is None:
+            with paths[0].open("ab") as fh:
+                values.tofile(fh)
+            return
+        bucket = (values >> self._shift).astype(np.intp)
+        order = np.argsort(bucket, kind="stable")
+        ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
+        ordered = values[order]
+        start = 0
+        for b, end in enumerate(ends.tolist()):
+            if end > start:
+                with paths[b].open("ab") as fh:
+                    ordered[start:end].tofile(fh)
+            start = end
+
+    def _materialise(self, stream: str) -> None:
+        """Give an alias files of its own: a copy of its stored stream's (equal in every chunk so far)."""
+        source = self._paths(stream)
+        self._files[stream] = f"s{len(self._files):04d}"
+        self._alias[stream] = None
+        for src, dst in zip(source, self._paths(stream), strict=True):
+            if src.exists():
+                shutil.copyfile(src, dst)
+
+    def repeated_count(self, stream: str) -> int:
+        """How many of the stream's hashes occur more than once, every occurrence counted (:func:`repeated_count`)."""
+        root = self._root(stream)
+        if root not in self._counts:
+            self._scan(root)
+        return self._counts[root]
+
+    def repeated(self, stream: str) -> np.ndarray:
+        """The distinct hashes that occur more than once in the stream, sorted."""
+        root = self._root(stream)
+        if root not in self._repeated:
+            self._scan(root)
+        return self._repeated[root]
+
+    def _scan(self, root: str) -> None:
+        count = 0
+        found: list[np.ndarray] = []
+        for path in self._paths(root):
+            if not path.exists():
+                continue
+            ordered = np.sort(np.fromfile(path, dtype=np.uint64))
+            if len(ordered) < 2:
+                continue
+            same = ordered[1:] == ordered[:-1]
+            if same.any():
+                repeated = np.zeros(len(ordered), dtype=bool)
+                repeated[1:] |= same
+                repeated[:-1] |= same
+                count += int(repeated.sum())
+                found.append(distinct(ordered[1:][same]))
+        self._counts[root] = count
+        self._repeated[root] = np.concatenate(found) if found else np.array([], dtype=np.uint64)

@@ -34,7 +34,8 @@ complete:
     rendered from the whole-run result by the same renderers as an in-memory
     run's, honouring ``report.formats`` and ``report.language``; they count
     reason codes and caseworker overrides in the decisions' parts (only the
-    columns they need are read); the public values of the scorecard from
+    columns they need are read, each part reduced to counts of cases per
+    combination of values, :func:`report_counts`); the public values of the scorecard from
     sums each chunk adds up (:class:`audit.public_values.ValueSums`). What a
     chunked run cannot produce, the report says in words: subgroup
     discovery (it searches the whole case frame; ``insyn discover RUN_DIR``
@@ -54,20 +55,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pandas.api.types import union_categoricals
 
 from audit._json import jsonable
 from audit._privacy import mask
 from audit.execution import AUTO_CHUNK_SIZE, ChunkedRun, gx_validation, run_chunked
 from audit.record import PART_FOLDERS, artifacts_for, input_hashes, part_names, write_documents, write_manifest
-from audit.result import AuditResult
+from audit.result import CASES_COLUMN, AuditResult
 from audit.runner import make_run_id
 from audit.spec import AuditSpec
 
-__all__ = ["REPORT_COLUMNS", "chunked_result", "run_chunked_audit"]
+__all__ = ["REPORT_COLUMNS", "chunked_result", "report_counts", "run_chunked_audit"]
 
 REPORT_COLUMNS: tuple[str, ...] = ("status", "outcome", "reasons", "override")
 """Columns of the decisions the report counts in (reason codes, caseworker overrides), besides the sensitive ones."""
@@ -87,8 +88,9 @@ def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any
     execution : dict
         How it ran (``results.json`` ``execution``).
     decisions : DataFrame, optional
-        The decisions the report counts in (:data:`REPORT_COLUMNS` and the
-        sensitive columns of every part).
+        What the report counts in the decisions: :func:`report_counts` (a
+        row per combination of :data:`REPORT_COLUMNS` and the sensitive
+        columns, with its cases in :data:`audit.result.CASES_COLUMN`).
     generated_at : str, optional
         ISO 8601 time (default now, UTC).
 
@@ -116,36 +118,47 @@ def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any
     )
 
 
-def _report_columns(spec: AuditSpec, parts: list[str]) -> pd.DataFrame | None:
-    """What the report counts in the decisions (reason codes given, overrides by group), a few bytes a case.
+def report_counts(spec: AuditSpec, parts: list[str]) -> pd.DataFrame | None:
+    """What the report counts in the decisions (reason codes given, overrides by group), as counts of cases.
 
     Read part by part, never the whole frame: of each case only the status,
     the outcome, the reasons, the override flag and the sensitive columns,
-    text read as Arrow dictionaries into categoricals (a code a value, the
-    few distinct texts once), so that a run of ten million cases holds
-    about 100 MB here. The report judges a categorical by its categories.
+    text read as Arrow dictionaries into categoricals; each part is reduced
+    at once to one row per distinct combination of those values with the
+    number of its cases (:data:`audit.result.CASES_COLUMN`), and the parts'
+    counts are added. What is held is therefore bounded by the number of
+    combinations, not by the number of cases. The report weighs each row by
+    its count.
     """
     if not parts:
         return None
     wanted = [*REPORT_COLUMNS, *(c for c in spec.sensitive_features if c not in REPORT_COLUMNS)]
     wanted = [c for c in wanted if c != "case_id"]
-    frames = []
+    counted: pd.DataFrame | None = None
+    keys: list[str] = []
     for part in parts:
         schema = pq.read_schema(part)
         columns = [c for c in wanted if c in schema.names]
         text = [c for c in columns if c != "override" and schema.field(c).type in (pa.string(), pa.large_string())]
         # text is read as Arrow dictionaries, which become categoricals: no Python string per case
         frame = pq.read_table(part, columns=columns, read_dictionary=text).to_pandas()
-        for col in frame.columns:
-            if col != "override" and not isinstance(frame[col].dtype, pd.CategoricalDtype):
+        keys = list(frame.columns)
+        for col in keys:  # the values as text (a missing value stays missing), so parts' counts align
+            if col != "override":
                 frame[col] = frame[col].astype("category")
-        frames.append(frame)
-    out = {}
-    for col in frames[0].columns:
-        values = [f[col] for f in frames]
-        out[col] = (pd.Series(union_categoricals(values, sort_categories=True)) if isinstance(values[0].dtype, pd.CategoricalDtype)
-                    else pd.concat(values, ignore_index=True))
-    return pd.DataFrame(out)
+        part_counts = frame.groupby(keys, observed=True, dropna=False, sort=False).size().rename(CASES_COLUMN)
+        part_counts = part_counts.reset_index()
+        for col in keys:
+            if col != "override":
+                part_counts[col] = part_counts[col].astype(object)
+        counted = part_counts if counted is None else pd.concat([counted, part_counts], ignore_index=True)
+        counted = counted.groupby(keys, dropna=False, sort=False, as_index=False)[CASES_COLUMN].sum()
+    assert counted is not None
+    for col in keys:
+        if col != "override":
+            counted[col] = counted[col].astype("category")
+    counted[CASES_COLUMN] = counted[CASES_COLUMN].astype(np.int64)
+    return counted
 
 
 def _population_inputs(spec: AuditSpec) -> list[Path]:
@@ -203,7 +216,7 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
         if why is not None:
             execution["why"] = why
-        result = chunked_result(spec, run, execution=execution, decisions=_report_columns(spec, run.parts))
+        result = chunked_result(spec, run, execution=execution, decisions=report_counts(spec, run.parts))
         checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
                   for r in result.to_dict()["checks"]]
         write_documents(spec, result, tmp, checks=checks)

@@ -55,6 +55,7 @@ from audit.metrics import rank_disparities
 
 __all__ = [
     "AuditResult",
+    "CASES_COLUMN",
     "HtmlSummary",
     "RUN_METADATA_KEYS",
     "SCHEMA_VERSION",
@@ -65,6 +66,15 @@ __all__ = [
 
 SCHEMA_VERSION = "1.0"
 """Version of the results.json schema (audit/schemas/results.schema.json)."""
+
+CASES_COLUMN = "_cases"
+"""In the decisions of a chunked run's result, how many cases each row stands for.
+
+A chunked run never holds every case's decision at once: the report reads
+one row per distinct combination of the columns it counts in (status,
+outcome, reasons, override, the sensitive features), with the number of
+cases that share it in this column, so its memory does not grow with the
+run. Without the column each row is one case (an in-memory run)."""
 
 RUN_METADATA_KEYS = frozenset(
     {

@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from audit._privacy import mask
 from audit.audit import run_audit
-from audit.chunked import run_chunked_audit
+from audit.chunked import report_counts, run_chunked_audit
 from audit.evidence import prune_logs, verify, write_bundle
 from audit.record import PART_FOLDERS, artifacts_for
 from audit.result import AuditResult
@@ -298,3 +298,25 @@ def test_personnummer_case_ids_get_the_same_pseudonyms_in_chunks(tmp_path: Path,
     assert mem["case_id"].iloc[:12].str.fullmatch(r"p-[a-z2-7]{20}").all()
     assert mem["case_id"].iloc[12:].tolist() == frame["case_id"].iloc[12:].tolist()  # the others are kept
     assert not any(p in mem["case_id"].tolist() for p in planted)
+
+
+def test_the_report_counts_cases_from_combinations_as_the_in_memory_run_counts_rows(runs) -> None:
+    """The chunked report reads one row per combination of values with its cases counted; its counts are the rows'."""
+    spec, memory, _, folder = runs
+    md_memory, md_chunked = (memory / "report.md").read_text(), (folder / "report.md").read_text()
+    counted = re.compile(r"[\d,]+ of [\d,]+ decided applications")
+    assert counted.findall(md_chunked) == counted.findall(md_memory) != []  # the scorecard's transparency
+    override = re.compile(r"\S+ [\d,]+ of [\d,]+ \(\d+(?:\.\d+)?%\)")
+    assert override.findall(md_chunked) == override.findall(md_memory) != []  # overrides per group
+
+    from audit.result import CASES_COLUMN
+
+    result = AuditResult.load(folder)
+    decisions = pd.read_parquet(memory / "decisions.parquet")
+    compact = report_counts(spec, sorted(str(p) for p in (folder / "decisions").glob("part-*.parquet")))
+    assert int(compact[CASES_COLUMN].sum()) == len(decisions) == result.population["rows"]
+    assert len(compact) < len(decisions) / 3  # combinations, not cases
+    by_group = compact.groupby(["sex", "override"], observed=True)[CASES_COLUMN].sum()
+    expected = decisions.groupby(["sex", "override"]).size()
+    pd.testing.assert_series_equal(by_group.astype("int64"), expected.astype("int64"), check_names=False,
+                                   check_index_type=False, check_categorical=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit._ids import ids_in, positions, reindex_by_id
+from audit._ids import RepeatCounter, ids_in, positions, reindex_by_id, repeated_count
 
 RNG = np.random.default_rng(7)
 IDS = pd.Series([f"c{i:05d}" for i in range(3000)], dtype="str")
@@ -108,3 +108,84 @@ def test_a_repeat_counter_counts_equal_arrays_once(monkeypatch: pytest.MonkeyPat
     b = np.array([7, 3, 8, 9], dtype=np.uint64)  # same shape, other values
     assert counter(b) == 0 and counter(a.astype(np.int64)) == 2 and len(calls) == 3
     assert counter(np.array([3, 3], dtype=np.uint64)) == 2 and len(calls) == 4
+
+
+# --------------------------------------------------------------------------
+# HashPool: whole-run uniqueness from files, by bucket
+
+
+def _planted(rng: np.random.Generator, chunks: int, size: int) -> list[np.ndarray]:
+    """Random 64-bit hashes with repeats planted within and across chunks."""
+    arrays = [rng.integers(0, np.iinfo(np.uint64).max, size, dtype=np.uint64, endpoint=True) for _ in range(chunks)]
+    arrays[chunks - 1][:7] = arrays[0][:7]  # across chunks
+    arrays[1][3] = arrays[1][4]  # within a chunk
+    arrays[1][5:8] = arrays[1][8]  # a value four times
+    return arrays
+
+
+@pytest.mark.parametrize("buckets", [1, 2, 64, 4096])
+def test_hash_pool_counts_what_repeated_count_counts_on_the_whole_array(buckets: int) -> None:
+    from audit._ids import HashPool, HashRef
+
+    rng = np.random.default_rng(buckets)
+    a = _planted(rng, 5, 3_000)
+    b = [x.copy() for x in a]
+    b[3] = b[3].copy()
+    b[3][0] = a[2][0]  # b equals a in chunks 0-2, then differs: stored once until then
+    c = [x[:1_000] for x in a]  # other lengths
+    with HashPool(buckets=buckets) as pool:
+        refs: dict[str, list] = {}
+        for i in range(5):
+            for name, ref in pool.add_chunk(i, {"a": a[i], "b": b[i], "c": c[i]}).items():
+                refs.setdefault(name, []).append(ref)
+        for name, arrays in (("a", a), ("b", b), ("c", c)):
+            whole = np.concatenate(arrays)
+            values, counts = np.unique(whole, return_counts=True)
+            assert HashRef.count(refs[name]) == repeated_count(whole) == int(counts[counts > 1].sum()), name
+            np.testing.assert_array_equal(pool.repeated(name), values[counts > 1])
+            assert RepeatCounter()(refs[name]) == repeated_count(whole)
+        assert repeated_count(np.concatenate(a)) == 7 * 2 + 2 + 4
+        assert repeated_count(np.concatenate(b)) == repeated_count(np.concatenate(a)) + 2
+
+
+def test_hash_pool_stores_equal_streams_once_and_sorts_them_once(monkeypatch) -> None:
+    from audit._ids import HashPool, HashRef
+
+    rng = np.random.default_rng(3)
+    a = _planted(rng, 4, 2_000)
+    with HashPool() as pool:
+        refs: dict[str, list] = {}
+        for i in range(4):
+            for name, ref in pool.add_chunk(i, {"run": a[i], "intake#3": a[i].copy(), "decision#1": a[i]}).items():
+                refs.setdefault(name, []).append(ref)
+        stored = sum(p.stat().st_size for p in pool.folder.iterdir())
+        assert stored == 8 * sum(len(x) for x in a)  # one stream's bytes on disk, not three
+        scans: list[str] = []
+        original = HashPool._scan
+        monkeypatch.setattr(HashPool, "_scan", lambda self, root: (scans.append(root), original(self, root))[1])
+        counts = {name: HashRef.count(r) for name, r in refs.items()}
+        assert set(counts.values()) == {repeated_count(np.concatenate(a))} and scans == ["run"]
+        assert not any(isinstance(v, np.ndarray) and v.size > 100 for v in vars(pool).values())  # nothing held
+
+
+def test_hash_pool_writes_an_alias_out_when_a_chunk_lacks_it_or_its_twin() -> None:
+    from audit._ids import HashPool, HashRef
+
+    rng = np.random.default_rng(4)
+    a = _planted(rng, 3, 500)
+    with HashPool(buckets=8) as pool:
+        r0 = pool.add_chunk(0, {"a": a[0], "b": a[0]})
+        r1 = pool.add_chunk(1, {"a": a[1]})  # b is missing from this chunk: it gets files of its own first
+        r2 = pool.add_chunk(2, {"a": a[2], "b": a[2]})
+        assert HashRef.count([r0["a"], r1["a"], r2["a"]]) == repeated_count(np.concatenate(a))
+        assert HashRef.count([r0["b"], r2["b"]]) == repeated_count(np.concatenate([a[0], a[2]]))
+        with pytest.raises(ValueError, match="every chunk of one stream"):
+            HashRef.count([r0["a"], r2["a"]])
+        with pytest.raises(ValueError, match="every chunk of one stream"):
+            HashRef.count([r0["a"], r1["a"], r2["b"]])
+        with pytest.raises(ValueError, match="chunk 1 of stream 'a' was added already"):
+            pool.add_chunk(1, {"a": a[1]})
+        folder = pool.folder
+    assert not folder.exists()  # closed: the files are gone
+    with pytest.raises(ValueError, match="buckets must be a power of two from 1 to 4096. Got 3"):
+        HashPool(buckets=3)

@@ -148,7 +148,7 @@ def _merge_one(key: tuple[str, int], items: list[tuple[int, Mapping[str, Any], M
         return out
     stats = [stats_by.get((c, step), {}).get(pos) for c, _, _ in items]
     if kind == _UNIQUE and all(s is not None for s in stats):
-        _additive(out, results, unexpected=repeats(np.concatenate([s["hashes"] for s in stats])))
+        _additive(out, results, unexpected=repeats([s["hashes"] for s in stats]))  # arrays, or references to a pool
     elif kind == _PROXY and all(s is not None for s in stats):
         info = proxy_from_pair_counts(stats, bins=int(kwargs.get("bins", 5)),
                                       bias_correction=bool(kwargs.get("bias_correction", True)))

@@ -55,7 +55,7 @@ import pandas as pd
 from audit import _memory, _steps, runner
 from audit._columns import STATUS_ERROR, STATUS_OK, STATUS_QUARANTINED
 from audit._funnelrun import funnel_records, run_stage_counts, summed_funnel
-from audit._ids import RepeatCounter, distinct
+from audit._ids import HashPool, RepeatCounter
 from audit._json import jsonable
 from audit._parquet import write_frame
 from audit._privacy import mask_frame
@@ -104,7 +104,7 @@ class ChunkResult:
     checks: list[dict[str, Any]]
     check_statistics: list[tuple[str, dict[int, Any]]]
     timings: dict[str, float]
-    case_id_hashes: np.ndarray
+    case_id_hashes: Any  # numpy uint64 hashes; in the parent, a reference into its HashPool (audit._ids)
     part: str | None
     peak_rss_mb: float
     stage_counts: pd.DataFrame | None = None  # the chunk's funnel counts (audit._funnelrun), summed over chunks
@@ -313,11 +313,13 @@ def _hashes(case_ids: pd.Series) -> np.ndarray:
     return value_hashes(case_ids.astype("str"))
 
 
-def _refuse_repeated_ids(spec: AuditSpec, ordered: list[ChunkResult], hashes: np.ndarray) -> None:
+def _refuse_repeated_ids(spec: AuditSpec, ordered: list[ChunkResult], repeated: np.ndarray, rows: int) -> None:
     """Raise DataError for a case id in two chunks; return when equal hashes belong to different ids.
 
-    The hashes of every chunk's case ids are compared first (8 bytes a case);
-    only ids whose hash repeats are read back from the chunks' parts and
+    The hashes of every chunk's case ids are compared first (8 bytes a case,
+    on disk: :class:`audit._ids.HashPool`); ``repeated`` holds the distinct
+    hashes that occur more than once and ``rows`` how many cases carry one.
+    Only ids whose hash repeats are read back from the chunks' parts and
     compared as text, so that two different ids that happen to share a
     64-bit hash are not taken for one. A run that wrote no parts cannot be
     checked on its ids, and a repeated hash is refused.
@@ -328,8 +330,6 @@ def _refuse_repeated_ids(spec: AuditSpec, ordered: list[ChunkResult], hashes: np
         return DataError(f"{where}: case_id must be unique over the whole run; a case id occurs in more than one "
                          f"chunk (told by 64-bit hashes of the ids; {why}). Expected one row per case.")
 
-    ordered_hashes = np.sort(hashes)
-    repeated = distinct(ordered_hashes[1:][ordered_hashes[1:] == ordered_hashes[:-1]])
     if any(r.part is None for r in ordered):
         raise by_hashes("this run wrote no parts to compare the ids")
     seen: dict[str, list[int]] = {}
@@ -339,7 +339,7 @@ def _refuse_repeated_ids(spec: AuditSpec, ordered: list[ChunkResult], hashes: np
         for case_id in ids[np.isin(_hashes(ids), repeated)].tolist():
             seen.setdefault(case_id, []).append(r.index)
     twice = {case_id: chunks for case_id, chunks in seen.items() if len(chunks) > 1}
-    if not twice and sum(map(len, seen.values())) < int(np.isin(hashes, repeated).sum()):
+    if not twice and sum(map(len, seen.values())) < rows:
         # an id the parts hold masked (a personnummer-shaped id kept by scrub: false) cannot be compared
         raise by_hashes("the ids could not be compared in the parts")
     if twice:
@@ -454,17 +454,42 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
                        out_dir=None if out_dir is None else str(out_dir), run_id=run_id,
                        journey_dir=None if journey_dir is None else str(journey_dir))
              for i, frame, n, seed in iter_chunks(spec, chunk_size))
+    with HashPool() as pool:  # every whole-run uniqueness on disk, by bucket: the parent's memory does not grow
+        return _run_chunks(spec, tasks, pool, executor=executor, workers=workers, scheduler=scheduler,
+                           run_id=run_id, t_start=t_start)
+
+
+def _spill(pool: HashPool, result: ChunkResult) -> ChunkResult:
+    """Hand a chunk's hash arrays (its case ids', its uniqueness statistics') to the pool; keep references."""
+    streams: dict[str, np.ndarray] = {_CASE_ID_STREAM: result.case_id_hashes}
+    for step, stats in result.check_statistics:
+        for pos, stat in stats.items():
+            if isinstance(stat, dict) and isinstance(stat.get("hashes"), np.ndarray):
+                streams[f"{step}#{pos}"] = stat["hashes"]
+    refs = pool.add_chunk(result.index, streams)
+    statistics = [(step, {pos: {**stat, "hashes": refs[f"{step}#{pos}"]} if f"{step}#{pos}" in refs else stat
+                          for pos, stat in stats.items()})
+                  for step, stats in result.check_statistics]
+    return dataclasses.replace(result, case_id_hashes=refs[_CASE_ID_STREAM], check_statistics=statistics)
+
+
+_CASE_ID_STREAM = "run:case_id"
+"""The pool's stream of every chunk's case-id hashes (check streams are named ``step#position``)."""
+
+
+def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, executor: str,
+                workers: int | None, scheduler: str | None, run_id: str, t_start: float) -> ChunkedRun:
+    """The body of :func:`run_chunked`: run the tasks, spill their hashes, merge, measure."""
     results: dict[int, ChunkResult] = {}
     with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
         for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):
             if isinstance(value, TaskFailure):
                 raise DataError(f"Chunk {key} of {spec.source or spec.name} failed: {value.error}")
-            results[key] = value
+            results[key] = _spill(pool, value)
     ordered = [results[i] for i in sorted(results)]
-    hashes = np.concatenate([r.case_id_hashes for r in ordered]) if ordered else np.array([], dtype=np.uint64)
-    repeats = RepeatCounter()  # the uniqueness checks on case_id count the same hashes: sorted once
-    if repeats(hashes):
-        _refuse_repeated_ids(spec, ordered, hashes)
+    repeats = RepeatCounter()
+    if ordered and pool.repeated_count(_CASE_ID_STREAM):
+        _refuse_repeated_ids(spec, ordered, pool.repeated(_CASE_ID_STREAM), pool.repeated_count(_CASE_ID_STREAM))
     t0 = time.perf_counter()
     total = sum((r.statistics for r in ordered[1:]), ordered[0].statistics)
     table = measure_statistics(total, sensitive_features=spec.sensitive_features, intersections=spec.intersections,

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from audit.result import CASES_COLUMN
+
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from audit.report._builder import Builder
 
@@ -89,14 +91,18 @@ def _override_sentences(b: Builder) -> list[str]:
         return []
     out = []
     automatic = (decisions["status"] == "ok") & ~decisions["outcome"].isin(b.review_labels())  # str or categorical
+    weighted = CASES_COLUMN in decisions.columns  # a chunked run: a row per combination, its cases counted
     for attribute in b.sensitive:
         if attribute not in decisions.columns:
             continue
         parts = []
-        pairs = decisions.loc[automatic.to_numpy(), [attribute, "override"]]  # the two columns read, no more
-        for group, overrides in pairs.groupby(attribute, sort=True)["override"]:
-            n = len(overrides)
-            k = int(overrides.astype(bool).sum())
+        read = [attribute, "override", *([CASES_COLUMN] if weighted else [])]
+        pairs = decisions.loc[automatic.to_numpy(), read]  # the columns read, no more
+        for group, rows in pairs.groupby(attribute, sort=True):
+            flags = rows["override"].astype(bool).to_numpy()
+            cases = rows[CASES_COLUMN].to_numpy(dtype=np.int64) if weighted else np.ones(len(rows), dtype=np.int64)
+            n = int(cases.sum())
+            k = int(cases[flags].sum())
             label = b.group_label((attribute,), group)
             if n < b.min_group_size:
                 parts.append(b.m("analyses.override_group_suppressed", group=label))

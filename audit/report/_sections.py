@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from audit.result import CASES_COLUMN
 from audit.report._builder import (
     SECTION_IDS,
     Builder,
@@ -418,18 +419,27 @@ def _transparency(b: Builder) -> tuple[str, str]:
     if decisions is None or "reasons" not in decisions.columns:
         return DASH, b.m("scorecard.no_reasons")
     reasons = decisions["reasons"]  # only the two columns are read: no filtered copy of the whole frame
+    # a chunked run's decisions: a row per combination of values, the cases it stands for counted
+    cases = decisions[CASES_COLUMN].to_numpy(dtype=np.int64) if CASES_COLUMN in decisions.columns else None
     if "status" in decisions.columns:
-        reasons = reasons[(decisions["status"] == "ok").to_numpy()]  # str or categorical alike, no conversion
+        ok = (decisions["status"] == "ok").to_numpy()  # str or categorical alike, no conversion
+        reasons = reasons[ok]
+        cases = None if cases is None else cases[ok]
     if len(reasons) == 0:
         return DASH, b.m("scorecard.no_decisions")
-    if isinstance(reasons.dtype, pd.CategoricalDtype):  # a chunked run's counts: judge each distinct text once
+    if isinstance(reasons.dtype, pd.CategoricalDtype):  # judge each distinct text once
         given = np.append(reasons.cat.categories.astype("str").str.strip().str.len().to_numpy() > 0, False)
-        has = pd.Series(given[reasons.cat.codes.to_numpy()])  # code -1 (missing): no reasons
+        has = given[reasons.cat.codes.to_numpy()]  # code -1 (missing): no reasons
     else:
-        has = reasons.astype("str").fillna("").str.strip().str.len() > 0
-    share = float(has.mean())
-    return b.f.percent(share), b.m(
-        "scorecard.reasons_counted", n=b.f.integer(int(has.sum())), total=b.f.integer(len(reasons))
+        has = (reasons.astype("str").fillna("").str.strip().str.len() > 0).to_numpy()
+    if cases is None:
+        cases = np.ones(len(has), dtype=np.int64)
+    total = int(cases.sum())
+    given_n = int(cases[has].sum())
+    if total == 0:
+        return DASH, b.m("scorecard.no_decisions")
+    return b.f.percent(given_n / total), b.m(
+        "scorecard.reasons_counted", n=b.f.integer(given_n), total=b.f.integer(total)
     )
 
 

@@ -105,3 +105,12 @@ METRIC_COLUMNS: tuple[str, ...] = (
 
 DISCOVERED_PREFIX = "discovered_"
 """Metric names of subgroup discovery's rows: ``discovered_<rate>`` (``discovered_deny_rate``)."""
+
+CASES_COLUMN = "_cases"
+"""In the decisions of a chunked run's result, how many cases each row stands for.
+
+A chunked run never holds every case's decision at once: the report reads
+one row per distinct combination of the columns it counts in (status,
+outcome, reasons, override, the sensitive features), with the number of
+cases that share it in this column, so its memory does not grow with the
+run. Without the column each row is one case (an in-memory run)."""

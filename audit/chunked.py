@@ -62,17 +62,22 @@ import pyarrow.parquet as pq
 
 from audit._json import jsonable
 from audit._privacy import mask
-from audit.execution import AUTO_CHUNK_SIZE, ChunkedRun, gx_validation, run_chunked
+from audit.execution import (
+    AUTO_CHUNK_SIZE,
+    REPORT_COLUMNS,
+    ChunkedRun,
+    add_combination_counts,
+    combination_counts,
+    gx_validation,
+    report_columns,
+    run_chunked,
+)
 from audit.record import PART_FOLDERS, artifacts_for, input_hashes, part_names, write_documents, write_manifest
 from audit.result import CASES_COLUMN, AuditResult
 from audit.runner import make_run_id
 from audit.spec import AuditSpec
 
-__all__ = ["REPORT_COLUMNS", "chunked_result", "report_counts", "run_chunked_audit"]
-
-REPORT_COLUMNS: tuple[str, ...] = ("status", "outcome", "reasons", "override")
-"""Columns of the decisions the report counts in (reason codes, caseworker overrides), besides the sensitive ones."""
-
+__all__ = ["REPORT_COLUMNS", "chunked_result", "report_counts", "report_frame", "run_chunked_audit"]
 
 def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any],
                    decisions: pd.DataFrame | None = None, generated_at: str | None = None) -> AuditResult:
@@ -119,46 +124,43 @@ def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any
 
 
 def report_counts(spec: AuditSpec, parts: list[str]) -> pd.DataFrame | None:
-    """What the report counts in the decisions (reason codes given, overrides by group), as counts of cases.
+    """What the report counts in a chunked run's decisions parts, as counts of cases per combination of values.
 
-    Read part by part, never the whole frame: of each case only the status,
-    the outcome, the reasons, the override flag and the sensitive columns,
-    text read as Arrow dictionaries into categoricals; each part is reduced
-    at once to one row per distinct combination of those values with the
-    number of its cases (:data:`audit.result.CASES_COLUMN`), and the parts'
-    counts are added. What is held is therefore bounded by the number of
-    combinations, not by the number of cases. The report weighs each row by
-    its count.
+    Of each part only :data:`REPORT_COLUMNS` and the sensitive columns are
+    read (text as Arrow dictionaries, no Python string per case), and each
+    part is reduced at once to its :func:`audit.execution.combination_counts`;
+    the counts are added part by part, so what is held is bounded by the
+    number of combinations, not by the number of cases. A run computes the
+    same counts in its workers (:attr:`audit.execution.ChunkedRun.report_counts`);
+    this reads them back from a finished folder.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        As :func:`report_frame` returns it; None without parts.
     """
-    if not parts:
-        return None
-    wanted = [*REPORT_COLUMNS, *(c for c in spec.sensitive_features if c not in REPORT_COLUMNS)]
-    wanted = [c for c in wanted if c != "case_id"]
     counted: pd.DataFrame | None = None
-    keys: list[str] = []
     for part in parts:
         schema = pq.read_schema(part)
-        columns = [c for c in wanted if c in schema.names]
+        columns = report_columns(spec.sensitive_features, schema.names)
         text = [c for c in columns if c != "override" and schema.field(c).type in (pa.string(), pa.large_string())]
         # text is read as Arrow dictionaries, which become categoricals: no Python string per case
         frame = pq.read_table(part, columns=columns, read_dictionary=text).to_pandas()
-        keys = list(frame.columns)
-        for col in keys:  # the values as text (a missing value stays missing), so parts' counts align
-            if col != "override":
-                frame[col] = frame[col].astype("category")
-        part_counts = frame.groupby(keys, observed=True, dropna=False, sort=False).size().rename(CASES_COLUMN)
-        part_counts = part_counts.reset_index()
-        for col in keys:
-            if col != "override":
-                part_counts[col] = part_counts[col].astype(object)
-        counted = part_counts if counted is None else pd.concat([counted, part_counts], ignore_index=True)
-        counted = counted.groupby(keys, dropna=False, sort=False, as_index=False)[CASES_COLUMN].sum()
-    assert counted is not None
-    for col in keys:
-        if col != "override":
-            counted[col] = counted[col].astype("category")
-    counted[CASES_COLUMN] = counted[CASES_COLUMN].astype(np.int64)
-    return counted
+        counted = add_combination_counts([counted, combination_counts(frame)])
+    return None if counted is None else report_frame(counted)
+
+
+def report_frame(counts: pd.DataFrame) -> pd.DataFrame:
+    """Combination counts as the report reads them: text columns as categoricals, ``override`` as booleans."""
+    out = counts.copy()
+    for col in out.columns:
+        if col == CASES_COLUMN:
+            out[col] = out[col].astype(np.int64)
+        elif col == "override" and out[col].notna().all():
+            out[col] = out[col].astype(bool)
+        elif col != "override":
+            out[col] = out[col].astype("category")
+    return out
 
 
 def _population_inputs(spec: AuditSpec) -> list[Path]:
@@ -216,7 +218,7 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
         if why is not None:
             execution["why"] = why
-        result = chunked_result(spec, run, execution=execution, decisions=report_counts(spec, run.parts))
+        result = chunked_result(spec, run, execution=execution, decisions=None if run.report_counts is None else report_frame(run.report_counts))
         checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
                   for r in result.to_dict()["checks"]]
         write_documents(spec, result, tmp, checks=checks)

@@ -46,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from audit._columns import DISCOVERED_PREFIX, METRIC_COLUMNS
+from audit._columns import CASES_COLUMN, DISCOVERED_PREFIX, METRIC_COLUMNS
 from audit._json import jsonable
 from audit._version import __version__
 from audit.exceptions import DataError
@@ -66,15 +66,6 @@ __all__ = [
 
 SCHEMA_VERSION = "1.0"
 """Version of the results.json schema (audit/schemas/results.schema.json)."""
-
-CASES_COLUMN = "_cases"
-"""In the decisions of a chunked run's result, how many cases each row stands for.
-
-A chunked run never holds every case's decision at once: the report reads
-one row per distinct combination of the columns it counts in (status,
-outcome, reasons, override, the sensitive features), with the number of
-cases that share it in this column, so its memory does not grow with the
-run. Without the column each row is one case (an in-memory run)."""
 
 RUN_METADATA_KEYS = frozenset(
     {

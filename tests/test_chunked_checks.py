@@ -121,3 +121,45 @@ def test_pooled_quantiles_are_numpys_bit_for_bit() -> None:
             expected = np.quantile(x, qs)
             got = linear_quantiles(values, counts, qs)
             assert np.array_equal(got, expected), (n, bins, got, expected)
+
+
+def _pairs(frame: pd.DataFrame, numeric: bool) -> dict:
+    """Pair counts of (x, y) computed by pandas, in the form the chunks return."""
+    g = frame.dropna().groupby(["x", "y"]).size()
+    xs = g.index.get_level_values("x").to_numpy(dtype=np.float64 if numeric else object)
+    return {"x": xs, "y": g.index.get_level_values("y").to_numpy(dtype=object),
+            "count": g.to_numpy(dtype=np.int64), "x_numeric": numeric, "y_numeric": False}
+
+
+@pytest.mark.parametrize("numeric", [True, False])
+def test_summed_pair_counts_are_the_whole_frames_and_give_the_same_cramers_v(numeric: bool) -> None:
+    from audit.checks import sum_pair_counts
+    from audit.checks._merge import proxy_from_pair_counts
+
+    rng = np.random.default_rng(7)
+    n = 6_000
+    x = np.round(rng.lognormal(8, 1, n)) if numeric else rng.choice(["a", "b", "c", "d"], n).astype(object)
+    y = rng.choice(["sweden", "eu", "outside"], n).astype(object)
+    frame = pd.DataFrame({"x": x, "y": y})
+    frame.loc[::97, "x"] = np.nan if numeric else None
+    parts = [_pairs(frame.iloc[a:b], numeric) for a, b in ((0, 1_000), (1_000, 3_500), (3_500, n))]
+    whole = _pairs(frame, numeric)
+    total = sum_pair_counts(parts)
+    got = pd.Series(total["count"], index=pd.MultiIndex.from_arrays([total["x"], total["y"]])).sort_index()
+    expected = pd.Series(whole["count"], index=pd.MultiIndex.from_arrays([whole["x"], whole["y"]])).sort_index()
+    pd.testing.assert_series_equal(got, expected)
+    assert int(total["count"].sum()) == n - len(range(0, n, 97))
+    assert total["x"].dtype == (np.float64 if numeric else object)
+    # a running sum, two parts at a time, is the same sum
+    running = parts[0]
+    for p in parts[1:]:
+        running = sum_pair_counts([running, p])
+    for key in ("x", "y", "count"):
+        np.testing.assert_array_equal(running[key], total[key])
+    # Cramér's V of the sum equals V of the parts pooled and of the whole frame's counts, exactly
+    for bins in (3, 5):
+        v_parts = proxy_from_pair_counts(parts, bins=bins, bias_correction=True)
+        assert proxy_from_pair_counts([total], bins=bins, bias_correction=True) == v_parts
+        assert proxy_from_pair_counts([whole], bins=bins, bias_correction=True) == v_parts
+    with pytest.raises(ValueError, match="disagree on which axis is numeric"):
+        sum_pair_counts([parts[0], {**parts[1], "x_numeric": not numeric}])

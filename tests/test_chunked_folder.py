@@ -26,7 +26,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from audit._privacy import mask
 from audit.audit import run_audit
-from audit.chunked import report_counts, run_chunked_audit
+from audit.chunked import report_counts, report_frame, run_chunked_audit
 from audit.evidence import prune_logs, verify, write_bundle
 from audit.record import PART_FOLDERS, artifacts_for
 from audit.result import AuditResult
@@ -315,6 +315,12 @@ def test_the_report_counts_cases_from_combinations_as_the_in_memory_run_counts_r
     decisions = pd.read_parquet(memory / "decisions.parquet")
     compact = report_counts(spec, sorted(str(p) for p in (folder / "decisions").glob("part-*.parquet")))
     assert int(compact[CASES_COLUMN].sum()) == len(decisions) == result.population["rows"]
+    # the workers' counts, added as the chunks came, are the counts read back from the parts
+    keys = [c for c in compact.columns if c != CASES_COLUMN]
+    from_workers = report_frame(runs[2].report_counts)
+    pd.testing.assert_frame_equal(
+        from_workers.astype({c: object for c in keys}).sort_values(keys).reset_index(drop=True),
+        compact.astype({c: object for c in keys}).sort_values(keys).reset_index(drop=True))
     assert len(compact) < len(decisions) / 3  # combinations, not cases
     by_group = compact.groupby(["sex", "override"], observed=True)[CASES_COLUMN].sum()
     expected = decisions.groupby(["sex", "override"]).size()

@@ -132,7 +132,7 @@ from audit.checks._suite import (
     known_expectation_types,
     load_suite,
 )
-from audit.checks._merge import merge_chunk_checks
+from audit.checks._merge import merge_chunk_checks, sum_pair_counts
 from audit.checks._sufficient import collecting_statistics, value_hashes
 from audit.checks._validate import CheckReport, check_file, validate, validation_document
 
@@ -157,6 +157,7 @@ __all__ = [
     "known_expectation_types",
     "load_suite",
     "merge_chunk_checks",
+    "sum_pair_counts",
     "validate",
     "validation_document",
     "value_hashes",

@@ -59,7 +59,7 @@ from audit.checks._statistics import (
 )
 from audit.checks._validate import failure_message
 
-__all__ = ["linear_quantiles", "merge_chunk_checks", "proxy_from_pair_counts"]
+__all__ = ["linear_quantiles", "merge_chunk_checks", "proxy_from_pair_counts", "sum_pair_counts"]
 
 _PNR = "expect_table_text_values_to_not_contain_personnummer"
 _UNIQUE = "expect_column_values_to_be_unique"
@@ -285,10 +285,65 @@ def _dense(codes: np.ndarray) -> np.ndarray:
     return (np.cumsum(used) - 1)[codes].astype(np.int64)
 
 
+def _pooled(stats: Sequence[Mapping[str, Any]], axis: str) -> np.ndarray:
+    """One axis of several pair-count statistics, concatenated: float64 when every part is numeric, else objects."""
+    if all(bool(s[f"{axis}_numeric"]) for s in stats):
+        return np.concatenate([np.asarray(s[axis], dtype=np.float64) for s in stats])
+    return np.concatenate([np.asarray(s[axis], dtype=object) for s in stats])
+
+
+def sum_pair_counts(stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several chunks' (x, y) pair counts as one: the counts of equal pairs added.
+
+    What a chunked run's parent keeps of a proxy-strength expectation while
+    chunks arrive: one count per distinct pair, so that it holds the pairs
+    the values allow rather than a table per chunk. Cramér's V of the sum
+    (:func:`proxy_from_pair_counts`) equals that of the parts, because the
+    table is built from sorted distinct values and integer counts.
+
+    Parameters
+    ----------
+    stats : sequence of dict
+        Pair counts (``x``, ``y``, ``count``, ``x_numeric``, ``y_numeric``)
+        whose ``x_numeric`` and ``y_numeric`` agree.
+
+    Returns
+    -------
+    dict
+        The same keys; pairs sorted by x, then y.
+
+    Raises
+    ------
+    ValueError
+        When the parts disagree on whether an axis is numeric.
+    """
+    flags = {(bool(s["x_numeric"]), bool(s["y_numeric"])) for s in stats}
+    if len(flags) != 1:
+        raise ValueError(f"pair counts disagree on which axis is numeric: {sorted(flags)}")
+    (x_numeric, y_numeric), = flags
+    x, y = _pooled(stats, "x"), _pooled(stats, "y")
+    w = np.concatenate([np.asarray(s["count"], dtype=np.int64) for s in stats])
+    xi, xu = _distinct_codes(x, x_numeric)
+    yi, yu = _distinct_codes(y, y_numeric)
+    ny = max(len(yu), 1)
+    keys, inverse = np.unique(xi * ny + yi, return_inverse=True)
+    counts = np.bincount(inverse.ravel(), weights=w, minlength=len(keys)).astype(np.int64) if len(keys) else w[:0]
+    return {"x": xu[keys // ny], "y": yu[keys % ny], "count": counts, "x_numeric": x_numeric, "y_numeric": y_numeric}
+
+
+def _distinct_codes(values: np.ndarray, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of each value among its sorted distinct values (numbers by value, text by ``pandas.factorize``)."""
+    if numeric:
+        distinct, inverse = np.unique(values, return_inverse=True)
+        return inverse.ravel().astype(np.int64), distinct
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
 def proxy_from_pair_counts(stats: Sequence[Mapping[str, Any]], *, bins: int, bias_correction: bool) -> dict[str, Any]:
     """Cramér's V (:func:`audit.checks._statistics.cramers_v`' result) from pooled (x, y) pair counts."""
-    x = np.concatenate([np.asarray(s["x"], dtype=object) for s in stats])
-    y = np.concatenate([np.asarray(s["y"], dtype=object) for s in stats])
+    x = _pooled(stats, "x")
+    y = _pooled(stats, "y")
     w = np.concatenate([np.asarray(s["count"], dtype=np.int64) for s in stats])
     n = int(w.sum())
     if n == 0:

@@ -49,7 +49,13 @@ from audit.execution._executor import (
     open_executor,
 )
 from audit.execution._plan import AUTO_ABOVE, AUTO_CHUNK_SIZE, REASONS, ExecutionPlan, plan_execution, population_rows
-from audit.execution._wholerun import gx_validation
+from audit.execution._wholerun import (
+    REPORT_COLUMNS,
+    add_combination_counts,
+    combination_counts,
+    gx_validation,
+    report_columns,
+)
 
 __all__ = [
     "AUTO_ABOVE",
@@ -64,14 +70,18 @@ __all__ = [
     "InProcessExecutor",
     "ProcessExecutor",
     "REASONS",
+    "REPORT_COLUMNS",
     "TaskFailure",
+    "add_combination_counts",
     "check_chunkable",
+    "combination_counts",
     "gx_validation",
     "iter_chunks",
     "merge_checks",
     "open_executor",
     "plan_execution",
     "population_rows",
+    "report_columns",
     "run_chunk",
     "run_chunked",
     "statistics_of",

@@ -60,11 +60,12 @@ from audit._json import jsonable
 from audit._parquet import write_frame
 from audit._privacy import mask_frame
 from audit._schema import coerce_case_frame
-from audit.checks import collecting_statistics, merge_chunk_checks, value_hashes
+from audit.checks import collecting_statistics, merge_chunk_checks, sum_pair_counts, value_hashes
 from audit.exceptions import DataError, SpecError
 from audit.execution._executor import TaskFailure, open_executor
-from audit.execution._wholerun import (measurement_step, merge_check_reports, merge_engine, merge_fields,
-                                       merge_population, merge_steps)
+from audit.execution._wholerun import (add_combination_counts, combination_counts, measurement_step,
+                                       merge_check_reports, merge_engine, merge_fields, merge_population,
+                                       merge_steps, report_columns)
 from audit.journey import Journey, column_provenance
 from audit.metrics import GroupStatistics, measure_statistics
 from audit.population import Population, apply_mapping, blank_to_missing, iter_table
@@ -112,6 +113,7 @@ class ChunkResult:
     lineage_part: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)  # the chunk's engine, population and journey steps
     values: ValueSums | None = None  # the sums behind the public values, added over chunks
+    report_counts: pd.DataFrame | None = None  # cases per combination of the report's columns (combination_counts)
 
 
 @dataclass
@@ -145,6 +147,7 @@ class ChunkedRun:
     population: dict[str, Any] = field(default_factory=dict)
     journey: dict[str, Any] = field(default_factory=dict)
     values: list[dict[str, Any]] = field(default_factory=list)
+    report_counts: pd.DataFrame | None = None
 
 
 def _peak_rss_mb() -> float:
@@ -375,11 +378,13 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     stats = statistics_of(spec, final)
     state.timings["statistics"] = time.perf_counter() - t0
     part = None
+    t0 = time.perf_counter()
+    gated = mask_frame(final)  # the privacy gate, as decisions.parquet
+    report = combination_counts(gated[report_columns(spec.sensitive_features, gated.columns)])
     if task.out_dir is not None:
-        t0 = time.perf_counter()
         part = os.path.join(task.out_dir, f"part-{task.index:05d}.parquet")
-        write_frame(mask_frame(final), part)  # the privacy gate, as decisions.parquet
-        state.timings["write"] = time.perf_counter() - t0
+        write_frame(gated, part)
+    state.timings["write"] = time.perf_counter() - t0
     journey_part = lineage_part = None
     if task.journey_dir is not None:
         t0 = time.perf_counter()
@@ -398,6 +403,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
                        check_statistics=check_statistics, timings=dict(state.timings),
                        case_id_hashes=_hashes(final["case_id"]), part=part, peak_rss_mb=_peak_rss_mb(),
                        journey_part=journey_part, lineage_part=lineage_part, stage_counts=run_stage_counts(state),
+                       report_counts=report,
                        summary={"engine": runner.engine_info(state), "population": runner.population_info(state),
                                 "steps": state.journey.steps, "fields": state.journey.field_provenance()})
 
@@ -459,18 +465,57 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
                            run_id=run_id, t_start=t_start)
 
 
-def _spill(pool: HashPool, result: ChunkResult) -> ChunkResult:
-    """Hand a chunk's hash arrays (its case ids', its uniqueness statistics') to the pool; keep references."""
+def _shrink(pool: HashPool, pairs: dict[str, dict[str, Any]], result: ChunkResult) -> ChunkResult:
+    """Keep of a chunk's whole-column statistics only what does not grow with the run.
+
+    Its hash arrays (its case ids', its uniqueness statistics') go to the
+    pool, references stay; its (x, y) pair counts are added into ``pairs``
+    (one running sum per expectation, :func:`audit.checks.sum_pair_counts`)
+    and an empty count stays. :func:`_restore_pairs` puts the sums back
+    before the checks are merged.
+    """
     streams: dict[str, np.ndarray] = {_CASE_ID_STREAM: result.case_id_hashes}
     for step, stats in result.check_statistics:
         for pos, stat in stats.items():
             if isinstance(stat, dict) and isinstance(stat.get("hashes"), np.ndarray):
                 streams[f"{step}#{pos}"] = stat["hashes"]
     refs = pool.add_chunk(result.index, streams)
-    statistics = [(step, {pos: {**stat, "hashes": refs[f"{step}#{pos}"]} if f"{step}#{pos}" in refs else stat
-                          for pos, stat in stats.items()})
-                  for step, stats in result.check_statistics]
+    statistics = []
+    for step, stats in result.check_statistics:
+        kept: dict[int, Any] = {}
+        for pos, stat in stats.items():
+            key = f"{step}#{pos}"
+            if key in refs:
+                kept[pos] = {**stat, "hashes": refs[key]}
+            elif isinstance(stat, dict) and {"x", "y", "count"} <= stat.keys() and _summable(pairs.get(key), stat):
+                pairs[key] = stat if key not in pairs else sum_pair_counts([pairs[key], stat])
+                kept[pos] = {**stat, "x": stat["x"][:0], "y": stat["y"][:0], "count": stat["count"][:0]}
+            else:
+                kept[pos] = stat
+        statistics.append((step, kept))
     return dataclasses.replace(result, case_id_hashes=refs[_CASE_ID_STREAM], check_statistics=statistics)
+
+
+def _summable(total: dict[str, Any] | None, stat: dict[str, Any]) -> bool:
+    """Whether a chunk's pair counts can join the running sum (the axes numeric or text alike)."""
+    return total is None or (bool(total["x_numeric"]), bool(total["y_numeric"])) == (
+        bool(stat["x_numeric"]), bool(stat["y_numeric"]))
+
+
+def _restore_pairs(ordered: list[ChunkResult], pairs: dict[str, dict[str, Any]]) -> list[ChunkResult]:
+    """Give the first chunk holding each expectation's pair counts their running sum (the others keep none)."""
+    out = []
+    for r in ordered:
+        statistics = []
+        for step, stats in r.check_statistics:
+            kept = dict(stats)
+            for pos in stats:
+                key = f"{step}#{pos}"
+                if key in pairs:
+                    kept[pos] = pairs.pop(key)
+            statistics.append((step, kept))
+        out.append(dataclasses.replace(r, check_statistics=statistics))
+    return out
 
 
 _CASE_ID_STREAM = "run:case_id"
@@ -481,12 +526,15 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
                 workers: int | None, scheduler: str | None, run_id: str, t_start: float) -> ChunkedRun:
     """The body of :func:`run_chunked`: run the tasks, spill their hashes, merge, measure."""
     results: dict[int, ChunkResult] = {}
+    pairs: dict[str, dict[str, Any]] = {}  # per proxy expectation, the chunks' pair counts added so far
+    report: pd.DataFrame | None = None
     with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
         for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):
             if isinstance(value, TaskFailure):
                 raise DataError(f"Chunk {key} of {spec.source or spec.name} failed: {value.error}")
-            results[key] = _spill(pool, value)
-    ordered = [results[i] for i in sorted(results)]
+            report = add_combination_counts([report, value.report_counts])  # combinations, not cases, are kept
+            results[key] = dataclasses.replace(_shrink(pool, pairs, value), report_counts=None)
+    ordered = _restore_pairs([results[i] for i in sorted(results)], pairs)
     repeats = RepeatCounter()
     if ordered and pool.repeated_count(_CASE_ID_STREAM):
         _refuse_repeated_ids(spec, ordered, pool.repeated(_CASE_ID_STREAM), pool.repeated_count(_CASE_ID_STREAM))
@@ -523,7 +571,7 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
                       journey_parts=[r.journey_part for r in ordered if r.journey_part],
                       lineage_parts=[r.lineage_part for r in ordered if r.lineage_part],
                       funnel=funnel_records(spec, funnel, metrics),
-                      values=_public_values(spec, [r.values for r in ordered]))
+                      values=_public_values(spec, [r.values for r in ordered]), report_counts=report)
 
 
 def _public_values(spec: AuditSpec, sums: list[ValueSums | None]) -> list[dict[str, Any]]:

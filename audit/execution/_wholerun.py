@@ -22,7 +22,13 @@ together:
   into one report per step, in the form an in-memory run's ``checks.json``
   holds (``n_rows``, ``n_failed_cases`` summed over chunks; ``success``,
   ``n_failed_expectations`` and ``n_failed_critical`` from the merged
-  results, the way :class:`audit.checks.CheckReport` counts them).
+  results, the way :class:`audit.checks.CheckReport` counts them);
+* what the report counts in the decisions (reason codes given, overrides by
+  group): each chunk counts its cases per combination of the values of
+  :data:`REPORT_COLUMNS` and the sensitive columns
+  (:func:`combination_counts`), and the counts add up
+  (:func:`add_combination_counts`), so the parent holds combinations, not
+  cases.
 """
 
 from __future__ import annotations
@@ -31,9 +37,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from audit.checks import validation_document
+import numpy as np
+import pandas as pd
 
-__all__ = ["gx_validation", "measurement_step", "merge_check_reports", "merge_engine", "merge_fields", "merge_population", "merge_steps"]
+from audit.checks import validation_document
+from audit._columns import CASES_COLUMN
+
+__all__ = ["REPORT_COLUMNS", "add_combination_counts", "combination_counts", "gx_validation", "measurement_step",
+           "merge_check_reports", "merge_engine", "merge_fields", "merge_population", "merge_steps", "report_columns"]
+
+REPORT_COLUMNS: tuple[str, ...] = ("status", "outcome", "reasons", "override")
+"""Columns of the decisions the report counts in (reason codes, caseworker overrides), besides the sensitive ones."""
 
 _RESULT_ONLY = ("step", "policy")
 """Keys of a merged check result that belong to its step's report, not to the result."""
@@ -313,3 +327,76 @@ def merge_fields(per_chunk: Sequence[Sequence[Mapping[str, Any]]]) -> list[dict[
         })
         out.append(first)
     return out
+
+
+def report_columns(sensitive_features: Sequence[str], available: Sequence[str]) -> list[str]:
+    """The columns the report counts in, of those ``available``: :data:`REPORT_COLUMNS`, then the sensitive ones."""
+    wanted = [*REPORT_COLUMNS, *(c for c in sensitive_features if c not in REPORT_COLUMNS)]
+    return [c for c in wanted if c != "case_id" and c in available]
+
+
+def combination_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct combination of the frame's values (missing is a value), its rows counted.
+
+    Columns are coded one by one (a categorical's codes as they are, other
+    columns factorized) and the codes combined into one integer per row,
+    which is counted; the values come back as objects, so that counts of
+    other chunks, with other categories, align.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        The frame's columns (objects; a missing value is NaN) and
+        :data:`audit.result.CASES_COLUMN` (int64; defined in :mod:`audit._columns`).
+    """
+    codes: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    for col in frame.columns:
+        series = frame[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # its codes as they are (-1: missing)
+            c, uniques = series.cat.codes.to_numpy(), series.cat.categories
+        else:
+            c, uniques = pd.factorize(series, use_na_sentinel=True)
+        codes.append(np.asarray(c, dtype=np.int64) + 1)  # 0: missing
+        values.append(np.array([np.nan, *np.asarray(uniques, dtype=object)], dtype=object))
+    sizes = [len(v) for v in values]
+    combined = np.zeros(len(frame), dtype=np.int64)
+    for c, size in zip(codes, sizes, strict=True):
+        combined = combined * size + c
+    total = float(np.prod(sizes, dtype=np.float64))
+    if total <= 1 << 22:  # few possible combinations: count them all, no sort
+        every = np.bincount(combined, minlength=int(total))
+        keys = np.flatnonzero(every)
+        counts = every[keys]
+    else:
+        keys, counts = np.unique(combined, return_counts=True)
+    out: dict[str, Any] = {}
+    for col, size, vals in zip(reversed(list(frame.columns)), reversed(sizes), reversed(values), strict=True):
+        out[col] = vals[keys % size]
+        keys = keys // size
+    columns = {col: out[col] for col in frame.columns}
+    columns[CASES_COLUMN] = counts.astype(np.int64)
+    return pd.DataFrame(columns)
+
+
+def add_combination_counts(parts: Sequence[pd.DataFrame | None]) -> pd.DataFrame | None:
+    """Counts of :func:`combination_counts` added: one row per combination over all parts.
+
+    Parts with other columns are refused (chunks of one run have the same
+    columns). None when no part has counts.
+    """
+    given = [p for p in parts if p is not None]
+    if not given:
+        return None
+    keys = [c for c in given[0].columns if c != CASES_COLUMN]
+    for p in given[1:]:
+        if [c for c in p.columns if c != CASES_COLUMN] != keys:
+            raise ValueError(f"combination counts of other columns cannot be added: {keys} and {list(p.columns)}")
+    pooled = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0]
+    if not keys:
+        return pd.DataFrame({CASES_COLUMN: [int(pooled[CASES_COLUMN].sum())]})
+    return pooled.groupby(keys, dropna=False, sort=False, as_index=False)[CASES_COLUMN].sum()

@@ -56,7 +56,7 @@ def assert_same_run(state, chunked, parts_dir: Path) -> None:
     pd.testing.assert_frame_equal(decisions[expected.columns], expected, check_dtype=False)
 
 
-@pytest.mark.parametrize("chunk_size", [1_000, 100_000, N])
+@pytest.mark.parametrize("chunk_size", [1_000, 100_000, N, 200])  # 200: 13 chunks, pair counts added in batches
 def test_chunked_run_equals_the_in_memory_run(file_spec, chunk_size: int) -> None:
     spec, state, tmp = file_spec
     out = tmp / f"parts-{chunk_size}"

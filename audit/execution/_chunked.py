@@ -465,13 +465,14 @@ def run_chunked(spec: AuditSpec, *, chunk_size: int, executor: str = "inprocess"
                            run_id=run_id, t_start=t_start)
 
 
-def _shrink(pool: HashPool, pairs: dict[str, dict[str, Any]], result: ChunkResult) -> ChunkResult:
+def _shrink(pool: HashPool, pairs: dict[str, list[dict[str, Any]]], result: ChunkResult) -> ChunkResult:
     """Keep of a chunk's whole-column statistics only what does not grow with the run.
 
     Its hash arrays (its case ids', its uniqueness statistics') go to the
-    pool, references stay; its (x, y) pair counts are added into ``pairs``
-    (one running sum per expectation, :func:`audit.checks.sum_pair_counts`)
-    and an empty count stays. :func:`_restore_pairs` puts the sums back
+    pool, references stay; its (x, y) pair counts join ``pairs`` (per
+    expectation, a running sum and at most :data:`_PAIRS_WAITING` chunks'
+    counts not yet added to it, :func:`audit.checks.sum_pair_counts`) and an
+    empty count stays. :func:`_restore_pairs` puts the sums back
     before the checks are merged.
     """
     streams: dict[str, np.ndarray] = {_CASE_ID_STREAM: result.case_id_hashes}
@@ -488,7 +489,10 @@ def _shrink(pool: HashPool, pairs: dict[str, dict[str, Any]], result: ChunkResul
             if key in refs:
                 kept[pos] = {**stat, "hashes": refs[key]}
             elif isinstance(stat, dict) and {"x", "y", "count"} <= stat.keys() and _summable(pairs.get(key), stat):
-                pairs[key] = stat if key not in pairs else sum_pair_counts([pairs[key], stat])
+                waiting = pairs.setdefault(key, [])
+                waiting.append(stat)
+                if len(waiting) > _PAIRS_WAITING:  # added in batches: the running sum is not re-sorted per chunk
+                    waiting[:] = [sum_pair_counts(waiting)]
                 kept[pos] = {**stat, "x": stat["x"][:0], "y": stat["y"][:0], "count": stat["count"][:0]}
             else:
                 kept[pos] = stat
@@ -496,14 +500,19 @@ def _shrink(pool: HashPool, pairs: dict[str, dict[str, Any]], result: ChunkResul
     return dataclasses.replace(result, case_id_hashes=refs[_CASE_ID_STREAM], check_statistics=statistics)
 
 
-def _summable(total: dict[str, Any] | None, stat: dict[str, Any]) -> bool:
+_PAIRS_WAITING = 8
+"""Chunks' pair counts kept apart before they are added to an expectation's running sum."""
+
+
+def _summable(waiting: list[dict[str, Any]] | None, stat: dict[str, Any]) -> bool:
     """Whether a chunk's pair counts can join the running sum (the axes numeric or text alike)."""
-    return total is None or (bool(total["x_numeric"]), bool(total["y_numeric"])) == (
+    return not waiting or (bool(waiting[0]["x_numeric"]), bool(waiting[0]["y_numeric"])) == (
         bool(stat["x_numeric"]), bool(stat["y_numeric"]))
 
 
-def _restore_pairs(ordered: list[ChunkResult], pairs: dict[str, dict[str, Any]]) -> list[ChunkResult]:
-    """Give the first chunk holding each expectation's pair counts their running sum (the others keep none)."""
+def _restore_pairs(ordered: list[ChunkResult], waiting: dict[str, list[dict[str, Any]]]) -> list[ChunkResult]:
+    """Give the first chunk holding each expectation's pair counts their sum (the others keep none)."""
+    pairs = {key: parts[0] if len(parts) == 1 else sum_pair_counts(parts) for key, parts in waiting.items()}
     out = []
     for r in ordered:
         statistics = []
@@ -526,7 +535,7 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
                 workers: int | None, scheduler: str | None, run_id: str, t_start: float) -> ChunkedRun:
     """The body of :func:`run_chunked`: run the tasks, spill their hashes, merge, measure."""
     results: dict[int, ChunkResult] = {}
-    pairs: dict[str, dict[str, Any]] = {}  # per proxy expectation, the chunks' pair counts added so far
+    pairs: dict[str, list[dict[str, Any]]] = {}  # per proxy expectation, the chunks' pair counts, summed in batches
     report: pd.DataFrame | None = None
     with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
         for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):

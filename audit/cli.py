@@ -298,7 +298,7 @@ def run(
             if not quiet and form == "table":
                 make_console().print(chunked_run_line(speaker, plan, rows=chunked.rows, chunks=chunked.chunks),
                                      markup=False, soft_wrap=True)
-            loaded = AuditResult.load(folder)  # what results.json says, as a third party reads it
+            loaded = AuditResult.load(folder, decisions=False)  # results.json, as a third party reads it
             _print_result(loaded, quiet=quiet, fmt=form, speaker=speaker, execution=plan.to_dict())
             return loaded.exit_code
         if plan.rows is not None and plan.rows > AUTO_ABOVE and not quiet:  # a large run held in memory: say so

@@ -351,11 +351,13 @@ class AuditResult:
         return res
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> AuditResult:
+    def load(cls, run_dir: str | Path, *, decisions: bool = True) -> AuditResult:
         """Read a result back from a run folder (``results.json``; decisions if present).
 
         The decisions are ``decisions.parquet``, or for a chunked run folder
-        its parts ``decisions/part-*.parquet`` in chunk order.
+        its parts ``decisions/part-*.parquet`` in chunk order. With
+        ``decisions=False`` they are not read (a summary of a run of
+        millions of cases needs only ``results.json``).
         """
         folder = Path(run_dir)
         path = folder / "results.json"
@@ -367,6 +369,8 @@ class AuditResult:
             raise DataError(f"{path}: is not valid JSON ({exc}). Expected a file written by insyn run.") from None
         _check_shape(data, path)
         res = cls.from_dict(data, run_dir=folder)
+        if not decisions:
+            return res
         dec = folder / "decisions.parquet"
         parts = sorted((folder / "decisions").glob("part-*.parquet")) if (folder / "decisions").is_dir() else []
         if dec.is_file():

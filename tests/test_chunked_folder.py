@@ -326,3 +326,12 @@ def test_the_report_counts_cases_from_combinations_as_the_in_memory_run_counts_r
     expected = decisions.groupby(["sex", "override"]).size()
     pd.testing.assert_series_equal(by_group.astype("int64"), expected.astype("int64"), check_names=False,
                                    check_index_type=False, check_categorical=False)
+
+
+def test_a_result_loads_without_its_decisions_for_a_summary(runs) -> None:
+    """`insyn run` prints a chunked run's summary from results.json alone: the parts are not read."""
+    _, _, _, folder = runs
+    full, summary = AuditResult.load(folder), AuditResult.load(folder, decisions=False)
+    assert summary.decisions is None and full.decisions is not None and len(full.decisions) == N
+    assert summary.findings == full.findings and summary.exit_code == full.exit_code
+    pd.testing.assert_frame_equal(summary.largest_disparities(5), full.largest_disparities(5))

@@ -511,8 +511,12 @@ def _summable(waiting: list[dict[str, Any]] | None, stat: dict[str, Any]) -> boo
 
 
 def _restore_pairs(ordered: list[ChunkResult], waiting: dict[str, list[dict[str, Any]]]) -> list[ChunkResult]:
-    """Give the first chunk holding each expectation's pair counts their sum (the others keep none)."""
-    pairs = {key: parts[0] if len(parts) == 1 else sum_pair_counts(parts) for key, parts in waiting.items()}
+    """Give the chunks holding each expectation's pair counts the running sum and the counts not yet added to it.
+
+    One to a chunk, in chunk order (the others keep none): the merge pools
+    every chunk's counts, so it sees the same pairs without a last sort here.
+    """
+    left = {key: list(parts) for key, parts in waiting.items()}
     out = []
     for r in ordered:
         statistics = []
@@ -520,8 +524,8 @@ def _restore_pairs(ordered: list[ChunkResult], waiting: dict[str, list[dict[str,
             kept = dict(stats)
             for pos in stats:
                 key = f"{step}#{pos}"
-                if key in pairs:
-                    kept[pos] = pairs.pop(key)
+                if left.get(key) and isinstance(stats[pos], dict) and len(stats[pos].get("count", ())) == 0:
+                    kept[pos] = left[key].pop(0)  # a chunk whose counts went into the sum (an emptied one)
             statistics.append((step, kept))
         out.append(dataclasses.replace(r, check_statistics=statistics))
     return out

@@ -168,3 +168,16 @@ def test_a_repeated_hash_whose_ids_cannot_be_read_back_is_still_refused(tmp_path
     monkeypatch.setattr(_chunked, "mask_frame", rewriting_gate)
     with pytest.raises(DataError, match="the ids could not be compared in the parts"):
         run_chunked_audit(spec, out=tmp_path / "out", chunk_size=400, executor="inprocess")
+
+
+def test_an_empty_file_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    """A Parquet file with a header and no rows yields no chunk: a DataError says so (it was an IndexError)."""
+    frame = generate(load_population_spec(ROOT / "datasets/sweden/population-2026.yaml"), n=10, seed=5)
+    frame.attrs = {}
+    spec = _csv_spec(tmp_path, frame)
+    frame.head(0).to_parquet(tmp_path / "empty.parquet", index=False)
+    spec = spec.with_options(population={"file": str(tmp_path / "empty.parquet"),
+                                         "derive": spec.to_dict()["population"]["derive"]})
+    with pytest.raises(DataError, match="the population has no cases to run in chunks. Expected at least one row"):
+        run_chunked_audit(spec, out=tmp_path / "out", chunk_size=400, executor="inprocess")
+    assert not any((tmp_path / "out").rglob("results.json"))  # no half-written folder

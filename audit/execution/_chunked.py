@@ -541,18 +541,31 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
     results: dict[int, ChunkResult] = {}
     pairs: dict[str, list[dict[str, Any]]] = {}  # per proxy expectation, the chunks' pair counts, summed in batches
     report: pd.DataFrame | None = None
+    total: GroupStatistics | None = None  # the chunks' group statistics summed in chunk order, so far
+    waiting: dict[int, GroupStatistics] = {}  # chunks that came before an earlier one
+    done = 0
     with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
         for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):
             if isinstance(value, TaskFailure):
                 raise DataError(f"Chunk {key} of {spec.source or spec.name} failed: {value.error}")
             report = add_combination_counts([report, value.report_counts])  # combinations, not cases, are kept
-            results[key] = dataclasses.replace(_shrink(pool, pairs, value), report_counts=None)
+            waiting[key] = value.statistics
+            while done in waiting:  # summed in chunk order as soon as it can be: the same sum on every run
+                part = waiting.pop(done)
+                total = part if total is None else total + part
+                done += 1
+            results[key] = dataclasses.replace(_shrink(pool, pairs, value), report_counts=None, statistics=None)
     ordered = _restore_pairs([results[i] for i in sorted(results)], pairs)
     repeats = RepeatCounter()
     if ordered and pool.repeated_count(_CASE_ID_STREAM):
         _refuse_repeated_ids(spec, ordered, pool.repeated(_CASE_ID_STREAM), pool.repeated_count(_CASE_ID_STREAM))
     t0 = time.perf_counter()
-    total = sum((r.statistics for r in ordered[1:]), ordered[0].statistics)
+    if not ordered or total is None:
+        raise DataError(f"{spec.source or spec.name}: the population has no cases to run in chunks. Expected at "
+                        "least one row.")
+    if waiting:  # cannot happen: every chunk came back (else the executor raised)
+        raise DataError(f"{spec.source or spec.name}: chunks {sorted(waiting)} came back without the chunks before "
+                        "them. Expected every chunk's result.")
     table = measure_statistics(total, sensitive_features=spec.sensitive_features, intersections=spec.intersections,
                                reference_groups=spec.reference_groups, statistics=spec.statistics, seed=spec.seed,
                                correct=False)

@@ -273,8 +273,7 @@ class HashPool:
         self._alias: dict[str, str | None] = {}  # stream -> the stored stream it equals (None: stored itself)
         self._chunks: dict[str, list[int]] = {}
         self._files: dict[str, str] = {}  # stream -> its file stem (streams are named by steps; stems are safe)
-        self._counts: dict[str, int] = {}
-        self._repeated: dict[str, np.ndarray] = {}
+        self._scanned: dict[str, tuple[int, np.ndarray]] = {}  # stored stream -> (repeated count, repeated values)
 
     def __enter__(self) -> HashPool:
         return self
@@ -313,7 +312,8 @@ class HashPool:
                   for name, values in streams.items()}
         for name in arrays:
             if chunk in self._chunks.get(name, []):
-                raise ValueError(f"chunk {chunk} of stream {name!r} was added already")
+                raise ValueError(f"chunk {chunk} of stream {name!r} was added already. Expected each chunk once "
+                                 "per stream.")
         # an alias whose stored stream is not in this chunk with equal values is written out first
         for name, target in list(self._alias.items()):
             if target is None:
@@ -333,8 +333,7 @@ class HashPool:
             if self._alias[name] is None:
                 self._append(name, values)
             self._chunks[name].append(chunk)
-            self._counts.pop(self._root(name), None)
-            self._repeated.pop(self._root(name), None)
+            self._scanned.pop(self._root(name), None)
         return {name: HashRef(self, name, chunk) for name in arrays}
 
     def _root(self, stream: str) -> str:
@@ -373,19 +372,21 @@ class HashPool:
 
     def repeated_count(self, stream: str) -> int:
         """How many of the stream's hashes occur more than once, every occurrence counted (:func:`repeated_count`)."""
-        root = self._root(stream)
-        if root not in self._counts:
-            self._scan(root)
-        return self._counts[root]
+        return self._counted(stream)[0]
 
     def repeated(self, stream: str) -> np.ndarray:
         """The distinct hashes that occur more than once in the stream, sorted."""
-        root = self._root(stream)
-        if root not in self._repeated:
-            self._scan(root)
-        return self._repeated[root]
+        return self._counted(stream)[1]
 
-    def _scan(self, root: str) -> None:
+    def _counted(self, stream: str) -> tuple[int, np.ndarray]:
+        """The stream's scan, done once per stored stream until a chunk adds to it."""
+        root = self._root(stream)
+        if root not in self._scanned:
+            self._scanned[root] = self._scan(root)
+        return self._scanned[root]
+
+    def _scan(self, root: str) -> tuple[int, np.ndarray]:
+        """Count a stored stream one bucket file at a time: (repeated count, distinct repeated values)."""
         count = 0
         found: list[np.ndarray] = []
         for path in self._paths(root):
@@ -401,5 +402,4 @@ class HashPool:
                 repeated[:-1] |= same
                 count += int(repeated.sum())
                 found.append(distinct(ordered[1:][same]))
-        self._counts[root] = count
-        self._repeated[root] = np.concatenate(found) if found else np.array([], dtype=np.uint64)
+        return count, np.concatenate(found) if found else np.array([], dtype=np.uint64)

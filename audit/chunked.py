@@ -63,10 +63,10 @@ import pyarrow.parquet as pq
 from audit._json import jsonable
 from audit._privacy import mask
 from audit.execution import (
-    AUTO_CHUNK_SIZE,
     REPORT_COLUMNS,
     ChunkedRun,
     add_combination_counts,
+    chunk_options,
     combination_counts,
     gx_validation,
     report_columns,
@@ -194,11 +194,8 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
     (ChunkedRun, Path)
         The run and its folder.
     """
-    ex = spec.execution
-    chunk_size = chunk_size or (ex.chunk_size if ex else None) or AUTO_CHUNK_SIZE
-    scheduler = scheduler or (ex.scheduler if ex else None)
-    executor = "dask" if scheduler else (executor or (ex.executor if ex else "processes"))
-    workers = workers or (ex.workers if ex else None)
+    chunk_size, executor, workers, scheduler = chunk_options(spec, chunk_size=chunk_size, executor=executor,
+                                                            workers=workers, scheduler=scheduler)
     run_id = run_id or make_run_id(spec)
     base = Path(out) if out is not None else Path.cwd() / "reports"
     final = base / mask(spec.name) / run_id  # the privacy gate: a folder name is a string that leaves Insyn
@@ -218,7 +215,8 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
         if why is not None:
             execution["why"] = why
-        result = chunked_result(spec, run, execution=execution, decisions=None if run.report_counts is None else report_frame(run.report_counts))
+        counts = None if run.report_counts is None else report_frame(run.report_counts)
+        result = chunked_result(spec, run, execution=execution, decisions=counts)
         checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
                   for r in result.to_dict()["checks"]]
         write_documents(spec, result, tmp, checks=checks)

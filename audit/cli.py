@@ -51,15 +51,15 @@ from audit.console import (
     check_table,
     chunked_run_line,
     disparity_rows,
-    execution_why,
     finding_lines,
     make_console,
+    memory_run_note,
     summary_table,
     write_rows,
 )
 from audit.attribution import trace_attribution
 from audit.exceptions import DataError, InsynError, SpecError
-from audit.execution import AUTO_ABOVE, plan_execution
+from audit.execution import plan_execution
 from audit.journey import trace as trace_case
 from audit.metrics import DiscoveryResult, read_stage_table
 from audit.metrics import funnel as funnel_measures
@@ -301,9 +301,8 @@ def run(
             loaded = AuditResult.load(folder, decisions=False)  # results.json, as a third party reads it
             _print_result(loaded, quiet=quiet, fmt=form, speaker=speaker, execution=plan.to_dict())
             return loaded.exit_code
-        if plan.rows is not None and plan.rows > AUTO_ABOVE and not quiet:  # a large run held in memory: say so
-            err.print(speaker("run_memory_note", rows=speaker.numbers.integer(plan.rows),
-                              why=execution_why(speaker, plan)), markup=False, soft_wrap=True)
+        if plan.reason == "not_chunkable" and not quiet:  # a run above auto_above held in memory: say why
+            err.print(memory_run_note(speaker, plan), markup=False, soft_wrap=True)
         progress = _Progress(err, enabled=not quiet and form == "table" and err.is_terminal)
         try:
             result = audit.run(out=out, progress=progress)

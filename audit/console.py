@@ -41,6 +41,7 @@ __all__ = [
     "execution_why",
     "finding_lines",
     "make_console",
+    "memory_run_note",
     "summary_table",
     "write_rows",
 ]
@@ -382,3 +383,19 @@ def chunked_run_line(speaker: Speaker, plan: Any, *, rows: int, chunks: int) -> 
     n = speaker.numbers.integer
     return speaker("run_chunks", rows=n(rows), chunks=n(chunks), size=n(plan.chunk_size),
                    why=execution_why(speaker, plan))
+
+
+def memory_run_note(speaker: Speaker, plan: Any) -> str:
+    """The note ``insyn run`` prints when a population above ``auto_above`` is held in memory, and why.
+
+    Parameters
+    ----------
+    speaker : Speaker
+    plan : audit.execution.ExecutionPlan
+        A plan with ``rows`` counted.
+
+    Returns
+    -------
+    str
+    """
+    return speaker("run_memory_note", rows=speaker.numbers.integer(plan.rows), why=execution_why(speaker, plan))

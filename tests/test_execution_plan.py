@@ -212,3 +212,25 @@ def test_the_readme_line_is_what_insyn_run_prints_at_a_million_cases(tmp_path: P
     line = chunked_run_line(Speaker("en"), plan, rows=1_000_000, chunks=4)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert f"```text\n{line}\n```" in readme, line
+
+
+def test_chunk_options_are_the_given_then_the_spec_then_the_defaults(tmp_path: Path) -> None:
+    from audit.execution import chunk_options
+
+    assert chunk_options(synthetic(tmp_path, 10)) == (250_000, "processes", None, None)
+    spec = synthetic(tmp_path, 10, execution={"chunk_size": 7, "executor": "inprocess", "workers": 3})
+    assert chunk_options(spec) == (7, "inprocess", 3, None)
+    assert chunk_options(spec, chunk_size=9, workers=1) == (9, "inprocess", 1, None)
+    assert chunk_options(spec, scheduler="tcp://h:1") == (7, "dask", 3, "tcp://h:1")
+
+
+def test_insyn_run_says_why_a_large_population_stays_in_memory(tmp_path: Path) -> None:
+    spec = synthetic(tmp_path, 3_000, execution={"auto_above": 2_000},
+                     attribution={"attribute": "birth_region", "group": "outside_eu"})
+    proc = _insyn(["run", str(spec.source), "--out", str(tmp_path / "out")], tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    assert ("3,000 cases held in memory, more than execution.auto_above (2,000), but "
+            in proc.stderr), proc.stderr
+    assert "'attribution' is not supported by a chunked run" in proc.stderr
+    (folder,) = (tmp_path / "out" / spec.name).iterdir()
+    assert (folder / "decisions.parquet").is_file()

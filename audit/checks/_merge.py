@@ -319,7 +319,8 @@ def sum_pair_counts(stats: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """
     flags = {(bool(s["x_numeric"]), bool(s["y_numeric"])) for s in stats}
     if len(flags) != 1:
-        raise ValueError(f"pair counts disagree on which axis is numeric: {sorted(flags)}")
+        raise ValueError("pair counts disagree on which axis is numeric. Expected one (x_numeric, y_numeric) for "
+                         f"every part; got {sorted(flags)}.")
     (x_numeric, y_numeric), = flags
     x, y = _pooled(stats, "x"), _pooled(stats, "y")
     w = np.concatenate([np.asarray(s["count"], dtype=np.int64) for s in stats])

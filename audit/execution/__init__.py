@@ -48,7 +48,15 @@ from audit.execution._executor import (
     TaskFailure,
     open_executor,
 )
-from audit.execution._plan import AUTO_ABOVE, AUTO_CHUNK_SIZE, REASONS, ExecutionPlan, plan_execution, population_rows
+from audit.execution._plan import (
+    AUTO_ABOVE,
+    AUTO_CHUNK_SIZE,
+    REASONS,
+    ExecutionPlan,
+    chunk_options,
+    plan_execution,
+    population_rows,
+)
 from audit.execution._wholerun import (
     REPORT_COLUMNS,
     add_combination_counts,
@@ -74,6 +82,7 @@ __all__ = [
     "TaskFailure",
     "add_combination_counts",
     "check_chunkable",
+    "chunk_options",
     "combination_counts",
     "gx_validation",
     "iter_chunks",

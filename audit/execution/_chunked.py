@@ -560,7 +560,7 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
     if ordered and pool.repeated_count(_CASE_ID_STREAM):
         _refuse_repeated_ids(spec, ordered, pool.repeated(_CASE_ID_STREAM), pool.repeated_count(_CASE_ID_STREAM))
     t0 = time.perf_counter()
-    if not ordered or total is None:
+    if total is None:  # no chunk came back
         raise DataError(f"{spec.source or spec.name}: the population has no cases to run in chunks. Expected at "
                         "least one row.")
     if waiting:  # cannot happen: every chunk came back (else the executor raised)

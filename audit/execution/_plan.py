@@ -32,15 +32,17 @@ from typing import Any
 
 from audit.exceptions import SpecError
 from audit.execution._chunked import check_chunkable
-from audit.spec import AuditSpec
+from audit.spec import AuditSpec, ExecutionSpec
 
-__all__ = ["AUTO_ABOVE", "AUTO_CHUNK_SIZE", "REASONS", "ExecutionPlan", "plan_execution", "population_rows"]
+__all__ = ["AUTO_ABOVE", "AUTO_CHUNK_SIZE", "REASONS", "ExecutionPlan", "chunk_options", "plan_execution",
+           "population_rows"]
 
 AUTO_CHUNK_SIZE = 250_000
 """Cases per chunk when the size was not given (a worker then holds about 0.7 GB)."""
 
-AUTO_ABOVE = 500_000
-"""``execution.auto_above``'s default: more cases than this run in chunks when the mode is ``auto``."""
+AUTO_ABOVE: int = ExecutionSpec.model_fields["auto_above"].default
+"""``execution.auto_above``'s default (500,000; defined on the spec): more cases than this run in chunks when the
+mode is ``auto``."""
 
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 _EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
@@ -189,6 +191,24 @@ def _excel_rows(path: Path, sheet: str | int | None) -> int | None:
         book.close()
 
 
+def chunk_options(spec: AuditSpec, *, chunk_size: int | None = None, executor: str | None = None,
+                  workers: int | None = None, scheduler: str | None = None) -> tuple[int, str, int | None, str | None]:
+    """A chunked run's options: those given win over the spec's ``execution`` section, then the defaults.
+
+    Returns
+    -------
+    (chunk_size, executor, workers, scheduler)
+        The chunk size (default :data:`AUTO_CHUNK_SIZE`); the executor
+        (``dask`` whenever there is a scheduler, else ``processes`` by
+        default); the workers (None: the executor's default, one per core);
+        the scheduler address or None.
+    """
+    ex = spec.execution or ExecutionSpec()
+    sched = scheduler or ex.scheduler
+    return (chunk_size or ex.chunk_size or AUTO_CHUNK_SIZE, "dask" if sched else (executor or ex.executor),
+            workers or ex.workers, sched)
+
+
 def plan_execution(spec: AuditSpec, *, chunk_size: int | None = None, executor: str | None = None,
                    workers: int | None = None, scheduler: str | None = None,
                    in_memory: bool = False) -> ExecutionPlan:
@@ -215,24 +235,22 @@ def plan_execution(spec: AuditSpec, *, chunk_size: int | None = None, executor: 
         ``execution.mode`` is ``memory`` and a chunk option is given on the
         command line.
     """
-    ex = spec.execution
+    ex = spec.execution or ExecutionSpec()
     asked = {k: v for k, v in (("--chunk-size", chunk_size), ("--executor", executor),
                                 ("--scheduler", scheduler)) if v is not None}
     where = spec.source or "<spec>"
     if in_memory and asked:
         raise SpecError(f"--in-memory runs the audit in memory, but {', '.join(asked)} asks for chunks. "
                         "Expected one of them.")
-    mode = ex.mode if ex is not None else "auto"
-    if asked and mode == "memory" and not in_memory:
+    if asked and ex.mode == "memory":
         raise SpecError(f"{where}: execution.mode is memory, but {', '.join(asked)} asks for chunks. Expected "
                         "execution.mode auto or chunks in the spec, or no chunk option.")
 
     def chunks(reason: str, rows: int | None = None, above: int | None = None) -> ExecutionPlan:
-        size = chunk_size or (ex.chunk_size if ex else None) or AUTO_CHUNK_SIZE
-        sched = scheduler or (ex.scheduler if ex else None)
-        kind = "dask" if sched else (executor or (ex.executor if ex else "processes"))
-        return ExecutionPlan(chunked=True, chunk_size=size, executor=kind, workers=workers or (ex.workers if ex else None),
-                             scheduler=sched, rows=rows, reason=reason, above=above, asked=tuple(asked))
+        size, kind, count, sched = chunk_options(spec, chunk_size=chunk_size, executor=executor, workers=workers,
+                                                 scheduler=scheduler)
+        return ExecutionPlan(chunked=True, chunk_size=size, executor=kind, workers=count, scheduler=sched, rows=rows,
+                             reason=reason, above=above, asked=tuple(asked))
 
     def memory(reason: str, rows: int | None = None, above: int | None = None,
                detail: str | None = None) -> ExecutionPlan:
@@ -243,13 +261,13 @@ def plan_execution(spec: AuditSpec, *, chunk_size: int | None = None, executor: 
         return memory("in_memory_option")
     if asked:
         return chunks("chunk_options")
-    if mode == "memory":
+    if ex.mode == "memory":
         return memory("mode_memory")
-    if mode == "chunks":
+    if ex.mode == "chunks":
         return chunks("mode_chunks")
-    if ex is not None and (ex.chunk_size is not None or ex.scheduler is not None):
+    if ex.chunk_size is not None or ex.scheduler is not None:
         return chunks("spec_chunks")
-    above = ex.auto_above if ex is not None else AUTO_ABOVE
+    above = ex.auto_above
     rows = population_rows(spec)
     if rows is None:
         return memory("size_unknown")

@@ -395,7 +395,8 @@ def add_combination_counts(parts: Sequence[pd.DataFrame | None]) -> pd.DataFrame
     keys = [c for c in given[0].columns if c != CASES_COLUMN]
     for p in given[1:]:
         if [c for c in p.columns if c != CASES_COLUMN] != keys:
-            raise ValueError(f"combination counts of other columns cannot be added: {keys} and {list(p.columns)}")
+            raise ValueError(f"combination counts of other columns cannot be added. Expected the columns {keys} in "
+                             f"every part; got {[c for c in p.columns if c != CASES_COLUMN]}.")
     pooled = pd.concat(given, ignore_index=True) if len(given) > 1 else given[0]
     if not keys:
         return pd.DataFrame({CASES_COLUMN: [int(pooled[CASES_COLUMN].sum())]})

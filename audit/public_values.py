@@ -171,15 +171,24 @@ def _days(frame: pd.DataFrame) -> tuple[np.ndarray, Note]:
     return np.where(bad, np.nan, days), ("{} decided_at before applied_at left out", int(bad.sum()))
 
 
-def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str]) -> tuple[np.ndarray, np.ndarray, Note]:
+class _Common:
+    """What several indicators read of a frame, worked out once: decided cases, cases with an outcome, routed ones."""
+
+    def __init__(self, frame: pd.DataFrame, review: Sequence[str]) -> None:
+        self.decided = np.ones(len(frame), dtype=bool)
+        if "status" in frame.columns:
+            self.decided = frame["status"].astype("string").fillna("").eq("ok").to_numpy(dtype=bool)
+        outcome = (frame["outcome"].astype("string") if "outcome" in frame.columns
+                   else pd.Series(pd.NA, index=frame.index, dtype="string"))
+        self.has_outcome = self.decided & outcome.notna().to_numpy(dtype=bool)
+        self.routed = outcome.isin(list(review)).fillna(False).to_numpy(dtype=bool)
+
+
+def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str],
+           common: _Common | None = None) -> tuple[np.ndarray, np.ndarray, Note]:
     """Per case: the numerator (or the value, for a mean), the weight in the denominator (0: not counted), a note."""
-    size = len(frame)
-    decided = np.ones(size, dtype=bool)
-    if "status" in frame.columns:
-        decided = frame["status"].astype("string").fillna("").eq("ok").to_numpy(dtype=bool)
-    outcome = frame["outcome"].astype("string") if "outcome" in frame.columns else pd.Series(pd.NA, index=frame.index)
-    has_outcome = decided & outcome.notna().to_numpy(dtype=bool)
-    routed = outcome.isin(list(review)).fillna(False).to_numpy(dtype=bool)
+    common = common or _Common(frame, review)
+    decided, has_outcome, routed = common.decided, common.has_outcome, common.routed
     note: Note = ("", 0)
     if ind.name in ("automation_rate", "routed_to_person_rate"):
         hit = ~routed if ind.name == "automation_rate" else routed
@@ -223,30 +232,87 @@ def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str]) -> tuple[
     raise DataError(f"no computation for the indicator {ind.name!r}.")  # pragma: no cover - INDICATORS is closed
 
 
-def _groups(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequence[Sequence[str]]
-            ) -> list[tuple[list[str], np.ndarray, list[str]]]:
-    """(attributes, group code per case, group labels) for all cases, each feature and each intersection."""
-    out: list[tuple[list[str], np.ndarray, list[str]]] = [([], np.zeros(len(frame), dtype=np.int64), ["all"])]
+@dataclass(frozen=True)
+class _Partition:
+    """The cases split once into *cells* (one per combination of every grouping attribute's values).
+
+    Every group of every attribute set (all cases, each feature, each
+    intersection) is a union of cells, so an indicator's sums are counted
+    once per cell (:func:`_sums` over ``cells``) and each group's sums are
+    added up from its cells' sums: a few rows per group instead of a pass
+    over the cases per attribute set.
+
+    Attributes
+    ----------
+    cells : numpy.ndarray
+        The cell of each case (``int64``).
+    size : int
+        How many cells there are (some may hold no case).
+    sets : list of (attributes, group of each cell, group labels)
+        Per attribute set, in the order :func:`value_sums` reports them.
+    """
+
+    cells: np.ndarray
+    size: int
+    sets: list[tuple[list[str], np.ndarray, list[str]]]
+
+
+_DENSE_CELLS = 1 << 22
+"""At most this many cells (and four per case) are numbered by arithmetic; more are numbered by sorting."""
+
+
+def _partition(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequence[Sequence[str]]) -> _Partition:
+    """Split the cases into cells and say which group of each attribute set every cell belongs to.
+
+    A feature's groups are its values, sorted, with missing values as
+    :data:`audit.metrics.MISSING_LABEL`; an intersection's groups are the
+    combinations of its features' values that occur, labelled
+    ``"a & b"`` and sorted by label, exactly as factorizing ``"a & b"`` per
+    case would give them.
+    """
+    sets = [[a] for a in sensitive] + [list(i) for i in intersections]
+    names = list(dict.fromkeys(a for attrs in sets for a in attrs))
     single: dict[str, tuple[np.ndarray, list[str]]] = {}
-    for attrs in [[a] for a in sensitive] + [list(i) for i in intersections]:
-        for a in attrs:
-            if a not in single:
-                codes, uniques = pd.factorize(frame[a].astype("string").fillna(MISSING_LABEL), sort=True)
-                single[a] = codes.astype(np.int64), [str(u) for u in uniques]
+    for a in names:
+        codes, uniques = pd.factorize(frame[a].astype("string").fillna(MISSING_LABEL), sort=True)
+        single[a] = codes.astype(np.int64), [str(u) for u in uniques]
+    n = len(frame)
+    widths = [max(1, len(single[a][1])) for a in names]
+    dense = 1
+    for w in widths:
+        dense *= w
+    value_of: dict[str, np.ndarray] = {}  # each cell's code of each feature
+    if dense <= min(_DENSE_CELLS, 4 * n + 1024):  # cell = the features' codes as digits of one number
+        cells = np.zeros(n, dtype=np.int64)
+        stride = 1
+        for a, w in zip(names, widths, strict=True):
+            cells += single[a][0] * stride
+            value_of[a] = (np.arange(dense, dtype=np.int64) // stride) % w
+            stride *= w
+        size = dense
+    else:  # too many combinations to number them all: number those that occur
+        cells = np.zeros(n, dtype=np.int64)
+        for a in names:
+            cells = np.unique(cells * len(single[a][1]) + single[a][0], return_inverse=True)[1].ravel()
+        size = int(cells.max()) + 1 if n else 0
+        first = np.zeros(size, dtype=np.int64)
+        first[cells[::-1]] = np.arange(n - 1, -1, -1, dtype=np.int64)  # the first case of each cell
+        value_of = {a: single[a][0][first] for a in names}
+    occurs = np.bincount(cells, minlength=size) > 0
+    out: list[tuple[list[str], np.ndarray, list[str]]] = [([], np.zeros(size, dtype=np.int64), ["all"])]
+    for attrs in sets:
         if len(attrs) == 1:
-            out.append((attrs, *single[attrs[0]]))
+            out.append((attrs, value_of[attrs[0]], single[attrs[0]][1]))
             continue
-        # an intersection: fold the features' codes into one (kept below n by renumbering after each feature),
-        # then label (and sort) only the combinations that occur, exactly as factorizing "a & b" per case would
-        combined = np.zeros(len(frame), dtype=np.int64)
-        for a in attrs:
-            codes, names = single[a]
-            combined = np.unique(combined * len(names) + codes, return_inverse=True)[1].ravel()
-        _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-        labels = [" & ".join(single[a][1][single[a][0][row]] for a in attrs) for row in first.tolist()]
-        order, uniques = pd.factorize(pd.Series(labels, dtype="str"), sort=True)
-        out.append((attrs, order.astype(np.int64)[inverse.ravel()], [str(u) for u in uniques]))
-    return out
+        label = {int(c): " & ".join(single[a][1][value_of[a][c]] for a in attrs)
+                 for c in np.flatnonzero(occurs).tolist()}
+        labels = sorted(set(label.values()))
+        index = {text: i for i, text in enumerate(labels)}
+        group = np.zeros(size, dtype=np.int64)  # a cell no case falls in adds nothing to any group
+        for c, text in label.items():
+            group[c] = index[text]
+        out.append((attrs, group, labels))
+    return _Partition(cells=cells, size=size, sets=out)
 
 
 _SUMS = ("num", "den", "sq", "cases")
@@ -381,7 +447,8 @@ def value_sums(
             joined = reindex_by_id(cases[["case_id", *extra]], "case_id", final["case_id"], first=True)
             frame = final.reset_index(drop=True).assign(**{c: joined[c].array for c in extra})
     available = set(frame.columns) | ({"review"} if review else set())
-    groups = _groups(frame, sensitive_features, intersections)
+    part = _partition(frame, sensitive_features, intersections)
+    common = _Common(frame, review_outcomes)
     measured: dict[str, dict[tuple[str, ...], dict[str, np.ndarray]]] = {}
     unmeasured: dict[str, tuple[str, list[str]]] = {}
     notes: dict[str, Note] = {}
@@ -391,10 +458,12 @@ def value_sums(
             what = ["review (recorded caseworker decisions)" if c == "review" else c for c in missing]
             unmeasured[ind.name] = ("not measured: the data has no column " + ", ".join(what), list(missing))
             continue
-        num, den, notes[ind.name] = _cells(ind, frame, review_outcomes)
+        num, den, notes[ind.name] = _cells(ind, frame, review_outcomes, common)
+        by_cell = _sums(num, den, part.cells, part.size)
         measured[ind.name] = {}
-        for attrs, codes, labels in groups:
-            sums = _sums(num, den, codes, len(labels))
+        for attrs, group, labels in part.sets:
+            sums = np.column_stack([np.bincount(group, weights=by_cell[:, k], minlength=len(labels))
+                                    for k in range(len(_SUMS))]) if part.size else np.zeros((len(labels), 4))
             measured[ind.name][tuple(attrs)] = {label: sums[i] for i, label in enumerate(labels)}
     return ValueSums(measured, unmeasured, notes)
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,39 @@ print(json.dumps([r.metrics_frame().to_csv(index=False), r.decisions.to_csv(inde
         assert out.returncode == 0, out.stderr
         outs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     assert outs[0] == outs[1]
+
+
+class _Node:
+    itself: object = None
+
+
+def _frozen_objects(_: object) -> int:
+    import gc
+
+    return gc.get_freeze_count()
+
+
+def test_frozen_heap_hides_the_live_objects_from_the_collector_and_hands_them_back():
+    """Inside the block the objects alive at its start are frozen, in forked workers too; after it, none are."""
+    import gc
+
+    from audit import _memory
+    from audit._background import can_fork
+    from audit.execution import open_executor
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with _memory.frozen_heap():
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the modules' objects
+        if can_fork():
+            with open_executor("processes", workers=1) as ex:
+                [(key, seen)] = list(ex.imap(_frozen_objects, {"w": None}))
+            assert seen > frozen // 2  # the worker keeps them out of sight (less the few it freed)
+        node = _Node()
+        node.itself = node  # a cycle made inside the block: still collected
+        ref = weakref.ref(node)
+        del node
+        gc.collect()
+        assert ref() is None
+    assert gc.get_freeze_count() == 0

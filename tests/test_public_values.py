@@ -196,6 +196,55 @@ def test_intersection_groups_equal_the_joined_labels(seed: int) -> None:
     assert (t["group"] == "x & y & y & sweden").any()  # two pairs, one label
 
 
+@pytest.mark.parametrize("dense", [True, False])
+def test_every_group_sums_equal_a_pandas_group_by_of_its_cases(monkeypatch: pytest.MonkeyPatch, dense: bool) -> None:
+    """Each group's n, count and mean equal a pandas group-by over the cases, whichever way the cells are numbered.
+
+    The sums are counted once per cell (a combination of every feature's values) and added up per group: by
+    arithmetic when the combinations are few, by sorting when they are many (a feature of 300 values). Both
+    give what a group-by of the indicator's own cells over the joined labels gives.
+    """
+    import audit.public_values as pv
+    from audit.metrics import MISSING_LABEL
+
+    if not dense:
+        monkeypatch.setattr(pv, "_DENSE_CELLS", 0)
+    rng = np.random.default_rng(7)
+    n = 900
+    log = _log().sample(n=n, replace=True, random_state=7).reset_index(drop=True)
+    log["case_id"] = [f"c{i}" for i in range(n)]
+    log["sex"] = rng.choice(np.array(["female", "male", None], dtype=object), n)
+    log["municipality"] = [f"m{k:03d}" for k in rng.integers(0, 300, n)]
+    log["band"] = rng.integers(1, 5, n)
+    log["days_to_decision"] = rng.gamma(2.0, 3.7, n)
+    features, crossed = ["sex", "municipality", "band"], [["sex", "band"], ["band", "municipality", "sex"]]
+    t = public_values(log, sensitive_features=features, intersections=crossed, min_group_size=1, review=True)
+    common = pv._Common(log, ["refer"])
+    for ind in (i for i in INDICATORS if i.name in ("automation_rate", "days_to_decision", "override_rate")):
+        num, den, _ = pv._cells(ind, log, ["refer"], common)
+        for attrs in [[], *[[a] for a in features], *crossed]:
+            if attrs:
+                label = log[attrs[0]].astype("string").fillna(MISSING_LABEL)
+                for a in attrs[1:]:
+                    label = label + " & " + log[a].astype("string").fillna(MISSING_LABEL)
+            else:
+                label = pd.Series("all", index=log.index)
+            counted = den > 0
+            cells = pd.DataFrame({"g": label.to_numpy(), "num": np.where(counted, num, 0.0), "den": den,
+                                  "cases": counted.astype(float)})
+            expected = cells.groupby("g").sum().sort_index()
+            rows = t[(t["indicator"] == ind.name) & t["attributes"].map(lambda a, at=attrs: list(a) == at)]
+            got = rows.set_index("group").sort_index()
+            assert list(got.index) == list(expected.index)
+            if ind.kind == "rate":
+                np.testing.assert_array_equal(got["n"].to_numpy(float), expected["den"].to_numpy())
+                np.testing.assert_array_equal(got["count"].to_numpy(float), expected["num"].to_numpy())
+            else:
+                np.testing.assert_array_equal(got["n"].to_numpy(float), expected["cases"].to_numpy())
+                mean = (expected["num"] / expected["cases"]).to_numpy()
+                np.testing.assert_allclose(got["value"].to_numpy(float), mean, rtol=1e-12, equal_nan=True)
+
+
 def test_case_columns_are_joined_by_case_id_whatever_the_order() -> None:
     """The case frame's columns reach each decision by its id: shuffled, repeated (first row wins) or absent."""
     full = _log()

@@ -544,7 +544,7 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
     total: GroupStatistics | None = None  # the chunks' group statistics summed in chunk order, so far
     waiting: dict[int, GroupStatistics] = {}  # chunks that came before an earlier one
     done = 0
-    with open_executor(executor, workers=workers, scheduler=scheduler) as ex:
+    with _memory.frozen_heap(), open_executor(executor, workers=workers, scheduler=scheduler) as ex:
         for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):
             if isinstance(value, TaskFailure):
                 raise DataError(f"Chunk {key} of {spec.source or spec.name} failed: {value.error}")

@@ -75,9 +75,26 @@ def combine_hashes(arrays: Sequence[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
+_PROBE = 4096
+"""How many of a text column's first values :func:`column_hash` reads to tell ids from labels."""
+
+
 def column_hash(values: pd.Series) -> np.ndarray:
-    """Return the ``uint64`` hash of each value of a column (pandas' hash)."""
-    return pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64, copy=False)
+    """Return the ``uint64`` hash of each value of a column (pandas' hash).
+
+    Pandas hashes a text column's distinct values and spreads them over the
+    rows (``categorize``), which pays when values repeat and costs a
+    dictionary of every value when they do not: a column whose first
+    :data:`_PROBE` values are mostly distinct (case ids) is hashed value by
+    value. The hashes are the same either way, except for a missing value,
+    which pandas hashes differently without the dictionary: a column with
+    one is always hashed by distinct value.
+    """
+    categorize = True
+    if isinstance(values.dtype, pd.StringDtype) and len(values) > _PROBE and not values.hasnans:
+        categorize = values.iloc[:_PROBE].nunique(dropna=False) * 2 <= _PROBE
+    return pd.util.hash_pandas_object(values, index=False, categorize=categorize).to_numpy(dtype=np.uint64,
+                                                                                            copy=False)
 
 
 def fingerprint(values: pd.Series) -> tuple[Any, ...] | None:

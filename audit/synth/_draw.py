@@ -14,6 +14,7 @@ stream, so that switching one on changes only what it is meant to change.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,19 +106,29 @@ def _lognormal(rng: np.random.Generator, n: int, median: float, sigma: float, lo
 
 
 def _child_strings(ages: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    """Encode rows of ages (-1 = none, sorted descending) as codes into ';'-joined strings."""
+    """Encode rows of ages (-1 = none, sorted descending) as codes into ';'-joined strings.
+
+    Each row's ages are read as the digits of one number (base 22), so that
+    equal rows share a key; each distinct key is spelled out once (and once
+    per process: the same households recur in every chunk of a run).
+    """
     key = np.zeros(len(ages), dtype=np.int64)
     for j in range(ages.shape[1]):
         key = key * 22 + (ages[:, j] + 1)
-    uniq, inverse = np.unique(key, return_inverse=True)
-    labels = []
-    for k in uniq.tolist():
-        digits = []
-        for _ in range(ages.shape[1]):
-            k, d = divmod(k, 22)
-            digits.append(d - 1)
-        labels.append(";".join(str(a) for a in reversed(digits) if a >= 0))
-    return inverse, labels
+    codes, uniq = pd.factorize(key)
+    width = ages.shape[1]
+    labels = [_child_label(k, width) for k in uniq.tolist()]
+    return codes.astype(np.int64), labels
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _child_label(key: int, width: int) -> str:
+    """The ';'-joined ages (oldest first) that :func:`_child_strings` packed into ``key``."""
+    digits = []
+    for _ in range(width):
+        key, d = divmod(key, 22)
+        digits.append(d - 1)
+    return ";".join(str(a) for a in reversed(digits) if a >= 0)
 
 
 def _draw_children(rng: np.random.Generator, ch: Children, age: np.ndarray,

@@ -210,7 +210,7 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
             for part in run.lineage_parts:
                 fh.write(Path(part).read_text(encoding="utf-8"))
                 Path(part).unlink()
-        execution = {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor, "workers": workers,
+        execution = {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor, "workers": run.workers or workers,
                      "scheduler": scheduler, "peak_rss_mb": run.peak_rss_mb,
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
         if why is not None:

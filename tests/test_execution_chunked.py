@@ -99,6 +99,7 @@ def test_chunks_on_other_executors_give_the_same_results(file_spec, kind: str) -
     out = tmp / f"parts-{kind}"
     chunked = run_chunked(spec, chunk_size=1_000, executor=kind, workers=2, out_dir=out)
     assert_same_run(state, chunked, out)
+    assert chunked.workers == 2
 
 
 def test_synthetic_chunks_have_derived_seeds_and_unique_ids() -> None:
@@ -137,6 +138,7 @@ def test_insyn_run_with_a_scheduler_address_writes_the_same_metrics(file_spec, t
     assert len(expected) == len(state.metrics)
     results = json.loads((folder / "results.json").read_text())
     assert results["execution"]["executor"] == "dask" and results["population"]["rows"] == N
+    assert results["execution"]["workers"] == 1  # the cluster's, as its scheduler counts them (one thread)
     assert len(list((folder / "decisions").glob("part-*.parquet"))) == 3
 
 
@@ -145,6 +147,7 @@ def test_the_spec_execution_section_is_read(file_spec, tmp_path: Path) -> None:
     spec2 = spec.with_options(execution={"chunk_size": 1200, "executor": "inprocess"})
     run, folder = run_chunked_audit(spec2, out=tmp_path)
     assert run.chunks == 3 and folder.is_dir()
+    assert run.workers == 1 and json.loads((folder / "results.json").read_text())["execution"]["workers"] == 1
     pd.testing.assert_frame_equal(state.metrics.reset_index(drop=True), run.metrics.reset_index(drop=True))
     with pytest.raises(Exception, match="chunk_size"):
         spec.with_options(execution={"chunk_size": 0})

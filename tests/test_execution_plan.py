@@ -95,9 +95,10 @@ def test_auto_holds_a_small_run_in_memory_and_chunks_a_large_one(tmp_path: Path)
     assert small.why == "in memory: 500,000 cases, not more than execution.auto_above (500,000)"
     large = plan_execution(synthetic(tmp_path, AUTO_ABOVE + 1))
     assert (large.chunked, large.reason, large.chunk_size, large.executor, large.workers, large.scheduler) == (
-        True, "large", AUTO_CHUNK_SIZE, "processes", None, None)
+        True, "large", AUTO_CHUNK_SIZE, "processes", os.cpu_count(), None)
     assert large.why == "in chunks: 500,001 cases, more than execution.auto_above (500,000)"
-    assert large.to_dict() == {"mode": "chunks", "chunk_size": 250_000, "executor": "processes", "workers": None,
+    assert large.to_dict() == {"mode": "chunks", "chunk_size": 250_000, "executor": "processes",
+                               "workers": os.cpu_count(),
                                "scheduler": None, "rows": 500_001, "reason": "large", "why": large.why}
 
 
@@ -217,7 +218,9 @@ def test_the_readme_line_is_what_insyn_run_prints_at_a_million_cases(tmp_path: P
 def test_chunk_options_are_the_given_then_the_spec_then_the_defaults(tmp_path: Path) -> None:
     from audit.execution import chunk_options
 
-    assert chunk_options(synthetic(tmp_path, 10)) == (250_000, "processes", None, None)
+    assert chunk_options(synthetic(tmp_path, 10)) == (250_000, "processes", os.cpu_count(), None)
+    assert chunk_options(synthetic(tmp_path, 10), executor="inprocess") == (250_000, "inprocess", 1, None)
+    assert chunk_options(synthetic(tmp_path, 10), scheduler="tcp://h:1") == (250_000, "dask", None, "tcp://h:1")
     spec = synthetic(tmp_path, 10, execution={"chunk_size": 7, "executor": "inprocess", "workers": 3})
     assert chunk_options(spec) == (7, "inprocess", 3, None)
     assert chunk_options(spec, chunk_size=9, workers=1) == (9, "inprocess", 1, None)

@@ -124,7 +124,8 @@ class ChunkedRun:
     ``check_reports`` the same results as one report per step (the form of
     ``checks.json``); ``engine``, ``population`` and ``journey`` (``steps``,
     ``fields``, ``timings``) what ``results.json`` says of them, assembled
-    from the chunks by :mod:`audit.execution._wholerun`.
+    from the chunks by :mod:`audit.execution._wholerun`; ``workers`` how many
+    workers the executor ran the chunks on (a dask scheduler's: its threads).
     """
 
     spec: AuditSpec
@@ -148,6 +149,7 @@ class ChunkedRun:
     journey: dict[str, Any] = field(default_factory=dict)
     values: list[dict[str, Any]] = field(default_factory=list)
     report_counts: pd.DataFrame | None = None
+    workers: int | None = None
 
 
 def _peak_rss_mb() -> float:
@@ -545,6 +547,7 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
     waiting: dict[int, GroupStatistics] = {}  # chunks that came before an earlier one
     done = 0
     with _memory.frozen_heap(), open_executor(executor, workers=workers, scheduler=scheduler) as ex:
+        used = ex.workers
         for key, value in ex.imap(run_chunk, _LazyTasks(tasks)):
             if isinstance(value, TaskFailure):
                 raise DataError(f"Chunk {key} of {spec.source or spec.name} failed: {value.error}")
@@ -597,7 +600,8 @@ def _run_chunks(spec: AuditSpec, tasks: Iterator[ChunkTask], pool: HashPool, *, 
                       journey_parts=[r.journey_part for r in ordered if r.journey_part],
                       lineage_parts=[r.lineage_part for r in ordered if r.lineage_part],
                       funnel=funnel_records(spec, funnel, metrics),
-                      values=_public_values(spec, [r.values for r in ordered]), report_counts=report)
+                      values=_public_values(spec, [r.values for r in ordered]), report_counts=report,
+                      workers=used)
 
 
 def _public_values(spec: AuditSpec, sums: list[ValueSums | None]) -> list[dict[str, Any]]:

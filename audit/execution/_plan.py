@@ -26,6 +26,7 @@ prints in the run's language and ``results.json`` records in English).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,8 @@ class ExecutionPlan:
     chunked : bool
         In chunks (:func:`audit.chunked.run_chunked_audit`) or in memory.
     chunk_size, executor, workers, scheduler
-        The chunked run's options (None where the executor's default holds;
-        all None for an in-memory run).
+        The chunked run's options (:func:`chunk_options`; workers None for
+        a dask scheduler's cluster; all None for an in-memory run).
     rows : int or None
         The population's cases as counted before the run; None when not
         counted or not countable.
@@ -200,13 +201,17 @@ def chunk_options(spec: AuditSpec, *, chunk_size: int | None = None, executor: s
     (chunk_size, executor, workers, scheduler)
         The chunk size (default :data:`AUTO_CHUNK_SIZE`); the executor
         (``dask`` whenever there is a scheduler, else ``processes`` by
-        default); the workers (None: the executor's default, one per core);
-        the scheduler address or None.
+        default); the workers (by default one per core on this machine, one
+        for ``inprocess``, and None for a dask scheduler's cluster, which
+        has as many as it has); the scheduler address or None.
     """
     ex = spec.execution or ExecutionSpec()
     sched = scheduler or ex.scheduler
-    return (chunk_size or ex.chunk_size or AUTO_CHUNK_SIZE, "dask" if sched else (executor or ex.executor),
-            workers or ex.workers, sched)
+    kind = "dask" if sched else (executor or ex.executor)
+    count = workers or ex.workers
+    if count is None and not sched:
+        count = 1 if kind == "inprocess" else (os.cpu_count() or 1)
+    return chunk_size or ex.chunk_size or AUTO_CHUNK_SIZE, kind, count, sched
 
 
 def plan_execution(spec: AuditSpec, *, chunk_size: int | None = None, executor: str | None = None,

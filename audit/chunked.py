@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -180,14 +181,18 @@ def _population_inputs(spec: AuditSpec) -> list[Path]:
 
 def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_size: int | None = None,
                       executor: str | None = None, workers: int | None = None, scheduler: str | None = None,
-                      run_id: str | None = None, why: str | None = None) -> tuple[ChunkedRun, Path]:
+                      run_id: str | None = None, why: str | None = None,
+                      annotate: Callable[[AuditResult], AuditResult] | None = None) -> tuple[ChunkedRun, Path]:
     """Run ``spec`` in chunks and write its run folder to ``out/<name>/<run_id>/``.
 
     Options given here win over the spec's ``execution`` section; a
     ``scheduler`` implies the ``dask`` executor. Default chunk size
     :data:`audit.execution.AUTO_CHUNK_SIZE` (250,000). ``why``, what decided
     to run in chunks (:attr:`audit.execution.ExecutionPlan.why`), goes to
-    ``results.json`` ``execution.why``.
+    ``results.json`` ``execution.why``. ``annotate(result) -> result`` is
+    applied to the measured result before any document is written, as
+    :func:`audit.audit.run_audit` applies it (``insyn monitor`` adds its
+    alerts there).
 
     Returns
     -------
@@ -217,6 +222,8 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
             execution["why"] = why
         counts = None if run.report_counts is None else report_frame(run.report_counts)
         result = chunked_result(spec, run, execution=execution, decisions=counts)
+        if annotate is not None:
+            result = annotate(result)
         checks = [{**r, "gx_result": gx_validation(r, validated_at=result.generated_at)}  # as an in-memory run
                   for r in result.to_dict()["checks"]]
         write_documents(spec, result, tmp, checks=checks)

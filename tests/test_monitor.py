@@ -258,6 +258,44 @@ def test_period_placeholder_in_a_file_source(tmp_path: Path) -> None:
         run_monitor(spec, history=hist, period="2025-03", write=False)
 
 
+def test_a_large_period_runs_in_chunks_and_measures_what_memory_measures(tmp_path: Path) -> None:
+    """A period above execution.auto_above runs in chunks, as `insyn run` would: the history rows equal those
+    of the same periods held in memory, and the chunked run folder carries the alerts, says why it was chunked
+    and verifies."""
+    from audit.evidence import verify
+    from audit.monitor import load_history
+    from audit.synth import generate, write_population
+
+    for period, n in (("2025-01", 700), ("2025-02", 650)):
+        write_population(generate(POPULATION, n=n, seed=3).assign(benefit_month=period),
+                         tmp_path / f"cases-{period}.parquet")
+    common = {"population": {"file": "cases-{period}.parquet"},
+              "thresholds": [{"metric": "grant_rate", "value_max": 0.01}]}
+    chunked = _spec(tmp_path, name="mon-chunks", execution={"auto_above": 500, "chunk_size": 300,
+                                                            "executor": "inprocess"}, **common)
+    memory = _spec(tmp_path, name="mon-memory", execution={"auto_above": 500, "mode": "memory"}, **common)
+    runs = {}
+    for spec in (chunked, memory):
+        for period in ("2025-01", "2025-02"):
+            runs[(spec.stem, period)] = run_monitor(spec, history=tmp_path / spec.stem, period=period,
+                                                    out=tmp_path / "reports")
+    folder = runs[("mon-chunks", "2025-02")].run.run_dir
+    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert results["execution"]["chunks"] == 3  # 650 cases in chunks of at most 300
+    assert results["execution"]["why"] == "in chunks, as the spec's execution section asks"
+    assert "execution" not in json.loads(
+        (runs[("mon-memory", "2025-02")].run.run_dir / "results.json").read_text(encoding="utf-8"))
+    alerts = json.loads((folder / "alerts.json").read_text(encoding="utf-8"))
+    assert alerts and {a["kind"] for a in alerts} == {"level"}
+    assert [a.to_dict() for a in runs[("mon-chunks", "2025-02")].alerts] == alerts
+    assert verify(folder).ok
+    keys = ["period", "metric", "attributes", "group", "value"]
+    got = load_history(tmp_path / "mon-chunks")[keys].sort_values(keys[:4]).reset_index(drop=True)
+    expected = load_history(tmp_path / "mon-memory")[keys].sort_values(keys[:4]).reset_index(drop=True)
+    assert len(got) > 10
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+
+
 def test_unknown_placeholder_and_a_source_without_placeholder(tmp_path: Path) -> None:
     bad = audit.load_spec(_spec(tmp_path, population={"file": "cases-{month}.parquet"}))
     with pytest.raises(SpecError, match=r"population\.file has the placeholder \{month\}; the only placeholder is "

@@ -23,9 +23,11 @@ import yaml
 from scipy import stats
 
 from audit.audit import run_audit
+from audit.chunked import run_chunked_audit
 from audit.evidence import PrunedRun, amend_manifest, prune_logs
 from audit._paths import display_path
 from audit.exceptions import SpecError
+from audit.execution import plan_execution
 from audit.metrics import METRICS
 from audit.monitor._history import HISTORY_COLUMNS, check_dir, conform, latest_runs, read_runs, write_history
 from audit.monitor._sequential import (
@@ -688,7 +690,12 @@ def run_monitor(
         Folder for the run folder (default ``reports/``).
     write : bool, default True
         Write the run folder (and ``alerts.json`` in it). The history file is
-        always written.
+        always written. A written period runs as ``insyn run`` runs it
+        (:func:`audit.execution.plan_execution`): a population of more than
+        ``execution.auto_above`` cases (500,000) in chunks on every core,
+        with the run folder's ``results.json`` saying why; the spec's
+        ``execution`` section pins the mode. Without a folder the period is
+        held in memory.
     arl : float, optional
         In-control average run length of the whole monitor in periods: on
         average one false alarm in ``arl`` periods over all streams together.
@@ -748,7 +755,14 @@ def run_monitor(
                              h=done["h"], arl=arl_, k=k_, min_periods=min_periods_, notes=notes)
         return result.with_monitor(alerts=[a.to_dict() for a in done["alerts"]], monitor=info)
 
-    result = run_audit(period_audit, out=out, run_id=run_id, progress=progress, write=write, annotate=annotate)
+    plan = plan_execution(period_audit) if write else None  # chunks need a run folder to write their parts to
+    if plan is not None and plan.chunked:  # a large period runs as `insyn run` would run it: in chunks
+        _, folder = run_chunked_audit(period_audit, out=out, run_id=run_id, chunk_size=plan.chunk_size,
+                                      executor=plan.executor, workers=plan.workers, scheduler=plan.scheduler,
+                                      why=plan.why, annotate=annotate)
+        result = AuditResult.load(folder, decisions=False)
+    else:
+        result = run_audit(period_audit, out=out, run_id=run_id, progress=progress, write=write, annotate=annotate)
     history_file = write_history(hist_dir, done["history"], run_id=result.run_id)
     alerts = done["alerts"]
     alerts_file = _write_alerts(result.run_dir, alerts) if result.run_dir is not None else None

@@ -70,7 +70,7 @@ from audit._columns import (
 )
 from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym_key, pseudonymise
-from audit._schema import coerce_case_frame
+from audit._schema import coded_strings, coerce_case_frame, text_values
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError, show_value
 from audit.journey import column_provenance
 from audit.spec import AuditSpec, PopulationSpec
@@ -652,9 +652,8 @@ def apply_mapping(
                      f"({len(values)} distinct), e.g. {shown}. Expected one row per case.",
             )
             duplicates.raise_if_any()
-        out = out.drop(columns=[spec.case_id]) if spec.case_id != "case_id" else out.drop(columns=["case_id"])
-        out.insert(0, "case_id", ids.to_numpy())
-        out["case_id"] = out["case_id"].astype("str")
+        out = out.drop(columns=[spec.case_id])
+        out.insert(0, "case_id", text_values(ids))  # the ids' own str array: no Python string per id
     pnr = looks_like_personnummer(out["case_id"]) if scrub else pd.Series(False, index=out.index)
     if pnr.any():  # id by id, so that a chunked run (which sees a chunk at a time) gives every case the same id
         ids = out["case_id"].astype("object").copy()
@@ -785,18 +784,25 @@ def _derive(frame: pd.DataFrame, name: str, d: Any, source: str) -> pd.Series:
             raise DataError(
                 f"{source}: population.derive.{name}: cannot cut {qb.column!r} at quantiles {qb.q}: {exc}."
             ) from None
-        return binned.astype("str").where(binned.notna())
+        return _bin_labels(binned)
     if d.bins is not None:
         b = d.bins
         s = _numbers(need(b.column), b.column, name, source)
         binned = pd.cut(s, bins=b.edges, labels=b.labels, include_lowest=True)
-        return binned.astype("str").where(binned.notna())
+        return _bin_labels(binned)
     if d.count_items is not None:
         s = need(d.count_items).astype("str").where(need(d.count_items).notna(), "")
         return s.str.split(";").map(lambda items: sum(1 for i in items if i.strip())).astype("int64")
     assert d.equals is not None
     ((col, value),) = d.equals.items() if len(d.equals) == 1 else (_raise_equals(name, source),)
     return need(col).astype("str").eq(str(value))
+
+
+def _bin_labels(binned: pd.Series) -> pd.Series:
+    """A binned (categorical) column as ``str`` labels, missing outside the bins: one label per bin, not per case."""
+    labels = [str(c) for c in binned.cat.categories]
+    codes = binned.cat.codes.to_numpy()
+    return pd.Series(coded_strings(np.where(codes < 0, len(labels), codes), [*labels, None]), index=binned.index)
 
 
 def _raise_equals(name: str, source: str) -> Any:

@@ -137,6 +137,22 @@ def test_quantile_bins(tmp_path: Path) -> None:
     assert pop.frame["income_level"].tolist() == ["low"] * 5 + ["high"] * 5
 
 
+def test_fixed_bins_label_each_case_and_leave_the_rest_missing(tmp_path: Path) -> None:
+    """Each age gets its bin's label (the lowest edge included); a missing age or one outside every bin is
+    missing, as pandas.cut says (the labels are a str column whatever the bins)."""
+    ages = [18.0, 29.0, 29.5, 64.0, 70.0, 17.0, np.nan, 121.0]
+    pd.DataFrame({"case_id": [f"c{i}" for i in range(len(ages))], "sex": ["female"] * len(ages),
+                  "applicant_age": ages}).to_parquet(tmp_path / "c.parquet")
+    audit = _audit(tmp_path, {"file": "c.parquet", "derive": {"band": {"bins": {
+        "column": "applicant_age", "edges": [18, 29, 64, 120], "labels": ["young", "middle", "old"]}}}})
+    band = load_population(audit).frame["band"]
+    assert isinstance(band.dtype, pd.StringDtype)
+    expected = pd.cut(pd.Series(ages), bins=[18, 29, 64, 120], labels=["young", "middle", "old"],
+                      include_lowest=True)
+    assert band.tolist()[:5] == ["young", "young", "middle", "middle", "old"] == expected.tolist()[:5]
+    assert band.isna().tolist() == [False] * 5 + [True] * 3
+
+
 def test_aggregated_percent_with_suppressed_cells(tmp_path: Path) -> None:
     (tmp_path / "confusion.csv").write_text(
         "Dataset,Model,Feature_EN,Feature_Value_EN,TP,FP,FN,TN,group_size\n"

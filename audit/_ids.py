@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "positions", "reindex_by_id",
-           "repeated_count"]
+__all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "is_unique", "positions",
+           "reindex_by_id", "repeated_count"]
+
+
+_UNIQUE: dict[int, Any] = {}
+"""Arrow arrays of text found unique, by identity (a weak reference each; an entry leaves with its array)."""
+
+
+def is_unique(values: pd.Series) -> bool:
+    """``values.is_unique``, remembered for a ``str`` column's own Arrow array.
+
+    A run asks whether its case ids are unique at several steps (the
+    population's mapping, the engine's decision contract, the group
+    statistics), and each asks of the same ids: the array a ``str`` column
+    holds is immutable and passes from frame to frame under copy-on-write.
+    Once found unique, an array is not hashed again while it lives; any
+    other column is asked afresh.
+    """
+    arrow = values.array.__arrow_array__() if isinstance(values.dtype, pd.StringDtype) else None
+    key = id(arrow)
+    if arrow is not None:
+        known = _UNIQUE.get(key)
+        if known is not None and known() is arrow:
+            return True
+    unique = bool(values.is_unique)
+    if unique and arrow is not None:
+        _UNIQUE[key] = weakref.ref(arrow, lambda _ref, key=key: _UNIQUE.pop(key, None))
+    return unique
 
 
 def ids_in(ids: Any, allowed: Any) -> np.ndarray:

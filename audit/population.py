@@ -68,6 +68,7 @@ from audit._columns import (
     TRUTH_OUTCOME,
     TRUTH_REASONS,
 )
+from audit._ids import is_unique
 from audit._json import jsonable
 from audit._privacy import looks_like_personnummer, mask_text_columns, pseudonym_key, pseudonymise
 from audit._schema import coded_strings, coerce_case_frame, text_values
@@ -641,7 +642,7 @@ def apply_mapping(
                 f"{source}: column {spec.case_id!r} (case_id) is empty in row {pos + 1}. Every case needs an id."
             )
         ids = ids.astype("str")
-        dup = pd.Series(False, index=ids.index) if ids.is_unique else ids.duplicated(keep=False)
+        dup = pd.Series(False, index=ids.index) if is_unique(ids) else ids.duplicated(keep=False)
         if dup.any():
             values = pd.unique(ids[dup])
             shown = ", ".join(repr(v) if not looks_like_personnummer(pd.Series([v])).iloc[0] else "'<personnummer>'" for v in values[:5])

@@ -189,3 +189,26 @@ def test_hash_pool_writes_an_alias_out_when_a_chunk_lacks_it_or_its_twin() -> No
     assert not folder.exists()  # closed: the files are gone
     with pytest.raises(ValueError, match="buckets must be a power of two from 1 to 4096. Got 3"):
         HashPool(buckets=3)
+
+
+def test_is_unique_remembers_a_text_array_and_is_never_fooled_by_a_changed_one(monkeypatch) -> None:
+    """Ids found unique are not hashed again while their Arrow array lives; a changed column is asked afresh."""
+    import gc
+
+    from audit import _ids
+
+    ids = pd.Series([f"c{i}" for i in range(1000)], dtype="str")
+    assert _ids.is_unique(ids)
+    calls = []
+    real = pd.Series.is_unique
+    monkeypatch.setattr(pd.Series, "is_unique", property(lambda s: calls.append(len(s)) or real.fget(s)))
+    assert _ids.is_unique(ids) and _ids.is_unique(ids.reset_index(drop=True)) and calls == []  # the same array
+    changed = ids.copy()
+    changed.iloc[5] = "c7"  # copy-on-write: a new array, with a duplicate
+    assert not _ids.is_unique(changed) and calls == [1000]
+    assert _ids.is_unique(pd.Series(range(5))) and not _ids.is_unique(pd.Series([1, 1])) and calls == [1000, 5, 2]
+    key = id(ids.array.__arrow_array__())
+    assert key in _ids._UNIQUE
+    del ids, changed
+    gc.collect()
+    assert key not in _ids._UNIQUE  # the entry left with its array

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from audit._columns import ERROR_LABEL, STATUS_ERROR, STATUS_OK
+from audit._ids import is_unique
 from audit.engine._parallel import Caller
 from audit.engine._protocol import Engine, short_repr
 from audit.exceptions import CheckCode, DataError, EngineError, FailureCollector, SpecError
@@ -152,7 +153,7 @@ def _case_ids(cases: Any) -> pd.Series:
         pos = int(np.flatnonzero(raw.isna().to_numpy())[0])
         raise DataError(f"Column 'case_id' must have a value in every row. Got a missing value in row {pos}.")
     ids = raw if pd.api.types.is_string_dtype(raw.dtype) and raw.dtype != object else raw.astype("str")
-    if not ids.is_unique:
+    if not is_unique(ids):
         dup = ids.duplicated()
         first = ids[dup].iloc[0]
         raise DataError(

@@ -44,6 +44,7 @@ from audit._columns import (
     TRUTH_AMOUNT,
     TRUTH_OUTCOME,
 )
+from audit._ids import is_unique
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.metrics._cells import (
     B_ENTITLED,
@@ -365,7 +366,7 @@ class GroupStatistics:
         cid_missing = cid.isna().to_numpy(dtype=bool)
         fails.add_mask(CheckCode.NOT_NULL, column="case_id", mask=cid_missing, values=cid, case_ids=case_ids,
                        reason="must not be missing")
-        if not cid.is_unique:
+        if not is_unique(cid):
             dup = cid.duplicated(keep="first").to_numpy(dtype=bool) & ~cid_missing
             fails.add_mask(CheckCode.UNIQUE, column="case_id", mask=dup, values=cid, case_ids=case_ids,
                            reason="must be unique")

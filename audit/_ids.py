@@ -12,10 +12,12 @@ aligned by position instead of through a text index.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -413,20 +415,34 @@ class HashPool:
         return self._scanned[root]
 
     def _scan(self, root: str) -> tuple[int, np.ndarray]:
-        """Count a stored stream one bucket file at a time: (repeated count, distinct repeated values)."""
-        count = 0
-        found: list[np.ndarray] = []
-        for path in self._paths(root):
-            if not path.exists():
-                continue
-            ordered = np.sort(np.fromfile(path, dtype=np.uint64))
-            if len(ordered) < 2:
-                continue
-            same = ordered[1:] == ordered[:-1]
-            if same.any():
-                repeated = np.zeros(len(ordered), dtype=bool)
-                repeated[1:] |= same
-                repeated[:-1] |= same
-                count += int(repeated.sum())
-                found.append(distinct(ordered[1:][same]))
-        return count, np.concatenate(found) if found else np.array([], dtype=np.uint64)
+        """Count a stored stream by bucket file: (repeated count, distinct repeated values).
+
+        Buckets are counted on every core at once (threads: reading a file
+        and sorting release Python's global lock), each a file's worth of
+        memory, and added up in bucket order.
+        """
+        paths = self._paths(root)
+        workers = min(len(paths), os.cpu_count() or 1)
+        if workers < 2:
+            scans = [_scan_bucket(p) for p in paths]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                scans = list(pool.map(_scan_bucket, paths))
+        found = [values for _, values in scans if len(values)]
+        return sum(count for count, _ in scans), np.concatenate(found) if found else np.array([], dtype=np.uint64)
+
+
+def _scan_bucket(path: Path) -> tuple[int, np.ndarray]:
+    """One bucket file of a :class:`HashPool` stream: how many hashes repeat (every occurrence), which (distinct)."""
+    if not path.exists():
+        return 0, np.array([], dtype=np.uint64)
+    ordered = np.sort(np.fromfile(path, dtype=np.uint64))
+    if len(ordered) < 2:
+        return 0, np.array([], dtype=np.uint64)
+    same = ordered[1:] == ordered[:-1]
+    if not same.any():
+        return 0, np.array([], dtype=np.uint64)
+    repeated = np.zeros(len(ordered), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return int(repeated.sum()), distinct(ordered[1:][same])

@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "display_path",
     "missing_spec_message",
     "resolve_path",
+    "sha256_each",
     "sha256_file",
     "sha256_files",
     "shipped_examples",
@@ -130,6 +132,22 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_each(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """:func:`sha256_file` of each file, in order, several files at a time.
+
+    Reading a file and hashing its blocks both release Python's global
+    lock, so threads hash on every core: a chunked run's manifest hashes
+    every part it wrote (some 0.8 GB at ten million cases, 0.6 s on one
+    core) before the run ends.
+    """
+    files = list(paths)
+    workers = min(len(files), os.cpu_count() or 1)
+    if workers < 2:
+        return [sha256_file(p) for p in files]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(sha256_file, files))
 
 
 def sha256_files(paths: Iterable[str | os.PathLike[str]]) -> str:

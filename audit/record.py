@@ -37,7 +37,7 @@ import pandas as pd
 from audit import report
 from audit._json import jsonable
 from audit._parquet import write_frame
-from audit._paths import sha256_file
+from audit._paths import sha256_each, sha256_file
 from audit._background import in_background
 from audit._privacy import mask, mask_frame, masked_json
 from audit._version import __version__
@@ -346,7 +346,7 @@ def write_manifest(spec: AuditSpec, result: AuditResult, folder: Path, artifacts
         "versions": _versions(),
         "platform": {"system": platform.system(), "machine": platform.machine()},
         "inputs": dict(inputs),
-        "artifacts": {name: sha256_file(folder / name) for name in artifacts},
+        "artifacts": dict(zip(artifacts, sha256_each(folder / name for name in artifacts), strict=True)),
         **dict(extra or {}),
     }
     _write_json(folder / "manifest.json", manifest)

@@ -117,3 +117,21 @@ def test_run_findings_severity_agrees_with_status(tmp_path: Path) -> None:
     for f in findings:
         assert f.severity == {"PASS": None, "WARN": "warn", "FAIL": "fail", "ERROR": "fail"}[f.status]
         assert f.on_breach in ("fail", "warn")
+
+
+def test_sha256_each_hashes_every_file_in_order_as_hashlib_does(tmp_path: Path) -> None:
+    """Files hashed several at a time (threads) give each file's own SHA-256, in the order given."""
+    import hashlib
+
+    from audit._paths import sha256_each
+
+    blobs = [b"", b"a", bytes(range(256)) * 9000, b"x" * (3 << 20) + b"tail"]  # empty, small, 2.3 MB, over 1 MiB blocks
+    paths = []
+    for i, blob in enumerate(blobs):
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(blob)
+        paths.append(path)
+    expected = [hashlib.sha256(b).hexdigest() for b in blobs]
+    assert sha256_each(paths) == expected
+    assert sha256_each(reversed(paths)) == expected[::-1]
+    assert sha256_each(paths[:1]) == expected[:1] and sha256_each([]) == []

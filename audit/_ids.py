@@ -40,9 +40,11 @@ def is_unique(values: pd.Series) -> bool:
     statistics), and each asks of the same ids: the array a ``str`` column
     holds is immutable and passes from frame to frame under copy-on-write.
     Once found unique, an array is not hashed again while it lives; any
-    other column is asked afresh.
+    other column (numpy-backed, or text held as Python objects) is asked
+    afresh.
     """
-    arrow = values.array.__arrow_array__() if isinstance(values.dtype, pd.StringDtype) else None
+    held = values.array
+    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None  # its own array
     key = id(arrow)
     if arrow is not None:
         known = _UNIQUE.get(key)

@@ -207,6 +207,8 @@ def test_is_unique_remembers_a_text_array_and_is_never_fooled_by_a_changed_one(m
     changed.iloc[5] = "c7"  # copy-on-write: a new array, with a duplicate
     assert not _ids.is_unique(changed) and calls == [1000]
     assert _ids.is_unique(pd.Series(range(5))) and not _ids.is_unique(pd.Series([1, 1])) and calls == [1000, 5, 2]
+    python_text = pd.Series(["a", "b"], dtype=pd.StringDtype("python"))  # no Arrow array of its own: asked each time
+    assert _ids.is_unique(python_text) and _ids.is_unique(python_text) and calls == [1000, 5, 2, 2, 2]
     key = id(ids.array.__arrow_array__())
     assert key in _ids._UNIQUE
     del ids, changed

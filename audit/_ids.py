@@ -197,14 +197,20 @@ def repeated_count(values: np.ndarray) -> int:
     values = np.asarray(values).ravel()
     if values.dtype.kind not in "iub":
         raise TypeError(f"repeated_count counts integers (row positions, id hashes). Got an array of {values.dtype}.")
-    if len(values) < 2:
-        return 0
-    ordered = np.sort(values)
+    return _sorted_repeats(np.sort(values))[0]
+
+
+def _sorted_repeats(ordered: np.ndarray) -> tuple[int, np.ndarray]:
+    """Of sorted values: how many occur more than once (every occurrence counted), and which (distinct, sorted)."""
+    if len(ordered) < 2:
+        return 0, ordered[:0]
     same = ordered[1:] == ordered[:-1]  # same[i]: rows i and i + 1 of the sorted values are equal
+    if not same.any():
+        return 0, ordered[:0]
     repeated = np.zeros(len(ordered), dtype=bool)
     repeated[1:] |= same
     repeated[:-1] |= same
-    return int(repeated.sum())
+    return int(repeated.sum()), distinct(ordered[1:][same])
 
 
 class RepeatCounter:
@@ -438,13 +444,4 @@ def _scan_bucket(path: Path) -> tuple[int, np.ndarray]:
     """One bucket file of a :class:`HashPool` stream: how many hashes repeat (every occurrence), which (distinct)."""
     if not path.exists():
         return 0, np.array([], dtype=np.uint64)
-    ordered = np.sort(np.fromfile(path, dtype=np.uint64))
-    if len(ordered) < 2:
-        return 0, np.array([], dtype=np.uint64)
-    same = ordered[1:] == ordered[:-1]
-    if not same.any():
-        return 0, np.array([], dtype=np.uint64)
-    repeated = np.zeros(len(ordered), dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    return int(repeated.sum()), distinct(ordered[1:][same])
+    return _sorted_repeats(np.sort(np.fromfile(path, dtype=np.uint64)))

@@ -80,6 +80,7 @@ from audit.spec import AuditSpec
 
 __all__ = ["REPORT_COLUMNS", "chunked_result", "report_counts", "report_frame", "run_chunked_audit"]
 
+
 def chunked_result(spec: AuditSpec, run: ChunkedRun, *, execution: dict[str, Any],
                    decisions: pd.DataFrame | None = None, generated_at: str | None = None) -> AuditResult:
     """The whole-run result of a chunked run, as the report, the dossier and ``results.json`` read it.
@@ -215,8 +216,8 @@ def run_chunked_audit(spec: AuditSpec, *, out: str | Path | None = None, chunk_s
             for part in run.lineage_parts:
                 fh.write(Path(part).read_text(encoding="utf-8"))
                 Path(part).unlink()
-        execution = {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor, "workers": run.workers or workers,
-                     "scheduler": scheduler, "peak_rss_mb": run.peak_rss_mb,
+        execution = {"chunks": run.chunks, "chunk_size": chunk_size, "executor": executor,
+                     "workers": run.workers or workers, "scheduler": scheduler, "peak_rss_mb": run.peak_rss_mb,
                      "parts": {"decisions": len(run.parts), "journey": len(run.journey_parts)}}
         if why is not None:
             execution["why"] = why

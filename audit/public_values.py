@@ -172,7 +172,10 @@ def _days(frame: pd.DataFrame) -> tuple[np.ndarray, Note]:
 
 
 class _Common:
-    """What several indicators read of a frame, worked out once: decided cases, cases with an outcome, routed ones."""
+    """What several indicators read of a frame, worked out once: decided cases, cases with an outcome, routed ones.
+
+    ``review`` holds the outcomes that route a case to a caseworker.
+    """
 
     def __init__(self, frame: pd.DataFrame, review: Sequence[str]) -> None:
         self.decided = np.ones(len(frame), dtype=bool)
@@ -181,13 +184,12 @@ class _Common:
         outcome = (frame["outcome"].astype("string") if "outcome" in frame.columns
                    else pd.Series(pd.NA, index=frame.index, dtype="string"))
         self.has_outcome = self.decided & outcome.notna().to_numpy(dtype=bool)
-        self.routed = outcome.isin(list(review)).fillna(False).to_numpy(dtype=bool)
+        self.review = list(review)
+        self.routed = outcome.isin(self.review).fillna(False).to_numpy(dtype=bool)
 
 
-def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str],
-           common: _Common | None = None) -> tuple[np.ndarray, np.ndarray, Note]:
+def _cells(ind: Indicator, frame: pd.DataFrame, common: _Common) -> tuple[np.ndarray, np.ndarray, Note]:
     """Per case: the numerator (or the value, for a mean), the weight in the denominator (0: not counted), a note."""
-    common = common or _Common(frame, review)
     decided, has_outcome, routed = common.decided, common.has_outcome, common.routed
     note: Note = ("", 0)
     if ind.name in ("automation_rate", "routed_to_person_rate"):
@@ -201,7 +203,7 @@ def _cells(ind: Indicator, frame: pd.DataFrame, review: Sequence[str],
         final = frame["final_outcome"].astype("string")
         truth = frame["truth_outcome"].astype("string")
         both = (decided & final.notna().to_numpy(dtype=bool) & truth.notna().to_numpy(dtype=bool)
-                & ~final.isin(list(review)).fillna(False).to_numpy(dtype=bool))
+                & ~final.isin(common.review).fillna(False).to_numpy(dtype=bool))
         agree = (final == truth).fillna(False).to_numpy(dtype=bool)
         return (agree & both).astype("float64"), both.astype("float64"), note
     if ind.name == "override_rate":
@@ -458,12 +460,12 @@ def value_sums(
             what = ["review (recorded caseworker decisions)" if c == "review" else c for c in missing]
             unmeasured[ind.name] = ("not measured: the data has no column " + ", ".join(what), list(missing))
             continue
-        num, den, notes[ind.name] = _cells(ind, frame, review_outcomes, common)
+        num, den, notes[ind.name] = _cells(ind, frame, common)
         by_cell = _sums(num, den, part.cells, part.size)
         measured[ind.name] = {}
         for attrs, group, labels in part.sets:
             sums = np.column_stack([np.bincount(group, weights=by_cell[:, k], minlength=len(labels))
-                                    for k in range(len(_SUMS))]) if part.size else np.zeros((len(labels), 4))
+                                    for k in range(len(_SUMS))])
             measured[ind.name][tuple(attrs)] = {label: sums[i] for i, label in enumerate(labels)}
     return ValueSums(measured, unmeasured, notes)
 

@@ -221,7 +221,7 @@ def test_every_group_sums_equal_a_pandas_group_by_of_its_cases(monkeypatch: pyte
     t = public_values(log, sensitive_features=features, intersections=crossed, min_group_size=1, review=True)
     common = pv._Common(log, ["refer"])
     for ind in (i for i in INDICATORS if i.name in ("automation_rate", "days_to_decision", "override_rate")):
-        num, den, _ = pv._cells(ind, log, ["refer"], common)
+        num, den, _ = pv._cells(ind, log, common)
         for attrs in [[], *[[a] for a in features], *crossed]:
             if attrs:
                 label = log[attrs[0]].astype("string").fillna(MISSING_LABEL)

@@ -42,6 +42,8 @@ import io
 import json
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -328,7 +330,10 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
     repeats is searched once. ASCII texts are searched with :data:`PNR_RE2`
     in Arrow (the same matches as :data:`PNR_PATTERN` for ASCII), texts
     with other characters (whose digits Python's ``\\d`` also counts) with
-    :data:`PNR_PATTERN`. Nulls never match.
+    :data:`PNR_PATTERN`. Nulls never match. Texts searched before in the
+    same memory (a run's case ids pass the intake check, the decisions'
+    gate and every step of the journey) are not searched again
+    (:class:`_Scans`).
 
     Parameters
     ----------
@@ -344,15 +349,27 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
 
     if pa.types.is_string_view(text.type):  # no offsets to read lengths from, and no regex kernel
         text = text.cast(pa.large_string())
-    if isinstance(text, pa.ChunkedArray):
-        chunks = text.chunks
-        kept, which = _distinct_chunks(chunks)
-        if len(kept) < len(chunks):  # a chunk that is another one's texts (a journey's ids, step after step)
-            found_kept = arrow_pnr_rows(pa.chunked_array(kept, type=text.type))
-            bounds = np.cumsum([0, *(len(c) for c in kept)])
-            return np.concatenate([found_kept[bounds[k]: bounds[k + 1]] for k in which])
-        # one array: a text repeated in two chunks is searched once
-        text = text.combine_chunks() if text.num_chunks != 1 else text.chunk(0)
+    chunks = list(text.chunks) if isinstance(text, pa.ChunkedArray) else [text]
+    if not chunks:
+        return np.zeros(0, dtype=bool)
+    # a chunk that is another one's texts (a journey's ids, step after step) is searched once
+    kept, which = _distinct_chunks(chunks) if len(chunks) > 1 else (chunks, [0])
+    found: list[np.ndarray | None] = [_SCANS.get(c) for c in kept]
+    todo = [k for k, f in enumerate(found) if f is None]
+    if todo:  # the rest in one array: a text repeated in two chunks is searched once
+        part = [kept[k] for k in todo]
+        flags = _scan(part[0] if len(part) == 1 else pa.concat_arrays(part))
+        bounds = np.cumsum([0, *(len(c) for c in part)])
+        for j, k in enumerate(todo):
+            found[k] = flags[bounds[j]: bounds[j + 1]]
+            _SCANS.put(kept[k], found[k])
+    return np.concatenate([found[k] for k in which])  # a new array: what is remembered is never handed out
+
+
+def _scan(text: Any) -> np.ndarray:
+    """:func:`arrow_pnr_rows` of one contiguous string or large-string array."""
+    import pyarrow as pa
+
     found = np.zeros(len(text), dtype=bool)
     if len(text):
         long = _long_texts(text)
@@ -362,6 +379,75 @@ def arrow_pnr_rows(text: Any) -> np.ndarray:
             where = np.flatnonzero(long)
             found[where] = _search(text.take(pa.array(where)))
     return found
+
+
+class _Scans:
+    """What :func:`arrow_pnr_rows` found in recent arrays, by the memory that holds their texts.
+
+    An Arrow array never changes, and a run hands the same texts from step
+    to step (the case ids reach the intake check, the decisions' gate and
+    the journey's rows in one buffer, sometimes cast from ``large_string``
+    to ``string``). An entry is found by the address of the array's data
+    buffer and its length, and taken only when the array reads the same
+    bytes in the same places (:func:`_same_texts`). It holds the array, so
+    that buffer stays alive and its address cannot be given to other texts
+    while the entry lasts. Arrays of fewer than ``smallest`` texts are not
+    remembered; the oldest entries go when the buffers held exceed
+    ``limit`` bytes.
+
+    Parameters
+    ----------
+    limit : int
+        Bytes of buffers the entries may keep alive.
+    smallest : int
+        The fewest texts an array must hold to be remembered.
+    """
+
+    def __init__(self, *, limit: int, smallest: int) -> None:
+        self._limit = limit
+        self._smallest = smallest
+        self._entries: OrderedDict[tuple[int, int], tuple[Any, np.ndarray, int]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(array: Any) -> tuple[int, int] | None:
+        data = array.buffers()[2]
+        return None if data is None else (data.address, len(array))
+
+    def get(self, array: Any) -> np.ndarray | None:
+        """The flags found before in an array that reads the same texts, or None."""
+        if len(array) < self._smallest or (key := self._key(array)) is None:
+            return None
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is None or not _same_texts(hit[0], array):
+            return None
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+        return hit[1]
+
+    def put(self, array: Any, found: np.ndarray) -> None:
+        """Remember the flags found in ``array`` (a no-op for a small array or one too large to hold)."""
+        if len(array) < self._smallest or (key := self._key(array)) is None:
+            return
+        size = sum(b.size for b in array.buffers() if b is not None)
+        if size > self._limit:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._held -= old[2]
+            self._entries[key] = (array, found, size)
+            self._held += size
+            while self._held > self._limit:
+                _, (_, _, gone) = self._entries.popitem(last=False)
+                self._held -= gone
+
+
+_SCANS = _Scans(limit=64 << 20, smallest=4096)
+"""The one memory of :func:`arrow_pnr_rows`: up to 64 MiB of texts kept alive, arrays of 4,096 texts or more."""
 
 
 def _distinct_chunks(chunks: list[Any]) -> tuple[list[Any], list[int]]:
@@ -391,29 +477,32 @@ def _distinct_chunks(chunks: list[Any]) -> tuple[list[Any], list[int]]:
 
 
 def _same_texts(a: Any, b: Any) -> bool:
-    """Whether two string arrays of one type read the same bytes of one data buffer in the same places."""
-    import pyarrow as pa
+    """Whether two string arrays read the same bytes of one data buffer in the same places.
 
-    if len(a) != len(b) or a.type != b.type or a.null_count != b.null_count or not len(a):
+    Their offsets are compared as numbers, so a ``string`` and a
+    ``large_string`` array over one data buffer (a cast) agree.
+    """
+    if len(a) != len(b) or a.null_count != b.null_count or not len(a):
         return False
     data_a, data_b = a.buffers()[2], b.buffers()[2]
     if data_a is None or data_b is None or data_a.address != data_b.address:
         return False
-    width = np.int64 if pa.types.is_large_string(a.type) else np.int32
-    offsets_a = np.frombuffer(a.buffers()[1], dtype=width)[a.offset: a.offset + len(a) + 1]
-    offsets_b = np.frombuffer(b.buffers()[1], dtype=width)[b.offset: b.offset + len(b) + 1]
-    if not np.array_equal(offsets_a, offsets_b):
+    if not np.array_equal(_offsets(a), _offsets(b)):
         return False
     return not a.null_count or a.is_valid().equals(b.is_valid())
 
 
-def _long_texts(text: Any) -> np.ndarray:
-    """Flags of the texts of an Arrow string array that are not null and at least ten bytes long."""
+def _offsets(text: Any) -> np.ndarray:
+    """The ``len + 1`` offsets of an Arrow string or large-string array's texts into its data buffer."""
     import pyarrow as pa
 
     width = np.int64 if pa.types.is_large_string(text.type) else np.int32
-    offsets = np.frombuffer(text.buffers()[1], dtype=width)[text.offset: text.offset + len(text) + 1]
-    long = np.diff(offsets) >= _PNR_MIN_LENGTH
+    return np.frombuffer(text.buffers()[1], dtype=width)[text.offset: text.offset + len(text) + 1]
+
+
+def _long_texts(text: Any) -> np.ndarray:
+    """Flags of the texts of an Arrow string array that are not null and at least ten bytes long."""
+    long = np.diff(_offsets(text)) >= _PNR_MIN_LENGTH
     if text.null_count and long.any():
         long &= text.is_valid().to_numpy(zero_copy_only=False)
     return long

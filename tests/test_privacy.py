@@ -324,6 +324,57 @@ def test_arrow_search_finds_exactly_what_the_python_pattern_finds(seed: int) -> 
     assert pnr_rows(pd.Series(texts, dtype="str")).tolist() == expected.tolist()
 
 
+def test_texts_searched_before_are_not_searched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same texts in the same memory are searched once; other offsets over that memory are searched afresh."""
+    import pyarrow.compute as pc
+
+    from audit._privacy import PNR_PATTERN, arrow_pnr_rows
+
+    searched: list[int] = []
+    regex = pc.match_substring_regex
+
+    def counting(values, *args, **kwargs):
+        searched.append(len(values))
+        return regex(values, *args, **kwargs)
+
+    monkeypatch.setattr(pc, "match_substring_regex", counting)
+
+    def expected(texts: list[str]) -> list[bool]:
+        return [PNR_PATTERN.search(t) is not None for t in texts]
+
+    rng = np.random.default_rng(11)
+    texts = [f"case-{i:09d}" if i % 7 else pnr() for i in range(6000)]  # distinct, long: searched by regex
+    rng.shuffle(texts)
+    ids = pa.array(texts, type=pa.large_string())
+    first = arrow_pnr_rows(ids)
+    assert first.tolist() == expected(texts) and searched == [6000]
+    first[:] = True  # what a caller does with its flags does not reach what is remembered
+    assert arrow_pnr_rows(pa.chunked_array([ids, ids])).tolist() == expected(texts) * 2
+    assert arrow_pnr_rows(ids.cast(pa.string())).tolist() == expected(texts)  # int32 offsets, the same data buffer
+    assert searched == [6000]
+    # the same data buffer and length, but other texts in it (offsets moved by one text): searched afresh
+    m = len(texts) - 1
+    head = ids.slice(0, m)
+    assert arrow_pnr_rows(head).tolist() == expected(texts[:m])
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int64)[1:].copy()
+    tail = pa.LargeStringArray.from_buffers(m, pa.py_buffer(offsets), ids.buffers()[2])
+    assert tail.buffers()[2].address == head.buffers()[2].address
+    assert arrow_pnr_rows(tail).tolist() == expected(texts[1:])
+    assert searched == [6000, m, m]
+    # a copy of the texts in other memory is searched again
+    assert arrow_pnr_rows(pa.array(texts, type=pa.large_string())).tolist() == expected(texts)
+    assert searched[-1] == 6000 and len(searched) == 4
+    # what is remembered keeps at most 64 MiB alive: after more than that, the first texts are searched again
+    width, k = 20, 600_000
+    for j in range(8):  # 8 arrays of 12 MB of distinct 20-letter texts
+        data = pa.py_buffer(np.frombuffer(f"{j:02d}".encode() * (width * k // 2), dtype=np.uint8).copy())
+        flood = pa.LargeStringArray.from_buffers(k, pa.py_buffer(np.arange(0, width * k + 1, width)), data)
+        assert not arrow_pnr_rows(flood).any()
+    before = len(searched)
+    assert arrow_pnr_rows(ids).tolist() == expected(texts)
+    assert len(searched) == before + 1
+
+
 def _json_like(rng: np.random.Generator, depth: int = 0) -> object:
     """A random JSON-like value whose strings, keys and numbers sometimes hold a personnummer, in many guises."""
     texts = ["", "grant", "case c00017", "0.8506152387", "x" * 12, "C:\\users\\8506152387", "ålder ٣ år",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import weakref
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,12 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import remembered
+
 __all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "is_unique", "positions",
            "reindex_by_id", "repeated_count"]
-
-
-_UNIQUE: dict[int, Any] = {}
-"""Arrow arrays of text found unique, by identity (a weak reference each; an entry leaves with its array)."""
 
 
 def is_unique(values: pd.Series) -> bool:
@@ -39,21 +36,11 @@ def is_unique(values: pd.Series) -> bool:
     population's mapping, the engine's decision contract, the group
     statistics), and each asks of the same ids: the array a ``str`` column
     holds is immutable and passes from frame to frame under copy-on-write.
-    Once found unique, an array is not hashed again while it lives; any
-    other column (numpy-backed, or text held as Python objects) is asked
+    The answer is kept while the array lives (:func:`audit._arrays.remembered`);
+    any other column (numpy-backed, or text held as Python objects) is asked
     afresh.
     """
-    held = values.array
-    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None  # its own array
-    key = id(arrow)
-    if arrow is not None:
-        known = _UNIQUE.get(key)
-        if known is not None and known() is arrow:
-            return True
-    unique = bool(values.is_unique)
-    if unique and arrow is not None:
-        _UNIQUE[key] = weakref.ref(arrow, lambda _ref, key=key: _UNIQUE.pop(key, None))
-    return unique
+    return remembered(values, "unique", lambda v: bool(v.is_unique))
 
 
 def ids_in(ids: Any, allowed: Any) -> np.ndarray:

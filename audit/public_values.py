@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from audit._distributions import t_ppf
+from audit._arrays import codes_of
 from audit._ids import reindex_by_id
 from audit.exceptions import DataError
 from audit.metrics import MISSING_LABEL, wilson_interval
@@ -263,6 +264,18 @@ _DENSE_CELLS = 1 << 22
 """At most this many cells (and four per case) are numbered by arithmetic; more are numbered by sorting."""
 
 
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Each case's code among a feature's values as text, sorted; a missing value is :data:`MISSING_LABEL`."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        codes, uniques = pd.factorize(values.astype("string").fillna(MISSING_LABEL), sort=True)
+        return codes.astype(np.int64), [str(u) for u in uniques]
+    raw, uniques = codes_of(values)  # numbered once per column (the metrics and the report number it too)
+    missing = raw < 0
+    texts = [str(u) for u in uniques] + ([MISSING_LABEL] if missing.any() else [])
+    names, rank = np.unique(np.array(texts, dtype=object), return_inverse=True)
+    return rank.ravel().astype(np.int64)[np.where(missing, len(texts) - 1, raw)], [str(n) for n in names]
+
+
 def _partition(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Sequence[Sequence[str]]) -> _Partition:
     """Split the cases into cells and say which group of each attribute set every cell belongs to.
 
@@ -276,8 +289,7 @@ def _partition(frame: pd.DataFrame, sensitive: Sequence[str], intersections: Seq
     names = list(dict.fromkeys(a for attrs in sets for a in attrs))
     single: dict[str, tuple[np.ndarray, list[str]]] = {}
     for a in names:
-        codes, uniques = pd.factorize(frame[a].astype("string").fillna(MISSING_LABEL), sort=True)
-        single[a] = codes.astype(np.int64), [str(u) for u in uniques]
+        single[a] = _sorted_codes(frame[a])
     n = len(frame)
     widths = [max(1, len(single[a][1])) for a in names]
     dense = 1

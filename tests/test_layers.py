@@ -46,7 +46,7 @@ PACKAGE = "audit"
 
 LAYERS: dict[str, tuple[str, ...]] = {
     "ground": ("audit.exceptions", "audit._privacy", "audit._distributions", "audit._ids", "audit._background", "audit._memory",
-               "audit._parquet",
+               "audit._parquet", "audit._arrays",
                "audit._paths", "audit._json", "audit._columns",
                "audit._version", "audit._cells", "audit._schema", "audit._yaml"),
     "settings": ("audit.spec", "audit.study_spec", "audit.reference"),

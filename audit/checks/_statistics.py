@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit._arrays import codes_of
 from audit._privacy import arrow_pnr_rows
 
 __all__ = [
@@ -132,6 +133,12 @@ def factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """``pandas.factorize(values, sort=True)`` (missing values get code -1), cached inside :func:`caching`."""
 
     def compute(v: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(v.dtype, pd.StringDtype):  # numbered once per column array, then sorted
+            raw, uniques = codes_of(v)
+            order = np.argsort(uniques, kind="stable")
+            rank = np.empty(len(order), dtype=np.int64)
+            rank[order] = np.arange(len(order))
+            return np.where(raw >= 0, rank[np.maximum(raw, 0)] if len(rank) else raw, -1), uniques[order]
         codes, uniques = pd.factorize(v, sort=True)
         return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from audit.checks import validation_document
+from audit._arrays import codes_of
 from audit._columns import CASES_COLUMN
 
 __all__ = ["REPORT_COLUMNS", "add_combination_counts", "combination_counts", "gx_validation", "measurement_step",
@@ -360,7 +361,7 @@ def combination_counts(frame: pd.DataFrame) -> pd.DataFrame:
         if isinstance(series.dtype, pd.CategoricalDtype):  # its codes as they are (-1: missing)
             c, uniques = series.cat.codes.to_numpy(), series.cat.categories
         else:
-            c, uniques = pd.factorize(series, use_na_sentinel=True)
+            c, uniques = codes_of(series)
         codes.append(np.asarray(c, dtype=np.int64) + 1)  # 0: missing
         values.append(np.array([np.nan, *np.asarray(uniques, dtype=object)], dtype=object))
     sizes = [len(v) for v in values]

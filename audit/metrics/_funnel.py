@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import codes_of
 from audit._ids import ids_in, reindex_by_id
 from audit._cells import DEFAULT_SUPPRESSION_MARKERS, parse_cells
 from audit.exceptions import DataError
@@ -247,7 +248,7 @@ def stage_counts(
 
 def _codes(frame: pd.DataFrame, feature: str) -> tuple[np.ndarray, list[str]]:
     """Group code per case and the group labels of one sensitive feature (labels as in the metrics)."""
-    raw, uniques = pd.factorize(frame[feature], use_na_sentinel=False)
+    raw, uniques = codes_of(frame[feature], missing_code=True)  # a missing value is a group, as in the metrics
     labels = group_labels(pd.DataFrame({feature: pd.Series(uniques, dtype=frame[feature].dtype)}), [feature])[feature]
     label_codes, names = pd.factorize(labels.to_numpy(dtype=object), sort=True)
     return label_codes[raw], [str(n) for n in names]

@@ -44,6 +44,7 @@ from audit._columns import (
     TRUTH_AMOUNT,
     TRUTH_OUTCOME,
 )
+from audit._arrays import codes_of
 from audit._ids import is_unique
 from audit.exceptions import CheckCode, DataError, FailureCollector, SpecError
 from audit.metrics._cells import (
@@ -87,8 +88,7 @@ class _Labels:
     """A string column factorised once: membership tests cost one lookup per case."""
 
     def __init__(self, series: pd.Series) -> None:
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        self.codes = np.asarray(codes, dtype=np.int64)
+        self.codes, uniques = codes_of(series)
         self.labels = np.array([str(u) for u in uniques], dtype=object)
 
     def isin(self, values: Iterable[str]) -> np.ndarray:
@@ -104,7 +104,7 @@ class _Labels:
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes and sorted string labels of a sensitive column; missing or blank is ``(missing)``."""
-    codes, uniques = pd.factorize(series, sort=False, use_na_sentinel=True)
+    codes, uniques = codes_of(series)
     raw = [str(u) for u in uniques]
     labels = np.array([MISSING_LABEL if r.strip() == "" else r for r in raw] + [MISSING_LABEL], dtype=object)
     codes = np.where(codes < 0, len(labels) - 1, codes)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import codes_of
 from audit._columns import COST_COLUMNS, INCOME_COLUMNS
 from audit.exceptions import CheckCode, DataError, FailureCollector, show_value
 from audit.norms._rules import MONTH_PATTERN, RULE_VERSIONS
@@ -159,7 +160,7 @@ def _months(prep: PreparedCases, years_available: tuple[int, ...]) -> tuple[np.n
         return year, rule
     if isinstance(s.dtype, pd.PeriodDtype) or pd.api.types.is_datetime64_any_dtype(s):
         s = s.dt.strftime("%Y-%m")
-    codes, uniques = pd.factorize(s, use_na_sentinel=False)
+    codes, uniques = codes_of(s, missing_code=True)  # numbered once per column (the law's and the engine's need)
     u_year = np.full(len(uniques), -1, dtype="int64")
     u_rule = np.full(len(uniques), -1, dtype="int64")
     u_state = np.zeros(len(uniques), dtype="int64")  # 0 ok, 1 malformed, 2 no table
@@ -234,7 +235,7 @@ def _ages(prep: PreparedCases) -> None:
     if s is None:
         codes, parsed, ok = np.zeros(prep.n, dtype="int64"), [], np.zeros(prep.n, dtype=bool)
     else:
-        codes, uniques = pd.factorize(s, use_na_sentinel=False)
+        codes, uniques = codes_of(s, missing_code=True)
         parsed = [_parse_ages(u) for u in uniques.tolist()]
         u_ok = np.array([p is not None for p in parsed] + [False], dtype=bool)
         ok = u_ok[codes]

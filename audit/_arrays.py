@@ -1,0 +1,120 @@
+"""Column arrays: what is worked out about a text column once, while its array lives.
+
+A run hands the same columns from step to step: the sensitive features,
+the outcome and the case ids of one frame reach the checks, the engine's
+contract, the group statistics, the funnel, the public values and the
+report's combination counts. pandas keeps a ``str`` column's values in an
+Arrow array that never changes and passes from frame to frame under
+copy-on-write (a changed column is a new array), so anything computed from
+the values alone (are they unique, which code is each value) holds for as
+long as that array lives.
+
+:func:`remembered` keeps such a result per Arrow array, by the array's
+identity with a weak reference: the entry goes when the array does, so an
+identity cannot be reused while its entry stays. A column without an Arrow
+array of its own (numbers, text held as Python objects) is computed afresh
+every time. :func:`codes_of` numbers a column's distinct values
+(``pandas.factorize``) through it, and keeps the codes of a column of at
+most 65,536 distinct values (groups, labels; not ids or free text, whose
+distinct values would cost more to keep than to number again).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["codes_of", "remembered"]
+
+T = TypeVar("T")
+
+_KEPT: dict[int, tuple[weakref.ref[Any], dict[str, Any]]] = {}
+"""Per Arrow array (by identity): a weak reference to it and its results by kind; the entry leaves with the array."""
+
+
+def remembered(values: pd.Series, kind: str, compute: Callable[[pd.Series], T],
+               keep: Callable[[T], bool] | None = None) -> T:
+    """``compute(values)``, kept for as long as a ``str`` column's own Arrow array lives.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        The column.
+    kind : str
+        What ``compute`` works out (one result per array and kind).
+    compute : callable
+        A function of the column's values alone. Its result is shared by
+        every later call on the same array: callers must not change it.
+    keep : callable, optional
+        Whether a result is worth keeping (default: every result is).
+
+    Returns
+    -------
+    The result of ``compute``.
+    """
+    held = values.array
+    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None  # its own array
+    if arrow is None:
+        return compute(values)
+    key = id(arrow)
+    entry = _KEPT.get(key)
+    if entry is None or entry[0]() is not arrow:
+        entry = (weakref.ref(arrow, lambda _ref, key=key: _KEPT.pop(key, None)), {})
+        _KEPT[key] = entry
+    results = entry[1]
+    if kind in results:
+        return results[kind]
+    result = compute(values)
+    if keep is None or keep(result):
+        results[kind] = result
+    return result
+
+
+def codes_of(values: pd.Series, *, missing_code: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Number a column's distinct values in order of appearance: ``pandas.factorize(values)``.
+
+    Parameters
+    ----------
+    values : pandas.Series
+    missing_code : bool, default False
+        Give a missing value a code of its own, after the others, with NaN
+        as its value (as ``use_na_sentinel=False`` does, though pandas puts
+        it where the first missing value appears). By default it is -1.
+
+    Returns
+    -------
+    codes : numpy.ndarray of int64
+        Each value's code. A new array on each call.
+    uniques : numpy.ndarray of object
+        The distinct values, read-only (shared between calls) unless a
+        missing value's code was added.
+    """
+    compact, uniques = remembered(values, "codes", _codes, keep=_few)
+    codes = compact.astype(np.int64)
+    if missing_code and len(codes) and codes.min() < 0:
+        codes[codes < 0] = len(uniques)
+        uniques = np.append(uniques, np.nan)
+    return codes, uniques
+
+
+_FEW = 1 << 16
+"""The most distinct values whose codes are kept: a column of groups or labels, not of ids or free text."""
+
+
+def _few(result: tuple[np.ndarray, np.ndarray]) -> bool:
+    return len(result[1]) <= _FEW
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
+    kept = np.asarray(uniques, dtype=object).copy()
+    kept.flags.writeable = False
+    width = np.int8 if len(kept) < 127 else np.int16 if len(kept) < 32767 else np.int32 if len(kept) < 2**31 - 1 \
+        else np.int64
+    compact = np.asarray(codes).astype(width)  # 1 byte a row for a few groups, kept while the column lives
+    compact.flags.writeable = False
+    return compact, kept

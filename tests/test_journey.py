@@ -370,8 +370,10 @@ def test_row_hashes_equal_pandas_hash_of_each_after_frame() -> None:
     assert _rows(j, "intake").loc["c", "row_hash"] == _hash(f["cases"])["c"]
 
 
-@pytest.mark.parametrize("kind", ["ids", "labels", "ids with gaps", "labels after ids", "short"])
-def test_column_hash_equals_pandas_hash_for_ids_and_labels(kind: str) -> None:
+@pytest.mark.parametrize("dtype", ["str", "string", pd.StringDtype("python")])
+@pytest.mark.parametrize("kind", ["ids", "labels", "ids with gaps", "labels after ids", "short", "labels with gaps",
+                                  "all missing", "empty"])
+def test_column_hash_equals_pandas_hash_for_ids_and_labels(kind: str, dtype) -> None:
     """A text column is hashed value by value when its first values are ids, by distinct value otherwise:
     the hashes are pandas' in every case (ids, labels, missing values, a column whose ids come late)."""
     from audit.journey._frames import _PROBE, column_hash
@@ -380,10 +382,13 @@ def test_column_hash_equals_pandas_hash_for_ids_and_labels(kind: str) -> None:
     ids = [f"c00001-{i}" for i in range(n)]
     labels = ["female", "male", "x"] * _PROBE
     values = {"ids": ids, "labels": labels, "ids with gaps": [None if i % 7 == 0 else v for i, v in enumerate(ids)],
-              "labels after ids": labels[:_PROBE] + ids[_PROBE:], "short": ids[:10]}[kind]
-    col = pd.Series(values, dtype="str")
+              "labels after ids": labels[:_PROBE] + ids[_PROBE:], "short": ids[:10],
+              "labels with gaps": [None if i % 5 == 0 else v for i, v in enumerate(labels)],
+              "all missing": [None] * 20, "empty": []}[kind]
+    col = pd.Series(values, dtype=dtype)
     expected = pd.util.hash_pandas_object(col.astype(object), index=False).to_numpy()
     assert column_hash(col).tolist() == expected.tolist()
+    assert column_hash(col).tolist() == expected.tolist()  # again, with the column's codes remembered
 
 
 def test_row_hashes_survive_copy_on_write_reuse_reordering_and_in_place_edits() -> None:

@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from audit._arrays import codes_of
 from audit.exceptions import DataError
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
@@ -88,13 +89,21 @@ def column_hash(values: pd.Series) -> np.ndarray:
     :data:`_PROBE` values are mostly distinct (case ids) is hashed value by
     value. The hashes are the same either way, except for a missing value,
     which pandas hashes differently without the dictionary: a column with
-    one is always hashed by distinct value.
+    one is always hashed by distinct value. The distinct values of a
+    ``str`` column are numbered by :func:`audit._arrays.codes_of`, once per
+    column array (the checks and the statistics number the same columns),
+    and a missing value gets pandas' marker for one, the largest ``uint64``.
     """
-    categorize = True
-    if isinstance(values.dtype, pd.StringDtype) and len(values) > _PROBE and not values.hasnans:
-        categorize = values.iloc[:_PROBE].nunique(dropna=False) * 2 <= _PROBE
-    return pd.util.hash_pandas_object(values, index=False, categorize=categorize).to_numpy(dtype=np.uint64,
-                                                                                            copy=False)
+    if not isinstance(values.dtype, pd.StringDtype):
+        return pd.util.hash_pandas_object(values, index=False, categorize=True).to_numpy(dtype=np.uint64, copy=False)
+    if len(values) > _PROBE and not values.hasnans and values.iloc[:_PROBE].nunique(dropna=False) * 2 > _PROBE:
+        return pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy(dtype=np.uint64,
+                                                                                           copy=False)
+    codes, uniques = codes_of(values)
+    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
+    out = hashed.take(np.maximum(codes, 0)) if len(hashed) else np.zeros(len(codes), dtype=np.uint64)
+    out[codes < 0] = np.iinfo(np.uint64).max  # pandas' hash of a missing value among categories
+    return out
 
 
 def fingerprint(values: pd.Series) -> tuple[Any, ...] | None:

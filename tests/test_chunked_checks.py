@@ -163,3 +163,21 @@ def test_summed_pair_counts_are_the_whole_frames_and_give_the_same_cramers_v(num
         assert proxy_from_pair_counts([whole], bins=bins, bias_correction=True) == v_parts
     with pytest.raises(ValueError, match="disagree on which axis is numeric"):
         sum_pair_counts([parts[0], {**parts[1], "x_numeric": not numeric}])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sorted_codes_of_numbers_equal_numpy_unique(seed: int) -> None:
+    """The pair sums' codes of numbers (by hashing) equal ``numpy.unique(return_inverse=True)``: NaN, 0.0 and -0.0."""
+    from audit.checks._merge import _sorted_codes
+
+    rng = np.random.default_rng(seed)
+    floats = np.round(rng.normal(0, 3, 20_000), 1)
+    floats[rng.integers(0, len(floats), 300)] = np.nan
+    floats[rng.integers(0, len(floats), 300)] = -0.0
+    floats[rng.integers(0, len(floats), 30)] = rng.choice([np.inf, -np.inf], 30)
+    for values in (floats, rng.integers(-50, 10_000, 20_000), np.array([], dtype=np.int64)):
+        codes, distinct = _sorted_codes(values)
+        want_distinct, want_codes = np.unique(values, return_inverse=True)
+        np.testing.assert_array_equal(distinct, want_distinct)
+        np.testing.assert_array_equal(codes, want_codes.ravel())
+        assert codes.dtype == np.int64

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes_of", "remembered"]
+__all__ = ["codes_of", "known_codes", "remembered"]
 
 T = TypeVar("T")
 
@@ -56,22 +56,28 @@ def remembered(values: pd.Series, kind: str, compute: Callable[[pd.Series], T],
     -------
     The result of ``compute``.
     """
-    held = values.array
-    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None  # its own array
-    if arrow is None:
+    results = _results(values.array)
+    if results is None:
         return compute(values)
-    key = id(arrow)
-    entry = _KEPT.get(key)
-    if entry is None or entry[0]() is not arrow:
-        entry = (weakref.ref(arrow, lambda _ref, key=key: _KEPT.pop(key, None)), {})
-        _KEPT[key] = entry
-    results = entry[1]
     if kind in results:
         return results[kind]
     result = compute(values)
     if keep is None or keep(result):
         results[kind] = result
     return result
+
+
+def _results(held: Any) -> dict[str, Any] | None:
+    """The results kept for an extension array's own Arrow array (created empty), or None when it has none."""
+    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None  # its own array
+    if arrow is None:
+        return None
+    key = id(arrow)
+    entry = _KEPT.get(key)
+    if entry is None or entry[0]() is not arrow:
+        entry = (weakref.ref(arrow, lambda _ref, key=key: _KEPT.pop(key, None)), {})
+        _KEPT[key] = entry
+    return entry[1]
 
 
 def codes_of(values: pd.Series, *, missing_code: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -101,6 +107,41 @@ def codes_of(values: pd.Series, *, missing_code: bool = False) -> tuple[np.ndarr
     return codes, uniques
 
 
+def known_codes(array: Any, codes: np.ndarray, labels: list[str | None] | tuple[str | None, ...]) -> None:
+    """Tell :func:`codes_of` the codes of a text array built as ``labels[code]`` (:func:`audit._schema.coded_strings`).
+
+    The array's values are known by code already, so numbering them again
+    (hashing every text) is left out: the codes are renumbered in order of
+    first appearance, as ``pandas.factorize`` would number the texts (equal
+    labels one value, a None label missing).
+
+    Parameters
+    ----------
+    array : pandas.api.extensions.ExtensionArray
+        The ``str`` array built from ``codes`` and ``labels``.
+    codes : numpy.ndarray of int
+        One code per value, each in ``range(len(labels))``.
+    labels : sequence of str or None
+        The text of each code (None: a missing value).
+    """
+    if len(labels) > _FEW:
+        return
+    results = _results(array)
+    if results is None or "codes" in results:
+        return
+    new: dict[str, int] = {}
+    remap = np.full(len(labels) + 1, -1, dtype=np.int64)
+    for code in pd.unique(np.asarray(codes, dtype=np.int64)).tolist():  # the codes in order of first appearance
+        label = labels[code]
+        if label is not None:
+            remap[code] = new.setdefault(label, len(new))
+    uniques = np.array(list(new), dtype=object)
+    uniques.flags.writeable = False
+    compact = remap[codes].astype(_width(len(uniques)))
+    compact.flags.writeable = False
+    results["codes"] = (compact, uniques)
+
+
 _FEW = 1 << 16
 """The most distinct values whose codes are kept: a column of groups or labels, not of ids or free text."""
 
@@ -113,8 +154,11 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
     kept = np.asarray(uniques, dtype=object).copy()
     kept.flags.writeable = False
-    width = np.int8 if len(kept) < 127 else np.int16 if len(kept) < 32767 else np.int32 if len(kept) < 2**31 - 1 \
-        else np.int64
-    compact = np.asarray(codes).astype(width)  # 1 byte a row for a few groups, kept while the column lives
+    compact = np.asarray(codes).astype(_width(len(kept)))  # 1 byte a row for a few groups, kept while the column lives
     compact.flags.writeable = False
     return compact, kept
+
+
+def _width(distinct: int) -> type[np.signedinteger[Any]]:
+    """The smallest signed integer type that holds the codes of ``distinct`` values and -1."""
+    return np.int8 if distinct < 127 else np.int16 if distinct < 32767 else np.int32 if distinct < 2**31 - 1 else np.int64

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import known_codes
 from audit._columns import ASSISTANCE_COLUMNS
 
 __all__ = ["coded_strings", "coerce_case_frame", "text_values"]
@@ -46,7 +47,9 @@ def coded_strings(codes: np.ndarray, labels: list[str | None] | tuple[str | None
     """
     import pyarrow as pa
 
-    return pd.array(pa.array(list(labels), type=pa.string()).take(pa.array(codes)), dtype="str")
+    array = pd.array(pa.array(list(labels), type=pa.string()).take(pa.array(codes)), dtype="str")
+    known_codes(array, codes, labels)  # the groups are known by code: nobody need number the texts again
+    return array
 
 
 def text_values(values: pd.Series) -> Any:

@@ -118,3 +118,23 @@ def test_codes_of_a_column_of_many_distinct_values_are_not_kept(monkeypatch: pyt
     codes_of(groups)
     codes_of(groups)
     assert calls == [70_000, 70_000, 70_000]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_codes_of_a_column_built_from_codes_are_known_without_numbering_its_texts(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``coded_strings`` tells its codes: they equal ``pandas.factorize`` of the texts (equal labels one value, None
+    missing), and the texts are never numbered."""
+    from audit._schema import coded_strings
+
+    rng = np.random.default_rng(seed)
+    labels = [None, "b", "a", "b", "", "å", "z", None][: int(rng.integers(1, 9))]
+    codes = rng.integers(0, len(labels), int(rng.integers(0, 3000)))
+    column = pd.Series(coded_strings(codes, labels))
+    want, want_uniques = pd.factorize(column.astype(object), sort=False, use_na_sentinel=True)
+    calls: list[int] = []
+    real = pd.factorize
+    monkeypatch.setattr(pd, "factorize", lambda v, *a, **k: calls.append(len(v)) or real(v, *a, **k))
+    got, uniques = codes_of(column)
+    assert calls == []
+    assert got.tolist() == want.tolist() and list(uniques) == list(want_uniques)

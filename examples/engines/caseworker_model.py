@@ -237,10 +237,11 @@ def review_referred(
     if not 0 <= discretion_bias <= 1:
         raise ValueError(f"The 'discretion_bias' option must be a number between 0 and 1. Got {discretion_bias!r}.")
     law = ReferenceEngine().decide(cases)
-    out = pd.DataFrame({"case_id": cases["case_id"].astype("str").to_numpy(),
-                        "outcome": law["outcome"].astype("str").to_numpy(),
+    # the columns' own arrays (.array), not a Python string per case (.to_numpy())
+    out = pd.DataFrame({"case_id": cases["case_id"].astype("str").array,
+                        "outcome": law["outcome"].astype("str").array,
                         "amount": law["amount"].astype("float64").to_numpy(),
-                        "reasons": law["reasons"].astype("str").to_numpy()})
+                        "reasons": law["reasons"].astype("str").array})
     if discretion_bias > 0:
         u = np.array([int.from_bytes(hashlib.sha256(f"{seed}|{c}".encode()).digest()[:8], "big") / 2.0**64
                       for c in out["case_id"]])

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes_of", "known_codes", "remembered"]
+__all__ = ["codes_of", "known", "known_codes", "remembered"]
 
 T = TypeVar("T")
 
@@ -65,6 +65,16 @@ def remembered(values: pd.Series, kind: str, compute: Callable[[pd.Series], T],
     if keep is None or keep(result):
         results[kind] = result
     return result
+
+
+def known(values: pd.Series, kind: str) -> Any | None:
+    """What :func:`remembered` keeps of ``kind`` for the column's Arrow array, or None when nothing is kept."""
+    held = values.array
+    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None
+    entry = None if arrow is None else _KEPT.get(id(arrow))
+    if entry is None or entry[0]() is not arrow:
+        return None
+    return entry[1].get(kind)
 
 
 def _results(held: Any) -> dict[str, Any] | None:

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._arrays import remembered
+from audit._arrays import known, remembered
 
-__all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "is_unique", "positions",
+__all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "is_unique", "known_unique", "positions",
            "reindex_by_id", "repeated_count"]
 
 
@@ -40,7 +40,19 @@ def is_unique(values: pd.Series) -> bool:
     any other column (numpy-backed, or text held as Python objects) is asked
     afresh.
     """
-    return remembered(values, "unique", lambda v: bool(v.is_unique))
+    return remembered(values, "unique", _unique)
+
+
+def known_unique(values: pd.Series) -> bool:
+    """True when ``values`` were found unique before (:func:`is_unique`) and their array still holds them.
+
+    Asks nothing: False means not known, not duplicated.
+    """
+    return known(values, "unique") is True
+
+
+def _unique(values: pd.Series) -> bool:
+    return bool(values.is_unique)
 
 
 def ids_in(ids: Any, allowed: Any) -> np.ndarray:

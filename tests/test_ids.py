@@ -208,3 +208,41 @@ def test_is_unique_remembers_a_text_array_and_is_never_fooled_by_a_changed_one(m
     python_text = pd.Series(["a", "b"], dtype=pd.StringDtype("python"))  # no Arrow array of its own: asked each time
     assert _ids.is_unique(python_text) and _ids.is_unique(python_text) and calls == [1000, 5, 2, 2, 2]
     assert not _ids.is_unique(changed) and calls == [1000, 5, 2, 2, 2]  # a duplicate found is remembered too
+
+
+def test_known_unique_says_only_what_was_found_and_asks_nothing(monkeypatch) -> None:
+    """``known_unique`` is True only for an array found unique before; it never hashes anything itself."""
+    from audit import _ids
+
+    ids = pd.Series([f"k{i}" for i in range(500)], dtype="str")
+    calls = []
+    real = pd.Series.is_unique
+    monkeypatch.setattr(pd.Series, "is_unique", property(lambda s: calls.append(len(s)) or real.fget(s)))
+    assert not _ids.known_unique(ids) and calls == []  # not asked yet: not known
+    assert _ids.is_unique(ids) and _ids.known_unique(ids) and _ids.known_unique(ids.reset_index(drop=True))
+    twice = ids.copy()
+    twice.iloc[1] = "k0"
+    assert not _ids.known_unique(twice)  # a changed copy is a new array
+    assert not _ids.is_unique(twice) and not _ids.known_unique(twice)  # found duplicated: still not "known unique"
+    assert not _ids.known_unique(pd.Series(range(3))) and calls == [500, 500]
+
+
+def test_the_uniqueness_expectation_of_ids_found_unique_before_is_the_same(monkeypatch) -> None:
+    """The uniqueness check's answer for ids already found unique equals the full computation's, and for
+    duplicated ids (never found unique) the full computation still runs."""
+    from audit import _ids
+    from audit.checks._native import evaluate_native
+
+    def run(frame: pd.DataFrame) -> dict:
+        return evaluate_native(frame, "expect_column_values_to_be_unique", {"column": "case_id"}, shown=20)
+
+    unique = pd.DataFrame({"case_id": pd.Series([f"u{i}" for i in range(3000)], dtype="str")})
+    cold = run(unique.copy(deep=True))  # a fresh array: computed in full
+    assert _ids.is_unique(unique["case_id"])
+    warm = run(unique)
+    assert warm.success is cold.success is True and warm.result == cold.result
+    assert warm.result["unexpected_count"] == 0 and list(warm.positions) == list(cold.positions) == []
+    dup = pd.DataFrame({"case_id": pd.Series([f"u{i % 2990}" for i in range(3000)], dtype="str")})
+    assert not _ids.is_unique(dup["case_id"])
+    got = run(dup)
+    assert got.success is False and got.result["unexpected_count"] == 20

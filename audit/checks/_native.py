@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._ids import known_unique
 from audit.checks._statistics import (
     cached,
     conditional_range_ok,
@@ -144,6 +145,8 @@ def _unique(col: pd.Series, kwargs: Mapping[str, Any]) -> np.ndarray:
     """``~duplicated(keep=False)``: rows sharing a 64-bit hash are candidates, confirmed on their values."""
     if not (pd.api.types.is_string_dtype(col.dtype) and col.dtype != object):
         return (~col.duplicated(keep=False)).to_numpy(dtype=bool)
+    if known_unique(col):  # the same ids were found unique before (the population's, the engine's)
+        return np.ones(len(col), dtype=bool)
     h = cached(col, "hashes", value_hashes)
     order = np.argsort(h, kind="stable")
     same = h[order][1:] == h[order][:-1]

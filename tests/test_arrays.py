@@ -138,3 +138,25 @@ def test_codes_of_a_column_built_from_codes_are_known_without_numbering_its_text
     got, uniques = codes_of(column)
     assert calls == []
     assert got.tolist() == want.tolist() and list(uniques) == list(want_uniques)
+
+
+@pytest.mark.parametrize("kind", ["labels", "labels with gaps", "ids", "short", "coded", "string"])
+def test_text_objects_equal_pandas_to_numpy(kind: str) -> None:
+    """A text column as Python strings (missing as None), as ``to_numpy(object, na_value=None)`` gives it."""
+    from audit._arrays import text_objects
+    from audit._schema import coded_strings
+
+    rng = np.random.default_rng(3)
+    labels = ["grant", "deny", "", "å", None]
+    if kind == "coded":
+        values = pd.Series(coded_strings(rng.integers(0, 5, 9000), labels))
+    else:
+        raw = {"labels": [labels[i] or "x" for i in rng.integers(0, 4, 9000)],
+               "labels with gaps": [labels[i] for i in rng.integers(0, 5, 9000)],
+               "ids": [f"c{i}" if i % 11 else None for i in range(9000)],
+               "short": ["a", None, "b"], "string": [labels[i] for i in rng.integers(0, 5, 9000)]}[kind]
+        values = pd.Series(raw, dtype="string" if kind == "string" else "str")
+    got = text_objects(values)
+    want = values.to_numpy(dtype=object, na_value=None)
+    assert got.dtype == object and len(got) == len(want)
+    assert all((a is None and b is None) or (type(a) is str and a == b) for a, b in zip(got, want, strict=True))

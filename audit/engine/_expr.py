@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._arrays import text_objects
+
 __all__: list[str] = []
 
 NUMBER, TEXT, BOOL = "number", "text", "truth value"
@@ -372,8 +374,7 @@ def column_value(col: pd.Series, name: str) -> Val:
     if pd.api.types.is_numeric_dtype(dtype) and dtype != object:
         return _number(col.to_numpy(dtype=float, na_value=np.nan))
     if pd.api.types.is_string_dtype(dtype) and dtype != object:
-        data = col.to_numpy(dtype=object, na_value=None)
-        return Val(TEXT, data, col.notna().to_numpy())
+        return Val(TEXT, text_objects(col), col.notna().to_numpy())
     inferred = pd.api.types.infer_dtype(col, skipna=True)
     if inferred in {"string", "empty"}:
         data = col.astype(object).where(col.notna(), None).to_numpy(dtype=object)

@@ -139,9 +139,10 @@ def known_codes(array: Any, codes: np.ndarray, labels: list[str | None] | tuple[
     results = _results(array)
     if results is None or "codes" in results:
         return
+    codes = np.asarray(codes, dtype=np.int64)
     new: dict[str, int] = {}
     remap = np.full(len(labels) + 1, -1, dtype=np.int64)
-    for code in pd.unique(np.asarray(codes, dtype=np.int64)).tolist():  # the codes in order of first appearance
+    for code in _first_seen(codes, len(labels)):
         label = labels[code]
         if label is not None:
             remap[code] = new.setdefault(label, len(new))
@@ -181,6 +182,15 @@ def text_objects(values: pd.Series) -> np.ndarray:
 
 _PROBE = 4096
 """How many of a column's first values :func:`text_objects` reads to tell labels from ids."""
+
+def _first_seen(codes: np.ndarray, size: int) -> list[int]:
+    """The distinct codes (each in ``range(size)``) in order of first appearance."""
+    if size > 16:
+        return pd.unique(codes).tolist()
+    seen = np.flatnonzero(np.bincount(codes, minlength=size))
+    first = [int((codes == c).argmax()) for c in seen.tolist()]  # a few passes, each stopping at the first
+    return [int(c) for _, c in sorted(zip(first, seen.tolist(), strict=True))]
+
 
 _FEW = 1 << 16
 """The most distinct values whose codes are kept: a column of groups or labels, not of ids or free text."""

@@ -281,13 +281,15 @@ def _add_sources(rng: np.random.Generator, sources: dict[str, Source], money: di
     """Add each source's amounts to its column, in the order of the spec."""
     n = len(reason)
     for src in sources.values():
-        p = np.full(n, src.probability) if src.by_reason is None else src.by_reason.vector()[reason]
-        p = np.minimum(p + src.couple_extra * couple, 1.0)
+        if src.by_reason is None and src.couple_extra == 0:  # one probability for everyone: no array of it
+            p: float | np.ndarray = min(src.probability, 1.0)
+        else:
+            base = np.full(n, src.probability) if src.by_reason is None else src.by_reason.vector()[reason]
+            p = np.minimum(base + src.couple_extra * couple, 1.0)
         has = cond[src.eligible] & (rng.random(n) < p)
-        amount = np.zeros(n)
-        amount[has] = (_lognormal(rng, int(has.sum()), src.median, src.sigma, src.min, src.max)
-                       + src.per_extra_person * (persons[has] - 1))
-        money[src.column] = money[src.column] + amount
+        amount = (_lognormal(rng, int(has.sum()), src.median, src.sigma, src.min, src.max)
+                  + src.per_extra_person * (persons[has] - 1))
+        money[src.column][has] += amount  # the arrays are _draw_money's own
 
 
 def _frame(col: dict[str, np.ndarray], model: PopulationModel) -> pd.DataFrame:

@@ -59,10 +59,10 @@ def spec_for(n: int, tmp: Path) -> Path:
     d["engine"]["path"] = str((ROOT / "examples" / d["engine"]["path"]).resolve())
     for cfg in d["checks"].values():
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
-    if not (tmp / "engines").exists():  # the review model (engines.caseworker_model) is found next to the spec
-        import shutil
+    import shutil
 
-        shutil.copytree(ROOT / "examples" / "engines", tmp / "engines", dirs_exist_ok=True)
+    # the review model (engines.caseworker_model) is found next to the spec: copied afresh, never a stale copy
+    shutil.copytree(ROOT / "examples" / "engines", tmp / "engines", dirs_exist_ok=True)
     path = tmp / f"scale-{n}.yaml"
     path.write_text(yaml.safe_dump(d))
     return path

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes_of", "known", "known_codes", "remembered", "text_objects"]
+__all__ = ["PROBE", "codes_of", "known", "known_codes", "mostly_distinct", "remembered", "text_objects"]
 
 T = TypeVar("T")
 
@@ -69,22 +69,23 @@ def remembered(values: pd.Series, kind: str, compute: Callable[[pd.Series], T],
 
 def known(values: pd.Series, kind: str) -> Any | None:
     """What :func:`remembered` keeps of ``kind`` for the column's Arrow array, or None when nothing is kept."""
-    held = values.array
-    arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None
-    entry = None if arrow is None else _KEPT.get(id(arrow))
-    if entry is None or entry[0]() is not arrow:
-        return None
-    return entry[1].get(kind)
+    results = _results(values.array, create=False)
+    return None if results is None else results.get(kind)
 
 
-def _results(held: Any) -> dict[str, Any] | None:
-    """The results kept for an extension array's own Arrow array (created empty), or None when it has none."""
+def _results(held: Any, *, create: bool = True) -> dict[str, Any] | None:
+    """The results kept for an extension array's own Arrow array (a new, empty entry with ``create``).
+
+    None when the array has no Arrow array of its own, or (without ``create``) nothing is kept for it.
+    """
     arrow = held.__arrow_array__() if isinstance(held, pd.arrays.ArrowExtensionArray) else None  # its own array
     if arrow is None:
         return None
     key = id(arrow)
     entry = _KEPT.get(key)
     if entry is None or entry[0]() is not arrow:
+        if not create:
+            return None
         entry = (weakref.ref(arrow, lambda _ref, key=key: _KEPT.pop(key, None)), {})
         _KEPT[key] = entry
     return entry[1]
@@ -170,8 +171,7 @@ def text_objects(values: pd.Series) -> np.ndarray:
     -------
     numpy.ndarray of object
     """
-    if known(values, "codes") is None and (
-            len(values) <= _PROBE or values.iloc[:_PROBE].nunique(dropna=False) * 2 > _PROBE):
+    if known(values, "codes") is None and (len(values) <= PROBE or mostly_distinct(values)):
         return values.to_numpy(dtype=object, na_value=None)
     codes, uniques = codes_of(values)
     spelled = np.empty(len(uniques) + 1, dtype=object)  # the last: a missing value (code -1)
@@ -180,15 +180,26 @@ def text_objects(values: pd.Series) -> np.ndarray:
     return spelled[codes]
 
 
-_PROBE = 4096
-"""How many of a column's first values :func:`text_objects` reads to tell labels from ids."""
+PROBE = 4096
+"""How many of a column's first values :func:`mostly_distinct` reads to tell ids from labels."""
+
+
+def mostly_distinct(values: pd.Series) -> bool:
+    """Whether a column looks like ids: more than :data:`PROBE` values, and most of its first :data:`PROBE` distinct.
+
+    Numbering (``pandas.factorize``) pays for a column whose values repeat and
+    costs a table of every value for one of ids; this tells the two apart
+    from a look at the first values.
+    """
+    return len(values) > PROBE and values.iloc[:PROBE].nunique(dropna=False) * 2 > PROBE
+
 
 def _first_seen(codes: np.ndarray, size: int) -> list[int]:
     """The distinct codes (each in ``range(size)``) in order of first appearance."""
     if size > 16:
         return pd.unique(codes).tolist()
     seen = np.flatnonzero(np.bincount(codes, minlength=size))
-    first = [int((codes == c).argmax()) for c in seen.tolist()]  # a few passes, each stopping at the first
+    first = [int((codes == c).argmax()) for c in seen.tolist()]  # one comparison per code, argmax from the start
     return [int(c) for _, c in sorted(zip(first, seen.tolist(), strict=True))]
 
 

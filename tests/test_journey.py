@@ -376,7 +376,8 @@ def test_row_hashes_equal_pandas_hash_of_each_after_frame() -> None:
 def test_column_hash_equals_pandas_hash_for_ids_and_labels(kind: str, dtype) -> None:
     """A text column is hashed value by value when its first values are ids, by distinct value otherwise:
     the hashes are pandas' in every case (ids, labels, missing values, a column whose ids come late)."""
-    from audit.journey._frames import _PROBE, column_hash
+    from audit._arrays import PROBE as _PROBE
+    from audit.journey._frames import column_hash
 
     n = 3 * _PROBE
     ids = [f"c00001-{i}" for i in range(n)]

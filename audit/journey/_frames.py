@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from audit._arrays import codes_of
+from audit._arrays import codes_of, mostly_distinct
 from audit.exceptions import DataError
 
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
@@ -76,27 +76,23 @@ def combine_hashes(arrays: Sequence[np.ndarray], length: int) -> np.ndarray:
     return out
 
 
-_PROBE = 4096
-"""How many of a text column's first values :func:`column_hash` reads to tell ids from labels."""
-
-
 def column_hash(values: pd.Series) -> np.ndarray:
     """Return the ``uint64`` hash of each value of a column (pandas' hash).
 
     Pandas hashes a text column's distinct values and spreads them over the
     rows (``categorize``), which pays when values repeat and costs a
-    dictionary of every value when they do not: a column whose first
-    :data:`_PROBE` values are mostly distinct (case ids) is hashed value by
-    value. The hashes are the same either way, except for a missing value,
-    which pandas hashes differently without the dictionary: a column with
-    one is always hashed by distinct value. The distinct values of a
+    dictionary of every value when they do not: a column that looks like
+    ids (:func:`audit._arrays.mostly_distinct`) is hashed value by value.
+    The hashes are the same either way, except for a missing value, which
+    pandas hashes differently without the dictionary: a column with one is
+    always hashed by distinct value. The distinct values of a
     ``str`` column are numbered by :func:`audit._arrays.codes_of`, once per
     column array (the checks and the statistics number the same columns),
     and a missing value gets pandas' marker for one, the largest ``uint64``.
     """
     if not isinstance(values.dtype, pd.StringDtype):
         return pd.util.hash_pandas_object(values, index=False, categorize=True).to_numpy(dtype=np.uint64, copy=False)
-    if len(values) > _PROBE and not values.hasnans and values.iloc[:_PROBE].nunique(dropna=False) * 2 > _PROBE:
+    if not values.hasnans and mostly_distinct(values):
         return pd.util.hash_pandas_object(values, index=False, categorize=False).to_numpy(dtype=np.uint64,
                                                                                            copy=False)
     codes, uniques = codes_of(values)

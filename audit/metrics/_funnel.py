@@ -169,17 +169,17 @@ def journey_stages(
     given = ids_in(ids, engine_ids) & passed
     d = reindex_by_id(decisions.assign(case_id=decisions["case_id"].astype("str")), "case_id", ids, first=True)
     decided = given & (d["status"] == "ok").to_numpy()
-    outcome = d["outcome"].astype("str").to_numpy()
+    outcome = d["outcome"].astype("str")  # asked in Arrow, not as a Python string per case
     final_ok = (final["status"] == "ok").to_numpy()
     final_sel = final_ok & final["final_outcome"].isin(list(selected)).to_numpy()
     stages = [
         FunnelStage("population", every, every),
         FunnelStage("intake", every, passed),
         FunnelStage("engine_input", passed, given),
-        FunnelStage("decision", given, decided & np.isin(outcome, list(selected))),
+        FunnelStage("decision", given, decided & outcome.isin(list(selected)).to_numpy(dtype=bool)),
     ]
     if review_labels is not None:
-        referred = decided & np.isin(outcome, list(review_labels))
+        referred = decided & outcome.isin(list(review_labels)).to_numpy(dtype=bool)
         stages.append(FunnelStage("review", referred, referred & final_sel))
     stages.append(FunnelStage("final", final_ok, final_sel))
     return stages

@@ -184,3 +184,21 @@ def test_a_run_of_the_shipped_suites_does_not_import_great_expectations() -> Non
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.stdout.split() == ["native", "False"], out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", "object"])
+def test_age_lists_parsed_once_per_distinct_value_equal_parsing_every_row(dtype: str) -> None:
+    """``parse_age_lists`` (each distinct list parsed once) equals parsing the column row by row in Arrow."""
+    from audit.checks._statistics import _age_list_parts, parse_age_lists
+
+    rng = np.random.default_rng(5)
+    pool = ["", "3", "4;9", "17;2;0", "x", "1;;2", None, " 3", "999", "12;5", "007"]
+    values = pd.Series([pool[i] for i in rng.integers(0, len(pool), 5000)], dtype=dtype)
+    well_formed, parent, ages = _age_list_parts(values)  # every row, as it was parsed before
+    for low, high in ((0, 6), (7, 17), (0, 999)):
+        in_band = (ages >= low) & (ages <= high)
+        got = parse_age_lists(values, min_age=low, max_age=high)
+        np.testing.assert_array_equal(got[0], well_formed)
+        np.testing.assert_array_equal(got[1], np.bincount(parent[in_band], minlength=len(values)))
+        np.testing.assert_array_equal(got[2], np.bincount(parent, minlength=len(values)))
+    assert got[0].sum() < len(values) and got[2].max() == 3  # malformed and missing lists, and a list of three

@@ -202,9 +202,11 @@ def group_rates(
         hit, enters = _boolean_values(flags)
         n_missing_flag = int((~enters & known_group).sum())
     keep = known_group & enters
-    codes = all_codes[keep]
+    every = bool(keep.all())  # the common case: no row to leave out, no copies
+    codes = all_codes if every else all_codes[keep]
+    flagged = hit if every else hit[keep]
     n_by = np.bincount(codes, minlength=len(uniques))
-    hit_by = np.bincount(codes, weights=hit[keep].astype(np.float64), minlength=len(uniques))
+    hit_by = np.bincount(codes[np.asarray(flagged, dtype=bool)], minlength=len(uniques))
     return rates_of_counts(
         [(str(name), int(n), int(k)) for name, n, k in zip(uniques, n_by, hit_by, strict=True)],
         min_group_size=min_group_size,
@@ -452,8 +454,12 @@ def _category_codes_of(values: pd.Series, keep: np.ndarray | None, bins: int) ->
     """:func:`_category_codes`, computed."""
     if is_binned_number(values):
         x = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        x = x if keep is None else x[keep]
-        if len(np.unique(x)) > bins:
+        if keep is None:  # the distinct values counted from the column's codes (the pair counts number it too)
+            distinct = len(factorized(values)[1]) + int(bool(np.isnan(x).any()))  # numpy counts NaN once
+        else:
+            x = x[keep]
+            distinct = len(np.unique(x))
+        if distinct > bins:
             edges = np.quantile(x, np.linspace(0.0, 1.0, bins + 1))
             return _dense(np.searchsorted(edges[1:-1], x, side="left"))
     codes, _ = factorized(values)
@@ -492,15 +498,27 @@ def parse_age_lists(values: pd.Series, *, min_age: int, max_age: int) -> tuple[n
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return np.zeros(0, dtype=bool), empty, empty
-    well_formed, parent, ages = cached(values, "age_lists", _age_list_parts)
+    codes, (well_formed, parent, ages) = cached(values, "age_lists", _age_lists_by_value)
+    k = len(well_formed)
     in_band = (ages >= min_age) & (ages <= max_age)
-    n_in_band = np.bincount(parent[in_band], minlength=n).astype(np.int64)
-    n_ages = np.bincount(parent, minlength=n).astype(np.int64)
-    return well_formed, n_in_band, n_ages
+    by_value = np.append(np.bincount(parent[in_band], minlength=k), 0)  # the last: a missing value (code -1)
+    n_ages = np.append(np.bincount(parent, minlength=k), 0)
+    return np.append(well_formed, False)[codes], by_value[codes].astype(np.int64), n_ages[codes].astype(np.int64)
+
+
+def _age_lists_by_value(values: pd.Series) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each row's code among the column's distinct values, and :func:`_age_list_parts` of those values.
+
+    A household's list of ages recurs in many rows: each distinct list is
+    parsed once (the codes are shared with the rest of the run,
+    :func:`audit._arrays.codes_of`).
+    """
+    codes, uniques = codes_of(values)
+    return codes, _age_list_parts(pd.Series(uniques, dtype="str"))
 
 
 def _age_list_parts(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(well_formed per row, row of each age, each age) of an age-list column."""
+    """(well_formed per row, row of each age, each age) of an age-list column without missing values."""
     arr = pa.array(values.astype("str"), type=pa.large_string(), from_pandas=True)
     well_formed = pc.fill_null(pc.match_substring_regex(arr, _AGE_LIST_PATTERN), False)
     clean = pc.if_else(well_formed, arr, pa.scalar("", pa.large_string()))

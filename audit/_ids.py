@@ -158,6 +158,9 @@ def _text(values: Any) -> Any:
 
     if isinstance(values, (pa.Array, pa.ChunkedArray)):
         return values
+    if isinstance(values, (pd.Series, pd.Index)) and isinstance(values.dtype, pd.StringDtype) and isinstance(
+            values.array, pd.arrays.ArrowExtensionArray):  # text in Arrow already (an Index too): no copy
+        return values.array.__arrow_array__()
     series = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object))
     return pa.array(series.astype("str"), type=pa.large_string(), from_pandas=True)
 

@@ -246,3 +246,22 @@ def test_the_uniqueness_expectation_of_ids_found_unique_before_is_the_same(monke
     assert not _ids.is_unique(dup["case_id"])
     got = run(dup)
     assert got.success is False and got.result["unexpected_count"] == 20
+
+
+@pytest.mark.parametrize("kind", ["Series", "Index", "string Index", "object Index", "list"])
+def test_ids_given_as_an_index_or_a_list_are_looked_up_alike(kind: str) -> None:
+    """``ids_in`` and ``positions`` answer the same for ids given as a str Series, an Index (Arrow text taken as it
+    is), an object Index or a list, against pandas' own ``isin`` and ``get_indexer``."""
+    from audit._ids import ids_in, positions
+
+    rng = np.random.default_rng(2)
+    pool = [f"c{i:05d}" for i in range(6000)]
+    ids = [pool[i] for i in rng.permutation(6000)[:5000]]
+    allowed = [pool[i] for i in rng.permutation(6000)[:4000]]
+    make = {"Series": lambda v: pd.Series(v, dtype="str"), "Index": lambda v: pd.Index(v, dtype="str"),
+            "string Index": lambda v: pd.Index(v, dtype="string"), "object Index": lambda v: pd.Index(v, dtype=object),
+            "list": list}[kind]
+    expected_in = pd.Index(ids).isin(allowed)
+    expected_at = pd.Index(allowed).get_indexer(ids)
+    assert ids_in(make(ids), make(allowed)).tolist() == expected_in.tolist()
+    assert positions(make(ids), make(allowed)).tolist() == expected_at.tolist()

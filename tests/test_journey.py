@@ -926,3 +926,20 @@ def test_trace_escapes_control_characters(tmp_path: Path) -> None:
     assert "\x1b" not in text
     assert '        note: "ok" -> "\\u001b[31mred" (changed by system)' in text.splitlines()
     assert re.search(r"^\s+2\. s1\s+system\s+ok: bad\\x0aline$", text, flags=re.M)
+
+
+def test_duplicate_ids_are_refused_whether_or_not_unique_ids_were_seen_before() -> None:
+    """A step's frame with a duplicated case id is refused, and a frame whose ids were found unique before
+    (``audit._ids.is_unique``) passes without being hashed again."""
+    from audit._ids import is_unique
+
+    ids = pd.Series([f"c{i}" for i in range(50)], dtype="str")
+    assert is_unique(ids)
+    j = Journey(run_id="r", audit_name="a")
+    with j.step("load", actor="system") as st:
+        st.frames(None, pd.DataFrame({"case_id": ids, "x": np.arange(50)}))
+    twice = pd.Series([f"c{i % 49}" for i in range(50)], dtype="str")
+    j2 = Journey(run_id="r", audit_name="a")
+    with pytest.raises(DataError, match="holds case id 'c0' more than once"):
+        with j2.step("load", actor="system") as st:
+            st.frames(None, pd.DataFrame({"case_id": twice, "x": np.arange(50)}))

@@ -64,8 +64,10 @@ def test_5xx_answers_are_retried_with_backoff(cases: pd.DataFrame) -> None:
 
 
 def test_timeouts_are_retried_then_reported(cases: pd.DataFrame) -> None:
-    with InsynServer(slow_first=1, slow_s=1.0) as server:
-        engine = HttpEngine(server.url, batch_size=1000, timeout_s=0.3, retries=1, backoff_s=0.0, concurrency=1)
+    # the first attempt sleeps three times the timeout; the retry has the whole second to answer 230 cases, which
+    # leaves room for a machine busy with other tests (0.3 s once proved too little there)
+    with InsynServer(slow_first=1, slow_s=3.0) as server:
+        engine = HttpEngine(server.url, batch_size=1000, timeout_s=1.0, retries=1, backoff_s=0.0, concurrency=1)
         run = run_engine(engine, cases, labels=LABELS)
     assert engine.requests_made == 2 and run.n_errors == 0  # the second attempt got through
     assert_screened(run.decisions, cases)

@@ -11,12 +11,19 @@ long as that array lives.
 
 :func:`remembered` keeps such a result per Arrow array, by the array's
 identity with a weak reference: the entry goes when the array does, so an
-identity cannot be reused while its entry stays. A column without an Arrow
-array of its own (numbers, text held as Python objects) is computed afresh
-every time. :func:`codes_of` numbers a column's distinct values
-(``pandas.factorize``) through it, and keeps the codes of a column of at
-most 65,536 distinct values (groups, labels; not ids or free text, whose
-distinct values would cost more to keep than to number again).
+identity cannot be reused while its entry stays; :func:`known` reads what is
+kept without computing anything. A column without an Arrow array of its own
+(numbers, text held as Python objects) is computed afresh every time.
+
+:func:`codes_of` numbers a column's distinct values (``pandas.factorize``)
+through it, and keeps the codes of a column of at most 65,536 distinct
+values (groups, labels; not ids or free text, whose distinct values would
+cost more to keep than to number again). A column built from codes
+(:func:`audit._schema.coded_strings`) hands them over with
+:func:`known_codes`, so its texts are never numbered. :func:`text_objects`
+spells a column of few values as Python strings once per value, and
+:func:`mostly_distinct` tells a column of ids from one of labels by its
+first :data:`PROBE` values.
 """
 
 from __future__ import annotations

@@ -28,9 +28,11 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-__all__ = ["BACKGROUND_ENV", "Pending", "can_fork", "in_background"]
+__all__ = ["BACKGROUND_ENV", "Pending", "can_fork", "in_background", "on_every_core"]
 
 BACKGROUND_ENV = "INSYN_BACKGROUND"
 """Environment variable: ``0`` writes every file in the run's own process."""
@@ -159,3 +161,22 @@ def in_background(write: Callable[[], object], *, timeout_s: float = 300.0) -> P
             os._exit(code)
     os.close(writer)
     return Pending(write, pid, reader, timeout_s)
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def on_every_core(fn: Callable[[_T], _R], items: Iterable[_T]) -> list[_R]:
+    """``[fn(item) for item in items]``, in order, on as many threads as there are cores.
+
+    For work that releases Python's global lock (reading files, hashing
+    them, sorting arrays): one thread per core, each item's result in the
+    item's place; a single item, or a single core, runs in place.
+    """
+    work = list(items)
+    workers = min(len(work), os.cpu_count() or 1)
+    if workers < 2:
+        return [fn(item) for item in work]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, work))

@@ -12,11 +12,9 @@ aligned by position instead of through a text index.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from audit._arrays import known, remembered
+from audit._background import on_every_core
 
 __all__ = ["HashPool", "HashRef", "RepeatCounter", "distinct", "ids_in", "is_unique", "known_unique", "positions",
            "reindex_by_id", "repeated_count"]
@@ -431,13 +430,7 @@ class HashPool:
         and sorting release Python's global lock), each a file's worth of
         memory, and added up in bucket order.
         """
-        paths = self._paths(root)
-        workers = min(len(paths), os.cpu_count() or 1)
-        if workers < 2:
-            scans = [_scan_bucket(p) for p in paths]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                scans = list(pool.map(_scan_bucket, paths))
+        scans = on_every_core(_scan_bucket, self._paths(root))
         found = [values for _, values in scans if len(values)]
         return sum(count for count, _ in scans), np.concatenate(found) if found else np.array([], dtype=np.uint64)
 

@@ -38,6 +38,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,8 +60,6 @@ def spec_for(n: int, tmp: Path) -> Path:
     d["engine"]["path"] = str((ROOT / "examples" / d["engine"]["path"]).resolve())
     for cfg in d["checks"].values():
         cfg["suites"] = [str((ROOT / "examples" / s).resolve()) for s in cfg["suites"]]
-    import shutil
-
     # the review model (engines.caseworker_model) is found next to the spec: copied afresh, never a stale copy
     shutil.copytree(ROOT / "examples" / "engines", tmp / "engines", dirs_exist_ok=True)
     path = tmp / f"scale-{n}.yaml"

@@ -140,3 +140,22 @@ def test_a_run_folder_written_with_and_without_the_child_is_the_same(tmp_path: P
 
     assert report(folders["1"]) == report(folders["0"])
     assert "| Efficiency |" in report(folders["1"])
+
+
+def test_on_every_core_keeps_each_result_in_its_items_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Results come back in the items' order though later items finish first; threads only with 2 cores or more."""
+    import time
+
+    from audit._background import on_every_core
+
+    def slow_first(k: int) -> tuple[int, str]:
+        time.sleep(0.02 * (5 - k))  # the first item finishes last
+        return k * k, threading.current_thread().name
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    got = on_every_core(slow_first, iter(range(5)))
+    assert [v for v, _ in got] == [0, 1, 4, 9, 16]
+    assert all(name != threading.main_thread().name for _, name in got)  # run on the pool's threads
+    assert on_every_core(slow_first, []) == []
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert on_every_core(slow_first, [2, 3]) == [(4, threading.main_thread().name), (9, threading.main_thread().name)]

@@ -452,17 +452,19 @@ def _category_codes(values: pd.Series, keep: np.ndarray | None, *, bins: int) ->
 
 def _category_codes_of(values: pd.Series, keep: np.ndarray | None, bins: int) -> np.ndarray:
     """:func:`_category_codes`, computed."""
+    coded = None
     if is_binned_number(values):
         x = values.to_numpy(dtype=np.float64, na_value=np.nan)
         if keep is None:  # the distinct values counted from the column's codes (the pair counts number it too)
-            distinct = len(factorized(values)[1]) + int(bool(np.isnan(x).any()))  # numpy counts NaN once
+            coded = factorized(values)
+            distinct = len(coded[1]) + int(bool(np.isnan(x).any()))  # numpy counts NaN once
         else:
             x = x[keep]
             distinct = len(np.unique(x))
         if distinct > bins:
             edges = np.quantile(x, np.linspace(0.0, 1.0, bins + 1))
             return _dense(np.searchsorted(edges[1:-1], x, side="left"))
-    codes, _ = factorized(values)
+    codes, _ = coded or factorized(values)
     return _dense(codes if keep is None else codes[keep])
 
 

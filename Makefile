@@ -2,7 +2,7 @@
 #   make demo   create .venv, install Insyn (runtime dependencies only), run the demo audit
 #   make test   the same environment with the dev extra, then the whole test suite
 # scripts/setup-env.sh installs with uv from PyPI (falling back to pip) and shows its progress.
-PYTHON ?= python3
+PYTHON ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 

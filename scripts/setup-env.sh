@@ -42,6 +42,7 @@ choose_python() {
     for cand in python3 python3.11 python3.12 python3.13 python3.14 /usr/bin/python3 /usr/local/bin/python3; do
         command -v "$cand" >/dev/null 2>&1 || continue
         out=$("$cand" scripts/python-speed.py 2>/dev/null) || continue
+        out=$(printf '%s\n' "$out" | tail -n 1)  # the probe's own line, after anything a site hook printed
         real=${out#* }; secs=${out%% *}
         case " $seen " in *" $real "*) continue ;; esac
         seen="$seen $real"

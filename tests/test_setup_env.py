@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _fake(folder: Path, name: str, answer: str | None) -> None:
     script = folder / name
-    body = f'echo "{answer}"' if answer is not None else "exit 1"
+    body = f"printf '%s\\n' \"{answer}\"" if answer is not None else "exit 1"
     script.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
     script.chmod(0o755)
 
@@ -48,6 +48,13 @@ def test_one_interpreter_under_two_names_is_timed_once(tmp_path: Path) -> None:
     _fake(tmp_path, "python3.11", "0.000050 /opt/a/bin/python3.11")
     _fake(tmp_path, "python3.12", "0.000100 /opt/b/bin/python3.12")
     assert _chosen(tmp_path) == "/opt/b/bin/python3.12"
+
+
+def test_lines_printed_before_the_probe_answers_are_passed_over(tmp_path: Path) -> None:
+    # a site hook (sitecustomize, a .pth file) may print; the probe's line is the last one
+    _fake(tmp_path, "python3", "0.000300 /opt/slow/bin/python3.11")
+    _fake(tmp_path, "python3.12", "site hook says hello\n0.000100 /opt/hooked/bin/python3.12")
+    assert _chosen(tmp_path) == "/opt/hooked/bin/python3.12"
 
 
 def test_a_python_named_by_the_user_is_kept(tmp_path: Path) -> None:

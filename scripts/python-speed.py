@@ -3,8 +3,8 @@
 ``scripts/setup-env.sh`` runs it with each Python it finds and builds ``.venv`` on the fastest.
 It exits with status 1 for a Python older than 3.11 (Insyn's ``requires-python``) or one that
 cannot make a virtual environment (no ``venv`` or ``ensurepip``), so that one is passed over.
-The timing is the best of five runs of a loop of dictionary updates and calls, about 0.05 s each:
-what separates builds (profile-guided and link-time optimisation) is the interpreter's own speed.
+The timing is the best of five runs of a loop of dictionary updates and calls (a few hundredths
+of a second each): what separates builds (profile-guided and link-time optimisation) is the interpreter's own speed.
 """
 
 import os
